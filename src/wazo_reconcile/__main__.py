@@ -1,0 +1,7 @@
+"""Entry point for ``python -m wazo_reconcile``."""
+
+from __future__ import annotations
+
+from wazo_reconcile.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Command line: argument parsing, the error boundary, and the only place that prints.
+
+Each subcommand lives in ``wazo_reconcile.commands.<name>`` and exposes
+``register(subparsers)`` (build its parser) and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from wazo_reconcile import __version__
+from wazo_reconcile.errors import ExitCode, ReconcileError
+
+COMMANDS = ("validate", "plan", "apply", "drift", "export", "explain", "sandbox")
+
+log = logging.getLogger(__name__)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors; 2 means "changes pending" here, so exit 1."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(ExitCode.ERROR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="reconcile",
+        description="Configuration-as-code for Wazo Platform interconnections.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        module = _command_module(name)
+        if module is not None:
+            module.register(subparsers)
+    return parser
+
+
+def _command_module(name: str):  # type: ignore[no-untyped-def]
+    try:
+        return importlib.import_module(f"wazo_reconcile.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"wazo_reconcile.commands.{name}":
+            return None
+        raise
+
+
+def configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("wazo_reconcile")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return ExitCode.ERROR
+    configure_logging(getattr(args, "verbose", 0))
+    try:
+        return int(args.func(args))
+    except ReconcileError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        return ExitCode.ERROR
+    except Exception:  # the boundary: anything else is a bug
+        sys.stderr.write(traceback.format_exc())
+        sys.stderr.write(
+            "error: unexpected failure (a bug in wazo-reconcile); please report it with the "
+            "traceback above\n"
+        )
+        return ExitCode.ERROR

@@ -1,0 +1,1 @@
+"""Subcommands of the ``reconcile`` CLI; each exposes ``register`` and ``run``."""

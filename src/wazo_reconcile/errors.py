@@ -1,0 +1,116 @@
+"""Errors and exit codes.
+
+The tree of expected failures; the message of each is what the user reads::
+
+    ReconcileError                 exit 1 unless stated
+    ├── ConfigError                bad input: YAML, schema, references, secrets (all problems)
+    ├── UsageError                 a command line that cannot be acted on
+    ├── ApiError                   confd/wazo-auth answered an error, or could not be reached
+    │   └── AuthError              401/403: token missing, expired or not allowed
+    ├── UnsafePlanError            a safety guard refused the plan            exit 3
+    └── StalePlanError             a saved plan no longer matches the live state
+
+A partly failed apply is not an exception: it is a report with failed outcomes (exit 4).
+Anything else reaching the CLI is a bug: traceback plus "please report".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1
+    CHANGES = 2
+    REFUSED = 3
+    PARTIAL = 4
+    INTERRUPTED = 130
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Location:
+    """A place in a YAML file; line and column are 1-based."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong (or worth saying) about the input, located in a file."""
+
+    location: Location
+    path: str  # JSON-path-like position in the document, e.g. "trunks.acme.endpoint"
+    message: str
+    severity: str = "error"  # "error" | "warning" | "info"
+
+    def __str__(self) -> str:
+        prefix = "" if self.severity == "error" else f"{self.severity}: "
+        return f"{self.location}: {self.path}: {prefix}{self.message}"
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        loc = self.location
+        return (loc.file, loc.line, loc.col, self.path, self.message)
+
+
+class ReconcileError(Exception):
+    """An expected failure; ``str(error)`` is the message for the user."""
+
+    exit_code: int = ExitCode.ERROR
+
+
+class ConfigError(ReconcileError):
+    """Bad input. Carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
+        self.problems = tuple(sorted(problems, key=Problem.sort_key))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(ReconcileError):
+    """A command line that cannot be acted on."""
+
+
+class ApiError(ReconcileError):
+    """The PBX answered with an error, or could not be reached."""
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        messages: list[str] | tuple[str, ...] = (),
+        *,
+        detail: str = "",
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.messages = tuple(messages)
+        status_text = f"HTTP {status}" if status is not None else "no response"
+        text = f"{method} {path}: {status_text}"
+        if self.messages:
+            text += ": " + "; ".join(self.messages)
+        if detail:
+            text += f" ({detail})"
+        super().__init__(text)
+
+
+class AuthError(ApiError):
+    """Authentication or authorisation refused (401/403)."""
+
+
+class UnsafePlanError(ReconcileError):
+    """A safety guard refused the plan; the message names ``--force``."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class StalePlanError(ReconcileError):
+    """A saved plan was computed against a live state that has changed since."""
