@@ -6,7 +6,8 @@ The tree of expected failures; the message of each is what the user reads::
     ├── ConfigError                bad input: YAML, schema, references, secrets (all problems)
     ├── UsageError                 a command line that cannot be acted on
     ├── ApiError                   confd/wazo-auth answered an error, or could not be reached
-    │   └── AuthError              401/403: token missing, expired or not allowed
+    │   ├── AuthError              401/403: token missing, expired or not allowed
+    │   └── OutcomeUnknownError    a write that may or may not have been applied: read back
     ├── UnsafePlanError            a safety guard refused the plan            exit 3
     └── StalePlanError             a saved plan no longer matches the live state
 
@@ -104,6 +105,15 @@ class ApiError(ReconcileError):
 
 class AuthError(ApiError):
     """Authentication or authorisation refused (401/403)."""
+
+
+class OutcomeUnknownError(ApiError):
+    """A write (POST, PUT, DELETE) whose effect is unknown: it may or may not have been applied.
+
+    Raised instead of blindly retrying when a request may have reached confd but no usable
+    answer came back (read timeout, connection dropped after sending, 500/502/503/504; a 5xx
+    can follow a commit, REFERENCE.md §1.8). The caller reads the object back by identity.
+    """
 
 
 class UnsafePlanError(ReconcileError):
