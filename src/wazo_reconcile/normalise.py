@@ -1,0 +1,738 @@
+"""Normalise stage: live confd data and the desired YAML both become model `Resource`s.
+
+Everything that would otherwise show up as a false change is folded here, on both sides:
+option order, server defaults (IAX options), ``null``/``""`` equivalences, YAML booleans and
+numbers, the `headers`/`match_header` shortcuts, names instead of uuids/ids.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from wazo_reconcile.errors import Location, Problem
+from wazo_reconcile.model import (
+    SIP_SECTIONS,
+    TENANT_TEMPLATES,
+    Options,
+    Pattern,
+    Resource,
+    ResourceKey,
+    empty_to_none,
+    options,
+)
+
+# confd fills these IAX option columns with server defaults on every read, and resets them on
+# every PUT of `options` (REFERENCE.md §3.5; recordings endpoints_iax.json).
+IAX_DEFAULT_OPTIONS: Options = options(
+    [
+        ("amaflags", "default"),
+        ("auth", "plaintext,md5"),
+        ("qualify", "no"),
+        ("qualifyfreqnotok", "10000"),
+        ("qualifyfreqok", "60000"),
+        ("qualifysmoothing", "no"),
+        ("requirecalltoken", "no"),
+        ("sendani", "no"),
+        ("trunk", "no"),
+    ]
+)
+_IAX_DEFAULTS = dict(IAX_DEFAULT_OPTIONS)
+
+HEADER_SET_VAR = re.compile(r"^PJSIP_HEADER\(add,([^)]+)\)=(.*)$", re.DOTALL)
+# Asterisk's own `identify_by` default, used when `header` must be added to an endpoint that
+# does not set `identify_by` itself.
+DEFAULT_IDENTIFY_BY = "username,ip"
+
+
+def header_set_var(name: str, value: str) -> tuple[str, str]:
+    return ("set_var", f"PJSIP_HEADER(add,{name})={value}")
+
+
+def split_headers(pairs: Iterable[tuple[str, str]]) -> tuple[Options, Options]:
+    """Split an endpoint section into (other options, headers added on outgoing calls)."""
+    rest: list[tuple[str, str]] = []
+    headers: list[tuple[str, str]] = []
+    for key, value in pairs:
+        match = HEADER_SET_VAR.match(value) if key == "set_var" else None
+        if match:
+            headers.append((match.group(1), match.group(2)))
+        else:
+            rest.append((key, value))
+    return options(rest), options(headers)
+
+
+def split_match_header(pairs: Iterable[tuple[str, str]]) -> tuple[Options, str | None]:
+    rest = [(k, v) for k, v in pairs if k != "match_header"]
+    found = [v for k, v in pairs if k == "match_header"]
+    return options(rest), (found[-1] if found else None)
+
+
+def identify_by_has_header(endpoint: Iterable[tuple[str, str]]) -> bool:
+    values = [v for k, v in endpoint if k == "identify_by"]
+    return bool(values) and "header" in [p.strip() for p in values[-1].split(",")]
+
+
+def strip_iax_defaults(pairs: Iterable[tuple[str, str]]) -> Options:
+    return options((k, v) for k, v in pairs if _IAX_DEFAULTS.get(k) != v)
+
+
+class LiveData(Protocol):
+    """What the normaliser reads from `live.LiveState` (raw confd items)."""
+
+    token_tenant: str
+    tenants: Mapping[str, Mapping[str, Any]]
+    transports: Sequence[Mapping[str, Any]]
+    sip_templates: Sequence[Mapping[str, Any]]
+    endpoints_sip: Sequence[Mapping[str, Any]]
+    endpoints_iax: Sequence[Mapping[str, Any]]
+    endpoints_custom: Sequence[Mapping[str, Any]]
+    trunks: Sequence[Mapping[str, Any]]
+    outcalls: Sequence[Mapping[str, Any]]
+    contexts: Sequence[Mapping[str, Any]]
+    extensions: Sequence[Mapping[str, Any]]
+    users: Sequence[Mapping[str, Any]]
+    pjsip_global: Mapping[str, str] | None
+    pjsip_system: Mapping[str, str] | None
+
+
+@dataclass
+class LiveIndex:
+    """Lookups over the live state, shared by the normaliser, the planner and the apply engine."""
+
+    token_tenant: str
+    tenants: dict[str, Mapping[str, Any]]
+    transport_names: dict[str, str] = field(default_factory=dict)  # uuid -> name
+    transport_uuids: dict[str, str] = field(default_factory=dict)  # name -> uuid
+    template_names: dict[str, tuple[str, str]] = field(
+        default_factory=dict
+    )  # uuid -> (tenant, name)
+    template_uuids: dict[tuple[str, str], str] = field(
+        default_factory=dict
+    )  # (tenant, name) -> uuid
+    trunk_handles: dict[int, str] = field(default_factory=dict)  # trunk id -> handle
+    trunk_ids: dict[str, int] = field(default_factory=dict)  # handle -> trunk id
+    contexts: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)  # by tenant
+    extensions: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    users: list[Mapping[str, Any]] = field(default_factory=list)
+    # endpoints not attached to any trunk or line (left by an interrupted apply): adoptable
+    orphan_sip: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> endpoint
+    orphan_iax: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> endpoint
+    orphan_custom: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # interface -> ep
+    # trunks with no endpoint and no IAX register, by tenant (adoptable, lowest id first)
+    bare_trunks: dict[str, list[int]] = field(default_factory=dict)
+
+    def template_ref(self, uuid: str) -> str:
+        return self.template_names.get(uuid, ("", uuid))[1]
+
+    def tenant_template_names(self, tenant: str) -> dict[str, str]:
+        """uuid -> special name (`global`, …) for the tenant's default templates."""
+        body = self.tenants.get(tenant, {})
+        found = {}
+        for name in TENANT_TEMPLATES:
+            uuid = body.get(f"{name}_sip_template_uuid")
+            if uuid:
+                found[str(uuid)] = name
+        return found
+
+
+def index_live(live: LiveData) -> LiveIndex:
+    index = LiveIndex(token_tenant=live.token_tenant, tenants=dict(live.tenants))
+    for transport in live.transports:
+        index.transport_names[transport["uuid"]] = transport["name"]
+        index.transport_uuids[transport["name"]] = transport["uuid"]
+    special: dict[str, tuple[str, str]] = {}
+    for tenant in live.tenants:
+        for uuid, name in index.tenant_template_names(tenant).items():
+            special[uuid] = (tenant, name)
+    for template in live.sip_templates:
+        tenant = template["tenant_uuid"]
+        ref = special.get(template["uuid"], ("", template["name"]))
+        index.template_names[template["uuid"]] = (tenant, ref[1])
+        index.template_uuids[(ref[0], ref[1])] = template["uuid"]
+    for trunk in live.trunks:
+        handle = _trunk_handle(trunk)
+        index.trunk_handles[trunk["id"]] = handle
+        index.trunk_ids.setdefault(handle, trunk["id"])
+        if handle.startswith("#") and not trunk.get("register_iax"):
+            index.bare_trunks.setdefault(trunk["tenant_uuid"], []).append(trunk["id"])
+    for tenant_trunks in index.bare_trunks.values():
+        tenant_trunks.sort()
+    for context in live.contexts:
+        index.contexts.setdefault(context["tenant_uuid"], []).append(context)
+    for extension in live.extensions:
+        index.extensions[(extension["context"], extension["exten"])] = extension
+    index.users = list(live.users)
+    for ep in live.endpoints_sip:
+        if not ep.get("trunk") and not ep.get("line"):
+            index.orphan_sip[ep["name"]] = ep
+    for ep in live.endpoints_iax:
+        if not ep.get("trunk"):
+            index.orphan_iax[ep["name"]] = ep
+    for ep in live.endpoints_custom:
+        if not ep.get("trunk") and not ep.get("line"):
+            index.orphan_custom[ep["interface"]] = ep
+    return index
+
+
+def _trunk_handle(trunk: Mapping[str, Any]) -> str:
+    if trunk.get("endpoint_sip"):
+        return str(trunk["endpoint_sip"]["name"])
+    if trunk.get("endpoint_iax"):
+        return str(trunk["endpoint_iax"]["name"])
+    if trunk.get("endpoint_custom"):
+        return str(trunk["endpoint_custom"]["interface"])
+    return f"#{trunk['id']}"
+
+
+def trunk_identity(trunk_type: str, handle_or_interface: str) -> tuple[str, ...]:
+    return ("trunk", trunk_type, handle_or_interface)
+
+
+def template_identity(tenant: str, name: str) -> tuple[str, ...]:
+    # The per-tenant default templates are one per tenant; other names are instance-wide.
+    return ("template", tenant if name in TENANT_TEMPLATES else "", name)
+
+
+# --------------------------------------------------------------------------- live side
+
+
+def normalise_live(live: LiveData, index: LiveIndex) -> list[Resource]:
+    """Every live object we can manage, as model resources (in no particular order)."""
+    resources: list[Resource] = []
+    resources += _live_pjsip(live)
+    resources += [_live_transport(t) for t in live.transports]
+    resources += [_live_template(t, index) for t in live.sip_templates]
+    resources += _live_trunks(live, index)
+    resources += [_live_outcall(o, index) for o in live.outcalls]
+    resources += [_live_user(u) for u in live.users]
+    return resources
+
+
+def _live_pjsip(live: LiveData) -> list[Resource]:
+    found = []
+    for section, values in (("global", live.pjsip_global), ("system", live.pjsip_system)):
+        if values is not None:
+            found.append(
+                Resource.create(
+                    ResourceKey("pjsip", section),
+                    ("pjsip", section),
+                    {"options": options(values.items())},
+                )
+            )
+    return found
+
+
+def _live_transport(transport: Mapping[str, Any]) -> Resource:
+    return Resource.create(
+        ResourceKey("transports", transport["name"]),
+        ("transport", transport["name"]),
+        {"options": options(tuple(p) for p in transport.get("options") or [])},
+        remote={"uuid": transport["uuid"]},
+    )
+
+
+def sip_fields(body: Mapping[str, Any], index: LiveIndex) -> dict[str, Any]:
+    """The comparable fields of a live SIP endpoint or template."""
+    fields: dict[str, Any] = {"label": empty_to_none(body.get("label"))}
+    fields["templates"] = tuple(index.template_ref(t["uuid"]) for t in body.get("templates") or [])
+    transport = body.get("transport")
+    fields["transport"] = index.transport_names.get(transport["uuid"]) if transport else None
+    for section in SIP_SECTIONS:
+        fields[section] = options(tuple(p) for p in body.get(f"{section}_section_options") or [])
+    fields["endpoint"], fields["headers"] = split_headers(fields["endpoint"])
+    fields["identify"], fields["match_header"] = split_match_header(fields["identify"])
+    fields["identify_by_header"] = identify_by_has_header(fields["endpoint"])
+    return fields
+
+
+def _live_template(template: Mapping[str, Any], index: LiveIndex) -> Resource:
+    tenant, name = index.template_names[template["uuid"]]
+    is_default = template["uuid"] in index.tenant_template_names(tenant) or _is_default_label(
+        template
+    )
+    return Resource.create(
+        ResourceKey("sip_templates", name, tenant),
+        template_identity(tenant, name),
+        sip_fields(template, index),
+        remote={"uuid": template["uuid"]},
+        default_object=is_default,
+    )
+
+
+def _is_default_label(template: Mapping[str, Any]) -> bool:
+    # twilio_trunk has no pointer on the tenant; confd creates it with that label.
+    return template.get("label") == "twilio_trunk" and template.get("name") != "twilio_trunk"
+
+
+def _live_trunks(live: LiveData, index: LiveIndex) -> list[Resource]:
+    sip = {e["uuid"]: e for e in live.endpoints_sip}
+    iax = {e["id"]: e for e in live.endpoints_iax}
+    custom = {e["id"]: e for e in live.endpoints_custom}
+    found = []
+    for trunk in live.trunks:
+        common = {
+            "context": trunk.get("context"),
+            "outgoing_caller_id_format": trunk.get("outgoing_caller_id_format"),
+        }
+        tenant = trunk["tenant_uuid"]
+        remote: dict[str, Any] = {"trunk_id": trunk["id"]}
+        if trunk.get("endpoint_sip") and trunk["endpoint_sip"]["uuid"] in sip:
+            ep = sip[trunk["endpoint_sip"]["uuid"]]
+            fields = {"type": "sip", **sip_fields(ep, index), **common}
+            identity = trunk_identity("sip", ep["name"])
+            remote["endpoint_uuid"] = ep["uuid"]
+            name = ep["name"]
+        elif trunk.get("endpoint_iax") and trunk["endpoint_iax"]["id"] in iax:
+            ep = iax[trunk["endpoint_iax"]["id"]]
+            fields = {
+                "type": "iax",
+                "host": ep.get("host"),
+                "peer_type": ep.get("type"),
+                "options": strip_iax_defaults(tuple(p) for p in ep.get("options") or []),
+                **common,
+            }
+            identity = trunk_identity("iax", ep["name"])
+            remote["endpoint_id"] = ep["id"]
+            name = ep["name"]
+        elif trunk.get("endpoint_custom") and trunk["endpoint_custom"]["id"] in custom:
+            ep = custom[trunk["endpoint_custom"]["id"]]
+            fields = {
+                "type": "custom",
+                "interface": ep["interface"],
+                "interface_suffix": empty_to_none(ep.get("interface_suffix")),
+                "enabled": ep.get("enabled", True),
+                **common,
+            }
+            identity = trunk_identity("custom", ep["interface"])
+            remote["endpoint_id"] = ep["id"]
+            name = ep["interface"]
+        else:
+            fields = {"type": "none", **common}
+            identity = trunk_identity("none", str(trunk["id"]))
+            name = f"#{trunk['id']}"
+        found.append(
+            Resource.create(ResourceKey("trunks", name, tenant), identity, fields, remote=remote)
+        )
+    return found
+
+
+def _live_outcall(outcall: Mapping[str, Any], index: LiveIndex) -> Resource:
+    patterns = tuple(
+        sorted(
+            Pattern(
+                context=e["context"],
+                exten=e["exten"],
+                caller_id=empty_to_none(e.get("caller_id")),
+                strip_digits=e.get("strip_digits") or 0,
+                prefix=empty_to_none(e.get("prefix")),
+                external_prefix=empty_to_none(e.get("external_prefix")),
+            )
+            for e in outcall.get("extensions") or []
+        )
+    )
+    fields = {
+        "internal_caller_id": bool(outcall.get("internal_caller_id")),
+        "description": empty_to_none(outcall.get("description")),
+        "enabled": bool(outcall.get("enabled", True)),
+        "ring_time": outcall.get("ring_time") or 0,
+        "preprocess_subroutine": empty_to_none(outcall.get("preprocess_subroutine")),
+        "trunks": tuple(
+            index.trunk_handles.get(t["id"], f"#{t['id']}") for t in outcall.get("trunks") or []
+        ),
+        "patterns": patterns,
+    }
+    remote = {
+        "id": outcall["id"],
+        "extension_ids": {
+            (e["context"], e["exten"]): e["id"] for e in outcall.get("extensions") or []
+        },
+    }
+    return Resource.create(
+        ResourceKey("outcalls", outcall["name"], outcall["tenant_uuid"]),
+        ("outcall", outcall["name"]),
+        fields,
+        remote=remote,
+    )
+
+
+def user_caller_id(value: Any) -> str:
+    # A new user reads back `null`; confd stores null as "" and both mean "default".
+    return "default" if value in (None, "") else str(value)
+
+
+def _live_user(user: Mapping[str, Any]) -> Resource:
+    return Resource.create(
+        ResourceKey(
+            "users", user.get("email") or user.get("username") or user["uuid"], user["tenant_uuid"]
+        ),
+        ("user", user["uuid"]),
+        {"outgoing_caller_id": user_caller_id(user.get("outgoing_caller_id"))},
+        remote={"uuid": user["uuid"]},
+    )
+
+
+# ------------------------------------------------------------------------ shared helpers
+
+
+def group_by(
+    items: Iterable[Resource], key: Callable[[Resource], Any]
+) -> dict[Any, list[Resource]]:
+    grouped: dict[Any, list[Resource]] = defaultdict(list)
+    for item in items:
+        grouped[key(item)].append(item)
+    return dict(grouped)
+
+
+# ------------------------------------------------------------------------ desired side
+
+
+class DeclarationLike(Protocol):
+    kind: str
+    name: str
+    tenant: str | None
+    data: Any
+    location: Location
+
+
+Locate = Callable[[Any, tuple[str | int, ...]], Location]
+Expand = Callable[[str, Any], str]
+
+
+@dataclass
+class DesiredContext:
+    """What resolving the desired state needs besides the YAML: the live index and secrets."""
+
+    index: LiveIndex
+    default_tenant: str
+    expand: Expand  # (text, declaration) -> text with ${env:…}/${file:…} resolved
+    locate: Locate  # (declaration, path inside it) -> Location
+    option_text: Callable[[Any], str]
+    declared_trunks: set[str] = field(default_factory=set)
+    declared_templates: set[tuple[str, str]] = field(default_factory=set)
+    declared_transports: set[str] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
+
+    def problem(self, decl: Any, path: tuple[str | int, ...], message: str) -> None:
+        where = ".".join([decl.kind, decl.name, *map(str, path)])
+        self.problems.append(Problem(self.locate(decl, path), where, message))
+
+    def tenant_of(self, decl: Any) -> str:
+        return str(decl.tenant or self.default_tenant)
+
+
+def normalise_desired(declarations: Sequence[Any], ctx: DesiredContext) -> list[Resource]:
+    """Declarations (from `config.Stack`) as model resources; reference problems go to `ctx`."""
+    for decl in declarations:
+        if decl.kind == "trunks":
+            ctx.declared_trunks.add(decl.name)
+        elif decl.kind == "sip_templates":
+            name = decl.name
+            ctx.declared_templates.add(
+                (ctx.tenant_of(decl) if name in TENANT_TEMPLATES else "", name)
+            )
+        elif decl.kind == "transports":
+            ctx.declared_transports.add(decl.name)
+    builders: dict[str, Callable[[Any, DesiredContext], Resource | None]] = {
+        "pjsip": _desired_pjsip,
+        "transports": _desired_transport,
+        "sip_templates": _desired_template,
+        "trunks": _desired_trunk,
+        "outcalls": _desired_outcall,
+        "users": _desired_user,
+    }
+    resources = []
+    for decl in declarations:
+        resource = builders[decl.kind](decl, ctx)
+        if resource is not None:
+            resources.append(resource)
+    return resources
+
+
+def _expanded(value: Any, decl: Any, ctx: DesiredContext) -> Any:
+    if isinstance(value, str):
+        return ctx.expand(value, decl) if "${" in value else value
+    if isinstance(value, Mapping):
+        return {k: _expanded(v, decl, ctx) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expanded(v, decl, ctx) for v in value]
+    return value
+
+
+def section_pairs(value: Any, option_text: Callable[[Any], str]) -> list[tuple[str, str]]:
+    """An option section as written in YAML (mapping or [key, value] pairs) as string pairs."""
+    if value is None:
+        return []
+    pairs: list[tuple[str, str]] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            for one in item if isinstance(item, list) else [item]:
+                pairs.append((str(key), option_text(one)))
+    else:
+        for key, item in value:
+            pairs.append((str(key), option_text(item)))
+    return pairs
+
+
+def _key(decl: Any, ctx: DesiredContext, *, scoped: bool = True) -> ResourceKey:
+    return ResourceKey(decl.kind, decl.name, ctx.tenant_of(decl) if scoped else "")
+
+
+def _desired_pjsip(decl: Any, ctx: DesiredContext) -> Resource:
+    data = _expanded(decl.data, decl, ctx)
+    return Resource.create(
+        ResourceKey("pjsip", decl.name),
+        ("pjsip", decl.name),
+        {"options": options(section_pairs(data, ctx.option_text))},
+        origin=decl.location,
+    )
+
+
+def _desired_transport(decl: Any, ctx: DesiredContext) -> Resource:
+    data = _expanded(decl.data, decl, ctx)
+    return Resource.create(
+        ResourceKey("transports", decl.name),
+        ("transport", decl.name),
+        {"options": options(section_pairs(data, ctx.option_text))},
+        origin=decl.location,
+    )
+
+
+def _desired_sip_fields(decl: Any, data: Mapping[str, Any], ctx: DesiredContext) -> dict[str, Any]:
+    tenant = ctx.tenant_of(decl)
+    fields: dict[str, Any] = {}
+    if "label" in data:
+        fields["label"] = empty_to_none(data["label"])
+    if "templates" in data:
+        names = tuple(str(t) for t in data["templates"] or [])
+        for i, name in enumerate(names):
+            _check_template_ref(decl, ("templates", i), tenant, name, ctx)
+        fields["templates"] = names
+    if "transport" in data:
+        transport = data["transport"]
+        if transport is not None:
+            _check_transport_ref(decl, ("transport",), str(transport), ctx)
+        fields["transport"] = None if transport is None else str(transport)
+    for section in SIP_SECTIONS:
+        if section in data:
+            fields[section] = options(section_pairs(data[section], ctx.option_text))
+    _fold_shortcuts(fields, data, ctx)
+    return fields
+
+
+def _fold_shortcuts(fields: dict[str, Any], data: Mapping[str, Any], ctx: DesiredContext) -> None:
+    """`headers`/`match_header` and their long forms become the same normalised fields."""
+    headers: list[tuple[str, str]] = []
+    if "endpoint" in fields:
+        fields["endpoint"], found = split_headers(fields["endpoint"])
+        headers += found
+    if "headers" in data:
+        headers += [(str(k), ctx.option_text(v)) for k, v in (data["headers"] or {}).items()]
+    if "endpoint" in fields or "headers" in data:
+        fields["headers"] = options(headers)
+    match_header: str | None = None
+    if "identify" in fields:
+        fields["identify"], match_header = split_match_header(fields["identify"])
+    if data.get("match_header"):
+        match_header = str(data["match_header"])
+    if "identify" in fields or "match_header" in data:
+        fields["match_header"] = match_header
+    if "endpoint" in fields:
+        if match_header is not None:
+            fields["endpoint"] = with_identify_by_header(fields["endpoint"])
+        fields["identify_by_header"] = identify_by_has_header(fields["endpoint"])
+    elif match_header is not None:
+        fields["identify_by_header"] = True
+
+
+def with_identify_by_header(endpoint: Options) -> Options:
+    """The endpoint section with `header` first in `identify_by` (added if absent)."""
+    if identify_by_has_header(endpoint):
+        return endpoint
+    values = [v for k, v in endpoint if k == "identify_by"]
+    rest = [(k, v) for k, v in endpoint if k != "identify_by"]
+    current = values[-1] if values else DEFAULT_IDENTIFY_BY
+    return options([*rest, ("identify_by", f"header,{current}")])
+
+
+def _check_template_ref(
+    decl: Any, path: tuple[str | int, ...], tenant: str, name: str, ctx: DesiredContext
+) -> None:
+    key = (tenant if name in TENANT_TEMPLATES else "", name)
+    if key in ctx.declared_templates or key in ctx.index.template_uuids:
+        return
+    ctx.problem(decl, path, f"unknown SIP template '{name}': not declared and not on the PBX")
+
+
+def _check_transport_ref(
+    decl: Any, path: tuple[str | int, ...], name: str, ctx: DesiredContext
+) -> None:
+    if name not in ctx.declared_transports and name not in ctx.index.transport_uuids:
+        ctx.problem(decl, path, f"unknown transport '{name}': not declared and not on the PBX")
+
+
+def _desired_template(decl: Any, ctx: DesiredContext) -> Resource:
+    data = _expanded(decl.data or {}, decl, ctx)
+    tenant = ctx.tenant_of(decl)
+    return Resource.create(
+        ResourceKey("sip_templates", decl.name, tenant),
+        template_identity(tenant, decl.name),
+        _desired_sip_fields(decl, data, ctx),
+        origin=decl.location,
+    )
+
+
+def _desired_trunk(decl: Any, ctx: DesiredContext) -> Resource:
+    data = _expanded(decl.data or {}, decl, ctx)
+    trunk_type = str(data.get("type", "sip"))
+    fields: dict[str, Any] = {"type": trunk_type}
+    if trunk_type == "sip":
+        fields.update(_desired_sip_fields(decl, data, ctx))
+        identity = trunk_identity("sip", decl.name)
+    elif trunk_type == "iax":
+        for name in ("host",):
+            if name in data:
+                fields[name] = data[name]
+        if "peer_type" in data:
+            fields["peer_type"] = data["peer_type"]
+        if "options" in data:
+            fields["options"] = strip_iax_defaults(section_pairs(data["options"], ctx.option_text))
+        identity = trunk_identity("iax", decl.name)
+    else:
+        fields["interface"] = str(data.get("interface", ""))
+        if "interface_suffix" in data:
+            fields["interface_suffix"] = empty_to_none(data["interface_suffix"])
+        if "enabled" in data:
+            fields["enabled"] = bool(data["enabled"])
+        identity = trunk_identity("custom", fields["interface"])
+    if "context" in data:
+        fields["context"] = _resolve_context(decl, data["context"], ctx, kind="incall")
+    if "outgoing_caller_id_format" in data:
+        fields["outgoing_caller_id_format"] = data["outgoing_caller_id_format"]
+    return Resource.create(_key(decl, ctx), identity, fields, origin=decl.location)
+
+
+def _resolve_context(
+    decl: Any,
+    wanted: Any,
+    ctx: DesiredContext,
+    *,
+    kind: str,
+    path: tuple[str | int, ...] = ("context",),
+) -> str | None:
+    if wanted is None:
+        return None
+    contexts = ctx.index.contexts.get(ctx.tenant_of(decl), [])
+    by_name = [c for c in contexts if c["name"] == wanted]
+    by_label = [c for c in contexts if c.get("label") == wanted]
+    if len(by_label) > 1:
+        by_label = [c for c in by_label if c.get("type") == kind] or by_label
+    found = by_name or by_label
+    if len(found) == 1:
+        return str(found[0]["name"])
+    if not found:
+        ctx.problem(decl, path, f"unknown context '{wanted}' in tenant {ctx.tenant_of(decl)}")
+    else:
+        names = ", ".join(sorted(c["name"] for c in found))
+        ctx.problem(decl, path, f"context label '{wanted}' is ambiguous ({names}); use the name")
+    return None
+
+
+def _default_outcall_context(
+    decl: Any, ctx: DesiredContext, path: tuple[str | int, ...]
+) -> str | None:
+    contexts = [
+        c for c in ctx.index.contexts.get(ctx.tenant_of(decl), []) if c.get("type") == "outcall"
+    ]
+    if len(contexts) == 1:
+        return str(contexts[0]["name"])
+    if not contexts:
+        ctx.problem(decl, path, "the tenant has no outcall context; set `context`")
+    else:
+        names = ", ".join(sorted(c["name"] for c in contexts))
+        ctx.problem(decl, path, f"the tenant has several outcall contexts ({names}); set `context`")
+    return None
+
+
+def _desired_outcall(decl: Any, ctx: DesiredContext) -> Resource:
+    data = _expanded(decl.data or {}, decl, ctx)
+    fields: dict[str, Any] = {}
+    for name in ("internal_caller_id", "enabled"):
+        if name in data:
+            fields[name] = bool(data[name])
+    for name in ("description", "preprocess_subroutine"):
+        if name in data:
+            fields[name] = empty_to_none(data[name])
+    if "ring_time" in data:
+        fields["ring_time"] = data["ring_time"] or 0
+    if "trunks" in data:
+        trunks = tuple(str(t) for t in data["trunks"] or [])
+        for i, handle in enumerate(trunks):
+            if handle not in ctx.declared_trunks and handle not in ctx.index.trunk_ids:
+                ctx.problem(
+                    decl,
+                    ("trunks", i),
+                    f"unknown trunk '{handle}': not declared and not on the PBX",
+                )
+        fields["trunks"] = trunks
+    if "patterns" in data:
+        fields["patterns"] = tuple(
+            sorted(_desired_pattern(decl, i, p, ctx) for i, p in enumerate(data["patterns"] or []))
+        )
+    return Resource.create(_key(decl, ctx), ("outcall", decl.name), fields, origin=decl.location)
+
+
+def _desired_pattern(decl: Any, i: int, data: Mapping[str, Any], ctx: DesiredContext) -> Pattern:
+    path: tuple[str | int, ...] = ("patterns", i)
+    if data.get("context") is not None:
+        context = _resolve_context(
+            decl, data["context"], ctx, kind="outcall", path=(*path, "context")
+        )
+    else:
+        context = _default_outcall_context(decl, ctx, path)
+    return Pattern(
+        context=context or "",
+        exten=str(data["exten"]),
+        caller_id=empty_to_none(data.get("caller_id")),
+        strip_digits=int(data.get("strip_digits") or 0),
+        prefix=empty_to_none(_text(data.get("prefix"), ctx)),
+        external_prefix=empty_to_none(_text(data.get("external_prefix"), ctx)),
+    )
+
+
+def _text(value: Any, ctx: DesiredContext) -> str | None:
+    return None if value is None else ctx.option_text(value)
+
+
+def _desired_user(decl: Any, ctx: DesiredContext) -> Resource | None:
+    user = find_user(ctx.index.users, decl.name)
+    if user is None:
+        ctx.problem(
+            decl, (), f"user '{decl.name}' not found on the PBX (by uuid, email or username)"
+        )
+        return None
+    data = decl.data or {}
+    fields = {}
+    if "outgoing_caller_id" in data:
+        fields["outgoing_caller_id"] = user_caller_id(data["outgoing_caller_id"])
+    return Resource.create(
+        ResourceKey("users", decl.name, user["tenant_uuid"]),
+        ("user", user["uuid"]),
+        fields,
+        origin=decl.location,
+    )
+
+
+def find_user(users: Iterable[Mapping[str, Any]], ref: str) -> Mapping[str, Any] | None:
+    """A user by uuid, email (case-insensitive) or username."""
+    users = list(users)
+    lowered = ref.lower()
+    for field_name, wanted in (("uuid", ref), ("email", lowered), ("username", ref)):
+        for user in users:
+            value = user.get(field_name) or ""
+            if (value.lower() if field_name == "email" else value) == wanted:
+                return user
+    return None

@@ -1,0 +1,323 @@
+"""Plan stage: order the changes, attach their Asterisk impact, check the safety guards (pure).
+
+Order is a dependency graph (DESIGN.md §4): a change runs after the changes that create or
+update what it references (transports → templates, parents first → trunks → outcalls), and a
+delete runs after every change that stops referencing what it deletes. Ties break on
+(`KIND_ORDER`, key), so the same inputs always give the same plan.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from wazo_reconcile.diff import Action, Change, DiffResult, Kept
+from wazo_reconcile.model import TENANT_TEMPLATES, Resource, ResourceKey
+
+KIND_ORDER = {
+    "pjsip": 0,
+    "transports": 1,
+    "sip_templates": 2,
+    "trunks": 3,
+    "outcalls": 4,
+    "users": 5,
+}
+
+# From least to most disruptive; a change's `impact[0]` is its most disruptive class.
+IMPACT_RANK = ("none", "reload:dialplan", "reload:iax2", "reload:pjsip", "restart")
+
+_TRUNK_FIELDS = frozenset({"context", "outgoing_caller_id_format"})
+RESTART_NOTE = "a transport change needs an Asterisk restart; confd only reloads res_pjsip"
+
+
+@dataclass(frozen=True)
+class Guards:
+    max_delete_percent: float | None = None
+    max_update_percent: float | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Ordered changes plus what the reviewer needs to judge them."""
+
+    changes: tuple[Change, ...]
+    unmanaged: tuple[Resource, ...] = ()
+    kept: tuple[Kept, ...] = ()
+    in_sync: int = 0
+    # Dependency levels: indexes into `changes`; a level only depends on earlier levels.
+    levels: tuple[tuple[int, ...], ...] = ()
+    depends_on: Mapping[int, tuple[int, ...]] | None = None
+    refusals: tuple[str, ...] = ()
+    fingerprint: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {action.value: 0 for action in Action}
+        for change in self.changes:
+            counts[change.action.value] += 1
+        return counts
+
+    @property
+    def restart_reasons(self) -> tuple[str, ...]:
+        return tuple(str(c.key) for c in self.changes if "restart" in c.impact)
+
+    @property
+    def restart_required(self) -> bool:
+        return bool(self.restart_reasons)
+
+
+def build_plan(
+    result: DiffResult,
+    *,
+    desired: Sequence[Resource],
+    live: Sequence[Resource],
+    guards: Guards = Guards(),
+    fingerprint: str = "",
+) -> Plan:
+    """Order `result.changes`, annotate them, and list what the guards refuse."""
+    graph = ReferenceGraph(desired, live)
+    changes = [annotate(change, graph) for change in result.changes]
+    edges = dependencies(changes, graph)
+    order = _topological(changes, edges)
+    position = {old: new for new, old in enumerate(order)}
+    ordered = tuple(changes[i] for i in order)
+    depends_on = {
+        position[i]: tuple(sorted(position[d] for d in deps)) for i, deps in edges.items()
+    }
+    return Plan(
+        changes=ordered,
+        unmanaged=result.unmanaged,
+        kept=result.kept,
+        in_sync=result.in_sync,
+        levels=_levels(len(ordered), depends_on),
+        depends_on=depends_on,
+        refusals=_refusals(ordered, result, live, guards),
+        fingerprint=fingerprint,
+    )
+
+
+# ----------------------------------------------------------------------- references
+
+
+def template_ref(tenant: str, name: str) -> tuple[str, ...]:
+    return ("template", tenant if name in TENANT_TEMPLATES else "", name)
+
+
+class ReferenceGraph:
+    """Who references whom, in the desired state where declared, else in the live state."""
+
+    def __init__(self, desired: Sequence[Resource], live: Sequence[Resource]) -> None:
+        self.desired = {r.identity: r for r in desired}
+        self.live = {r.identity: r for r in live}
+        self.trunk_by_handle: dict[str, tuple[str, ...]] = {}
+        for resource in [*live, *desired]:  # desired last: it wins
+            if resource.key.kind == "trunks":
+                self.trunk_by_handle[resource.key.name] = resource.identity
+        self._children: dict[tuple[str, ...], set[tuple[str, ...]]] | None = None
+
+    def references(
+        self, resource: Resource | None, fallback: Resource | None = None
+    ) -> set[tuple[str, ...]]:
+        """Identities a resource points to (declared fields, else the live ones)."""
+        if resource is None:
+            return set()
+        fields: dict[str, Any] = {}
+        if fallback is not None:
+            fields.update(fallback.fields)
+        fields.update(resource.fields)
+        refs: set[tuple[str, ...]] = set()
+        tenant = resource.key.tenant
+        for name in fields.get("templates") or ():
+            refs.add(template_ref(tenant, name))
+        if fields.get("transport"):
+            refs.add(("transport", fields["transport"]))
+        if resource.key.kind == "outcalls":
+            for handle in fields.get("trunks") or ():
+                if handle in self.trunk_by_handle:
+                    refs.add(self.trunk_by_handle[handle])
+        return refs
+
+    def current(self, identity: tuple[str, ...]) -> Resource | None:
+        return self.desired.get(identity) or self.live.get(identity)
+
+    def inheriting(self, template: tuple[str, ...]) -> set[tuple[str, ...]]:
+        """Every resource that inherits `template`, directly or through other templates."""
+        if self._children is None:
+            self._children = defaultdict(set)
+            for identity in {*self.desired, *self.live}:
+                resource = self.current(identity)
+                fallback = self.live.get(identity)
+                for ref in self.references(resource, fallback):
+                    if ref[0] == "template":
+                        self._children[ref].add(identity)
+        seen: set[tuple[str, ...]] = set()
+        stack = [template]
+        while stack:
+            for child in self._children.get(stack.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
+        return seen
+
+
+# --------------------------------------------------------------------------- impact
+
+
+def annotate(change: Change, graph: ReferenceGraph) -> Change:
+    impact = impact_of(change)
+    notes: list[str] = []
+    affects: tuple[str, ...] = ()
+    kind = change.key.kind
+    if "restart" in impact:
+        notes.append(RESTART_NOTE)
+    if kind == "sip_templates" and change.action is not Action.CREATE:
+        heirs = graph.inheriting(change.resource.identity)
+        affects = tuple(
+            sorted(str(graph.current(i).key) for i in heirs if graph.current(i) is not None)  # type: ignore[union-attr]
+        )
+        if change.action is Action.DELETE and affects:
+            notes.append("confd unlinks it silently: inheriting endpoints lose its options")
+    if kind == "outcalls" and change.action is Action.UPDATE:
+        notes += _pattern_notes(change)
+    return replace(change, impact=impact, notes=tuple(notes), affects=affects)
+
+
+def _pattern_notes(change: Change) -> list[str]:
+    for delta in change.fields:
+        if delta.field == "patterns":
+            return ["dial patterns whose exten or context changes are dissociated and recreated"]
+    return []
+
+
+def impact_of(change: Change) -> tuple[str, ...]:
+    """Asterisk impact classes, most disruptive first (REFERENCE.md §4.4)."""
+    kind, action = change.key.kind, change.action
+    changed = {d.field for d in change.fields}
+    found: set[str] = set()
+    if kind == "transports":
+        found.add("restart")
+    elif kind == "pjsip":
+        found.add("reload:pjsip")
+    elif kind == "sip_templates":
+        if action is not Action.CREATE:
+            found |= {"reload:pjsip", "reload:dialplan"}
+    elif kind == "trunks":
+        found |= _trunk_impact(change.resource.type, action, changed)
+    elif kind == "outcalls":
+        if action is Action.DELETE or "patterns" in changed:
+            found.add("reload:dialplan")
+        elif action is Action.CREATE and change.resource.fields.get("patterns"):
+            found.add("reload:dialplan")
+    elif kind == "users":
+        found |= {"reload:pjsip", "reload:dialplan"}
+    return tuple(sorted(found, key=IMPACT_RANK.index, reverse=True)) or ("none",)
+
+
+def _trunk_impact(trunk_type: str, action: Action, changed: set[str]) -> set[str]:
+    if trunk_type == "iax":
+        return {"reload:iax2"}
+    if trunk_type != "sip":
+        return set()
+    if action is Action.UPDATE and changed <= _TRUNK_FIELDS:
+        return {"reload:pjsip"}
+    if action is Action.CREATE:
+        return {"reload:pjsip"}
+    return {"reload:pjsip", "reload:dialplan"}
+
+
+# ----------------------------------------------------------------------- dependencies
+
+
+def dependencies(changes: Sequence[Change], graph: ReferenceGraph) -> dict[int, set[int]]:
+    """For each change index, the indexes it must wait for."""
+    writes = {
+        c.resource.identity: i for i, c in enumerate(changes) if c.action is not Action.DELETE
+    }
+    deletes = {c.resource.identity: i for i, c in enumerate(changes) if c.action is Action.DELETE}
+    names = {(c.key.name): i for i, c in enumerate(changes) if c.action is Action.DELETE}
+    edges: dict[int, set[int]] = {i: set() for i in range(len(changes))}
+    for i, change in enumerate(changes):
+        after = graph.references(change.after, change.before) if change.after else set()
+        before = graph.references(change.before)
+        for ref in after:
+            if ref in writes and writes[ref] != i:
+                edges[i].add(writes[ref])
+        for ref in before - after:
+            if ref in deletes and deletes[ref] != i:
+                edges[deletes[ref]].add(i)
+        if change.action is Action.CREATE and change.key.name in names:
+            edges[i].add(names[change.key.name])  # a freed name is reused
+    return edges
+
+
+def _sort_key(change: Change) -> tuple[int, int, ResourceKey]:
+    phase = 1 if change.action is Action.DELETE else 0
+    order = KIND_ORDER[change.key.kind]
+    return (phase, -order if phase else order, change.key)
+
+
+def _topological(changes: Sequence[Change], edges: Mapping[int, Iterable[int]]) -> list[int]:
+    waiting = {i: set(deps) for i, deps in edges.items()}
+    dependents: dict[int, list[int]] = defaultdict(list)
+    for i, deps in waiting.items():
+        for d in deps:
+            dependents[d].append(i)
+    ready = [(_sort_key(changes[i]), i) for i, deps in waiting.items() if not deps]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        _, i = heapq.heappop(ready)
+        order.append(i)
+        for j in dependents[i]:
+            waiting[j].discard(i)
+            if not waiting[j]:
+                heapq.heappush(ready, (_sort_key(changes[j]), j))
+    if len(order) != len(changes):  # a cycle: fall back to the stable order, never lose a change
+        order += sorted(set(range(len(changes))) - set(order), key=lambda i: _sort_key(changes[i]))
+    return order
+
+
+def _levels(count: int, depends_on: Mapping[int, tuple[int, ...]]) -> tuple[tuple[int, ...], ...]:
+    level: dict[int, int] = {}
+    for i in range(count):  # changes are in topological order
+        level[i] = 1 + max((level[d] for d in depends_on.get(i, ()) if d < i), default=-1)
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for i, lvl in level.items():
+        grouped[lvl].append(i)
+    return tuple(tuple(grouped[lvl]) for lvl in sorted(grouped))
+
+
+# ------------------------------------------------------------------------------ guards
+
+
+def _refusals(
+    changes: Sequence[Change], result: DiffResult, live: Sequence[Resource], guards: Guards
+) -> tuple[str, ...]:
+    refusals = [
+        f"{key} is protected by policy and would be updated" for key in result.protected_updates
+    ]
+    managed = [r for r in live if r.key.kind in KIND_ORDER and not r.default_object]
+    total = max(len(managed), 1)
+    counts: dict[Action, int] = defaultdict(int)
+    for change in changes:
+        counts[change.action] += 1
+    for action, limit in (
+        (Action.DELETE, guards.max_delete_percent),
+        (Action.UPDATE, guards.max_update_percent),
+    ):
+        if limit is None or not counts[action]:
+            continue
+        percent = 100.0 * counts[action] / total
+        if percent > limit:
+            refusals.append(
+                f"{counts[action]} {action.value}s = {percent:.1f}% of {len(managed)} live "
+                f"objects, over max_{action.value}_percent ({limit:g}%)"
+            )
+    return tuple(refusals)
