@@ -1,0 +1,777 @@
+"""Operations: each planned change as the confd requests that carry it out (pure builders).
+
+A change becomes a short sequence of `Operation`s (run in order); ids that do not exist yet
+(the uuid of a template created earlier in the same apply, a new trunk's id) are looked up in
+`Refs` when the operation runs. Updates send only the changed top-level confd fields, each
+changed option section whole (confd replaces lists wholesale, REFERENCE.md §1.6).
+
+Nothing is ever duplicated: an endpoint or trunk left behind by an interrupted apply is adopted
+instead of created again (`LiveIndex.orphan_*`, `bare_trunks`), and every POST knows how to
+find its object again by identity (`Operation.lookup`) when its outcome is unknown.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from wazo_reconcile.diff import Action, Change
+from wazo_reconcile.model import SIP_SECTIONS, TENANT_TEMPLATES, Options, Pattern, Resource
+from wazo_reconcile.normalise import (
+    LiveIndex,
+    header_set_var,
+    identify_by_has_header,
+    with_identify_by_header,
+)
+
+
+class Reader(Protocol):
+    """The part of `confd.ConfdClient` a lookup needs."""
+
+    def list(
+        self, path: str, *, params: Mapping[str, Any] | None = ..., tenant: Any = ...
+    ) -> list[dict[str, Any]]: ...
+
+
+class Refs:
+    """Server ids known so far: from the live state, then from what this apply creates."""
+
+    def __init__(self, index: LiveIndex) -> None:
+        self._lock = threading.Lock()
+        self.ids: dict[tuple[str, ...], Any] = {}
+        for (tenant, name), uuid in index.template_uuids.items():
+            self.ids[("template", tenant, name)] = uuid
+        for name, uuid in index.transport_uuids.items():
+            self.ids[("transport", name)] = uuid
+        for handle, trunk_id in index.trunk_ids.items():
+            self.ids[("trunk", handle)] = trunk_id
+        for (context, exten), ext in index.extensions.items():
+            self.ids[("extension", context, exten)] = ext["id"]
+        self.known_trunk_ids: set[int] = set(index.trunk_handles)
+
+    def get(self, *key: str) -> Any:
+        with self._lock:
+            if key not in self.ids:
+                raise KeyError(f"no id known for {'/'.join(key)} (its creation did not complete)")
+            return self.ids[key]
+
+    def set(self, value: Any, *key: str) -> None:
+        with self._lock:
+            self.ids[key] = value
+
+    def claim_new_trunk(self, candidates: list[int]) -> int | None:
+        """After an unknown POST /trunks outcome: a new bare trunk nobody claimed yet."""
+        with self._lock:
+            for trunk_id in sorted(candidates):
+                if trunk_id not in self.known_trunk_ids:
+                    self.known_trunk_ids.add(trunk_id)
+                    return trunk_id
+        return None
+
+    def template_uuid(self, tenant: str, name: str) -> str:
+        return str(self.get("template", tenant if name in TENANT_TEMPLATES else "", name))
+
+
+Value = Callable[[Refs], Any]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One confd request of a change."""
+
+    verb: str  # create | update | delete | associate | dissociate | adopt
+    method: str  # POST | PUT | DELETE
+    path: Value  # refs -> path relative to /api/confd/1.1
+    summary: str  # human-readable, secret-free: "POST /endpoints/sip acme"
+    body: Value | None = None
+    tenant: str | None = None  # Wazo-Tenant header
+    created: Callable[[Refs, Any], None] | None = None  # record ids from a POST's answer
+    lookup: Callable[[Reader, Refs], Any] | None = None  # find a POSTed object again
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+def _const(value: Any) -> Value:
+    return lambda _refs: value
+
+
+def operations(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tuple[Operation, ...]:
+    """The requests that carry out `change`; `adopt` maps trunk handles to bare trunk ids."""
+    kind = change.key.kind
+    if kind == "pjsip":
+        return _pjsip_ops(change)
+    if kind == "transports":
+        return _transport_ops(change)
+    if kind == "sip_templates":
+        return _template_ops(change)
+    if kind == "trunks":
+        return _trunk_ops(change, index, adopt)
+    if kind == "outcalls":
+        return _outcall_ops(change, index)
+    if kind == "users":
+        return _user_ops(change)
+    raise ValueError(f"unknown kind {kind}")
+
+
+def assign_bare_trunks(
+    changes: list[Change] | tuple[Change, ...], index: LiveIndex
+) -> dict[str, int]:
+    """Trunks left without endpoint by an interrupted apply, reused by creations (in order)."""
+    pool = {tenant: list(ids) for tenant, ids in index.bare_trunks.items()}
+    adopt: dict[str, int] = {}
+    for change in changes:
+        if change.key.kind == "trunks" and change.action is Action.CREATE:
+            free = pool.get(change.key.tenant) or []
+            if free:
+                adopt[change.key.name] = free.pop(0)
+    return adopt
+
+
+# ------------------------------------------------------------------------------ pjsip
+
+
+def _pjsip_ops(change: Change) -> tuple[Operation, ...]:
+    after = change.after
+    assert after is not None
+    section = change.key.name
+    body = {"options": dict(after.fields["options"])}
+    return (
+        Operation(
+            "update",
+            "PUT",
+            _const(f"/asterisk/pjsip/{section}"),
+            f"PUT /asterisk/pjsip/{section}",
+            _const(body),
+        ),
+    )
+
+
+# -------------------------------------------------------------------------- transports
+
+
+def _transport_ops(change: Change) -> tuple[Operation, ...]:
+    name = change.key.name
+    if change.action is Action.DELETE:
+        uuid = _remote(change, "uuid")
+        return (
+            Operation(
+                "delete", "DELETE", _const(f"/sip/transports/{uuid}"), f"DELETE transport {name}"
+            ),
+        )
+    after = change.after
+    assert after is not None
+    body = {"options": [list(p) for p in after.fields["options"]]}
+    if change.action is Action.UPDATE:
+        uuid = _remote(change, "uuid")
+        return (
+            Operation(
+                "update",
+                "PUT",
+                _const(f"/sip/transports/{uuid}"),
+                f"PUT transport {name}",
+                _const(body),
+            ),
+        )
+    return (
+        Operation(
+            "create",
+            "POST",
+            _const("/sip/transports"),
+            f"POST /sip/transports {name}",
+            _const({"name": name, **body}),
+            created=lambda refs, answer: refs.set(answer["uuid"], "transport", name),
+            lookup=_by_name("/sip/transports", name, None, "uuid", ("transport", name)),
+        ),
+    )
+
+
+def _by_name(
+    path: str,
+    name: str,
+    tenant: str | None,
+    id_field: str,
+    ref: tuple[str, ...],
+    filter_key: str = "name",
+) -> Callable[[Reader, Refs], Any]:
+    def lookup(client: Reader, refs: Refs) -> Any:
+        found = client.list(path, params={filter_key: name, "recurse": "true"}, tenant=tenant)
+        if not found:
+            return None
+        refs.set(found[0][id_field], *ref)
+        return found[0]
+
+    return lookup
+
+
+# --------------------------------------------------------------------------- SIP bodies
+
+
+def _merged(change: Change, name: str) -> Any:
+    """A field's value after the change: declared, else live, else empty."""
+    if change.after is not None and name in change.after.fields:
+        return change.after.fields[name]
+    if change.before is not None and name in change.before.fields:
+        return change.before.fields[name]
+    return None
+
+
+def endpoint_section(change: Change) -> Options:
+    pairs = list(_merged(change, "endpoint") or ())
+    pairs += [header_set_var(k, v) for k, v in _merged(change, "headers") or ()]
+    result: Options = tuple(sorted(pairs))
+    wants_header = _merged(change, "identify_by_header")
+    if wants_header and not identify_by_has_header(result):
+        result = with_identify_by_header(result)
+    return result
+
+
+def identify_section(change: Change) -> Options:
+    pairs = list(_merged(change, "identify") or ())
+    match_header = _merged(change, "match_header")
+    if match_header:
+        pairs.append(("match_header", match_header))
+    return tuple(sorted(pairs))
+
+
+_CONFD_SIP_FIELDS: dict[str, str] = {
+    "headers": "endpoint",
+    "identify_by_header": "endpoint",
+    "match_header": "identify",
+}
+
+
+def sip_body(change: Change, changed: set[str] | None) -> Value:
+    """The confd body for a SIP endpoint/template: all declared fields, or only `changed`."""
+    after = change.after
+    assert after is not None
+    tenant = change.key.tenant
+    wanted = set(after.fields) if changed is None else changed
+    confd_fields = {_CONFD_SIP_FIELDS.get(f, f) for f in wanted}
+
+    def build(refs: Refs) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if "label" in confd_fields:
+            body["label"] = after.fields.get("label")
+        if "templates" in confd_fields:
+            body["templates"] = [
+                {"uuid": refs.template_uuid(tenant, t)} for t in after.fields["templates"]
+            ]
+        if "transport" in confd_fields:
+            transport = after.fields["transport"]
+            body["transport"] = {"uuid": refs.get("transport", transport)} if transport else None
+        for section in SIP_SECTIONS:
+            if section not in confd_fields:
+                continue
+            if section == "endpoint":
+                pairs = endpoint_section(change)
+            elif section == "identify":
+                pairs = identify_section(change)
+            else:
+                pairs = after.fields.get(section, ())
+            body[f"{section}_section_options"] = [list(p) for p in pairs]
+        return body
+
+    return build
+
+
+def _changed(change: Change) -> set[str]:
+    return {d.field for d in change.fields}
+
+
+# -------------------------------------------------------------------------- templates
+
+
+def _template_ops(change: Change) -> tuple[Operation, ...]:
+    name, tenant = change.key.name, change.key.tenant
+    path = "/endpoints/sip/templates"
+    if change.action is Action.DELETE:
+        uuid = _remote(change, "uuid")
+        return (
+            Operation(
+                "delete",
+                "DELETE",
+                _const(f"{path}/{uuid}"),
+                f"DELETE template {name}",
+                tenant=tenant,
+            ),
+        )
+    if change.action is Action.UPDATE:
+        uuid = _remote(change, "uuid")
+        return (
+            Operation(
+                "update",
+                "PUT",
+                _const(f"{path}/{uuid}"),
+                f"PUT template {name}",
+                sip_body(change, _changed(change)),
+                tenant,
+            ),
+        )
+    body = sip_body(change, None)
+    after = change.after
+    assert after is not None
+
+    def create_body(refs: Refs) -> dict[str, Any]:
+        return {
+            "name": name,
+            "label": after.fields.get("label") or name,
+            **_without_label(body(refs)),
+        }
+
+    return (
+        Operation(
+            "create",
+            "POST",
+            _const(path),
+            f"POST {path} {name}",
+            create_body,
+            tenant,
+            created=lambda refs, answer: refs.set(answer["uuid"], "template", "", name),
+            lookup=_by_name(path, name, tenant, "uuid", ("template", "", name)),
+        ),
+    )
+
+
+def _without_label(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "label" or v is not None}
+
+
+# ------------------------------------------------------------------------------ trunks
+
+
+_TRUNK_FIELDS = ("context", "outgoing_caller_id_format")
+_ENDPOINT_PATHS = {"sip": "/endpoints/sip", "iax": "/endpoints/iax", "custom": "/endpoints/custom"}
+
+
+def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tuple[Operation, ...]:
+    handle, tenant = change.key.name, change.key.tenant
+    if change.action is Action.DELETE:
+        trunk_id = _remote(change, "trunk_id")
+        return (
+            Operation(
+                "delete",
+                "DELETE",
+                _const(f"/trunks/{trunk_id}"),
+                f"DELETE trunk {handle} (and its endpoint)",
+                tenant=tenant,
+            ),
+        )
+    trunk_type = change.resource.type
+    if change.action is Action.UPDATE:
+        return _trunk_update_ops(change, trunk_type)
+    ops = [_endpoint_create_op(change, trunk_type, index)]
+    ops.append(_trunk_create_op(change, adopt.get(handle)))
+    ep_path = _ENDPOINT_PATHS[trunk_type]
+    ops.append(
+        Operation(
+            "associate",
+            "PUT",
+            lambda refs: (
+                f"/trunks/{refs.get('trunk', handle)}{ep_path}/"
+                f"{refs.get('endpoint', trunk_type, handle)}"
+            ),
+            f"PUT /trunks/{{{handle}}}{ep_path}/{{{handle}}}",
+            tenant=tenant,
+        )
+    )
+    if trunk_type != "sip":
+        # confd copies trunk.context into IAX/custom endpoints on trunk PUT, not on association.
+        ops.append(
+            Operation(
+                "update",
+                "PUT",
+                lambda refs: f"/trunks/{refs.get('trunk', handle)}",
+                f"PUT /trunks/{{{handle}}} (sync context)",
+                _const(_trunk_body(change.after, None)),
+                tenant,
+            )
+        )
+    return tuple(ops)
+
+
+def _trunk_body(resource: Resource | None, only: set[str] | None) -> dict[str, Any]:
+    assert resource is not None
+    return {
+        f: resource.fields[f]
+        for f in _TRUNK_FIELDS
+        if f in resource.fields and (only is None or f in only)
+    }
+
+
+def _endpoint_body(change: Change, trunk_type: str, changed: set[str] | None) -> Value:
+    after = change.after
+    assert after is not None
+    if trunk_type == "sip":
+        return sip_body(change, changed)
+    fields = after.fields
+    body: dict[str, Any] = {}
+    if trunk_type == "iax":
+        names = {"host": "host", "peer_type": "type", "options": "options"}
+    else:
+        names = {
+            "interface": "interface",
+            "interface_suffix": "interface_suffix",
+            "enabled": "enabled",
+        }
+    for ours, theirs in names.items():
+        if ours in fields and (changed is None or ours in changed):
+            value = fields[ours]
+            body[theirs] = [list(p) for p in value] if ours == "options" else value
+    return _const(body)
+
+
+def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Operation:
+    handle, tenant = change.key.name, change.key.tenant
+    path = _ENDPOINT_PATHS[trunk_type]
+    id_field = "uuid" if trunk_type == "sip" else "id"
+    identity = change.resource.fields.get("interface", handle) if trunk_type == "custom" else handle
+    orphans = {"sip": index.orphan_sip, "iax": index.orphan_iax, "custom": index.orphan_custom}[
+        trunk_type
+    ]
+    body = _endpoint_body(change, trunk_type, None)
+    if identity in orphans:
+        orphan_id = orphans[identity][id_field]
+
+        def adopt_body(refs: Refs) -> Any:
+            refs.set(orphan_id, "endpoint", trunk_type, handle)
+            return body(refs)
+
+        return Operation(
+            "adopt",
+            "PUT",
+            _const(f"{path}/{orphan_id}"),
+            f"PUT {path}/{orphan_id} (adopt {identity})",
+            adopt_body,
+            tenant,
+        )
+
+    def create_body(refs: Refs) -> Any:
+        named = {"interface": identity} if trunk_type == "custom" else {"name": handle}
+        if trunk_type == "sip" and change.after is not None and "label" not in change.after.fields:
+            named["label"] = handle
+        return {**named, **body(refs)}
+
+    filter_key = "interface" if trunk_type == "custom" else "name"
+    return Operation(
+        "create",
+        "POST",
+        _const(path),
+        f"POST {path} {identity}",
+        create_body,
+        tenant,
+        created=lambda refs, answer: refs.set(answer[id_field], "endpoint", trunk_type, handle),
+        lookup=_by_name(
+            path, str(identity), tenant, id_field, ("endpoint", trunk_type, handle), filter_key
+        ),
+    )
+
+
+def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
+    handle, tenant = change.key.name, change.key.tenant
+    body = _trunk_body(change.after, None)
+    if bare_id is not None:
+
+        def adopt_body(refs: Refs) -> Any:
+            refs.set(bare_id, "trunk", handle)
+            return body
+
+        return Operation(
+            "adopt",
+            "PUT",
+            _const(f"/trunks/{bare_id}"),
+            f"PUT /trunks/{bare_id} (adopt bare trunk)",
+            adopt_body,
+            tenant,
+        )
+
+    def lookup(client: Reader, refs: Refs) -> Any:
+        trunks = client.list("/trunks", params={"recurse": "true"}, tenant=tenant)
+        bare = [
+            t["id"]
+            for t in trunks
+            if t.get("tenant_uuid") == tenant
+            and not (
+                t.get("endpoint_sip")
+                or t.get("endpoint_iax")
+                or t.get("endpoint_custom")
+                or t.get("register_iax")
+            )
+        ]
+        trunk_id = refs.claim_new_trunk(bare)
+        if trunk_id is None:
+            return None
+        refs.set(trunk_id, "trunk", handle)
+        return {"id": trunk_id}
+
+    def created(refs: Refs, answer: Any) -> None:
+        refs.set(answer["id"], "trunk", handle)
+        refs.claim_new_trunk([answer["id"]])
+
+    return Operation(
+        "create",
+        "POST",
+        _const("/trunks"),
+        f"POST /trunks ({handle})",
+        _const(body),
+        tenant,
+        created,
+        lookup,
+    )
+
+
+def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
+    handle, tenant = change.key.name, change.key.tenant
+    changed = _changed(change)
+    ops = []
+    endpoint_changed = changed - set(_TRUNK_FIELDS)
+    if endpoint_changed:
+        key = "endpoint_uuid" if trunk_type == "sip" else "endpoint_id"
+        ep_id = _remote(change, key)
+        path = _ENDPOINT_PATHS[trunk_type]
+        ops.append(
+            Operation(
+                "update",
+                "PUT",
+                _const(f"{path}/{ep_id}"),
+                f"PUT {path} {handle}",
+                _endpoint_body(change, trunk_type, endpoint_changed),
+                tenant,
+            )
+        )
+    if changed & set(_TRUNK_FIELDS):
+        trunk_id = _remote(change, "trunk_id")
+        ops.append(
+            Operation(
+                "update",
+                "PUT",
+                _const(f"/trunks/{trunk_id}"),
+                f"PUT /trunks/{trunk_id} ({handle})",
+                _const(_trunk_body(change.after, changed)),
+                tenant,
+            )
+        )
+    return tuple(ops)
+
+
+# ---------------------------------------------------------------------------- outcalls
+
+
+_OUTCALL_FIELDS = (
+    "internal_caller_id",
+    "description",
+    "enabled",
+    "ring_time",
+    "preprocess_subroutine",
+)
+
+
+def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
+    name, tenant = change.key.name, change.key.tenant
+    if change.action is Action.DELETE:
+        outcall_id = _remote(change, "id")
+        ops = [
+            Operation(
+                "delete",
+                "DELETE",
+                _const(f"/outcalls/{outcall_id}"),
+                f"DELETE outcall {name}",
+                tenant=tenant,
+            )
+        ]
+        for (_context, _exten), ext_id in sorted(_remote(change, "extension_ids").items()):
+            ops.append(
+                Operation(
+                    "delete",
+                    "DELETE",
+                    _const(f"/extensions/{ext_id}"),
+                    f"DELETE extension {_exten}@{_context}",
+                    tenant=tenant,
+                )
+            )
+        return tuple(ops)
+    after = change.after
+    assert after is not None
+    ops = []
+    if change.action is Action.CREATE:
+        body = {"name": name, **{f: after.fields[f] for f in _OUTCALL_FIELDS if f in after.fields}}
+        ops.append(
+            Operation(
+                "create",
+                "POST",
+                _const("/outcalls"),
+                f"POST /outcalls {name}",
+                _const(body),
+                tenant,
+                created=lambda refs, answer: refs.set(answer["id"], "outcall", name),
+                lookup=_by_name("/outcalls", name, tenant, "id", ("outcall", name)),
+            )
+        )
+        trunks_changed = bool(after.fields.get("trunks"))
+        before_patterns: tuple[Pattern, ...] = ()
+    else:
+        outcall_id = _remote(change, "id")
+        ops_fields = {f: after.fields[f] for f in _OUTCALL_FIELDS if f in _changed(change)}
+        if ops_fields:
+            ops.append(
+                Operation(
+                    "update",
+                    "PUT",
+                    _const(f"/outcalls/{outcall_id}"),
+                    f"PUT /outcalls {name}",
+                    _const(ops_fields),
+                    tenant,
+                )
+            )
+        trunks_changed = "trunks" in _changed(change)
+        before = change.before
+        assert before is not None
+        before_patterns = before.fields.get("patterns", ())
+        if "patterns" not in after.fields:
+            before_patterns = ()
+    outcall_path = _outcall_path(change)
+    if trunks_changed:
+        handles = after.fields["trunks"]
+        ops.append(
+            Operation(
+                "associate",
+                "PUT",
+                lambda refs: f"{outcall_path(refs)}/trunks",
+                f"PUT /outcalls/{{{name}}}/trunks [{', '.join(handles)}]",
+                lambda refs: {"trunks": [{"id": refs.get("trunk", h)} for h in handles]},
+                tenant,
+            )
+        )
+    if "patterns" in after.fields:
+        ops += _pattern_ops(change, before_patterns, after.fields["patterns"], outcall_path, index)
+    return tuple(ops)
+
+
+def _outcall_path(change: Change) -> Callable[[Refs], str]:
+    name = change.key.name
+    if change.before is not None:
+        outcall_id = change.before.remote["id"]
+        return lambda _refs: f"/outcalls/{outcall_id}"
+    return lambda refs: f"/outcalls/{refs.get('outcall', name)}"
+
+
+def _pattern_ops(
+    change: Change,
+    before: tuple[Pattern, ...],
+    after: tuple[Pattern, ...],
+    outcall_path: Callable[[Refs], str],
+    index: LiveIndex,
+) -> list[Operation]:
+    tenant, name = change.key.tenant, change.key.name
+    old = {p.ident: p for p in before}
+    new = {p.ident: p for p in after}
+    ops: list[Operation] = []
+    for context, exten in sorted(set(old) - set(new)):
+        where = f"{exten}@{context}"
+        link = _link_path(outcall_path, context, exten)
+        ops.append(
+            Operation(
+                "dissociate",
+                "DELETE",
+                link,
+                f"DELETE /outcalls/{{{name}}}/extensions/{{{where}}}",
+                tenant=tenant,
+            )
+        )
+        ops.append(
+            Operation(
+                "delete",
+                "DELETE",
+                _extension_path(context, exten),
+                f"DELETE extension {where}",
+                tenant=tenant,
+            )
+        )
+    for ident in sorted(new):
+        pattern = new[ident]
+        if ident in old and old[ident] == pattern:
+            continue
+        if ident not in old and ident not in index.extensions:
+            ops.append(_extension_create_op(pattern, tenant))
+        where = f"{pattern.exten}@{pattern.context}"
+        ops.append(
+            Operation(
+                "associate",
+                "PUT",
+                _link_path(outcall_path, pattern.context, pattern.exten),
+                f"PUT /outcalls/{{{name}}}/extensions/{{{where}}}",
+                _const(_pattern_body(pattern)),
+                tenant,
+            )
+        )
+    return ops
+
+
+def _link_path(outcall_path: Callable[[Refs], str], context: str, exten: str) -> Value:
+    return lambda refs: f"{outcall_path(refs)}/extensions/{refs.get('extension', context, exten)}"
+
+
+def _extension_path(context: str, exten: str) -> Value:
+    return lambda refs: f"/extensions/{refs.get('extension', context, exten)}"
+
+
+def _pattern_body(pattern: Pattern) -> dict[str, Any]:
+    return {
+        "caller_id": pattern.caller_id,
+        "strip_digits": pattern.strip_digits,
+        "prefix": pattern.prefix,
+        "external_prefix": pattern.external_prefix,
+    }
+
+
+def _extension_create_op(pattern: Pattern, tenant: str) -> Operation:
+    """Create the dial pattern's extension, or reuse a free one left in the context."""
+    ref = ("extension", pattern.context, pattern.exten)
+
+    def lookup(client: Reader, refs: Refs) -> Any:
+        found = client.list(
+            "/extensions",
+            params={"exten": pattern.exten, "context": pattern.context, "recurse": "true"},
+            tenant=tenant,
+        )
+        if not found:
+            return None
+        refs.set(found[0]["id"], *ref)
+        return found[0]
+
+    return Operation(
+        "create",
+        "POST",
+        _const("/extensions"),
+        f"POST /extensions {pattern.exten}@{pattern.context}",
+        _const({"exten": pattern.exten, "context": pattern.context}),
+        tenant,
+        created=lambda refs, answer: refs.set(answer["id"], *ref),
+        lookup=lookup,
+    )
+
+
+# ------------------------------------------------------------------------------- users
+
+
+def _user_ops(change: Change) -> tuple[Operation, ...]:
+    before = change.before
+    assert before is not None and change.after is not None
+    uuid = before.remote["uuid"]
+    body = {"outgoing_caller_id": change.after.fields["outgoing_caller_id"]}
+    return (
+        Operation(
+            "update",
+            "PUT",
+            _const(f"/users/{uuid}"),
+            f"PUT /users/{uuid} ({change.key.name})",
+            _const(body),
+            change.key.tenant,
+        ),
+    )
+
+
+def _remote(change: Change, name: str) -> Any:
+    source = change.before or change.after
+    assert source is not None
+    return source.remote[name]
