@@ -1,0 +1,226 @@
+"""Apply stage: run a plan's operations through the client and report what happened.
+
+Changes run level by level (the planner's dependency levels), up to `parallelism` changes at a
+time inside a level; the operations of one change run in order. A failed change blocks the
+changes that depend on it; independent changes go on. Nothing is lost and nothing is
+duplicated: a POST whose outcome is unknown is resolved by reading the object back by identity
+(and only then sent again), idempotent PUT/DELETE are repeated once after an ambiguous failure,
+and the next run converges from whatever state the PBX was left in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from wazo_reconcile.diff import Change
+from wazo_reconcile.errors import ApiError, OutcomeUnknownError
+from wazo_reconcile.normalise import LiveIndex
+from wazo_reconcile.ops import Operation, Reader, Refs, assign_bare_trunks, operations
+from wazo_reconcile.planner import Plan
+
+log = logging.getLogger(__name__)
+
+
+class Status(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not attempted"
+
+
+class Client(Reader, Protocol):
+    def post(self, path: str, body: Any, *, tenant: Any = ...) -> tuple[str | None, Any]: ...
+
+    def put(self, path: str, body: Any = ..., *, tenant: Any = ...) -> None: ...
+
+    def delete(self, path: str, *, tenant: Any = ..., missing_ok: bool = ...) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    change: Change
+    status: Status
+    error: str | None = None
+    seconds: float = 0.0
+    requests: tuple[str, ...] = ()  # summaries of the operations that completed
+    blocked_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    outcomes: tuple[Outcome, ...]
+    seconds: float
+    interrupted: bool = False
+
+    def of(self, status: Status) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if o.status is status)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {status.value: len(self.of(status)) for status in Status}
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(o.status is Status.DONE for o in self.outcomes)
+
+    @property
+    def restart_reasons(self) -> tuple[str, ...]:
+        return tuple(
+            str(o.change.key)
+            for o in self.outcomes
+            if o.status is Status.DONE and "restart" in o.change.impact
+        )
+
+
+class _Failed(Exception):
+    pass
+
+
+@dataclass
+class _Run:
+    plan: Plan
+    client: Client
+    refs: Refs
+    ops: dict[int, tuple[Operation, ...]]
+    on_outcome: Callable[[Outcome], None] | None
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def apply_plan(
+    plan: Plan,
+    client: Client,
+    index: LiveIndex,
+    *,
+    parallelism: int = 4,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Report:
+    """Carry out `plan`; `on_outcome` is called as each change completes (for progress)."""
+    started = time.monotonic()
+    adopt = assign_bare_trunks(plan.changes, index)
+    run = _Run(
+        plan,
+        client,
+        Refs(index),
+        {i: operations(c, index, adopt) for i, c in enumerate(plan.changes)},
+        on_outcome,
+    )
+    interrupted = False
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+            for level in plan.levels:
+                if stop is not None and stop.is_set():
+                    interrupted = True
+                    break
+                _run_level(run, level, pool, max(1, parallelism))
+    except KeyboardInterrupt:
+        interrupted = True
+    outcomes = tuple(
+        run.outcomes.get(i) or Outcome(change, Status.NOT_ATTEMPTED)
+        for i, change in enumerate(plan.changes)
+    )
+    return Report(outcomes, time.monotonic() - started, interrupted)
+
+
+def _run_level(run: _Run, level: Sequence[int], pool: ThreadPoolExecutor, width: int) -> None:
+    pending: set[Future[None]] = set()
+    for i in level:
+        blockers = _blockers(run, i)
+        if blockers:
+            _record(run, i, Outcome(run.plan.changes[i], Status.NOT_ATTEMPTED, blocked_by=blockers))
+            continue
+        if len(pending) >= width:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        pending.add(pool.submit(_run_change, run, i))
+    wait(pending)
+
+
+def _blockers(run: _Run, i: int) -> tuple[str, ...]:
+    deps = (run.plan.depends_on or {}).get(i, ())
+    with run.lock:
+        return tuple(
+            str(run.plan.changes[d].key)
+            for d in deps
+            if d not in run.outcomes or run.outcomes[d].status is not Status.DONE
+        )
+
+
+def _record(run: _Run, i: int, outcome: Outcome) -> None:
+    with run.lock:
+        run.outcomes[i] = outcome
+    if run.on_outcome is not None:
+        run.on_outcome(outcome)
+
+
+def _run_change(run: _Run, i: int) -> None:
+    change = run.plan.changes[i]
+    started = time.monotonic()
+    done: list[str] = []
+    try:
+        for op in run.ops[i]:
+            _run_operation(op, run.client, run.refs)
+            done.append(op.summary)
+    except (ApiError, KeyError, _Failed) as exc:
+        error = str(exc)
+        log.info("%s %s failed: %s", change.action.value, change.key, error)
+        outcome = Outcome(change, Status.FAILED, error, time.monotonic() - started, tuple(done))
+    else:
+        outcome = Outcome(change, Status.DONE, None, time.monotonic() - started, tuple(done))
+    _record(run, i, outcome)
+
+
+def _run_operation(op: Operation, client: Client, refs: Refs) -> None:
+    path = op.path(refs)
+    body = op.body(refs) if op.body is not None else None
+    if op.method == "POST":
+        _post(op, client, refs, path, body)
+        return
+    try:
+        _send(op, client, path, body)
+    except OutcomeUnknownError:
+        log.info("%s: outcome unknown, repeating (idempotent)", op.summary)
+        _send(op, client, path, body)
+    except ApiError as exc:
+        if exc.status is not None and exc.status < 500:
+            raise
+        # "saved then 500": the write may have been committed; PUT/DELETE are idempotent.
+        log.info("%s: HTTP %s, repeating (idempotent)", op.summary, exc.status)
+        _send(op, client, path, body)
+
+
+def _send(op: Operation, client: Client, path: str, body: Any) -> None:
+    if op.method == "PUT":
+        client.put(path, body if body is not None else {}, tenant=op.tenant)
+    else:
+        client.delete(path, tenant=op.tenant, missing_ok=True)
+
+
+def _post(op: Operation, client: Client, refs: Refs, path: str, body: Any) -> None:
+    for attempt in (1, 2):
+        try:
+            _location, answer = client.post(path, body, tenant=op.tenant)
+        except OutcomeUnknownError as exc:
+            if op.lookup is None:
+                raise
+            log.info("%s: outcome unknown (%s); reading it back", op.summary, exc)
+            if op.lookup(client, refs) is not None:
+                return  # it was created: adopted, never duplicated
+            if attempt == 2:
+                raise
+            continue
+        except ApiError as exc:
+            # A retry after an unknown outcome may meet the object the first attempt created.
+            if attempt == 2 and op.lookup is not None and exc.status == 400:
+                if op.lookup(client, refs) is not None:
+                    return
+            raise
+        if op.created is not None:
+            op.created(refs, answer)
+        return
