@@ -1,0 +1,255 @@
+"""Connection settings: command-line flags and ``WAZO_*`` variables (DESIGN.md §2). Pure.
+
+Precedence, per setting: a flag beats its environment variable. Credentials are taken as
+one set: if any of ``--token``/``--username``/``--password`` is on the command line, the
+``WAZO_TOKEN``/``WAZO_USERNAME``/``WAZO_PASSWORD`` variables are ignored, so a flag can
+never be silently combined with a stale variable.
+
+A token or password never appears in a ``repr``, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from wazo_reconcile.errors import UsageError
+
+CONFD_PREFIX = "/api/confd/1.1"
+AUTH_PREFIX = "/api/auth/0.1"
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 4
+
+ENV_VARS = {
+    "url": "WAZO_URL",
+    "token": "WAZO_TOKEN",
+    "username": "WAZO_USERNAME",
+    "password": "WAZO_PASSWORD",
+    "tenant": "WAZO_TENANT",
+    "ca_bundle": "WAZO_CA_BUNDLE",
+}
+_CREDENTIALS = ("token", "username", "password")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """Where the PBX is and how to talk to it.
+
+    ``url`` is the base URL of the Wazo stack (no ``/api/...`` suffix), ``None`` only with
+    ``sandbox``. Exactly one of ``token`` or ``username``+``password`` is set, unless
+    ``sandbox``. ``timeout`` is the read/write timeout and ``connect_timeout`` the TCP/TLS
+    connect timeout, in seconds; ``retries`` is the number of retries after the first attempt.
+    """
+
+    url: str | None = None
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tenant: str | None = None
+    ca_bundle: str | None = None
+    insecure: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    sandbox: bool = False
+    retries: int = DEFAULT_RETRIES
+
+    @property
+    def uses_password(self) -> bool:
+        return self.token is None and self.username is not None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def _retry_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= 20:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 20: {text!r}")
+    return value
+
+
+def add_connection_args(parser: argparse.ArgumentParser, *, verbose: bool = True) -> None:
+    """Add the connection flags (and ``-v/--verbose`` unless ``verbose=False``) to ``parser``.
+
+    Defaults are ``None`` so that :func:`settings_from_args` can tell a flag from its absence.
+    """
+    group = parser.add_argument_group("connection (flags win over WAZO_* variables)")
+    group.add_argument(
+        "--url", help="base URL of the Wazo stack, e.g. https://wazo.example.com [WAZO_URL]"
+    )
+    group.add_argument(
+        "--token",
+        help="an existing wazo-auth token; prefer WAZO_TOKEN, since "
+        "command lines are visible to other local users [WAZO_TOKEN]",
+    )
+    group.add_argument(
+        "--username", help="wazo-auth username, to get and renew a token [WAZO_USERNAME]"
+    )
+    group.add_argument(
+        "--password", help="wazo-auth password; prefer WAZO_PASSWORD [WAZO_PASSWORD]"
+    )
+    group.add_argument(
+        "--tenant",
+        help="tenant UUID sent as Wazo-Tenant; a document's `tenant:` wins [WAZO_TENANT]",
+    )
+    group.add_argument(
+        "--ca-bundle",
+        metavar="PEM",
+        help="CA certificates to verify the server with [WAZO_CA_BUNDLE]",
+    )
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="do not verify the TLS certificate (warns; use --ca-bundle instead)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help=f"read timeout per request (default {DEFAULT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--connect-timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help=f"connect timeout (default {DEFAULT_CONNECT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--retries",
+        type=_retry_count,
+        metavar="N",
+        help=f"retries of a failed request (default {DEFAULT_RETRIES})",
+    )
+    group.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=None,
+        help="run against an in-process emulator seeded like a fresh Wazo",
+    )
+    if verbose:
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=0,
+            help="more logging on stderr (-v: requests, -vv: debug)",
+        )
+
+
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> ConnectionSettings:
+    """Combine flags and ``environ`` into checked settings; raise ``UsageError`` if unusable."""
+    sandbox = bool(getattr(args, "sandbox", None))
+    if sandbox and getattr(args, "url", None):
+        raise UsageError("--sandbox and --url cannot be used together")
+    url = None if sandbox else _normalise_url(_pick(args, environ, "url"))
+    if url is None and not sandbox:
+        raise UsageError("no PBX to talk to: give --url (or set WAZO_URL), or use --sandbox")
+    insecure, ca_bundle = _tls(args, environ)
+    token, username, password = _credentials(args, environ)
+    if not sandbox:
+        _check_credentials(token, username, password)
+    return ConnectionSettings(
+        url=url,
+        token=token,
+        username=username,
+        password=password,
+        tenant=_check_tenant(_pick(args, environ, "tenant")),
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+        timeout=_attr(args, "timeout", DEFAULT_TIMEOUT),
+        connect_timeout=_attr(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        sandbox=sandbox,
+        retries=int(_attr(args, "retries", DEFAULT_RETRIES)),
+    )
+
+
+def _attr(args: argparse.Namespace, name: str, default: float) -> float:
+    value = getattr(args, name, None)
+    return default if value is None else value
+
+
+def _pick(args: argparse.Namespace, environ: Mapping[str, str], name: str) -> str | None:
+    value = getattr(args, name, None)
+    if value in (None, ""):
+        value = environ.get(ENV_VARS[name]) or None
+    return value
+
+
+def _tls(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[bool, str | None]:
+    insecure = bool(getattr(args, "insecure", None))
+    if insecure and getattr(args, "ca_bundle", None):
+        raise UsageError("--insecure and --ca-bundle contradict each other; keep --ca-bundle")
+    # --insecure (a flag) wins over WAZO_CA_BUNDLE (a variable)
+    return insecure, None if insecure else _pick(args, environ, "ca_bundle")
+
+
+def _credentials(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[str | None, str | None, str | None]:
+    flags = [getattr(args, name, None) or None for name in _CREDENTIALS]
+    if any(flags):
+        token, username, password = flags
+    else:
+        token, username, password = (environ.get(ENV_VARS[n]) or None for n in _CREDENTIALS)
+    return token, username, password
+
+
+def _check_credentials(token: str | None, username: str | None, password: str | None) -> None:
+    if token and (username or password):
+        raise UsageError(
+            "give either a token (--token / WAZO_TOKEN) or a username and password "
+            "(--username/--password / WAZO_USERNAME/WAZO_PASSWORD), not both"
+        )
+    if token:
+        return
+    if username and password:
+        return
+    if username or password:
+        missing = "--password (or WAZO_PASSWORD)" if username else "--username (or WAZO_USERNAME)"
+        raise UsageError(f"incomplete credentials: {missing} is missing")
+    raise UsageError(
+        "no credentials: set WAZO_TOKEN (or --token), or WAZO_USERNAME and WAZO_PASSWORD "
+        "(or --username/--password)"
+    )
+
+
+def _normalise_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--url must be an http(s) URL such as https://wazo.example.com: {url!r}")
+    if parts.username or parts.password:
+        raise UsageError("--url must not contain credentials; use --username/--password or a token")
+    if parts.query or parts.fragment:
+        raise UsageError(f"--url must not have a query or fragment: {url!r}")
+    for suffix in (CONFD_PREFIX, AUTH_PREFIX):
+        if url.endswith(suffix):  # accept a copy-pasted API URL
+            url = url[: -len(suffix)]
+    return url
+
+
+def _check_tenant(tenant: str | None) -> str | None:
+    if tenant is None:
+        return None
+    try:
+        return str(uuid.UUID(tenant.strip()))
+    except ValueError:
+        raise UsageError(f"--tenant / WAZO_TENANT must be a tenant UUID: {tenant!r}") from None
