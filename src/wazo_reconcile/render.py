@@ -1,0 +1,426 @@
+"""Render stage: plans and apply reports as text (people), JSON (machines), markdown (PRs).
+
+Pure: values in, strings out. Secret values never reach the output: option values under secret
+keys are replaced by `(sensitive)` here, and the CLI scrubs every known secret value from
+everything it prints as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from wazo_reconcile import __version__
+from wazo_reconcile.apply import Report, Status
+from wazo_reconcile.diff import Action, Change, FieldChange
+from wazo_reconcile.model import Pattern, Resource, is_secret_key
+from wazo_reconcile.planner import Plan
+
+FORMAT_VERSION = 1
+SENSITIVE = "(sensitive)"
+SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
+_COLOUR = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[1;31m"}
+_RESET = "\033[0m"
+_ORDER = ("type", "label", "interface")
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    color: bool = False
+    title: str = "plan"  # "plan" | "drift"
+    source: str = ""  # what was compared, e.g. "examples/nat-provider → https://pbx"
+    operations: Mapping[int, Sequence[str]] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- values
+
+
+def show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Pattern):
+        return show_pattern(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    return str(value)
+
+
+def show_pattern(pattern: Pattern) -> str:
+    text = f"{pattern.exten}@{pattern.context}"
+    extras = [
+        f"caller_id={pattern.caller_id}" if pattern.caller_id else "",
+        f"strip_digits={pattern.strip_digits}" if pattern.strip_digits else "",
+        f"prefix={pattern.prefix}" if pattern.prefix else "",
+        f"external_prefix={pattern.external_prefix}" if pattern.external_prefix else "",
+    ]
+    return " ".join([text, *[e for e in extras if e]])
+
+
+def masked_pair(key: str, value: str) -> tuple[str, str]:
+    return (key, SENSITIVE if is_secret_key(key) else value)
+
+
+def _is_pairs(value: Any) -> bool:
+    return isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value)
+
+
+def _pair_line(name: str, pair: tuple[str, str]) -> str:
+    key, value = masked_pair(*pair)
+    return f"{key}: {value}" if name == "headers" else f"{key} = {value}"
+
+
+def field_delta(change: FieldChange) -> tuple[list[Any], list[Any]]:
+    """(added, removed) items of a collection field, repetitions counted (deepdiff)."""
+    before = list(change.before or ())
+    after = list(change.after or ())
+    delta = DeepDiff(before, after, ignore_order=True, report_repetition=True)
+    added = [v for v in delta.get("iterable_item_added", {}).values()]
+    removed = [v for v in delta.get("iterable_item_removed", {}).values()]
+    for rep in delta.get("repetition_change", {}).values():
+        count = rep["new_repeat"] - rep["old_repeat"]
+        (added if count > 0 else removed).extend([rep["value"]] * abs(count))
+    return sorted(added, key=repr), sorted(removed, key=repr)
+
+
+def field_lines(change: FieldChange) -> list[str]:
+    """How one changed field reads in a plan (indented by the caller)."""
+    name = change.field
+    if name in ("patterns",) or _is_pairs(change.before) or _is_pairs(change.after):
+        added, removed = field_delta(change)
+        lines = [f"{name}:"]
+        lines += [f"  - {_item(name, v)}" for v in removed]
+        lines += [f"  + {_item(name, v)}" for v in added]
+        return lines
+    if name == "identify_by_header":
+        return [
+            f"endpoint.identify_by includes header: {show(change.before)} → {show(change.after)}"
+        ]
+    return [f"{name}: {show(change.before)} → {show(change.after)}"]
+
+
+def _item(name: str, value: Any) -> str:
+    if isinstance(value, Pattern):
+        return show_pattern(value)
+    if isinstance(value, tuple) and len(value) == 2:
+        return _pair_line(name, value)
+    return show(value)
+
+
+def resource_lines(resource: Resource) -> list[str]:
+    """All declared fields of a resource (for creates and deletes)."""
+    lines = []
+    names = sorted(
+        resource.fields, key=lambda n: (n not in _ORDER, _ORDER.index(n) if n in _ORDER else 0, n)
+    )
+    for name in names:
+        value = resource.fields[name]
+        if name == "identify_by_header":
+            continue
+        if _is_pairs(value) and value:
+            lines.append(f"{name}:")
+            lines += [f"  {_pair_line(name, p)}" for p in value]
+        elif name == "patterns" and value:
+            lines.append("patterns:")
+            lines += [f"  {show_pattern(p)}" for p in value]
+        elif value not in ((), None):
+            lines.append(f"{name} = {show(value)}")
+    return lines
+
+
+# ------------------------------------------------------------------------------ text
+
+
+def _paint(text: str, symbol: str, color: bool) -> str:
+    return f"{_COLOUR[symbol]}{text}{_RESET}" if color else text
+
+
+def change_header(change: Change) -> str:
+    tenant = f" (tenant {change.key.tenant})" if change.key.tenant else ""
+    return f"{SYMBOL[change.action]} {change.key}{tenant}"
+
+
+def change_body(change: Change) -> list[str]:
+    if change.action is Action.UPDATE:
+        lines = [line for delta in change.fields for line in field_lines(delta)]
+    elif change.action is Action.CREATE:
+        lines = resource_lines(change.resource)
+    else:
+        lines = []
+    if change.affects:
+        lines.append("affects: " + ", ".join(change.affects))
+    lines += [f"note: {note}" for note in change.notes]
+    return lines
+
+
+def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
+    out: list[str] = []
+    if options.source:
+        out += [f"wazo-reconcile {options.title}: {options.source}", ""]
+    for i, change in enumerate(plan.changes):
+        symbol = SYMBOL[change.action]
+        head = change_header(change)
+        out.append(_paint(f"  {head}", symbol, options.color) + f"  [{', '.join(change.impact)}]")
+        out += [f"      {line}" for line in change_body(change)]
+        for summary in options.operations.get(i, ()):
+            out.append(f"      · {summary}")
+    if plan.changes:
+        out.append("")
+    out += _unmanaged_lines(plan)
+    out.append(summary_line(plan, options.title))
+    out += _restart_lines(plan.restart_reasons, color=options.color)
+    for refusal in plan.refusals:
+        out.append(_paint(f"Refused: {refusal} (use --force to override)", "!", options.color))
+    return "\n".join(out) + "\n"
+
+
+def _unmanaged_lines(plan: Plan) -> list[str]:
+    lines = []
+    if plan.unmanaged:
+        names = ", ".join(str(r.key) for r in plan.unmanaged)
+        lines.append(f"Unmanaged (on the PBX, not in the stack, left alone): {names}")
+    if plan.kept:
+        names = ", ".join(f"{k.resource.key} ({k.reason})" for k in plan.kept)
+        lines.append(f"Kept despite prune: {names}")
+    return lines
+
+
+def summary_line(plan: Plan, title: str = "plan") -> str:
+    counts = plan.counts
+    if plan.is_empty:
+        word = "No drift" if title == "drift" else "No changes"
+        return f"{word}: the PBX matches the stack ({plan.in_sync} in sync)."
+    head = "Drift" if title == "drift" else "Plan"
+    return (
+        f"{head}: {counts['create']} to create, {counts['update']} to update, "
+        f"{counts['delete']} to delete ({plan.in_sync} in sync)."
+    )
+
+
+def restart_line(reasons: Sequence[str]) -> str:
+    return (
+        f"Asterisk restart required: {', '.join(reasons)} "
+        "(a transport change needs an Asterisk restart; confd only reloads res_pjsip)."
+    )
+
+
+def _restart_lines(reasons: Sequence[str], *, color: bool) -> list[str]:
+    return [_paint(restart_line(reasons), "!", color)] if reasons else []
+
+
+# ------------------------------------------------------------------------------ json
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, Pattern):
+        return {
+            "exten": value.exten,
+            "context": value.context,
+            "caller_id": value.caller_id,
+            "strip_digits": value.strip_digits,
+            "prefix": value.prefix,
+            "external_prefix": value.external_prefix,
+        }
+    if _is_pairs(value) and value:
+        return [list(masked_pair(*p)) for p in value]
+    if isinstance(value, tuple):
+        return [json_value(v) for v in value]
+    return value
+
+
+def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "action": change.action.value,
+        "kind": change.key.kind,
+        "name": change.key.name,
+        "tenant": change.key.tenant or None,
+        "impact": change.impact[0] if change.impact else "none",
+        "reloads": list(change.impact),
+        "fields": [],
+        "notes": list(change.notes),
+        "affects": list(change.affects),
+    }
+    if change.action is Action.UPDATE:
+        for delta in change.fields:
+            entry = {
+                "field": delta.field,
+                "before": json_value(delta.before),
+                "after": json_value(delta.after),
+            }
+            if _is_pairs(delta.before) or _is_pairs(delta.after) or delta.field == "patterns":
+                added, removed = field_delta(delta)
+                entry["added"] = [_json_item(v) for v in added]
+                entry["removed"] = [_json_item(v) for v in removed]
+            data["fields"].append(entry)
+    elif change.action is Action.CREATE:
+        data["fields"] = [
+            {"field": name, "before": None, "after": json_value(value)}
+            for name, value in sorted(change.resource.fields.items())
+        ]
+    if operations:
+        data["operations"] = list(operations)
+    return data
+
+
+def _json_item(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return list(masked_pair(*value))
+    return json_value(value)
+
+
+def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str, Any]:
+    counts = plan.counts
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": options.title,
+        "tool": {"name": "wazo-reconcile", "version": __version__},
+        "fingerprint": plan.fingerprint,
+        "summary": {**counts, "in_sync": plan.in_sync, "unmanaged": len(plan.unmanaged)},
+        "restart_required": plan.restart_required,
+        "restart_reasons": list(plan.restart_reasons),
+        "refusals": list(plan.refusals),
+        "changes": [
+            change_dict(c, options.operations.get(i, ())) for i, c in enumerate(plan.changes)
+        ],
+        "unmanaged": [_key_dict(r) for r in plan.unmanaged],
+        "kept": [{**_key_dict(k.resource), "reason": k.reason} for k in plan.kept],
+    }
+
+
+def _key_dict(resource: Resource) -> dict[str, Any]:
+    return {
+        "kind": resource.key.kind,
+        "name": resource.key.name,
+        "tenant": resource.key.tenant or None,
+    }
+
+
+def render_json(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
+    return json.dumps(plan_dict(plan, options), indent=2, sort_keys=False) + "\n"
+
+
+# -------------------------------------------------------------------------- markdown
+
+
+def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
+    counts = plan.counts
+    title = "Drift" if options.title == "drift" else "Plan"
+    out = [
+        f"### wazo-reconcile {title.lower()}" + (f": `{options.source}`" if options.source else ""),
+        "",
+    ]
+    out += [
+        "| create | update | delete | in sync | unmanaged |",
+        "|---:|---:|---:|---:|---:|",
+        "| "
+        + " | ".join(
+            str(n)
+            for n in (
+                counts["create"],
+                counts["update"],
+                counts["delete"],
+                plan.in_sync,
+                len(plan.unmanaged),
+            )
+        )
+        + " |",
+        "",
+    ]
+    if plan.restart_required:
+        out += ["> [!WARNING]", f"> **{restart_line(plan.restart_reasons)}**", ""]
+    for refusal in plan.refusals:
+        out += ["> [!CAUTION]", f"> Refused: {refusal} (use `--force` to override)", ""]
+    if plan.is_empty:
+        out += [summary_line(plan, options.title), ""]
+    for i, change in enumerate(plan.changes):
+        impact = ", ".join(change.impact)
+        out.append(f"<details><summary><code>{change_header(change)}</code> — {impact}</summary>")
+        out += ["", "```diff"]
+        out += [_diff_line(line) for line in change_body(change)]
+        out += [f"# {s}" for s in options.operations.get(i, ())]
+        out += ["```", "", "</details>", ""]
+    if plan.unmanaged or plan.kept:
+        out += [f"_{line}_" for line in _unmanaged_lines(plan)] + [""]
+    return "\n".join(out)
+
+
+def _diff_line(line: str) -> str:
+    stripped = line.lstrip()
+    if stripped.startswith(("+ ", "- ")):
+        return stripped[0] + " " + line.replace(stripped[:2], "", 1)
+    return "  " + line
+
+
+# ------------------------------------------------------------------------------ apply
+
+
+def outcome_line(outcome: Any) -> str:
+    change = outcome.change
+    verbs = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}
+    if outcome.status is Status.DONE:
+        return (
+            f"{SYMBOL[change.action]} {change.key}: {verbs[change.action]} ({outcome.seconds:.2f}s)"
+        )
+    if outcome.status is Status.FAILED:
+        return f"! {change.key}: {change.action.value} failed: {outcome.error}"
+    blocked = f" (blocked by {', '.join(outcome.blocked_by)})" if outcome.blocked_by else ""
+    return f"  {change.key}: not attempted{blocked}"
+
+
+def report_text(report: Report) -> str:
+    counts = report.counts
+    lines = []
+    for outcome in report.of(Status.FAILED) + report.of(Status.NOT_ATTEMPTED):
+        lines.append(outcome_line(outcome))
+    state = "interrupted" if report.interrupted else "finished"
+    lines.append(
+        f"Apply {state}: {counts['done']} done, {counts['failed']} failed, "
+        f"{counts['not attempted']} not attempted in {report.seconds:.1f}s."
+    )
+    if report.restart_reasons:
+        lines.append(restart_line(report.restart_reasons))
+    if not report.ok:
+        lines.append("Run the same command again to converge: completed changes are not repeated.")
+    return "\n".join(lines) + "\n"
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": "apply-report",
+        "tool": {"name": "wazo-reconcile", "version": __version__},
+        "summary": report.counts,
+        "seconds": round(report.seconds, 3),
+        "interrupted": report.interrupted,
+        "restart_required": bool(report.restart_reasons),
+        "restart_reasons": list(report.restart_reasons),
+        "outcomes": [
+            {
+                "action": o.change.action.value,
+                "kind": o.change.key.kind,
+                "name": o.change.key.name,
+                "tenant": o.change.key.tenant or None,
+                "status": o.status.value,
+                "error": o.error,
+                "impact": o.change.impact[0] if o.change.impact else "none",
+                "reloads": list(o.change.impact),
+                "seconds": round(o.seconds, 3),
+                "requests": list(o.requests),
+                "blocked_by": list(o.blocked_by),
+            }
+            for o in report.outcomes
+        ],
+    }
+
+
+def render_report_json(report: Report) -> str:
+    return json.dumps(report_dict(report), indent=2) + "\n"
+
+
+def keys(changes: Iterable[Change]) -> list[str]:
+    return [str(c.key) for c in changes]
