@@ -1,0 +1,250 @@
+"""Secrets: ``${env:NAME}`` / ``${file:path}`` references, their resolution, and scrubbing.
+
+Any string value of a stack may hold references, several of them, inside other text
+(``sip:${env:ACME_USER}@sip.acme.example``). ``${file:path}`` is relative to the directory of
+the document that holds it; one trailing newline of the file is dropped. Errors name the
+variable or the path, never a value.
+
+Every resolved value and every literal value of a secret key (``password``, ``secret``,
+``md5_cred``, ``auth_password``) goes into a :class:`SecretRegistry`, whose :meth:`scrub
+<SecretRegistry.scrub>` masks them in any text: the safety net the CLI runs its output through.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wazo_reconcile.errors import ReconcileError
+
+if TYPE_CHECKING:
+    from wazo_reconcile.config import Stack
+
+MASK = "***"
+# Keys whose values are secrets wherever they appear (option sections, IAX options).
+SECRET_KEYS = frozenset({"password", "secret", "md5_cred", "auth_password"})
+# Shorter values are not masked: masking "1" would garble every message. Lint warns instead.
+MIN_SCRUB_LENGTH = 4
+
+REF_PATTERN = re.compile(r"\$\{(env|file):([^}]*)\}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """One ``${scheme:target}`` reference inside a string."""
+
+    scheme: str  # "env" | "file"
+    target: str  # the variable name or the path, as written
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return f"${{{self.scheme}:{self.target}}}"
+
+
+class SecretError(ReconcileError):
+    """A reference that cannot be resolved; the message names it, never a value."""
+
+    def __init__(self, ref: SecretRef, reason: str) -> None:
+        self.ref = ref
+        self.reason = reason
+        super().__init__(f"{ref}: {reason}")
+
+
+def has_refs(text: str) -> bool:
+    return "${" in text and REF_PATTERN.search(text) is not None
+
+
+def find_refs(text: str) -> list[SecretRef]:
+    """The references in ``text``, in order."""
+    if "${" not in text:
+        return []
+    return [SecretRef(m[1], m[2], m.start(), m.end()) for m in REF_PATTERN.finditer(text)]
+
+
+def is_secret_key(key: object) -> bool:
+    return isinstance(key, str) and key.lower() in SECRET_KEYS
+
+
+class SecretResolver:
+    """Resolves references against an environment and the files next to the documents.
+
+    File contents are cached by path, so a password file used by 5,000 trunks is read once.
+    """
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env = os.environ if env is None else env
+        self._files: dict[Path, str | SecretError] = {}
+
+    def resolve(self, ref: SecretRef, base_dir: Path) -> str:
+        """The value of one reference; raises :class:`SecretError`."""
+        if ref.scheme == "env":
+            return self._env(ref)
+        return self._file(ref, base_dir)
+
+    def expand(self, text: str, base_dir: Path) -> str:
+        """``text`` with every reference replaced by its value; raises :class:`SecretError`."""
+        refs = find_refs(text)
+        if not refs:
+            return text
+        parts, last = [], 0
+        for ref in refs:
+            parts += [text[last : ref.start], self.resolve(ref, base_dir)]
+            last = ref.end
+        parts.append(text[last:])
+        return "".join(parts)
+
+    def _env(self, ref: SecretRef) -> str:
+        if not ENV_NAME.fullmatch(ref.target):
+            raise SecretError(ref, "not a valid environment variable name")
+        value = self.env.get(ref.target)
+        if value is None:
+            raise SecretError(ref, f"environment variable {ref.target} is not set")
+        return value
+
+    def _file(self, ref: SecretRef, base_dir: Path) -> str:
+        if not ref.target:
+            raise SecretError(ref, "empty file path")
+        path = base_dir / Path(ref.target).expanduser()
+        cached = self._files.get(path)
+        if cached is None:
+            cached = self._files[path] = _read_secret_file(ref, path)
+        if isinstance(cached, SecretError):
+            raise SecretError(ref, cached.reason)
+        return cached
+
+
+def _read_secret_file(ref: SecretRef, path: Path) -> str | SecretError:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return SecretError(ref, f"file {path} not found")
+    except IsADirectoryError:
+        return SecretError(ref, f"{path} is a directory")
+    except PermissionError:
+        return SecretError(ref, f"file {path} cannot be read (permission denied)")
+    except UnicodeDecodeError:
+        return SecretError(ref, f"file {path} is not UTF-8 text")
+    except OSError as exc:
+        return SecretError(ref, f"file {path} cannot be read ({exc.strerror})")
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text.removesuffix("\n")
+
+
+def expand(text: str, *, env: Mapping[str, str], base_dir: Path) -> str:
+    """``text`` with its references resolved (no caching; see :class:`SecretResolver`)."""
+    return SecretResolver(env).expand(text, base_dir)
+
+
+# ------------------------------------------------------------------------------ walking
+
+
+def iter_strings(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every string value inside a YAML value, with its path (keys are not values)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from iter_strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from iter_strings(item, (*path, index))
+
+
+def literal_secrets(value: Any) -> Iterator[str]:
+    """Literal (reference-free) string values of secret keys and ``[key, value]`` pairs."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if is_secret_key(key):
+                yield from _secret_texts(item)
+            else:
+                yield from literal_secrets(item)
+    elif isinstance(value, list):
+        if len(value) == 2 and is_secret_key(value[0]):
+            yield from _secret_texts(value[1])
+        else:
+            for item in value:
+                yield from literal_secrets(item)
+
+
+def _secret_texts(value: Any) -> Iterator[str]:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, str) and item and not has_refs(item):
+            yield item
+
+
+# ----------------------------------------------------------------------------- scrubbing
+
+
+class SecretRegistry:
+    """Secret values seen so far; :meth:`scrub` masks them in text."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        for value in values:
+            self.add(value)
+
+    def add(self, value: str) -> None:
+        if len(value) >= MIN_SCRUB_LENGTH and value not in self._values:
+            self._values.add(value)
+            self._pattern = None
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every registered value replaced by ``***`` (longest first)."""
+        if not self._values:
+            return text
+        if self._pattern is None:
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(map(re.escape, ordered)))
+        return self._pattern.sub(MASK, text)
+
+    def collect(self, document_data: Any, base_dir: Path, resolver: SecretResolver) -> None:
+        """Register the secrets of one document: literal secret values and resolvable refs."""
+        for value in literal_secrets(document_data):
+            self.add(value)
+        for _, text in iter_strings(document_data):
+            for ref in find_refs(text):
+                try:
+                    self.add(resolver.resolve(ref, base_dir))
+                except SecretError:
+                    continue  # lint reports it, by name
+
+
+class ScrubbingFilter(logging.Filter):
+    """A logging filter that masks the registry's values in every record it sees."""
+
+    def __init__(self, registry: SecretRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = self.registry.scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+def collect_secrets(stack: Stack, resolver: SecretResolver) -> SecretRegistry:
+    """A registry of every secret value of a stack (unresolvable references are skipped)."""
+    registry = SecretRegistry()
+    for document in stack.documents:
+        registry.collect(document.data, document.base_dir, resolver)
+    return registry
