@@ -1,0 +1,216 @@
+"""The sandbox application: one object answering confd and wazo-auth requests.
+
+Request flow: admin endpoints (``/_sandbox/...``) are answered directly; every other request
+gets an index, a latency and maybe a fault from the :class:`FaultInjector`, then is routed
+(Flask-like 404/405 first), authenticated (token, ``Wazo-Tenant``, master-tenant-only routes,
+in confd's order and wording) and handled under the store lock. Sleeping happens outside the
+lock, so concurrent clients are not serialised by latency.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wazo_reconcile.sandbox import problems
+from wazo_reconcile.sandbox.auth import DEFAULT_LIFETIME, Tokens
+from wazo_reconcile.sandbox.call import API_PREFIX, Call, visible_tenants
+from wazo_reconcile.sandbox.faults import FaultConfig, FaultInjector
+from wazo_reconcile.sandbox.http import Request, Response
+from wazo_reconcile.sandbox.resources import ROUTES
+from wazo_reconcile.sandbox.routing import NoRoute, Route, Router
+from wazo_reconcile.sandbox.seed import seed as seed_profile
+from wazo_reconcile.sandbox.store import Store
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger(__name__)
+
+AUTH_TOKEN_PATH = "/api/auth/0.1/token"
+ADMIN_PREFIX = "/_sandbox/"
+_BEFORE = ("error", "rate_limit", "drop_before")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to do with a request: answer ``response`` (after ``delay`` seconds, a late answer
+    the client may have given up on), or drop the connection when ``response`` is None."""
+
+    response: Response | None
+    delay: float = 0.0
+
+
+class Sandbox:
+    """An embedded, stateful wazo-confd (+ wazo-auth token endpoint).
+
+    ``profile``: ``"fresh"`` or ``"recordings"`` (see :mod:`wazo_reconcile.sandbox.seed`).
+    ``require_auth``: ``(user, password)`` makes only issued tokens valid (else any non-empty
+    token is a master-tenant token). ``token_lifetime``: seconds, for issued tokens.
+    ``faults``: latency and fault injection. ``clock``/``sleep``: injectable time.
+    ``seed``: makes generated uuids and names reproducible.
+    """
+
+    def __init__(
+        self,
+        profile: str = "fresh",
+        *,
+        require_auth: tuple[str, str] | None = None,
+        token_lifetime: float = DEFAULT_LIFETIME,
+        faults: FaultConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        seed: int | None = None,
+    ) -> None:
+        self.profile = profile
+        self.clock = clock
+        self._sleep = sleep
+        self._lock = threading.RLock()
+        seeded = seed_profile(Store(random.Random(seed)), profile, clock())
+        self.store = seeded.store
+        self.master_tenant = seeded.master_tenant
+        self.tokens = Tokens(
+            master_tenant=self.master_tenant,
+            clock=clock,
+            credentials=require_auth,
+            lifetime=token_lifetime,
+            known_tenant=lambda uuid: uuid in self.store.table("tenants"),
+        )
+        self.faults = FaultInjector(faults)
+        self.router = Router(ROUTES)
+
+    # -- the Python API ---------------------------------------------------------------------
+
+    def issue_token(self, tenant_uuid: str | None = None, lifetime: float | None = None) -> str:
+        """A valid token of ``tenant_uuid`` (default: the master tenant)."""
+        return self.tokens.issue(tenant_uuid, lifetime).token
+
+    def configure_faults(self, config: FaultConfig) -> None:
+        self.faults.configure(config)
+
+    def stats(self) -> dict[str, Any]:
+        """Request counters: ``total``, ``requests`` per ``"METHOD /path/{template}"``,
+        ``faults`` per kind and ``faulted`` (index, method, path, fault of each faulted request)."""
+        return self.faults.stats()
+
+    def reset_stats(self) -> None:
+        self.faults.reset()
+
+    def state(self) -> dict[str, Any]:
+        """A deep copy of the whole store (tables of stored records)."""
+        with self._lock:
+            return self.store.snapshot()
+
+    def transport(self) -> httpx.BaseTransport:
+        """An httpx transport answering in-process: ``httpx.Client(transport=sb.transport())``."""
+        from wazo_reconcile.sandbox.transport import SandboxTransport
+
+        return SandboxTransport(self)
+
+    @contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve on real sockets (threaded) for the ``with`` block; yields the base URL."""
+        from wazo_reconcile.sandbox.server import running
+
+        with running(self, host, port) as base_url:
+            yield base_url
+
+    # -- request handling ---------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Outcome:
+        if request.path.startswith(ADMIN_PREFIX):
+            return Outcome(self._admin(request))
+        decision = self.faults.decide(request.method, request.path, self._name(request))
+        if decision.latency > 0:
+            self._sleep(decision.latency)
+        fault = decision.fault
+        if fault is not None and fault.kind in _BEFORE:
+            return _early_fault(fault.kind, fault.status, fault.retry_after)
+        response = self._process(request)
+        if fault is None:
+            return Outcome(response)
+        if fault.kind == "saved_then_500":
+            detail = "sysconfd: request handlers failed after commit (sandbox fault)"
+            return Outcome(Response.json(500, problems.unexpected(detail).body))
+        if fault.kind == "drop_after":
+            return Outcome(None)
+        return Outcome(response, delay=fault.delay)
+
+    def _name(self, request: Request) -> str:
+        if request.path.startswith(API_PREFIX + "/"):
+            try:
+                route, _ = self.router.match(request.method, request.path[len(API_PREFIX) :])
+                return f"{request.method} {route.name}"
+            except NoRoute:
+                pass
+        return f"{request.method} {request.path}"
+
+    def _process(self, request: Request) -> Response:
+        if request.path == AUTH_TOKEN_PATH and request.method == "POST":
+            return self.tokens.handle_create(request)
+        if not request.path.startswith(API_PREFIX + "/"):
+            return Response.html_not_found()
+        try:
+            route, params = self.router.match(request.method, request.path[len(API_PREFIX) :])
+        except NoRoute as miss:
+            return miss.response
+        try:
+            with self._lock:
+                return route.handler(self._authorize(request, route, params))
+        except problems.ApiProblem as problem:
+            return Response.json(problem.status, problem.body)
+        except Exception as exc:  # confd's generic handler: a bug becomes a 500
+            log.exception("sandbox handler failed")
+            return Response.json(500, problems.unexpected(str(exc)).body)
+
+    def _authorize(self, request: Request, route: Route, params: dict[str, Any]) -> Call:
+        """confd's decorators, outermost first: token + ACL, Wazo-Tenant, master tenant."""
+        value = request.headers.get("x-auth-token", "")
+        acl = route.required_acl(params)
+        token = self.tokens.resolve(value)
+        if token is None:
+            raise problems.unauthorized(value, acl)
+        header = request.headers.get("wazo-tenant")
+        if header is not None and header not in visible_tenants(self.store, token.tenant_uuid):
+            raise problems.unauthorized(value, acl, header)
+        if route.master_only and token.tenant_uuid != self.master_tenant:
+            raise problems.not_master_tenant(value)
+        return Call(request, params, self.store, token, header or token.tenant_uuid, self.clock())
+
+    def _admin(self, request: Request) -> Response:
+        action = (request.method, request.path.removeprefix(ADMIN_PREFIX).rstrip("/"))
+        try:
+            body = json.loads(request.body) if request.body else {}
+            if action == ("GET", "stats"):
+                return Response.json(200, self.stats())
+            if action == ("POST", "reset"):
+                self.reset_stats()
+                return Response.empty(204)
+            if action == ("GET", "state"):
+                return Response.json(200, self.state())
+            if action == ("GET", "faults"):
+                return Response.json(200, self.faults.config.to_json())
+            if action == ("POST", "faults"):
+                self.configure_faults(FaultConfig.from_json(body))
+                return Response.json(200, self.faults.config.to_json())
+            if action == ("POST", "tokens"):
+                token = self.issue_token(body.get("tenant_uuid"), body.get("lifetime"))
+                return Response.json(200, {"token": token})
+        except (ValueError, TypeError, KeyError) as exc:
+            return Response.json(400, {"error": str(exc)})
+        return Response.json(404, {"error": f"no sandbox admin endpoint {' '.join(action)}"})
+
+
+def _early_fault(kind: str, status: int, retry_after: int) -> Outcome:
+    if kind == "drop_before":
+        return Outcome(None)
+    if kind == "rate_limit":
+        return Outcome(Response.json(429, ["Too Many Requests"], {"Retry-After": str(retry_after)}))
+    return Outcome(Response.json(status, [f"Sandbox injected fault: HTTP {status}"]))

@@ -1,0 +1,73 @@
+"""What a resource handler sees: the request, its path parameters, the store, the tenancy."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from wazo_reconcile.sandbox import problems
+from wazo_reconcile.sandbox.auth import Token
+from wazo_reconcile.sandbox.http import Request
+from wazo_reconcile.sandbox.schema import Invalid, Schema
+from wazo_reconcile.sandbox.store import Record, Store
+
+API_PREFIX = "/api/confd/1.1"
+
+
+@dataclass
+class Call:
+    """One authenticated confd call. ``tenant_uuid`` is the selected tenant: the
+    ``Wazo-Tenant`` header when present (already checked against the token), else the token's."""
+
+    request: Request
+    params: dict[str, Any]
+    store: Store
+    token: Token
+    tenant_uuid: str
+    now: float
+
+    def href(self, *parts: object) -> str:
+        return "/".join([self.request.origin + API_PREFIX, *(str(p) for p in parts)])
+
+    def link(self, rel: str, *parts: object) -> dict[str, str]:
+        return {"rel": rel, "href": self.href(*parts)}
+
+    def json(self) -> Any:
+        """The body parsed as JSON whatever its content type (Flask ``get_json(force=True)``)."""
+        try:
+            return json.loads(self.request.body)
+        except ValueError:
+            raise problems.bad_request() from None
+
+    def load(self, schema: Schema, *, partial: bool = False) -> dict[str, Any]:
+        try:
+            return schema.load(self.json(), partial=partial)
+        except Invalid as exc:
+            messages = exc.messages
+            assert isinstance(messages, dict)
+            raise problems.schema_errors(messages) from None
+
+    def visible_tenants(self, tenant_uuid: str | None = None) -> list[str]:
+        """A tenant and all its sub-tenants (what wazo-auth calls its visible tenants)."""
+        return visible_tenants(self.store, tenant_uuid or self.tenant_uuid)
+
+    def list_tenants(self, recurse: bool) -> list[str]:
+        return self.visible_tenants() if recurse else [self.tenant_uuid]
+
+    def in_tenants(self, row: Record | None, tenants: list[str] | None = None) -> Record | None:
+        """``row`` if it exists and belongs to ``tenants`` (default: the visible ones)."""
+        if row is None:
+            return None
+        allowed = self.visible_tenants() if tenants is None else tenants
+        return row if row.get("tenant_uuid") in allowed else None
+
+
+def visible_tenants(store: Store, tenant_uuid: str) -> list[str]:
+    tenants = store.table("tenants")
+    if tenant_uuid not in tenants:
+        return [tenant_uuid]
+    found = [tenant_uuid]
+    for candidate in found:
+        found.extend(t["uuid"] for t in tenants.values() if t.get("parent_uuid") == candidate)
+    return found

@@ -1,0 +1,88 @@
+"""The PJSIP documentation as confd uses it: allowed option keys per section, and ``/doc``.
+
+Facts only: option names, defaults and choices come from ``wazo_reconcile.pjsip``; the order
+of names (confd's error messages enumerate the keys in the doc's order) from
+``data/pjsip_doc_order.json``. No Asterisk documentation text is served.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from wazo_reconcile.pjsip import load_pjsip_doc
+from wazo_reconcile.sandbox import problems
+
+# confd hard-codes these two sections (wazo_confd/helpers/asterisk.py::PJSIPDoc).
+IDENTIFY_KEYS = ("match", "endpoint", "srv_lookups", "match_header")
+REGISTRATION_KEYS = (
+    "auth_rejection_permanent",
+    "client_uri",
+    "contact_user",
+    "contact_header_params",
+    "expiration",
+    "max_retries",
+    "outbound_proxy",
+    "retry_interval",
+    "server_uri",
+    "forbidden_retry_interval",
+    "fatal_retry_interval",
+    "line",
+    "transport",
+    "support_path",
+    "support_outbound",
+)
+
+
+@cache
+def _order() -> dict[str, list[str]]:
+    text = resources.files("wazo_reconcile.sandbox").joinpath("data/pjsip_doc_order.json")
+    order: dict[str, list[str]] = json.loads(text.read_text("utf-8"))["sections"]
+    return order
+
+
+def section_keys(section: str) -> list[str]:
+    """Allowed keys of a doc section, in the doc's order (``type`` is never allowed)."""
+    if section == "identify":
+        return list(IDENTIFY_KEYS)
+    if section == "registration":
+        return list(REGISTRATION_KEYS)
+    known = load_pjsip_doc().sections.get(section, {})
+    ordered = [key for key in _order().get(section, []) if key in known]
+    extra = sorted(set(known) - set(ordered))
+    return [key for key in ordered + extra if key != "type"]
+
+
+def is_valid(section: str, key: str) -> bool:
+    if section in ("aor", "endpoint") and key.startswith("@"):
+        return True
+    return key in section_keys(section)
+
+
+def check_keys(field: str, section: str, keys: list[str]) -> None:
+    """Raise confd's ``invalid_choice`` error for the first key the section does not accept."""
+    for key in keys:
+        if not is_valid(section, key):
+            raise problems.invalid_choice(
+                f"{field}: invalid variable ({key})", section_keys(section)
+            )
+
+
+def served() -> dict[str, Any]:
+    """The ``GET /asterisk/pjsip/doc`` body: per section, each option's name/default/choices."""
+    sections = load_pjsip_doc().sections
+    order = list(_order()) + sorted(set(sections) - set(_order()))
+    return {
+        section: {
+            key: {
+                "name": key,
+                "default": sections[section][key].get("default"),
+                "choices": {choice: "" for choice in sections[section][key].get("choices", [])},
+            }
+            for key in section_keys(section)
+        }
+        for section in order
+        if section in sections
+    }

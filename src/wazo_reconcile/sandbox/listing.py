@@ -1,0 +1,151 @@
+"""Collection GETs: confd's list query schema and xivo-dao's search system.
+
+``limit``/``offset``/``search``/``recurse`` are checked by confd's ``ListSchema`` (xivo.mallow
+messages), then xivo-dao validates ``offset``/``limit``/``direction``, applies ``search`` (a
+case- and accent-insensitive substring OR-ed over the searchable columns, each cast to text),
+then the exact filters (any query key naming a column; an integer column compared with a
+non-integer gives nothing), sorts by ``order`` (a column, default per resource; NULLs last when
+ascending, as PostgreSQL does) and counts ``total`` before paginating.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from wazo_reconcile.sandbox import problems
+from wazo_reconcile.sandbox.schema import Boolean, Integer, Invalid, Schema, String, value_range
+from wazo_reconcile.sandbox.store import Record
+
+Getter = Callable[[Record], Any]
+
+LIST_SCHEMA = Schema(
+    {
+        "limit": Integer(validate=[value_range(min=0, rich=True)], rich=True),
+        "offset": Integer(validate=[value_range(min=0, rich=True)], rich=True),
+        "search": String(rich=True),
+        "recurse": Boolean(strict=False, rich=True),
+    }
+)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The searchable/filterable/sortable columns of a resource (xivo-dao ``SearchConfig``)."""
+
+    columns: Mapping[str, Getter]
+    default_sort: str
+    search: Sequence[str] | None = None  # None: every column is searched
+    integers: frozenset[str] = field(default_factory=frozenset)
+
+    def searched(self) -> list[Getter]:
+        names = self.columns if self.search is None else self.search
+        return [self.columns[name] for name in names]
+
+
+@dataclass(frozen=True)
+class ListParams:
+    limit: int | None
+    offset: int
+    search: str | None
+    recurse: bool
+    order: str | None
+    direction: str
+    filters: Mapping[str, str]
+
+
+def parse_params(query: Mapping[str, str]) -> ListParams:
+    try:
+        loaded = LIST_SCHEMA.load(dict(query))
+    except Invalid as exc:
+        assert isinstance(exc.messages, dict)
+        raise problems.schema_errors(exc.messages) from None
+    return ListParams(
+        limit=loaded.get("limit"),
+        offset=loaded.get("offset", 0),
+        search=loaded.get("search"),
+        recurse=bool(loaded.get("recurse", False)),
+        order=query.get("order") or None,
+        direction=query.get("direction", "asc"),
+        filters=query,
+    )
+
+
+def search(
+    rows: Sequence[Record], config: SearchConfig, params: ListParams
+) -> tuple[int, list[Record]]:
+    """Filter, sort and paginate ``rows``; returns ``(total, page)``."""
+    if params.limit is not None and params.limit <= 0:
+        raise problems.wrong_type("limit", "positive number")
+    if params.direction not in ("asc", "desc"):
+        raise problems.input_error("direction: must be 'asc' or 'desc'")
+    found = [row for row in rows if _matches_search(row, config, params.search)]
+    found = [row for row in found if _matches_filters(row, config, params.filters)]
+    found = _sorted(found, config, params)
+    end = None if not params.limit else params.offset + params.limit
+    return len(found), found[params.offset : end]
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def as_text(value: Any) -> str | None:
+    """A column value cast to text the way PostgreSQL casts it (booleans as true/false)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _matches_search(row: Record, config: SearchConfig, term: str | None) -> bool:
+    if not term:
+        return True
+    needle = _fold(term)
+    return any(
+        (text := as_text(getter(row))) is not None and needle in _fold(text)
+        for getter in config.searched()
+    )
+
+
+def _matches_filters(row: Record, config: SearchConfig, filters: Mapping[str, str]) -> bool:
+    for name, wanted in filters.items():
+        getter = config.columns.get(name)
+        if getter is None:
+            continue
+        if not _equals(getter(row), wanted, integer=name in config.integers):
+            return False
+    return True
+
+
+def _equals(value: Any, wanted: str, *, integer: bool) -> bool:
+    if integer:
+        try:
+            return value is not None and int(value) == int(wanted)
+        except ValueError:
+            return False
+    if isinstance(value, bool):
+        return value == (wanted.lower() in ("t", "true", "y", "yes", "on", "1"))
+    return as_text(value) == wanted
+
+
+def _sorted(rows: list[Record], config: SearchConfig, params: ListParams) -> list[Record]:
+    order = params.order or config.default_sort
+    getter = config.columns.get(order)
+    if getter is None:
+        raise problems.input_error(f"order: column '{order}' was not found")
+    present = [row for row in rows if getter(row) is not None]
+    nulls = [row for row in rows if getter(row) is None]
+    reverse = params.direction == "desc"
+    present.sort(key=lambda row: _sort_key(getter(row)), reverse=reverse)
+    return nulls + present if reverse else present + nulls
+
+
+def _sort_key(value: Any) -> Any:
+    if isinstance(value, bool | int):
+        return (0, int(value), "")
+    return (1, 0, str(value))

@@ -1,0 +1,124 @@
+"""What every confd resource shares: lookup with confd's 404, collection GETs, answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from wazo_reconcile.sandbox import problems
+from wazo_reconcile.sandbox.call import Call
+from wazo_reconcile.sandbox.http import Response
+from wazo_reconcile.sandbox.listing import ListParams, SearchConfig, parse_params, search
+from wazo_reconcile.sandbox.schema import Field, Invalid
+from wazo_reconcile.sandbox.store import Record, Store
+
+Dump = Callable[[Call, Record], dict[str, Any]]
+
+
+def _everything(row: Record) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A confd resource kind: its table, its 404 wording, its dump and search columns.
+
+    ``key`` is the primary key (``id`` or ``uuid``), also the metadata key of the 404.
+    Tenant-scoped kinds are looked up among the visible tenants (the selected tenant and its
+    sub-tenants), as confd's item resources do; lists show the selected tenant only, or every
+    visible one with ``recurse=true``.
+    """
+
+    table: str
+    resource: str
+    key: str
+    dump: Dump
+    search: SearchConfig
+    tenant_scoped: bool = True
+    where: Callable[[Record], bool] = field(default=_everything)
+    # extra columns computed from other tables, for search/filter/order (not stored)
+    derive: Callable[[Store, Record], dict[str, Any]] | None = None
+
+    def find(self, call: Call, value: Any, tenants: list[str] | None = None) -> Record | None:
+        row = call.store.table(self.table).get(value)
+        if row is None or not self.where(row):
+            return None
+        return call.in_tenants(row, tenants) if self.tenant_scoped else row
+
+    def get(self, call: Call, value: Any, tenants: list[str] | None = None) -> Record:
+        row = self.find(call, value, tenants)
+        if row is None:
+            raise self.not_found(value)
+        return row
+
+    def not_found(self, value: Any) -> problems.ApiProblem:
+        shown = problems.as_uuid(value) if self.key == "uuid" else value
+        return problems.not_found(self.resource, **{self.key: shown})
+
+    def rows(self, call: Call, tenants: list[str] | None) -> list[Record]:
+        rows = [row for row in call.store.rows(self.table) if self.where(row)]
+        if tenants is not None:
+            rows = [row for row in rows if row.get("tenant_uuid") in tenants]
+        if self.derive is not None:
+            rows = [{**row, **self.derive(call.store, row)} for row in rows]
+        return rows
+
+    def list(self, call: Call, *, uuid_list: bool = False) -> Response:
+        """A collection GET; ``uuid_list`` accepts ``uuid=<u1>,<u2>`` (a comma-separated set)."""
+        params = parse_params(call.request.query)
+        tenants = call.list_tenants(params.recurse) if self.tenant_scoped else None
+        rows = self.rows(call, tenants)
+        if uuid_list and "uuid" in params.filters:
+            wanted = set(params.filters["uuid"].split(","))
+            rows = [row for row in rows if row["uuid"] in wanted]
+            params = _without(params, "uuid")
+        total, page = search(rows, self.search, params)
+        return Response.json(200, {"total": total, "items": [self.dump(call, r) for r in page]})
+
+    def read(self, call: Call, value: Any) -> Response:
+        return Response.json(200, self.dump(call, self.get(call, value)))
+
+
+def _without(params: ListParams, key: str) -> ListParams:
+    return replace(params, filters={k: v for k, v in params.filters.items() if k != key})
+
+
+def current(form: dict[str, Any], row: Record, key: str) -> Any:
+    """The value a partial update leaves: the one sent, else the stored one."""
+    return form[key] if key in form else row[key]
+
+
+def created(body: dict[str, Any], location: str) -> Response:
+    return Response.json(201, body, {"Location": location})
+
+
+def no_content() -> Response:
+    return Response.empty(204)
+
+
+def load_value(field_: Field, name: str, value: Any) -> Any:
+    """Validate one value outside a body (e.g. a query parameter) with a schema field."""
+    try:
+        return field_.load(value)
+    except Invalid as exc:
+        raise problems.schema_errors({name: exc.messages}) from None
+
+
+def unique(
+    call: Call,
+    table: str,
+    resource: str,
+    field_name: str,
+    value: Any,
+    *,
+    exclude: Any = None,
+    where: Callable[[Record], bool] = _everything,
+    key: str = "id",
+) -> None:
+    """confd's ``UniqueField``/``UniqueFieldChanged``: 400 ``<resource> already exists``."""
+    if value is None:
+        return
+    for row in call.store.rows(table):
+        if where(row) and row.get(field_name) == value and row[key] != exclude:
+            raise problems.resource_exists(resource, **{field_name: value})

@@ -1,0 +1,378 @@
+"""Contexts (``/contexts``, ``PUT /contexts/{id}/contexts``) and extensions (``/extensions``).
+
+A context's ``name`` is generated (``ctx-<tenant slug>-<type>-<uuid>``) and is what extensions
+and trunks reference. An extension belongs to its context's tenant; in an ``outcall`` context
+its ``exten`` may be a dial pattern. An extension bound to an outcall cannot be deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wazo_reconcile.sandbox import problems
+from wazo_reconcile.sandbox.call import Call
+from wazo_reconcile.sandbox.http import Response
+from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.resources.common import Kind, created, current, no_content
+from wazo_reconcile.sandbox.routing import Route
+from wazo_reconcile.sandbox.schema import (
+    Boolean,
+    Integer,
+    Invalid,
+    Nested,
+    Schema,
+    String,
+    length,
+    one_of,
+    predicate,
+    regexp,
+    value_range,
+)
+from wazo_reconcile.sandbox.store import Record, Store
+
+RANGE_KINDS = ("user_ranges", "group_ranges", "queue_ranges", "conference_room_ranges")
+EXTEN = r"^_[*#0-9_XxZzNn\[\].!-]{1,39}$|[*#0-9]{1,40}$"
+EXTEN_OUTCALL = r"^_?\+?[*#0-9_XxZzNn\[\].!-]*$"
+
+
+def _check_range(data: dict[str, Any]) -> None:
+    start, end = data.get("start"), data.get("end")
+    if start and end:
+        if len(start) != len(end):
+            raise Invalid(["Start and end must be of the same length"])
+        if int(start) > int(end):
+            raise Invalid(["Start of range must be lower than or equal to the end"])
+
+
+def _digits() -> list[Any]:
+    return [predicate("isdigit"), length(max=16)]
+
+
+RANGE = Schema(
+    {"start": String(validate=_digits(), required=True), "end": String(validate=_digits())},
+    check=_check_range,
+)
+INCALL_RANGE = Schema(
+    {
+        "start": String(validate=_digits(), required=True),
+        "end": String(validate=_digits()),
+        "did_length": Integer(validate=[value_range(min=0)]),
+    },
+    check=_check_range,
+)
+
+
+def _label_from_name(data: dict[str, Any]) -> dict[str, Any]:
+    """Deprecated: a body with ``name`` but no ``label`` sets the label."""
+    if "label" not in data and "name" in data:
+        data["label"] = data["name"]
+    return data
+
+
+CONTEXT_SCHEMA = Schema(
+    {
+        "label": String(validate=[length(1, 128)], required=True),
+        "type": String(validate=[one_of(["internal", "incall", "outcall", "services", "others"])]),
+        **{kind: Nested(RANGE, many=True) for kind in RANGE_KINDS},
+        "incall_ranges": Nested(INCALL_RANGE, many=True),
+        "description": String(allow_none=True),
+        "enabled": Boolean(),
+    },
+    pre_load=_label_from_name,
+)
+INCLUDES_SCHEMA = Schema(
+    {"contexts": Nested(Schema({"id": Integer(required=True)}), many=True, required=True)}
+)
+
+
+def new_context(store: Store, tenant_uuid: str, **values: Any) -> Record:
+    """A stored context; its name is generated unless given (seeded contexts)."""
+    uuid = values.get("uuid") or store.new_uuid()
+    kind = values.get("type") or "internal"
+    slug = store.table("tenants")[tenant_uuid]["slug"]
+    row: Record = {
+        "id": values.get("id") or store.next_id("contexts"),
+        "uuid": uuid,
+        "name": values.get("name") or f"ctx-{slug}-{kind}-{uuid}",
+        "label": values["label"],
+        "type": kind,
+        **{k: _ranges(values.get(k) or [], k) for k in (*RANGE_KINDS, "incall_ranges")},
+        "description": values.get("description") or "",
+        "tenant_uuid": tenant_uuid,
+        "enabled": values.get("enabled", True),
+        "includes": list(values.get("includes", [])),
+    }
+    store.bump_sequence("contexts", row["id"])
+    store.table("contexts")[row["id"]] = row
+    return row
+
+
+def _ranges(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    out = []
+    for item in items:
+        entry = {"start": item["start"], "end": item.get("end")}
+        if kind == "incall_ranges":
+            entry["did_length"] = item.get("did_length") or 0
+        out.append(entry)
+    return out
+
+
+def _dump_context(call: Call, row: Record) -> dict[str, Any]:
+    table = call.store.table("contexts")
+    included = [table[i] for i in row["includes"] if i in table]
+    return {
+        "id": row["id"],
+        "uuid": row["uuid"],
+        "name": row["name"],
+        "label": row["label"],
+        "type": row["type"],
+        **{k: [dict(r) for r in row[k]] for k in (*RANGE_KINDS, "incall_ranges")},
+        "description": row["description"],
+        "tenant_uuid": row["tenant_uuid"],
+        "enabled": row["enabled"],
+        "links": [call.link("contexts", "contexts", row["id"])],
+        "contexts": [
+            {
+                "id": c["id"],
+                "name": c["name"],
+                "label": c["label"],
+                "links": [call.link("contexts", "contexts", c["id"])],
+            }
+            for c in included
+        ],
+    }
+
+
+CONTEXTS = Kind(
+    table="contexts",
+    resource="Context",
+    key="id",
+    dump=_dump_context,
+    search=SearchConfig(
+        columns={
+            "id": lambda r: r["id"],
+            "name": lambda r: r["name"],
+            "label": lambda r: r["label"],
+            "type": lambda r: r["type"],
+            "description": lambda r: r["description"],
+        },
+        default_sort="id",
+        integers=frozenset({"id"}),
+    ),
+)
+
+
+def create_context(call: Call) -> Response:
+    form = call.load(CONTEXT_SCHEMA)
+    row = new_context(call.store, call.tenant_uuid, **form)
+    return created(_dump_context(call, row), call.href("contexts", row["id"]))
+
+
+def update_context(call: Call) -> Response:
+    row = CONTEXTS.get(call, call.params["context_id"])
+    form = call.load(CONTEXT_SCHEMA, partial=True)
+    for key in (*RANGE_KINDS, "incall_ranges"):
+        if key in form:
+            form[key] = _ranges(form[key] or [], key)
+    if "description" in form:
+        form["description"] = form["description"] or ""
+    row.update(form)
+    return no_content()
+
+
+def delete_context(call: Call) -> Response:
+    row = CONTEXTS.get(call, call.params["context_id"])
+    extension = call.store.find("extensions", lambda e: e["context"] == row["name"])
+    if extension is not None:
+        raise problems.resource_associated(
+            "Context", "Extension", context_id=row["id"], extension_id=extension["id"]
+        )
+    trunk = call.store.find("trunks", lambda t: t["context"] == row["name"])
+    if trunk is not None:
+        raise problems.resource_associated(
+            "Context", "Trunk", context_id=row["id"], trunk_id=trunk["id"]
+        )
+    del call.store.table("contexts")[row["id"]]
+    for other in call.store.rows("contexts"):
+        other["includes"] = [i for i in other["includes"] if i != row["id"]]
+    return no_content()
+
+
+def update_includes(call: Call) -> Response:
+    """Replace the list of included contexts (confd looks contexts up in every tenant)."""
+    table = call.store.table("contexts")
+    context_id = call.params["context_id"]
+    if context_id not in table:
+        raise problems.not_found("Context", id=context_id)
+    ids = [item["id"] for item in call.load(INCLUDES_SCHEMA)["contexts"]]
+    for included in ids:
+        if included not in table:
+            raise problems.param_not_found("contexts", "Context", id=included)
+    if len(ids) != len(set(ids)):
+        raise problems.not_permitted("Cannot include same context more than once")
+    if context_id in ids:
+        raise problems.not_permitted("Cannot include context inside itself")
+    table[context_id]["includes"] = ids
+    return no_content()
+
+
+EXTENSION_SCHEMA = Schema(
+    {
+        "exten": String(validate=[length(max=40)], required=True),
+        "context": String(required=True),
+        "commented": Boolean(strict=False),
+        "enabled": Boolean(strict=False),
+    }
+)
+
+
+def _dump_extension(call: Call, row: Record) -> dict[str, Any]:
+    outcall = (
+        call.store.table("outcalls").get(int(row["typeval"])) if row["type"] == "outcall" else None
+    )
+    return {
+        "id": row["id"],
+        "tenant_uuid": row["tenant_uuid"],
+        "exten": row["exten"],
+        "context": row["context"],
+        "commented": not row["enabled"],
+        "enabled": row["enabled"],
+        "links": [call.link("extensions", "extensions", row["id"])],
+        "conference": None,
+        "parking_lot": None,
+        "group": None,
+        "incall": None,
+        "lines": [],
+        "outcall": {
+            "id": outcall["id"],
+            "name": outcall["name"],
+            "links": [call.link("outcalls", "outcalls", outcall["id"])],
+        }
+        if outcall
+        else None,
+        "queue": None,
+    }
+
+
+def _extension_type(store: Store, row: Record) -> dict[str, Any]:
+    context = store.find("contexts", lambda c: c["name"] == row["context"])
+    return {"context_type": context["type"] if context else None}
+
+
+EXTENSIONS = Kind(
+    table="extensions",
+    resource="Extension",
+    key="id",
+    dump=_dump_extension,
+    search=SearchConfig(
+        columns={
+            "exten": lambda r: r["exten"],
+            "context": lambda r: r["context"],
+            "type": lambda r: r["context_type"],
+        },
+        default_sort="exten",
+    ),
+    derive=_extension_type,
+)
+
+
+def _context_named(call: Call, name: str) -> Record:
+    tenants = call.visible_tenants()
+    context = call.store.find(
+        "contexts", lambda c: c["name"] == name and c["tenant_uuid"] in tenants
+    )
+    if context is None:
+        raise problems.param_not_found("context", "Context", context=name)
+    return context
+
+
+def _check_exten(call: Call, exten: str, context: Record, own_id: int | None) -> None:
+    for other in call.store.rows("extensions"):
+        if (
+            other["exten"] == exten
+            and other["context"] == context["name"]
+            and other["id"] != own_id
+        ):
+            raise problems.resource_exists("Extension", exten=exten, context=context["name"])
+
+
+def _check_pattern(exten: str, context: Record) -> None:
+    pattern = EXTEN_OUTCALL if context["type"] == "outcall" else EXTEN
+    try:
+        regexp(pattern)(exten)
+    except Invalid as exc:
+        raise problems.input_error(f"exten: {exc.messages}") from None
+
+
+def _enabled(form: dict[str, Any], current: bool) -> bool:
+    if "enabled" in form:
+        return bool(form["enabled"])
+    if "commented" in form:
+        return not form["commented"]
+    return current
+
+
+def create_extension(call: Call) -> Response:
+    form = call.load(EXTENSION_SCHEMA)
+    context = _context_named(call, form["context"])
+    _check_exten(call, form["exten"], context, None)
+    _check_pattern(form["exten"], context)
+    row: Record = {
+        "id": call.store.next_id("extensions"),
+        "tenant_uuid": context["tenant_uuid"],
+        "exten": form["exten"],
+        "context": context["name"],
+        "enabled": _enabled(form, True),
+        "type": "user",
+        "typeval": "0",
+    }
+    call.store.table("extensions")[row["id"]] = row
+    return created(_dump_extension(call, row), call.href("extensions", row["id"]))
+
+
+def update_extension(call: Call) -> Response:
+    row = EXTENSIONS.get(call, call.params["extension_id"])
+    form = call.load(EXTENSION_SCHEMA, partial=True)
+    context = _context_named(call, current(form, row, "context"))
+    exten = current(form, row, "exten")
+    _check_exten(call, exten, context, row["id"])
+    if row["type"] == "outcall" and context["type"] != "outcall":
+        raise problems.unhandled_context_type(context["type"])
+    _check_pattern(exten, context)
+    old = call.store.find("contexts", lambda c: c["name"] == row["context"])
+    if old is not None and old["tenant_uuid"] != context["tenant_uuid"]:
+        raise problems.different_tenants(
+            current_tenant_uuid=old["tenant_uuid"], context_tenant_uuid=context["tenant_uuid"]
+        )
+    row.update(exten=exten, context=context["name"], enabled=_enabled(form, row["enabled"]))
+    return no_content()
+
+
+def delete_extension(call: Call) -> Response:
+    row = EXTENSIONS.get(call, call.params["extension_id"])
+    if row["type"] != "user" and row["typeval"] != "0":
+        raise problems.resource_associated(
+            "Extension", row["type"], extension_id=row["id"], associated_id=row["typeval"]
+        )
+    del call.store.table("extensions")[row["id"]]
+    return no_content()
+
+
+_C = "/contexts/{context_id:int}"
+_CACL = "confd.contexts.{context_id}"
+_E = "/extensions/{extension_id:int}"
+_EACL = "confd.extensions.{extension_id}"
+
+ROUTES = (
+    Route("GET", "/contexts", "confd.contexts.read", CONTEXTS.list),
+    Route("POST", "/contexts", "confd.contexts.create", create_context),
+    Route("GET", _C, f"{_CACL}.read", lambda c: CONTEXTS.read(c, c.params["context_id"])),
+    Route("PUT", _C, f"{_CACL}.update", update_context),
+    Route("DELETE", _C, f"{_CACL}.delete", delete_context),
+    Route("PUT", f"{_C}/contexts", f"{_CACL}.contexts.update", update_includes),
+    Route("GET", "/extensions", "confd.extensions.read", EXTENSIONS.list),
+    Route("POST", "/extensions", "confd.extensions.create", create_extension),
+    Route("GET", _E, f"{_EACL}.read", lambda c: EXTENSIONS.read(c, c.params["extension_id"])),
+    Route("PUT", _E, f"{_EACL}.update", update_extension),
+    Route("DELETE", _E, f"{_EACL}.delete", delete_extension),
+)

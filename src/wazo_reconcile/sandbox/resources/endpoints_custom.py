@@ -1,0 +1,104 @@
+"""Custom endpoints (``/endpoints/custom``): an interface string, unique instance-wide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wazo_reconcile.sandbox.call import Call
+from wazo_reconcile.sandbox.http import Response
+from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
+from wazo_reconcile.sandbox.resources.endpoints_iax import sync_trunk_context
+from wazo_reconcile.sandbox.routing import Route
+from wazo_reconcile.sandbox.schema import Boolean, Schema, String, length, regexp
+from wazo_reconcile.sandbox.store import Record
+
+SCHEMA = Schema(
+    {
+        "interface": String(validate=[regexp(r"^[a-zA-Z0-9#*./_@:-]{1,128}$")], required=True),
+        "interface_suffix": String(validate=[length(max=32)], allow_none=True),
+        "enabled": Boolean(),
+    }
+)
+
+
+def _dump(call: Call, row: Record) -> dict[str, Any]:
+    trunk = call.store.find("trunks", lambda t: t["endpoint_custom_id"] == row["id"])
+    return {
+        "id": row["id"],
+        "tenant_uuid": row["tenant_uuid"],
+        "interface": row["interface"],
+        "interface_suffix": row["interface_suffix"] or None,  # stored '' reads back null
+        "enabled": row["enabled"],
+        "links": [call.link("endpoint_custom", "endpoints/custom", row["id"])],
+        "trunk": {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
+        if trunk
+        else None,
+        "line": None,
+    }
+
+
+CUSTOM = Kind(
+    table="custom",
+    resource="CustomEndpoint",
+    key="id",
+    dump=_dump,
+    search=SearchConfig(
+        columns={
+            "id": lambda r: r["id"],
+            "interface": lambda r: r["interface"],
+            "context": lambda r: r["context"],
+        },
+        default_sort="interface",
+        integers=frozenset({"id"}),
+    ),
+)
+
+
+def create(call: Call) -> Response:
+    form = call.load(SCHEMA)
+    unique(call, "custom", "CustomEndpoint", "interface", form["interface"])
+    row = {
+        "id": call.store.next_id("custom"),
+        "tenant_uuid": call.tenant_uuid,
+        "interface": form["interface"],
+        "interface_suffix": form.get("interface_suffix") or "",
+        "enabled": form.get("enabled", True),
+        "context": None,
+    }
+    call.store.table("custom")[row["id"]] = row
+    return created(_dump(call, row), call.href("endpoints/custom", row["id"]))
+
+
+def update(call: Call) -> Response:
+    row = CUSTOM.get(call, call.params["custom_id"])
+    form = call.load(SCHEMA, partial=True)
+    unique(call, "custom", "CustomEndpoint", "interface", form.get("interface"), exclude=row["id"])
+    if "interface_suffix" in form:
+        form["interface_suffix"] = form["interface_suffix"] or ""
+    row.update(form)
+    sync_trunk_context(call, row, "endpoint_custom_id")
+    return no_content()
+
+
+def delete(call: Call) -> Response:
+    row = CUSTOM.get(call, call.params["custom_id"])
+    del call.store.table("custom")[row["id"]]
+    for trunk in call.store.rows("trunks"):
+        if trunk["endpoint_custom_id"] == row["id"]:
+            trunk["endpoint_custom_id"] = None
+    return no_content()
+
+
+_ITEM = "/endpoints/custom/{custom_id:int}"
+_ACL = "confd.endpoints.custom"
+
+ROUTES = (
+    Route("GET", "/endpoints/custom", f"{_ACL}.read", CUSTOM.list),
+    Route("POST", "/endpoints/custom", f"{_ACL}.create", create),
+    Route(
+        "GET", _ITEM, f"{_ACL}.{{custom_id}}.read", lambda c: CUSTOM.read(c, c.params["custom_id"])
+    ),
+    Route("PUT", _ITEM, f"{_ACL}.{{custom_id}}.update", update),
+    Route("DELETE", _ITEM, f"{_ACL}.{{custom_id}}.delete", delete),
+)

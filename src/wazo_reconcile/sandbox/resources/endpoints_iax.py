@@ -1,0 +1,208 @@
+"""IAX endpoints (``/endpoints/iax``): confd's ``useriax`` row behind an ``options`` list.
+
+Known option keys are typed columns with server defaults; reading ``options`` lists every
+column that has a value (defaults included, integer booleans as ``yes``/``no``) then the extra
+pairs. Sending ``options`` resets every column to its default and drops the extras first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wazo_reconcile.sandbox import problems
+from wazo_reconcile.sandbox.call import Call
+from wazo_reconcile.sandbox.http import Response
+from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
+from wazo_reconcile.sandbox.routing import Route
+from wazo_reconcile.sandbox.schema import List, Schema, String, length, one_of, regexp
+from wazo_reconcile.sandbox.store import Record
+
+# Option columns, in the order confd happened to list them in the recordings, then the rest.
+COLUMNS = (
+    "amaflags", "qualify", "sendani", "auth", "qualifyfreqok", "username", "trunk",
+    "requirecalltoken", "secret", "qualifyfreqnotok", "qualifysmoothing", "dbsecret",
+    "language", "accountcode", "mailbox", "callerid", "fullname", "cid_number", "encryption",
+    "forceencryption", "maxauthreq", "inkeys", "outkey", "adsi", "transfer", "codecpriority",
+    "jitterbuffer", "forcejitterbuffer", "timezone", "disallow", "allow", "mohinterpret",
+    "mohsuggest", "deny", "permit", "defaultip", "sourceaddress", "setvar", "port", "mask",
+    "regexten", "peercontext", "immediate", "keyrotate", "parkinglot",
+)  # fmt: skip
+DEFAULTS: dict[str, Any] = {
+    "amaflags": "default",
+    "trunk": 0,
+    "auth": "plaintext,md5",
+    "sendani": 0,
+    "qualify": "no",
+    "qualifysmoothing": 0,
+    "qualifyfreqok": 60000,
+    "qualifyfreqnotok": 10000,
+    "requirecalltoken": "no",
+    "secret": "",
+    "dbsecret": "",
+    "setvar": "",
+}
+# stored as 0/1, read as no/yes (Asterisk's ast_true)
+YES_NO = {"trunk", "adsi", "jitterbuffer", "forcejitterbuffer", "sendani", "qualifysmoothing",
+          "immediate", "keyrotate"}  # fmt: skip
+INTEGERS = {"maxauthreq", "qualifyfreqok", "qualifyfreqnotok", "port", "parkinglot"}
+ENUMS = {
+    "amaflags": ("default", "omit", "billing", "documentation"),
+    "auth": ("plaintext", "md5", "rsa", "plaintext,md5", "plaintext,rsa", "md5,rsa",
+             "plaintext,md5,rsa"),
+    "encryption": ("no", "yes", "aes128"),
+    "forceencryption": ("no", "yes", "aes128"),
+    "transfer": ("no", "yes", "mediaonly"),
+    "codecpriority": ("disabled", "host", "caller", "reqonly"),
+}  # fmt: skip
+_TRUE = {"yes", "true", "y", "t", "1", "on"}
+
+SCHEMA = Schema(
+    {
+        "name": String(validate=[regexp(r"^[a-zA-Z0-9_-]{1,40}$")]),
+        "type": String(validate=[one_of(["friend", "peer", "user"])]),
+        "host": String(validate=[length(max=255)]),
+        "options": List(List(String(), validate=[length(equal=2)])),
+    }
+)
+
+
+def _dump(call: Call, row: Record) -> dict[str, Any]:
+    trunk = call.store.find("trunks", lambda t: t["endpoint_iax_id"] == row["id"])
+    return {
+        "id": row["id"],
+        "tenant_uuid": row["tenant_uuid"],
+        "name": row["name"],
+        "type": row["type"],
+        "host": row["host"],
+        "options": _options(row),
+        "links": [call.link("endpoint_iax", "endpoints/iax", row["id"])],
+        "trunk": {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
+        if trunk
+        else None,
+    }
+
+
+def _options(row: Record) -> list[list[str]]:
+    shown = []
+    for column in COLUMNS:
+        value = row["columns"].get(column)
+        if value is None or value == "":
+            continue
+        text = ("yes" if value else "no") if column in YES_NO else str(value)
+        shown.append([column, text])
+    return shown + [list(pair) for pair in row["extras"]]
+
+
+def _set_options(row: Record, options: list[list[str]]) -> None:
+    columns = dict(DEFAULTS)
+    extras = []
+    for key, value in options:
+        if key not in COLUMNS:
+            extras.append([key, value])
+        elif key in YES_NO:
+            columns[key] = int(value in _TRUE)
+        else:
+            columns[key] = _column_value(key, value)
+    row["columns"], row["extras"] = columns, extras
+
+
+def _column_value(column: str, value: str) -> Any:
+    """What PostgreSQL accepts for a typed column (anything else is a 500 in confd)."""
+    if column in INTEGERS:
+        try:
+            return int(value)
+        except ValueError:
+            raise problems.unexpected(
+                f"(psycopg2.errors.InvalidTextRepresentation) invalid input syntax for type "
+                f'integer: "{value}"'
+            ) from None
+    if column in ENUMS and value not in ENUMS[column]:
+        raise problems.unexpected(
+            f"(psycopg2.errors.InvalidTextRepresentation) invalid input value for enum "
+            f'useriax_{column}: "{value}"'
+        )
+    return value
+
+
+IAX = Kind(
+    table="iax",
+    resource="IAXEndpoint",
+    key="id",
+    dump=_dump,
+    search=SearchConfig(
+        columns={
+            "name": lambda r: r["name"],
+            "type": lambda r: r["type"],
+            "host": lambda r: r["host"],
+        },
+        default_sort="name",
+    ),
+)
+
+
+def _free_name(call: Call) -> str:
+    taken = {row["name"] for row in call.store.rows("iax")}
+    name = call.store.random_name()
+    while name in taken:
+        name = call.store.random_name()
+    return name
+
+
+def create(call: Call) -> Response:
+    form = call.load(SCHEMA)
+    unique(call, "iax", "IAXEndpoint", "name", form.get("name"))
+    row: Record = {
+        "id": 0,
+        "tenant_uuid": call.tenant_uuid,
+        "name": form.get("name") or _free_name(call),
+        "type": form.get("type", "friend"),
+        "host": form.get("host", "dynamic"),
+        "context": None,
+        "category": "trunk",
+    }
+    _set_options(row, form.get("options", []))
+    row["id"] = call.store.next_id("iax")
+    call.store.table("iax")[row["id"]] = row
+    return created(_dump(call, row), call.href("endpoints/iax", row["id"]))
+
+
+def update(call: Call) -> Response:
+    row = IAX.get(call, call.params["iax_id"])
+    form = call.load(SCHEMA, partial=True)
+    unique(call, "iax", "IAXEndpoint", "name", form.get("name"), exclude=row["id"])
+    if "options" in form:
+        _set_options(row, form.pop("options"))
+    row.update(form)
+    sync_trunk_context(call, row, "endpoint_iax_id")
+    return no_content()
+
+
+def sync_trunk_context(call: Call, endpoint: Record, link: str) -> None:
+    """confd's ``TrunkFixes``: an IAX/custom endpoint gets its trunk's context."""
+    trunk = call.store.find("trunks", lambda t: t[link] == endpoint["id"])
+    if trunk is not None:
+        endpoint["context"] = trunk["context"]
+
+
+def delete(call: Call) -> Response:
+    row = IAX.get(call, call.params["iax_id"])
+    del call.store.table("iax")[row["id"]]
+    for trunk in call.store.rows("trunks"):
+        if trunk["endpoint_iax_id"] == row["id"]:
+            trunk["endpoint_iax_id"] = None
+    return no_content()
+
+
+_ITEM = "/endpoints/iax/{iax_id:int}"
+_ACL = "confd.endpoints.iax"
+
+ROUTES = (
+    Route("GET", "/endpoints/iax", f"{_ACL}.read", IAX.list),
+    Route("POST", "/endpoints/iax", f"{_ACL}.create", create),
+    Route(
+        "GET", _ITEM, f"{_ACL}.{{iax_id}}.read", lambda call: IAX.read(call, call.params["iax_id"])
+    ),
+    Route("PUT", _ITEM, f"{_ACL}.{{iax_id}}.update", update),
+    Route("DELETE", _ITEM, f"{_ACL}.{{iax_id}}.delete", delete),
+)

@@ -1,0 +1,312 @@
+"""SIP endpoints (``/endpoints/sip``) and SIP templates (``/endpoints/sip/templates``).
+
+Both live in one table (confd's ``endpoint_sip``, ``template`` flag) and share one name
+namespace with transports. Seven option sections, an ordered template list (parents), an
+optional transport. ``view=merged`` folds the templates in (later wins, own options last,
+one value per key). Deleting a template never fails: it is unlinked from every endpoint and
+template and the tenant's pointer to it is nulled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wazo_reconcile.sandbox import doc, problems
+from wazo_reconcile.sandbox.call import Call
+from wazo_reconcile.sandbox.http import Response
+from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.resources.common import (
+    Kind,
+    created,
+    current,
+    load_value,
+    no_content,
+)
+from wazo_reconcile.sandbox.resources.pjsip import option_pairs, pjsip_section_name
+from wazo_reconcile.sandbox.routing import Handler, Route
+from wazo_reconcile.sandbox.schema import List, Nested, Schema, String, Uuid, length, one_of
+from wazo_reconcile.sandbox.store import Record, Store
+
+# confd section name -> PJSIP doc section whose keys it accepts
+SECTIONS = {
+    "aor": "aor",
+    "auth": "auth",
+    "endpoint": "endpoint",
+    "identify": "identify",
+    "registration": "registration",
+    "registration_outbound_auth": "auth",
+    "outbound_auth": "auth",
+}
+TEMPLATE_POINTERS = {
+    "global": "global_sip_template_uuid",
+    "webrtc": "webrtc_sip_template_uuid",
+    "registration_trunk": "registration_trunk_sip_template_uuid",
+    "meeting_guest": "meeting_guest_sip_template_uuid",
+}
+
+_UUID_REF = Schema({"uuid": Uuid(required=True)})
+
+SIP_SCHEMA = Schema(
+    {
+        "name": String(validate=[pjsip_section_name]),
+        "label": String(validate=[length(max=128)], allow_none=True),
+        **{
+            f"{section}_section_options": option_pairs(
+                value_pattern=None, max_items=512, default=[]
+            )
+            for section in SECTIONS
+        },
+        "templates": List(Nested(_UUID_REF), load_default=[]),
+        "transport": Nested(_UUID_REF, allow_none=True),
+        "asterisk_id": String(validate=[length(max=1024)], allow_none=True),
+    }
+)
+VIEW = String(validate=[one_of(["merged"])], allow_none=True)
+
+
+def new_sip_record(store: Store, tenant_uuid: str, *, template: bool, **values: Any) -> Record:
+    """A stored endpoint/template; ``values`` may set any field (sections keyed by name)."""
+    row: Record = {
+        "uuid": values.get("uuid") or store.new_uuid(),
+        "tenant_uuid": tenant_uuid,
+        "template": template,
+        "name": values.get("name") or _free_name(store),
+        "label": values.get("label"),
+        "sections": {s: list(values.get(f"{s}_section_options", [])) for s in SECTIONS},
+        "templates": list(values.get("templates", [])),
+        "transport_uuid": values.get("transport_uuid"),
+        "asterisk_id": values.get("asterisk_id"),
+    }
+    store.table("sip")[row["uuid"]] = row
+    return row
+
+
+def _free_name(store: Store) -> str:
+    taken = {row["name"] for table in ("sip", "transports") for row in store.rows(table)}
+    name = store.random_name()
+    while name in taken:
+        name = store.random_name()
+    return name
+
+
+def _search() -> SearchConfig:
+    columns = {
+        "name": lambda r: r["name"],
+        "label": lambda r: r["label"],
+        "asterisk_id": lambda r: r["asterisk_id"],
+    }
+    return SearchConfig(columns=columns, default_sort="label")
+
+
+def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, Any]:
+    table = call.store.table("sip")
+    out: dict[str, Any] = {
+        "uuid": row["uuid"],
+        "tenant_uuid": row["tenant_uuid"],
+        "name": row["name"],
+        "label": row["label"],
+    }
+    out.update(_sections(row))
+    out["templates"] = [
+        {"uuid": u, "label": table[u]["label"]} for u in row["templates"] if u in table
+    ]
+    out["transport"] = {"uuid": row["transport_uuid"]} if row["transport_uuid"] else None
+    out["asterisk_id"] = row["asterisk_id"]
+    if row["template"]:
+        out["links"] = [call.link("endpoint_sip_templates", "endpoints/sip/templates", row["uuid"])]
+        return out
+    out["links"] = [call.link("endpoint_sip", "endpoints/sip", row["uuid"])]
+    trunk = call.store.find("trunks", lambda t: t["endpoint_sip_uuid"] == row["uuid"])
+    out["trunk"] = (
+        {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
+        if trunk
+        else None
+    )
+    out["line"] = None
+    if merged:  # confd's merged schema pops the sections and appends them flattened
+        for section in SECTIONS:
+            del out[f"{section}_section_options"]
+        for section in SECTIONS:
+            folded = dict(_flatten(table, row, section))
+            out[f"{section}_section_options"] = [[k, v] for k, v in folded.items()]
+    return out
+
+
+def _sections(row: Record) -> dict[str, Any]:
+    return {f"{s}_section_options": [list(p) for p in row["sections"][s]] for s in SECTIONS}
+
+
+def _flatten(table: dict[Any, Record], row: Record, section: str) -> list[tuple[str, str]]:
+    options: list[tuple[str, str]] = []
+    for parent in row["templates"]:
+        if parent in table:
+            options.extend(_flatten(table, table[parent], section))
+    options.extend((key, value) for key, value in row["sections"][section])
+    return options
+
+
+ENDPOINTS = Kind(
+    table="sip",
+    resource="SIPEndpoint",
+    key="uuid",
+    dump=_dump,
+    search=_search(),
+    where=lambda r: not r["template"],
+)
+TEMPLATES = Kind(
+    table="sip",
+    resource="SIPEndpointTemplate",
+    key="uuid",
+    dump=_dump,
+    search=_search(),
+    where=lambda r: bool(r["template"]),
+)
+
+
+def _resolve_templates(call: Call, refs: list[dict[str, str]], tenants: list[str]) -> list[str]:
+    uuids = []
+    for ref in refs:
+        if TEMPLATES.find(call, ref["uuid"], tenants) is None:
+            shown = problems.OrderedDictRepr({"uuid": problems.as_uuid(ref["uuid"])})
+            raise problems.param_not_found("templates", "endpoint_sip", templates=shown)
+        uuids.append(ref["uuid"])
+    return uuids
+
+
+def _resolve_transport(call: Call, ref: dict[str, str]) -> str:
+    if ref["uuid"] not in call.store.table("transports"):
+        raise problems.param_not_found(
+            "transport", "SIPTransport", uuid=problems.as_uuid(ref["uuid"])
+        )
+    return ref["uuid"]
+
+
+def _check_names(call: Call, name: str | None, own_uuid: str | None) -> None:
+    if name is None:
+        return
+    for kind in (ENDPOINTS, TEMPLATES):
+        for row in kind.rows(call, None):
+            if row["name"] == name and row["uuid"] != own_uuid:
+                raise problems.resource_exists(kind.resource, name=name)
+    if any(t["name"] == name for t in call.store.rows("transports")):
+        raise problems.resource_exists("Transport", name=name)
+
+
+def _check_options(form: dict[str, Any]) -> None:
+    for section, doc_section in SECTIONS.items():
+        field = f"{section}_section_options"
+        if field in form:
+            doc.check_keys(field, doc_section, [key for key, _ in form[field]])
+
+
+def _check_cycles(call: Call, row: Record, templates: list[str]) -> None:
+    """confd's ``EndpointSIPTemplatesValidator``: no self reference, no cycle."""
+    if row["uuid"] in templates:
+        raise problems.not_permitted("Cannot use itself as template")
+    table = call.store.table("sip")
+
+    def visit(parents: list[str]) -> None:
+        for parent_uuid in parents:
+            parent = table.get(parent_uuid)
+            if parent is None:
+                continue
+            if row["uuid"] in parent["templates"]:
+                raise problems.not_permitted(
+                    f"SIPEndpointTemplate({parent['uuid']}) already include this template"
+                )
+            visit(parent["templates"])
+
+    visit(templates)
+
+
+def _create(kind: Kind) -> Handler:
+    def handler(call: Call) -> Response:
+        form = call.load(SIP_SCHEMA)
+        form["templates"] = _resolve_templates(call, form["templates"], [call.tenant_uuid])
+        if form.get("transport"):
+            form["transport_uuid"] = _resolve_transport(call, form["transport"])
+        _check_names(call, form.get("name"), None)
+        _check_options(form)
+        row = new_sip_record(call.store, call.tenant_uuid, template=kind is TEMPLATES, **form)
+        # confd answers a template creation with the endpoint URL in Location
+        return created(_dump(call, row), call.href("endpoints/sip", row["uuid"]))
+
+    return handler
+
+
+def _update(kind: Kind) -> Handler:
+    def handler(call: Call) -> Response:
+        row = kind.get(call, call.params["uuid"])
+        form = call.load(SIP_SCHEMA, partial=True)
+        if form.get("templates"):
+            form["templates"] = _resolve_templates(call, form["templates"], call.visible_tenants())
+        if form.get("transport"):
+            form["transport_uuid"] = _resolve_transport(call, form["transport"])
+        elif "transport" in form:
+            form["transport_uuid"] = None
+        _check_cycles(call, row, current(form, row, "templates"))
+        _check_names(call, current(form, row, "name"), row["uuid"])
+        _check_options(form)
+        _apply(row, form)
+        return no_content()
+
+    return handler
+
+
+def _apply(row: Record, form: dict[str, Any]) -> None:
+    for key in ("name", "label", "templates", "transport_uuid", "asterisk_id"):
+        if key in form:
+            row[key] = form[key]
+    for section in SECTIONS:
+        if f"{section}_section_options" in form:
+            row["sections"][section] = form[f"{section}_section_options"]
+
+
+def _read(kind: Kind) -> Handler:
+    def handler(call: Call) -> Response:
+        row = kind.get(call, call.params["uuid"])
+        if kind is TEMPLATES:  # templates ignore ?view=
+            return Response.json(200, _dump(call, row))
+        view = load_value(VIEW, "view", call.request.query.get("view"))
+        return Response.json(200, _dump(call, row, merged=view == "merged"))
+
+    return handler
+
+
+def _delete(kind: Kind) -> Handler:
+    def handler(call: Call) -> Response:
+        row = kind.get(call, call.params["uuid"])
+        delete_sip(call.store, row["uuid"])
+        return no_content()
+
+    return handler
+
+
+def delete_sip(store: Store, uuid: str) -> None:
+    """Delete an endpoint or template and everything that pointed at it (ON DELETE rules)."""
+    del store.table("sip")[uuid]
+    for other in store.rows("sip"):
+        other["templates"] = [u for u in other["templates"] if u != uuid]
+    for tenant in store.rows("tenants"):
+        for pointer in TEMPLATE_POINTERS.values():
+            if tenant.get(pointer) == uuid:
+                tenant[pointer] = None
+    for trunk in store.rows("trunks"):
+        if trunk["endpoint_sip_uuid"] == uuid:
+            trunk["endpoint_sip_uuid"] = None
+
+
+def _routes(kind: Kind, path: str, acl: str) -> tuple[Route, ...]:
+    item, item_acl = f"{path}/{{uuid:uuid}}", f"{acl}.{{uuid}}"
+    return (
+        Route("GET", path, f"{acl}.read", lambda call: kind.list(call, uuid_list=True)),
+        Route("POST", path, f"{acl}.create", _create(kind)),
+        Route("GET", item, f"{item_acl}.read", _read(kind)),
+        Route("PUT", item, f"{item_acl}.update", _update(kind)),
+        Route("DELETE", item, f"{item_acl}.delete", _delete(kind)),
+    )
+
+
+ROUTES = _routes(TEMPLATES, "/endpoints/sip/templates", "confd.endpoints.sip.templates") + _routes(
+    ENDPOINTS, "/endpoints/sip", "confd.endpoints.sip"
+)

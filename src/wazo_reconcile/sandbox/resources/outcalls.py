@@ -1,0 +1,244 @@
+"""Outcalls (``/outcalls``), their ordered trunks and their dial patterns (extensions).
+
+``PUT /outcalls/{id}/trunks`` replaces the whole ordered list. ``PUT
+/outcalls/{id}/extensions/{eid}`` binds an extension of an outcall context with dial-pattern
+parameters; on an already bound extension it merges the keys sent. Deleting an outcall
+releases its extensions (they stay in their context).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wazo_reconcile.sandbox import problems
+from wazo_reconcile.sandbox.call import Call
+from wazo_reconcile.sandbox.http import Response
+from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
+from wazo_reconcile.sandbox.resources.contexts import EXTENSIONS
+from wazo_reconcile.sandbox.resources.trunks import (
+    TRUNKS,
+    endpoint_custom_summary,
+    endpoint_sip_summary,
+)
+from wazo_reconcile.sandbox.routing import Route
+from wazo_reconcile.sandbox.schema import (
+    Boolean,
+    Integer,
+    Nested,
+    Schema,
+    String,
+    length,
+    regexp,
+    value_range,
+)
+from wazo_reconcile.sandbox.store import Record
+
+SCHEMA = Schema(
+    {
+        "name": String(validate=[length(max=128)], required=True),
+        "internal_caller_id": Boolean(),
+        "preprocess_subroutine": String(validate=[length(max=79)], allow_none=True),
+        "ring_time": Integer(validate=[value_range(min=0)], allow_none=True),
+        "description": String(allow_none=True),
+        "enabled": Boolean(),
+    }
+)
+TRUNKS_SCHEMA = Schema(
+    {"trunks": Nested(Schema({"id": Integer(required=True)}), many=True, required=True)}
+)
+_PREFIX = r"^\+|\+?[0-9#*]+$"
+PATTERN_SCHEMA = Schema(
+    {
+        "caller_id": String(validate=[length(max=80)], allow_none=True),
+        "external_prefix": String(validate=[length(max=64), regexp(_PREFIX)], allow_none=True),
+        "prefix": String(validate=[length(max=32), regexp(_PREFIX)], allow_none=True),
+        "strip_digits": Integer(validate=[value_range(min=0)]),
+    }
+)
+PATTERN_KEYS = ("external_prefix", "prefix", "strip_digits", "caller_id")
+
+
+def _dump(call: Call, row: Record) -> dict[str, Any]:
+    trunks = call.store.table("trunks")
+    extensions = call.store.table("extensions")
+    return {
+        "id": row["id"],
+        "tenant_uuid": row["tenant_uuid"],
+        "name": row["name"],
+        "internal_caller_id": row["internal_caller_id"],
+        "preprocess_subroutine": row["preprocess_subroutine"],
+        "ring_time": row["ring_time"] or None,  # stored 0 reads back null
+        "description": row["description"],
+        "enabled": row["enabled"],
+        "links": [call.link("outcalls", "outcalls", row["id"])],
+        "trunks": [_trunk(call, trunks[i]) for i in row["trunk_ids"] if i in trunks],
+        "extensions": [
+            _pattern(call, p, extensions[p["extension_id"]])
+            for p in row["patterns"]
+            if p["extension_id"] in extensions
+        ],
+        "schedules": [],
+        "call_permissions": [],
+    }
+
+
+def _trunk(call: Call, trunk: Record) -> dict[str, Any]:
+    return {
+        "tenant_uuid": trunk["tenant_uuid"],
+        "id": trunk["id"],
+        "endpoint_sip": endpoint_sip_summary(call, trunk),
+        "endpoint_custom": endpoint_custom_summary(call, trunk),
+        "links": [call.link("trunks", "trunks", trunk["id"])],
+    }
+
+
+def _pattern(call: Call, pattern: Record, extension: Record) -> dict[str, Any]:
+    return {
+        **{key: pattern[key] for key in PATTERN_KEYS},
+        "id": extension["id"],
+        "exten": extension["exten"],
+        "context": extension["context"],
+        "links": [call.link("extensions", "extensions", extension["id"])],
+    }
+
+
+OUTCALLS = Kind(
+    table="outcalls",
+    resource="Outcall",
+    key="id",
+    dump=_dump,
+    search=SearchConfig(
+        columns={
+            "id": lambda r: r["id"],
+            "description": lambda r: r["description"],
+            "name": lambda r: r["name"],
+            "preprocess_subroutine": lambda r: r["preprocess_subroutine"],
+        },
+        default_sort="id",
+        integers=frozenset({"id"}),
+    ),
+)
+
+
+def create(call: Call) -> Response:
+    form = call.load(SCHEMA)
+    unique(call, "outcalls", "Outcall", "name", form["name"])
+    row: Record = {
+        "id": call.store.next_id("outcalls"),
+        "tenant_uuid": call.tenant_uuid,
+        "name": form["name"],
+        "internal_caller_id": form.get("internal_caller_id", False),
+        "preprocess_subroutine": form.get("preprocess_subroutine"),
+        "ring_time": form.get("ring_time") or 0,
+        "description": form.get("description"),
+        "enabled": form.get("enabled", True),
+        "trunk_ids": [],
+        "patterns": [],
+    }
+    call.store.table("outcalls")[row["id"]] = row
+    return created(_dump(call, row), call.href("outcalls", row["id"]))
+
+
+def update(call: Call) -> Response:
+    row = OUTCALLS.get(call, call.params["outcall_id"])
+    form = call.load(SCHEMA, partial=True)
+    unique(call, "outcalls", "Outcall", "name", form.get("name"), exclude=row["id"])
+    if "ring_time" in form:
+        form["ring_time"] = form["ring_time"] or 0
+    row.update(form)
+    return no_content()
+
+
+def delete(call: Call) -> Response:
+    row = OUTCALLS.get(call, call.params["outcall_id"])
+    for pattern in row["patterns"]:
+        _release(call, pattern["extension_id"])
+    del call.store.table("outcalls")[row["id"]]
+    return no_content()
+
+
+def _release(call: Call, extension_id: int) -> None:
+    extension = call.store.table("extensions").get(extension_id)
+    if extension is not None:
+        extension.update(type="user", typeval="0")
+
+
+def set_trunks(call: Call) -> Response:
+    row = OUTCALLS.get(call, call.params["outcall_id"])
+    ids = [item["id"] for item in call.load(TRUNKS_SCHEMA)["trunks"]]
+    trunks = []
+    for trunk_id in ids:
+        trunk = TRUNKS.find(call, trunk_id)
+        if trunk is None:
+            raise problems.param_not_found("trunks", "Trunk", id=trunk_id)
+        trunks.append(trunk)
+    for trunk in trunks:
+        if trunk["tenant_uuid"] != row["tenant_uuid"]:
+            raise problems.different_tenants(
+                outcall_tenant_uuid=row["tenant_uuid"], trunk_tenant_uuid=trunk["tenant_uuid"]
+            )
+    if len(ids) != len(set(ids)):
+        raise problems.not_permitted("Cannot associate same trunk more than once")
+    row["trunk_ids"] = ids
+    return no_content()
+
+
+def associate_extension(call: Call) -> Response:
+    row = OUTCALLS.get(call, call.params["outcall_id"])
+    extension = EXTENSIONS.get(call, call.params["extension_id"])
+    form = call.load(PATTERN_SCHEMA)
+    current = next((p for p in row["patterns"] if p["extension_id"] == extension["id"]), None)
+    if current is not None:  # already bound: merge the keys sent, nothing else
+        current.update(form)
+        return no_content()
+    _check_bindable(call, row, extension)
+    pattern = {key: form.get(key) for key in PATTERN_KEYS}
+    row["patterns"].append({"extension_id": extension["id"], **pattern})
+    extension.update(type="outcall", typeval=str(row["id"]))
+    return no_content()
+
+
+def _check_bindable(call: Call, outcall: Record, extension: Record) -> None:
+    if extension["tenant_uuid"] != outcall["tenant_uuid"]:
+        raise problems.different_tenants(
+            extension_tenant_uuid=extension["tenant_uuid"],
+            outcall_tenant_uuid=outcall["tenant_uuid"],
+        )
+    if not (extension["type"] == "user" and extension["typeval"] == "0"):
+        raise problems.resource_associated(
+            "Extension", extension["type"], extension_id=extension["id"],
+            associated_id=extension["typeval"],
+        )  # fmt: skip
+    context = call.store.find("contexts", lambda c: c["name"] == extension["context"])
+    context_type = context["type"] if context else None
+    if context_type != "outcall":
+        raise problems.unhandled_context_type(
+            str(context_type), id=extension["id"], context=extension["context"]
+        )
+
+
+def dissociate_extension(call: Call) -> Response:
+    row = OUTCALLS.get(call, call.params["outcall_id"])
+    extension = EXTENSIONS.get(call, call.params["extension_id"])
+    if any(p["extension_id"] == extension["id"] for p in row["patterns"]):
+        row["patterns"] = [p for p in row["patterns"] if p["extension_id"] != extension["id"]]
+        _release(call, extension["id"])
+    return no_content()
+
+
+_O = "/outcalls/{outcall_id:int}"
+_OACL = "confd.outcalls.{outcall_id}"
+_X = f"{_O}/extensions/{{extension_id:int}}"
+_XACL = f"{_OACL}.extensions.{{extension_id}}"
+
+ROUTES = (
+    Route("GET", "/outcalls", "confd.outcalls.read", OUTCALLS.list),
+    Route("POST", "/outcalls", "confd.outcalls.create", create),
+    Route("GET", _O, f"{_OACL}.read", lambda c: OUTCALLS.read(c, c.params["outcall_id"])),
+    Route("PUT", _O, f"{_OACL}.update", update),
+    Route("DELETE", _O, f"{_OACL}.delete", delete),
+    Route("PUT", f"{_O}/trunks", f"{_OACL}.trunks.update", set_trunks),
+    Route("PUT", _X, f"{_XACL}.update", associate_extension),
+    Route("DELETE", _X, f"{_XACL}.delete", dissociate_extension),
+)

@@ -1,0 +1,226 @@
+"""SIP transports, PJSIP global/system sections, the PJSIP doc and the live-reload flag.
+
+All instance-wide (not tenant-scoped); writes, and reads of global/system/live reload, need a
+master-tenant token (``@required_master_tenant`` checks the token's tenant, not Wazo-Tenant).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from wazo_reconcile.sandbox import doc, problems
+from wazo_reconcile.sandbox.call import Call
+from wazo_reconcile.sandbox.http import Response
+from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.resources.common import Kind, created, load_value, no_content, unique
+from wazo_reconcile.sandbox.routing import Route
+from wazo_reconcile.sandbox.schema import (
+    Boolean,
+    Invalid,
+    List,
+    Nested,
+    Schema,
+    String,
+    Uuid,
+    length,
+    regexp,
+)
+from wazo_reconcile.sandbox.store import Record
+
+_SECTION_NAME = re.compile(r"^[-_.a-zA-Z0-9]+$")
+OPTION_TEXT = r"^[a-zA-Z0-9-_\/\.:,]*$"
+
+
+def pjsip_section_name(value: Any) -> None:
+    """confd's ``PJSIPSection`` validator (a section name of pjsip.conf)."""
+    if not value:
+        raise Invalid(["Shorter than minimum length 1"])
+    if len(value) > 79:
+        raise Invalid(["Longer than maximum length 79"])
+    if value in ("global", "system"):
+        raise Invalid(["Reserved Asterisk section name"])
+    if _SECTION_NAME.match(value) is None:
+        raise Invalid(["Not a valid Asterisk section name"])
+
+
+def option_pairs(*, value_pattern: str | None, max_items: int, default: Any) -> List:
+    """A list of ``[key, value]`` string pairs (confd's ``PJSIPSectionOption`` lists)."""
+    checks = [length(1, 4092)] + ([regexp(value_pattern)] if value_pattern else [])
+    pair = List(String(validate=checks), validate=[length(2, 2)])
+    return List(pair, validate=[length(max=max_items)], load_default=default)
+
+
+TRANSPORT_SCHEMA = Schema(
+    {
+        "name": String(validate=[pjsip_section_name], required=True),
+        "options": option_pairs(value_pattern=OPTION_TEXT, max_items=128, default=[]),
+    }
+)
+
+
+def dump_transport(call: Call, row: Record) -> dict[str, Any]:
+    return {"uuid": row["uuid"], "name": row["name"], "options": [list(p) for p in row["options"]]}
+
+
+TRANSPORTS = Kind(
+    table="transports",
+    resource="Transport",
+    key="uuid",
+    dump=dump_transport,
+    search=SearchConfig(
+        columns={"name": lambda r: r["name"], "uuid": lambda r: r["uuid"]},
+        default_sort="name",
+        search=("name",),
+    ),
+    tenant_scoped=False,
+)
+
+
+def list_transports(call: Call) -> Response:
+    return TRANSPORTS.list(call)
+
+
+def create_transport(call: Call) -> Response:
+    form = call.load(TRANSPORT_SCHEMA)
+    unique(call, "transports", "name", "name", form["name"], key="uuid")
+    doc.check_keys("options", "transport", [key for key, _ in form["options"]])
+    row = {"uuid": call.store.new_uuid(), "name": form["name"], "options": form["options"]}
+    call.store.table("transports")[row["uuid"]] = row
+    return created(dump_transport(call, row), call.href("sip", "transports", row["uuid"]))
+
+
+def read_transport(call: Call) -> Response:
+    return TRANSPORTS.read(call, call.params["transport_uuid"])
+
+
+def update_transport(call: Call) -> Response:
+    row = TRANSPORTS.get(call, call.params["transport_uuid"])
+    form = call.load(TRANSPORT_SCHEMA, partial=True)
+    if "name" in form:
+        unique(
+            call, "transports", "Transport", "name", form["name"], exclude=row["uuid"], key="uuid"
+        )
+    if "options" in form:
+        doc.check_keys("options", "transport", [key for key, _ in form["options"]])
+    row.update(form)
+    return no_content()
+
+
+def delete_transport(call: Call) -> Response:
+    row = TRANSPORTS.get(call, call.params["transport_uuid"])
+    fallback_uuid = load_value(
+        Uuid(allow_none=True), "fallback", call.request.query.get("fallback")
+    )
+    fallback = TRANSPORTS.get(call, fallback_uuid) if fallback_uuid else None
+    users = [sip for sip in call.store.rows("sip") if sip["transport_uuid"] == row["uuid"]]
+    if fallback is None and users:
+        raise problems.resource_associated(
+            "Transport",
+            "EndpointSIP",
+            transport_uuid=problems.as_uuid(row["uuid"]),
+            endpoint_sip_uuid=problems.as_uuid(users[0]["uuid"]),
+        )
+    for sip in users:
+        sip["transport_uuid"] = fallback["uuid"] if fallback else None
+    del call.store.table("transports")[row["uuid"]]
+    return no_content()
+
+
+OPTION_SCHEMA = Schema(
+    {"key": String(validate=[length(max=255)], required=True), "value": String(required=True)}
+)
+
+
+def _options_as_items(data: dict[str, Any]) -> dict[str, Any]:
+    options = data.get("options")
+    if isinstance(options, dict):
+        data["options"] = [{"key": k, "value": v} for k, v in options.items()]
+    return data
+
+
+SECTION_SCHEMA = Schema(
+    {"options": Nested(OPTION_SCHEMA, many=True, required=True)}, pre_load=_options_as_items
+)
+
+
+def read_section(section: str) -> Any:
+    def handler(call: Call) -> Response:
+        return Response.json(200, {"options": dict(call.store.pjsip[section])})
+
+    return handler
+
+
+def update_section(section: str) -> Any:
+    """PUT replaces the whole section: keys not sent are removed."""
+
+    def handler(call: Call) -> Response:
+        items = call.load(SECTION_SCHEMA)["options"]
+        doc.check_keys("options", section, [item["key"] for item in items])
+        call.store.pjsip[section] = {item["key"]: item["value"] for item in items}
+        return no_content()
+
+    return handler
+
+
+def read_doc(call: Call) -> Response:
+    return Response.json(200, doc.served())
+
+
+LIVE_RELOAD_SCHEMA = Schema({"enabled": Boolean(required=True)})
+
+
+def read_live_reload(call: Call) -> Response:
+    return Response.json(200, {"enabled": call.store.live_reload})
+
+
+def update_live_reload(call: Call) -> Response:
+    call.store.live_reload = call.load(LIVE_RELOAD_SCHEMA)["enabled"]
+    return no_content()
+
+
+_T = "/sip/transports/{transport_uuid:uuid}"
+_TACL = "confd.sip.transports.{transport_uuid}"
+
+ROUTES = (
+    Route("GET", "/sip/transports", "confd.sip.transports.read", list_transports),
+    Route("POST", "/sip/transports", "confd.sip.transports.create", create_transport, True),
+    Route("GET", _T, f"{_TACL}.read", read_transport),
+    Route("PUT", _T, f"{_TACL}.update", update_transport, True),
+    Route("DELETE", _T, f"{_TACL}.delete", delete_transport, True),
+    Route("GET", "/asterisk/pjsip/doc", "confd.asterisk.pjsip.doc.read", read_doc),
+    *(
+        route
+        for section in ("global", "system")
+        for route in (
+            Route(
+                "GET",
+                f"/asterisk/pjsip/{section}",
+                f"confd.asterisk.pjsip.{section}.read",
+                read_section(section),
+                True,
+            ),
+            Route(
+                "PUT",
+                f"/asterisk/pjsip/{section}",
+                f"confd.asterisk.pjsip.{section}.update",
+                update_section(section),
+                True,
+            ),
+        )
+    ),
+    Route(
+        "GET",
+        "/configuration/live_reload",
+        "confd.configuration.live_reload.read",
+        read_live_reload,
+        True,
+    ),
+    Route(
+        "PUT",
+        "/configuration/live_reload",
+        "confd.configuration.live_reload.update",
+        update_live_reload,
+        True,
+    ),
+)

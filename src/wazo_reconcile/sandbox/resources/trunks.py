@@ -1,0 +1,266 @@
+"""Trunks (``/trunks``) and their endpoint links (``/trunks/{id}/endpoints/{sip,iax,custom}/{id}``).
+
+A trunk has no name: ``?name=`` filters on its endpoint's name (SIP/IAX) or interface (custom),
+``?label=`` on its SIP endpoint's label. A trunk holds at most one endpoint. Deleting a trunk
+deletes its endpoint and removes it from every outcall.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wazo_reconcile.sandbox import problems
+from wazo_reconcile.sandbox.call import Call
+from wazo_reconcile.sandbox.http import Response
+from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.resources.common import Kind, created, no_content
+from wazo_reconcile.sandbox.resources.endpoints_custom import CUSTOM
+from wazo_reconcile.sandbox.resources.endpoints_iax import IAX
+from wazo_reconcile.sandbox.resources.endpoints_sip import ENDPOINTS, delete_sip
+from wazo_reconcile.sandbox.routing import Route
+from wazo_reconcile.sandbox.schema import Boolean, Schema, String, one_of
+from wazo_reconcile.sandbox.store import Record, Store
+
+SCHEMA = Schema(
+    {
+        "context": String(allow_none=True),
+        "twilio_incoming": Boolean(allow_none=True),
+        "outgoing_caller_id_format": String(
+            validate=[one_of(["+E164", "E164", "national"])], load_default="+E164"
+        ),
+    }
+)
+
+
+def endpoint_sip_summary(call: Call, trunk: Record) -> dict[str, Any] | None:
+    sip = call.store.table("sip").get(trunk["endpoint_sip_uuid"])
+    if sip is None:
+        return None
+    sections = sip["sections"]
+    return {
+        "uuid": sip["uuid"],
+        "label": sip["label"],
+        "name": sip["name"],
+        "auth_section_options": [[k, v] for k, v in sections["auth"] if k == "username"],
+        "registration_section_options": [
+            [k, v] for k, v in sections["registration"] if k == "client_uri"
+        ],
+        "links": [call.link("endpoint_sip", "endpoints/sip", sip["uuid"])],
+    }
+
+
+def endpoint_custom_summary(call: Call, trunk: Record) -> dict[str, Any] | None:
+    custom = call.store.table("custom").get(trunk["endpoint_custom_id"])
+    if custom is None:
+        return None
+    links = [call.link("endpoint_custom", "endpoints/custom", custom["id"])]
+    return {"id": custom["id"], "interface": custom["interface"], "links": links}
+
+
+def _endpoint_iax_summary(call: Call, trunk: Record) -> dict[str, Any] | None:
+    iax = call.store.table("iax").get(trunk["endpoint_iax_id"])
+    if iax is None:
+        return None
+    links = [call.link("endpoint_iax", "endpoints/iax", iax["id"])]
+    return {"id": iax["id"], "name": iax["name"], "links": links}
+
+
+def _dump(call: Call, row: Record) -> dict[str, Any]:
+    outcalls = [o for o in call.store.rows("outcalls") if row["id"] in o["trunk_ids"]]
+    return {
+        "id": row["id"],
+        "tenant_uuid": row["tenant_uuid"],
+        "context": row["context"],
+        "twilio_incoming": row["twilio_incoming"],
+        "outgoing_caller_id_format": row["outgoing_caller_id_format"],
+        "links": [call.link("trunks", "trunks", row["id"])],
+        "endpoint_sip": endpoint_sip_summary(call, row),
+        "endpoint_custom": endpoint_custom_summary(call, row),
+        "endpoint_iax": _endpoint_iax_summary(call, row),
+        "outcalls": [
+            {
+                "id": o["id"],
+                "name": o["name"],
+                "links": [call.link("outcalls", "outcalls", o["id"])],
+            }
+            for o in outcalls
+        ],
+        "register_iax": None,
+    }
+
+
+def _derived(store: Store, trunk: Record) -> dict[str, Any]:
+    """The trunk's name and label: those of its endpoint (search/filter/order columns)."""
+    sip = store.table("sip").get(trunk["endpoint_sip_uuid"])
+    iax = store.table("iax").get(trunk["endpoint_iax_id"])
+    custom = store.table("custom").get(trunk["endpoint_custom_id"])
+    name = sip["name"] if sip else iax["name"] if iax else custom["interface"] if custom else None
+    return {"name": name, "label": sip["label"] if sip else None}
+
+
+TRUNKS = Kind(
+    table="trunks",
+    resource="Trunk",
+    key="id",
+    dump=_dump,
+    search=SearchConfig(
+        columns={
+            "id": lambda t: t["id"],
+            "context": lambda t: t["context"],
+            "description": lambda t: t["description"],
+            "name": lambda t: t["name"],
+            "label": lambda t: t["label"],
+            "outgoing_caller_id_format": lambda t: t["outgoing_caller_id_format"],
+        },
+        default_sort="id",
+        integers=frozenset({"id"}),
+    ),
+    derive=_derived,
+)
+
+
+def _check_context(call: Call, tenant_uuid: str, context_name: str | None) -> None:
+    if context_name is None:
+        return
+    context = call.store.find("contexts", lambda c: c["name"] == context_name)
+    if context is None:
+        raise problems.param_not_found("context", "Context", context=context_name)
+    if context["tenant_uuid"] != tenant_uuid:
+        raise problems.different_tenants(
+            trunk_tenant_uuid=tenant_uuid, context_tenant_uuid=context["tenant_uuid"]
+        )
+
+
+def _twilio(value: Any) -> bool:
+    if value is None:  # the column is NOT NULL: PostgreSQL refuses, confd answers 500
+        raise problems.unexpected(
+            '(psycopg2.errors.NotNullViolation) null value in column "twilio_incoming" of '
+            'relation "trunkfeatures" violates not-null constraint'
+        )
+    return bool(value)
+
+
+def create(call: Call) -> Response:
+    form = call.load(SCHEMA)
+    _check_context(call, call.tenant_uuid, form.get("context"))
+    row: Record = {
+        "id": call.store.next_id("trunks"),
+        "tenant_uuid": call.tenant_uuid,
+        "context": form.get("context"),
+        "twilio_incoming": _twilio(form.get("twilio_incoming", False)),
+        "outgoing_caller_id_format": form["outgoing_caller_id_format"],
+        "description": None,
+        "endpoint_sip_uuid": None,
+        "endpoint_iax_id": None,
+        "endpoint_custom_id": None,
+    }
+    call.store.table("trunks")[row["id"]] = row
+    return created(_dump(call, row), call.href("trunks", row["id"]))
+
+
+def update(call: Call) -> Response:
+    row = TRUNKS.get(call, call.params["trunk_id"])
+    form = call.load(SCHEMA, partial=True)
+    _check_context(call, row["tenant_uuid"], form.get("context", row["context"]))
+    if "twilio_incoming" in form:
+        form["twilio_incoming"] = _twilio(form["twilio_incoming"])
+    row.update(form)
+    for table, link in (("iax", "endpoint_iax_id"), ("custom", "endpoint_custom_id")):
+        endpoint = call.store.table(table).get(row[link])
+        if endpoint is not None:
+            endpoint["context"] = row["context"]
+    return no_content()
+
+
+def delete(call: Call) -> Response:
+    row = TRUNKS.get(call, call.params["trunk_id"])
+    store = call.store
+    if row["endpoint_sip_uuid"] in store.table("sip"):
+        delete_sip(store, row["endpoint_sip_uuid"])
+    store.table("iax").pop(row["endpoint_iax_id"], None)
+    store.table("custom").pop(row["endpoint_custom_id"], None)
+    for outcall in store.rows("outcalls"):
+        outcall["trunk_ids"] = [i for i in outcall["trunk_ids"] if i != row["id"]]
+    del store.table("trunks")[row["id"]]
+    return no_content()
+
+
+@dataclass(frozen=True)
+class Link:
+    """One kind of trunk-endpoint association."""
+
+    protocol: str
+    kind: Kind
+    column: str  # the trunk column holding the endpoint key
+    converter: str  # path converter of the endpoint key
+
+    def shown(self, key: Any) -> Any:
+        return problems.as_uuid(key) if self.protocol == "sip" else key
+
+    def fetch(self, call: Call) -> tuple[Record, Record]:
+        trunk = TRUNKS.get(call, call.params["trunk_id"])
+        endpoint = self.kind.get(call, call.params["endpoint_id"])
+        return trunk, endpoint
+
+    def associate(self, call: Call) -> Response:
+        trunk, endpoint = self.fetch(call)
+        key = endpoint[self.kind.key]
+        if trunk[self.column] == key:
+            return no_content()
+        if trunk["tenant_uuid"] != endpoint["tenant_uuid"]:
+            raise problems.different_tenants(
+                trunk_tenant_uuid=trunk["tenant_uuid"], endpoint_tenant_uuid=endpoint["tenant_uuid"]
+            )
+        for link in LINKS:
+            if trunk[link.column] is not None:
+                raise _associated(trunk["id"], link, trunk[link.column])
+        other = call.store.find("trunks", lambda t: t[self.column] == key)
+        if other is not None:
+            raise _associated(other["id"], self, key)
+        trunk[self.column] = key
+        return no_content()
+
+    def dissociate(self, call: Call) -> Response:
+        trunk, endpoint = self.fetch(call)
+        if trunk[self.column] == endpoint[self.kind.key]:
+            trunk[self.column] = None
+        return no_content()
+
+    def routes(self) -> tuple[Route, ...]:
+        path = (
+            f"/trunks/{{trunk_id:int}}/endpoints/{self.protocol}/{{endpoint_id:{self.converter}}}"
+        )
+        acl = f"confd.trunks.{{trunk_id}}.endpoints.{self.protocol}.{{endpoint_id}}"
+        return (
+            Route("PUT", path, f"{acl}.update", self.associate),
+            Route("DELETE", path, f"{acl}.delete", self.dissociate),
+        )
+
+
+def _associated(trunk_id: int, link: Link, key: Any) -> problems.ApiProblem:
+    return problems.resource_associated(
+        "Trunk", "Endpoint", trunk_id=trunk_id, endpoint=link.protocol, endpoint_id=link.shown(key)
+    )
+
+
+LINKS = (
+    Link("sip", ENDPOINTS, "endpoint_sip_uuid", "uuid"),
+    Link("iax", IAX, "endpoint_iax_id", "int"),
+    Link("custom", CUSTOM, "endpoint_custom_id", "int"),
+)
+
+
+ROUTES = (
+    Route("GET", "/trunks", "confd.trunks.read", TRUNKS.list),
+    Route("POST", "/trunks", "confd.trunks.create", create),
+    Route(
+        "GET",
+        "/trunks/{trunk_id:int}",
+        "confd.trunks.{trunk_id}.read",
+        lambda call: TRUNKS.read(call, call.params["trunk_id"]),
+    ),
+    Route("PUT", "/trunks/{trunk_id:int}", "confd.trunks.{trunk_id}.update", update),
+    Route("DELETE", "/trunks/{trunk_id:int}", "confd.trunks.{trunk_id}.delete", delete),
+    *(route for link in LINKS for route in link.routes()),
+)

@@ -1,0 +1,275 @@
+"""Users (``/users``, by uuid or id) and tenants (``/tenants``).
+
+Users carry confd's full user body; only ``outgoing_caller_id`` matters to the reconciler, but
+every plain field is stored, validated and partially updated as confd does. Relations (lines,
+groups, ...) are always empty in the sandbox.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from wazo_reconcile.sandbox import problems
+from wazo_reconcile.sandbox.call import Call
+from wazo_reconcile.sandbox.http import Response
+from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
+from wazo_reconcile.sandbox.routing import Route
+from wazo_reconcile.sandbox.schema import (
+    Boolean,
+    Email,
+    Integer,
+    Schema,
+    String,
+    length,
+    regexp,
+    value_range,
+)
+from wazo_reconcile.sandbox.store import Record, Store
+
+_FLAGS = (
+    "call_transfer_enabled", "dtmf_hangup_enabled", "call_record_enabled",
+    "call_record_outgoing_external_enabled", "call_record_outgoing_internal_enabled",
+    "call_record_incoming_internal_enabled", "call_record_incoming_external_enabled",
+    "online_call_record_enabled", "supervision_enabled",
+)  # fmt: skip
+_USERNAME = r"^[a-zA-Z0-9-\._~\!\$&\'\(\)\*\+,;=%@]{2,254}$"
+_PASSWORD = r"^[a-zA-Z0-9-\._~\!\$&\'\(\)\*\+,;=%]{4,64}$"
+
+SCHEMA = Schema(
+    {
+        "firstname": String(validate=[length(max=128)], required=True),
+        "lastname": String(validate=[length(max=128)], allow_none=True),
+        "email": Email(validate=[length(max=254)], allow_none=True),
+        "timezone": String(validate=[length(max=128)], allow_none=True),
+        "language": String(validate=[regexp(r"^[a-z]{2}_[A-Z]{2}$")], allow_none=True),
+        "description": String(allow_none=True),
+        "caller_id": String(validate=[regexp(r'^"(.*)"( <\+?\d+>)?$'), length(max=160)]),
+        "outgoing_caller_id": String(validate=[length(max=80)], allow_none=True),
+        "mobile_phone_number": String(
+            validate=[regexp(r"^\+?[0-9\*#]+$"), length(max=80)], allow_none=True
+        ),
+        "username": String(validate=[regexp(_USERNAME)], allow_none=True),
+        "password": String(validate=[regexp(_PASSWORD)], allow_none=True),
+        "music_on_hold": String(validate=[length(max=128)], allow_none=True),
+        "preprocess_subroutine": String(validate=[length(max=79)], allow_none=True),
+        "userfield": String(validate=[length(max=128)], allow_none=True),
+        **{flag: Boolean() for flag in _FLAGS},
+        "ring_seconds": Integer(validate=[value_range(min=0, max=10800)]),
+        "simultaneous_calls": Integer(validate=[value_range(min=1, max=20)]),
+        "call_permission_password": String(validate=[regexp(r"^[0-9#\*]{1,16}$")], allow_none=True),
+        "subscription_type": Integer(validate=[value_range(min=0, max=10)]),
+        "enabled": Boolean(),
+        "func_key_template_id": Integer(allow_none=True),
+    }
+)
+
+_DEFAULTS: dict[str, Any] = {
+    "lastname": "",
+    "email": None,
+    "timezone": None,
+    "country": None,
+    "language": None,
+    "description": None,
+    "outgoing_caller_id": None,
+    "mobile_phone_number": None,
+    "mobile_fallback_enabled": False,
+    "username": None,
+    "password": None,
+    "music_on_hold": None,
+    "preprocess_subroutine": None,
+    "userfield": None,
+    **{flag: False for flag in _FLAGS if flag != "call_record_enabled"},
+    "supervision_enabled": True,
+    "ring_seconds": 30,
+    "simultaneous_calls": 5,
+    "call_permission_password": None,
+    "subscription_type": 0,
+    "enabled": True,
+    "func_key_template_id": None,
+}
+_PLAIN = (
+    "firstname", "lastname", "email", "timezone", "country", "language", "description",
+    "caller_id", "outgoing_caller_id", "mobile_phone_number", "mobile_fallback_enabled",
+    "username", "password", "music_on_hold", "preprocess_subroutine", "userfield",
+    "call_transfer_enabled", "dtmf_hangup_enabled", "call_record_outgoing_external_enabled",
+    "call_record_outgoing_internal_enabled", "call_record_incoming_internal_enabled",
+    "call_record_incoming_external_enabled", "online_call_record_enabled",
+    "supervision_enabled", "ring_seconds", "simultaneous_calls", "call_permission_password",
+    "subscription_type", "created_at", "enabled", "tenant_uuid",
+)  # fmt: skip
+_RECORD_FLAGS = _FLAGS[3:7]
+
+
+def new_user(store: Store, tenant_uuid: str, now: float, **values: Any) -> Record:
+    row: Record = {**_DEFAULTS, **values}
+    _deprecated_record_flag(row)
+    fullname = f"{row['firstname']} {row['lastname'] or ''}".strip()
+    row.update(
+        id=store.next_id("users"),
+        uuid=store.new_uuid(),
+        tenant_uuid=tenant_uuid,
+        lastname=row["lastname"] or "",
+        caller_id=row.get("caller_id") or f'"{fullname}"',
+        created_at=datetime.fromtimestamp(now, tz=UTC).replace(tzinfo=None).isoformat(),
+    )
+    store.table("users")[row["id"]] = row
+    return row
+
+
+def _deprecated_record_flag(values: dict[str, Any]) -> None:
+    """``call_record_enabled`` (deprecated) sets the four ``call_record_*_enabled`` flags."""
+    flag = values.pop("call_record_enabled", None)
+    if flag is not None:
+        values.update({name: flag for name in _RECORD_FLAGS})
+
+
+def _dump(call: Call, row: Record) -> dict[str, Any]:
+    out = {"id": row["id"], "uuid": row["uuid"]}
+    out.update({key: row[key] for key in _PLAIN})
+    out["outgoing_caller_id"] = row["outgoing_caller_id"] or None
+    out["links"] = [call.link("users", "users", row["id"])]
+    out.update(
+        agent=None,
+        call_permissions=[],
+        fallbacks={f"{k}_destination": None for k in ("noanswer", "busy", "congestion", "fail")},
+        groups=[],
+        incalls=[],
+        lines=[],
+        forwards={
+            k: {"enabled": False, "destination": None}
+            for k in ("busy", "noanswer", "unconditional")
+        },
+        schedules=[],
+        services={"dnd": {"enabled": False}, "incallfilter": {"enabled": False}},
+        switchboards=[],
+        voicemail=None,
+        queues=[],
+        func_key_template_id=row["func_key_template_id"],
+        call_record_enabled=all(row[name] for name in _RECORD_FLAGS),
+        call_pickup_target_users=[],
+    )
+    return out
+
+
+def _fullname(row: Record) -> str:
+    return f"{row['firstname']} {row['lastname'] or ''}".strip()
+
+
+_COLUMNS = {
+    name: (lambda key: lambda r: r[key])(name)
+    for name in ("id", "uuid", "firstname", "lastname", "caller_id", "description", "userfield",
+                 "email", "mobile_phone_number", "music_on_hold", "outgoing_caller_id",
+                 "preprocess_subroutine", "username", "enabled", "subscription_type")
+}  # fmt: skip
+_COLUMNS["fullname"] = _fullname
+for _empty in ("exten", "extension", "context", "voicemail_number", "provisioning_code"):
+    _COLUMNS[_empty] = lambda r: None
+
+USERS = Kind(
+    table="users",
+    resource="User",
+    key="id",
+    dump=_dump,
+    search=SearchConfig(
+        columns=_COLUMNS,
+        default_sort="lastname",
+        search=("fullname", "caller_id", "description", "userfield", "email",
+                "mobile_phone_number", "music_on_hold", "preprocess_subroutine",
+                "outgoing_caller_id", "exten", "username", "provisioning_code", "enabled"),
+        integers=frozenset({"id", "subscription_type"}),
+    ),
+)  # fmt: skip
+
+
+def get_user(call: Call, key: Any) -> Record:
+    """By uuid or integer id; the 404 says ``'id': <value>`` either way, like confd."""
+    tenants = call.visible_tenants()
+    table = call.store.table("users")
+    if isinstance(key, int):
+        row = table.get(key)
+    else:
+        row = call.store.find("users", lambda u: u["uuid"] == key)
+    if row is None or row["tenant_uuid"] not in tenants:
+        shown = key if isinstance(key, int) else problems.as_uuid(key)
+        raise problems.not_found("User", id=shown)
+    return row
+
+
+def _check_unique(call: Call, form: dict[str, Any], own_id: int | None) -> None:
+    for field in ("email", "username"):
+        unique(call, "users", "User", field, form.get(field), exclude=own_id)
+
+
+def create_user(call: Call) -> Response:
+    form = call.load(SCHEMA)
+    _check_unique(call, form, None)
+    row = new_user(call.store, call.tenant_uuid, call.now, **form)
+    return created(_dump(call, row), call.href("users", row["id"]))
+
+
+def read_user(call: Call) -> Response:
+    return Response.json(200, _dump(call, get_user(call, call.params["user_id"])))
+
+
+def update_user(call: Call) -> Response:
+    row = get_user(call, call.params["user_id"])
+    form = call.load(SCHEMA, partial=True)
+    _check_unique(call, form, row["id"])
+    _deprecated_record_flag(form)
+    row.update(form)
+    return no_content()
+
+
+def outgoing_callerids(call: Call) -> Response:
+    get_user(call, call.params["user_id"])
+    return Response.json(200, {"total": 1, "items": [{"type": "anonymous"}]})
+
+
+def _dump_tenant(call: Call, row: Record) -> dict[str, Any]:
+    keys = ("uuid", "sip_templates_generated", "global_sip_template_uuid",
+            "webrtc_sip_template_uuid", "registration_trunk_sip_template_uuid",
+            "meeting_guest_sip_template_uuid")  # fmt: skip
+    return {key: row.get(key) for key in keys}
+
+
+TENANTS = Kind(
+    table="tenants",
+    resource="Tenant",
+    key="uuid",
+    dump=_dump_tenant,
+    search=SearchConfig(columns={"uuid": lambda r: r["uuid"]}, default_sort="uuid"),
+)
+
+
+def read_tenant(call: Call) -> Response:
+    uuid = call.params["tenant_uuid"]
+    row = call.store.table("tenants").get(uuid)
+    if row is None or uuid not in call.visible_tenants():
+        raise problems.not_found("Tenant", uuid=uuid)
+    return Response.json(200, _dump_tenant(call, row))
+
+
+_USER_PATHS = ("/users/{user_id:uuid}", "/users/{user_id:int}")
+
+ROUTES = (
+    Route("GET", "/users", "confd.users.read", lambda call: USERS.list(call, uuid_list=True)),
+    Route("POST", "/users", "confd.users.create", create_user),
+    *(
+        route
+        for path in _USER_PATHS
+        for route in (
+            Route("GET", path, "confd.users.{user_id}.read", read_user),
+            Route("PUT", path, "confd.users.{user_id}.update", update_user),
+            Route(
+                "GET",
+                f"{path}/callerids/outgoing",
+                "confd.users.{user_id}.callerids.outgoing.read",
+                outgoing_callerids,
+            ),
+        )
+    ),
+    Route("GET", "/tenants", "confd.tenants.read", TENANTS.list),
+    Route("GET", "/tenants/{tenant_uuid:uuid}", "confd.tenants.{tenant_uuid}.read", read_tenant),
+)

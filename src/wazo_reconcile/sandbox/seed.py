@@ -1,0 +1,151 @@
+"""Seed profiles: the state a sandbox starts from.
+
+``fresh``: a new Wazo as described in docs/architecture.md (master tenant + one sub-tenant,
+transport-udp/wss, confd's five default templates per tenant, incall/outcall/internal contexts,
+four users, PJSIP global/system). ``recordings``: exactly the state the real confd was in when
+confd-recordings were made (``data/recordings_seed.json``, from its seed.json).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from wazo_reconcile.sandbox.resources.contexts import new_context
+from wazo_reconcile.sandbox.resources.endpoints_sip import TEMPLATE_POINTERS, new_sip_record
+from wazo_reconcile.sandbox.resources.users import new_user
+from wazo_reconcile.sandbox.store import Store
+
+PROFILES = ("fresh", "recordings")
+
+FRESH_MASTER = "11111111-1111-4111-8111-111111111111"
+FRESH_SUB = "22222222-2222-4222-8222-222222222222"
+PJSIP_GLOBAL = {"user_agent": "Wazo PBX", "endpoint_identifier_order": "auth_username,username,ip"}
+
+_INTERNAL_RANGES = {
+    "user_ranges": [{"start": "1000", "end": "1999"}],
+    "group_ranges": [{"start": "2000", "end": "2999"}],
+    "queue_ranges": [{"start": "3000", "end": "3999"}],
+    "conference_room_ranges": [{"start": "4000", "end": "4999"}],
+}
+_INCALL_RANGES = {"incall_ranges": [{"start": "1000", "end": "9999", "did_length": 0}]}
+_FRESH_USERS = {
+    FRESH_MASTER: [
+        ("Alice", "Anderson", "alice"),
+        ("Bob", "Brown", "bob"),
+        ("Carol", "Clark", "carol"),
+    ],
+    FRESH_SUB: [("Dave", "Davis", "dave")],
+}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    store: Store
+    master_tenant: str
+
+
+def _data(name: str) -> Any:
+    text = resources.files("wazo_reconcile.sandbox").joinpath(f"data/{name}").read_text("utf-8")
+    return json.loads(text)
+
+
+@cache
+def default_templates() -> list[dict[str, Any]]:
+    templates: list[dict[str, Any]] = _data("default_templates.json")["templates"]
+    return templates
+
+
+def seed(store: Store, profile: str, now: float) -> Seeded:
+    if profile == "fresh":
+        return _fresh(store, now)
+    if profile == "recordings":
+        return _recordings(store)
+    raise ValueError(f"unknown seed profile {profile!r} (one of {', '.join(PROFILES)})")
+
+
+def add_tenant(store: Store, uuid: str, slug: str, parent: str | None) -> None:
+    store.table("tenants")[uuid] = {
+        "uuid": uuid,
+        "tenant_uuid": uuid,  # a tenant is visible to itself (tenant-scoped listing)
+        "slug": slug,
+        "parent_uuid": parent,
+        "sip_templates_generated": True,
+        **{pointer: None for pointer in TEMPLATE_POINTERS.values()},
+    }
+
+
+def add_default_templates(store: Store, tenant_uuid: str) -> None:
+    """What confd does when wazo-auth announces a new tenant."""
+    transports = {t["name"]: t["uuid"] for t in store.rows("transports")}
+    by_label: dict[str, str] = {}
+    for spec in default_templates():
+        row = new_sip_record(
+            store,
+            tenant_uuid,
+            template=True,
+            label=spec["label"],
+            templates=[by_label[label] for label in spec["templates"]],
+            transport_uuid=transports.get(spec["transport"] or ""),
+            **{f"{k}_section_options": v for k, v in spec["sections"].items()},
+        )
+        by_label[spec["label"]] = row["uuid"]
+    tenant = store.table("tenants")[tenant_uuid]
+    for label, pointer in TEMPLATE_POINTERS.items():
+        tenant[pointer] = by_label[label]
+
+
+def _fresh(store: Store, now: float) -> Seeded:
+    add_tenant(store, FRESH_MASTER, "master", None)
+    add_tenant(store, FRESH_SUB, "sub", FRESH_MASTER)
+    for name, protocol in (("transport-udp", "udp"), ("transport-wss", "wss")):
+        uuid = store.new_uuid()
+        options = [["protocol", protocol], ["bind", "0.0.0.0:5060"]]
+        store.table("transports")[uuid] = {"uuid": uuid, "name": name, "options": options}
+    for tenant in (FRESH_MASTER, FRESH_SUB):
+        add_default_templates(store, tenant)
+    _fresh_contexts(store, FRESH_MASTER, names=("default", "from-extern", "to-extern"))
+    _fresh_contexts(store, FRESH_SUB, names=(None, None, None))
+    for tenant, people in _FRESH_USERS.items():
+        domain = "example.com" if tenant == FRESH_MASTER else "sub.example.com"
+        for first, last, username in people:
+            new_user(store, tenant, now, firstname=first, lastname=last, username=username,
+                     email=f"{username}@{domain}")  # fmt: skip
+    store.pjsip = {"global": dict(PJSIP_GLOBAL), "system": {}}
+    return Seeded(store, FRESH_MASTER)
+
+
+def _fresh_contexts(store: Store, tenant: str, names: tuple[str | None, ...]) -> None:
+    internal_name, incall_name, outcall_name = names
+    internal = new_context(store, tenant, name=internal_name, label="Default", type="internal",
+                           **_INTERNAL_RANGES)  # fmt: skip
+    new_context(store, tenant, name=incall_name, label="Incalls", type="incall", **_INCALL_RANGES)
+    outcall = new_context(store, tenant, name=outcall_name, label="Outcalls", type="outcall")
+    internal["includes"] = [outcall["id"]]
+
+
+def _recordings(store: Store) -> Seeded:
+    state = _data("recordings_seed.json")
+    tenants = state["tenants"]
+    master = tenants[0]["uuid"]
+    for number, tenant in enumerate(tenants):
+        add_tenant(store, tenant["uuid"], "master" if number == 0 else f"tenant{number}",
+                   None if number == 0 else master)  # fmt: skip
+        store.table("tenants")[tenant["uuid"]].update(
+            {k: v for k, v in tenant.items() if k.endswith("_template_uuid")}
+        )
+    for transport in state["transports"]:
+        store.table("transports")[transport["uuid"]] = dict(transport)
+    for context in state["contexts"]:
+        values = {k: v for k, v in context.items() if k != "tenant_uuid"}
+        new_context(store, context["tenant_uuid"], **values, includes=context["contexts"])
+    for template in state["templates"]:
+        values = {k: v for k, v in template.items() if k not in ("tenant_uuid", "transport")}
+        new_sip_record(store, template["tenant_uuid"], template=True, **values,
+                       transport_uuid=template["transport"])  # fmt: skip
+    store.pjsip = {k: dict(v) for k, v in state["pjsip"].items()}
+    store.live_reload = state["live_reload"]
+    return Seeded(store, master)

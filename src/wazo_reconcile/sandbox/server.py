@@ -1,0 +1,77 @@
+"""Loopback serving: the sandbox behind a threaded HTTP/1.1 server on real sockets."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+
+from wazo_reconcile.sandbox.http import Request
+
+if TYPE_CHECKING:
+    from wazo_reconcile.sandbox.app import Sandbox
+
+
+class SandboxServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, sandbox: Sandbox, host: str, port: int) -> None:
+        self.sandbox = sandbox
+        super().__init__((host, port), _Handler)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SandboxServer
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        host = self.headers.get("Host") or self.server.base_url.removeprefix("http://")
+        request = Request.build(self.command, self.path, dict(self.headers.items()), body,
+                                f"http://{host}")  # fmt: skip
+        outcome = self.server.sandbox.handle(request)
+        if outcome.response is None:  # a dropped connection: no answer at all
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if outcome.delay > 0:
+            time.sleep(outcome.delay)
+        response = outcome.response
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        """Quiet: the sandbox counts requests itself (``stats()``)."""
+
+
+@contextmanager
+def running(sandbox: Sandbox, host: str, port: int) -> Iterator[str]:
+    """Serve in a background thread for the ``with`` block; yields the base URL."""
+    server = SandboxServer(sandbox, host, port)
+    thread = threading.Thread(target=server.serve_forever, name="sandbox-server", daemon=True)
+    thread.start()
+    try:
+        yield server.base_url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
