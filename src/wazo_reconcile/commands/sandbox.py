@@ -1,0 +1,136 @@
+"""``reconcile sandbox``: serve the confd emulator on a local port until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from wazo_reconcile.errors import ExitCode, UsageError
+from wazo_reconcile.sandbox import PROFILES, FaultConfig, FaultRule, Sandbox
+from wazo_reconcile.sandbox.server import SandboxServer
+
+EXAMPLES = """\
+The first line printed on stdout is the base URL (http://127.0.0.1:PORT); the confd API is
+under /api/confd/1.1 and the token endpoint at /api/auth/0.1/token. Any non-empty
+X-Auth-Token is accepted as a master-tenant token unless --require-auth is given.
+Stops cleanly on Ctrl-C or SIGTERM (exit 0).
+
+examples:
+  reconcile sandbox --port 9486
+  reconcile sandbox --port 0 --seed-profile recordings
+  reconcile sandbox --require-auth admin:secret --token-lifetime 60
+  reconcile sandbox --latency-ms 20 --fault-rate 0.05 --fault-seed 42
+
+  # in a script: start it, read its URL, use it, stop it
+  reconcile sandbox --port 0 > sandbox.out & pid=$!
+  until [ -s sandbox.out ]; do sleep 0.1; done; url=$(head -n1 sandbox.out)
+  WAZO_URL=$url WAZO_TOKEN=anything reconcile plan examples/
+  kill $pid
+
+Runtime control (same port): GET /_sandbox/stats, POST /_sandbox/reset,
+POST /_sandbox/faults, GET /_sandbox/state, POST /_sandbox/tokens (see docs/sandbox.md).
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "sandbox",
+        help="serve an embedded wazo-confd emulator on 127.0.0.1",
+        description="Serve the sandbox: a stateful wazo-confd (and wazo-auth token) emulator.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="port to bind; 0 picks a free one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed-profile",
+        choices=PROFILES,
+        default="fresh",
+        help="initial state: a fresh Wazo, or the recordings' start (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="latency added to every request, in ms"
+    )
+    parser.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="share of requests answered 503 without being processed (0 to 1)",
+    )
+    parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault decisions")
+    parser.add_argument(
+        "--require-auth",
+        metavar="USER:PASSWORD",
+        help="accept only tokens issued by POST /api/auth/0.1/token with these credentials",
+    )
+    parser.add_argument(
+        "--token-lifetime",
+        type=float,
+        default=7200.0,
+        metavar="S",
+        help="lifetime of issued tokens, in seconds (default: %(default)s)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _credentials(value: str | None) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user:
+        raise UsageError("--require-auth expects USER:PASSWORD")
+    return user, password
+
+
+def _faults(args: argparse.Namespace) -> FaultConfig:
+    if not 0.0 <= args.fault_rate <= 1.0:
+        raise UsageError("--fault-rate must be between 0 and 1")
+    if args.latency_ms < 0:
+        raise UsageError("--latency-ms must not be negative")
+    rules = (FaultRule("error", rate=args.fault_rate),) if args.fault_rate else ()
+    return FaultConfig(seed=args.fault_seed, latency=args.latency_ms / 1000, rules=rules)
+
+
+def run(args: argparse.Namespace) -> int:
+    sandbox = Sandbox(
+        args.seed_profile,
+        require_auth=_credentials(args.require_auth),
+        token_lifetime=args.token_lifetime,
+        faults=_faults(args),
+    )
+    try:
+        server = SandboxServer(sandbox, args.host, args.port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    thread = threading.Thread(target=server.serve_forever, name="sandbox-server", daemon=True)
+    thread.start()
+    sys.stdout.write(server.base_url + "\n")
+    sys.stdout.flush()
+    sys.stderr.write(
+        f"sandbox: profile {args.seed_profile}, master tenant {sandbox.master_tenant}; "
+        "stop with Ctrl-C\n"
+    )
+    try:
+        while not stop.wait(0.5):  # a timeout keeps the main thread responsive to signals
+            pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return ExitCode.OK
