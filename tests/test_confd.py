@@ -22,6 +22,7 @@ import trustme
 
 from wazo_reconcile.confd import (
     CLIENT_TENANT,
+    SANDBOX_URL,
     ConfdClient,
     PasswordAuth,
     RetryPolicy,
@@ -29,9 +30,11 @@ from wazo_reconcile.confd import (
     connect,
     error_messages,
     retry_after_seconds,
+    sandbox_client,
     token_lifetime,
 )
 from wazo_reconcile.errors import ApiError, AuthError, OutcomeUnknownError, UsageError
+from wazo_reconcile.sandbox import FRESH_SUB, FaultConfig, FaultRule, Sandbox
 from wazo_reconcile.settings import ConnectionSettings
 
 BASE = "https://wazo.test"
@@ -521,6 +524,10 @@ def test_tls_and_protocol_mistakes_are_not_retried() -> None:
             httpx.Response(401, json={"message": "Authentication Failed", "error_id": "x"}),
             ["Authentication Failed"],
         ),
+        (
+            httpx.Response(401, json={"reason": ["Authentication Failed"], "status_code": 401}),
+            ["Authentication Failed"],
+        ),
         (httpx.Response(400, json={"weird": 1}), ['{"weird": 1}']),
         (httpx.Response(400, json="plain"), ['"plain"']),
     ],
@@ -938,3 +945,155 @@ def test_https_to_a_plain_http_port_is_a_clear_unretried_error(http_server: str)
             client.get("/tenants")
     assert "is --url right" in str(info.value)
     assert sleeps == []
+
+
+# --------------------------------------------------------------------------- against the sandbox
+
+
+def test_connect_with_sandbox_settings_talks_to_an_in_process_fresh_wazo() -> None:
+    with connect(ConnectionSettings(sandbox=True), retry=RetryPolicy.no_wait()) as client:
+        assert {t["name"] for t in client.list("/sip/transports")} == {
+            "transport-udp",
+            "transport-wss",
+        }
+        location, created = client.post(
+            "/sip/transports", {"name": "transport-tcp", "options": [["protocol", "tcp"]]}
+        )
+        assert location is not None and location.endswith(f"/sip/transports/{created['uuid']}")
+        client.put(f"/sip/transports/{created['uuid']}", {"options": [["protocol", "tls"]]})
+        assert client.get(f"/sip/transports/{created['uuid']}")["options"] == [["protocol", "tls"]]
+        with pytest.raises(ApiError) as info:
+            client.post("/sip/transports", {"name": "transport-tcp"})
+        assert info.value.status == 400
+        assert any("already exists" in m for m in info.value.messages)
+        client.delete(f"/sip/transports/{created['uuid']}")
+        with pytest.raises(ApiError) as missing:
+            client.delete(f"/sip/transports/{created['uuid']}")
+        assert missing.value.status == 404
+        client.delete(f"/sip/transports/{created['uuid']}", missing_ok=True)
+
+
+def faulty(*rules: FaultRule) -> tuple[Sandbox, ConfdClient, list[float]]:
+    sandbox = Sandbox(faults=FaultConfig(rules=rules))
+    sleeps: list[float] = []
+    return sandbox, sandbox_client(sandbox, retry=RetryPolicy.no_wait(sleep=sleeps.append)), sleeps
+
+
+def transports_named(client: ConfdClient, name: str) -> list[dict[str, Any]]:
+    return client.list("/sip/transports", params={"name": name})
+
+
+def test_sandbox_503_on_reads_is_retried() -> None:
+    _, client, sleeps = faulty(FaultRule("error", status=503, nth=(1, 2), method="GET"))
+    assert len(client.list("/sip/transports")) == 2
+    assert client.stats.snapshot() == {"GET": 3, "retries": 2}
+    assert len(sleeps) == 2
+
+
+def test_sandbox_429_on_a_post_is_retried_once_and_creates_one_object() -> None:
+    _, client, sleeps = faulty(FaultRule("rate_limit", nth=(1,), retry_after=2, method="POST"))
+    client.post("/sip/transports", {"name": "t1"})
+    assert sleeps == [2.0]
+    assert len(transports_named(client, "t1")) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "created"),
+    [("saved_then_500", True), ("timeout", True), ("drop_after", True), ("drop_before", False)],
+)
+def test_sandbox_post_with_unknown_outcome_is_never_repeated(kind: str, created: bool) -> None:
+    _, client, _ = faulty(FaultRule(kind, nth=(1,), method="POST"))
+    with pytest.raises(OutcomeUnknownError) as info:
+        client.post("/sip/transports", {"name": "t1"})
+    assert (info.value.method, info.value.path) == ("POST", "/sip/transports")
+    assert client.stats["POST"] == 1
+    # what the apply engine does next: read back by identity
+    assert len(transports_named(client, "t1")) == (1 if created else 0)
+
+
+@pytest.mark.parametrize("kind", ["timeout", "drop_after", "drop_before"])
+def test_sandbox_put_with_unknown_outcome_is_retried(kind: str) -> None:
+    _, client, _ = faulty(FaultRule(kind, nth=(1,), method="PUT"))
+    uuid = transports_named(client, "transport-wss")[0]["uuid"]
+    client.put(f"/sip/transports/{uuid}", {"options": [["protocol", "wss"]]})
+    assert client.stats["PUT"] == 2
+    assert client.get(f"/sip/transports/{uuid}")["options"] == [["protocol", "wss"]]
+
+
+@pytest.mark.parametrize("kind", ["timeout", "drop_after"])
+def test_sandbox_delete_committed_then_lost_answer_counts_as_done(kind: str) -> None:
+    _, client, _ = faulty(FaultRule(kind, nth=(1,), method="DELETE"))
+    _, created = client.post("/sip/transports", {"name": "t1"})
+    client.delete(f"/sip/transports/{created['uuid']}")  # 2nd attempt meets 404: done
+    assert client.stats["DELETE"] == 2
+    assert transports_named(client, "t1") == []
+
+
+def test_sandbox_saved_then_500_on_a_put_is_outcome_unknown_but_applied() -> None:
+    _, client, _ = faulty(FaultRule("saved_then_500", nth=(1,), method="PUT"))
+    uuid = transports_named(client, "transport-wss")[0]["uuid"]
+    with pytest.raises(OutcomeUnknownError) as info:
+        client.put(f"/sip/transports/{uuid}", {"options": [["protocol", "wss"]]})
+    assert info.value.status == 500
+    assert client.get(f"/sip/transports/{uuid}")["options"] == [["protocol", "wss"]]
+
+
+def test_sandbox_sub_tenant_token_on_master_only_endpoint() -> None:
+    sandbox = Sandbox()
+    http = httpx.Client(base_url=SANDBOX_URL, transport=sandbox.transport())
+    client = ConfdClient(http, auth=TokenAuth(sandbox.issue_token(FRESH_SUB)))
+    with pytest.raises(AuthError, match="needs a token of the master tenant") as info:
+        client.get("/asterisk/pjsip/global")
+    assert info.value.status == 401
+    client.close()
+
+
+class SharedClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def strict_sandbox_client(clock: SharedClock, client_clock: Any) -> tuple[Sandbox, ConfdClient]:
+    sandbox = Sandbox(require_auth=("admin", PASSWORD), clock=clock)
+    http = httpx.Client(base_url=SANDBOX_URL, transport=sandbox.transport())
+    auth = PasswordAuth(
+        http,
+        "admin",
+        PASSWORD,
+        expiration=30,
+        margin=5,
+        clock=client_clock,
+        retry=RetryPolicy.no_wait(),
+    )
+    return sandbox, ConfdClient(http, auth=auth, retry=RetryPolicy.no_wait())
+
+
+def test_sandbox_token_expiring_mid_run_is_renewed_before_expiry() -> None:
+    clock = SharedClock()
+    _, client = strict_sandbox_client(clock, clock)
+    for _ in range(10):  # 10 reads, 10 s apart, with 30 s tokens
+        assert client.list("/sip/transports")
+        clock.now += 10
+    assert client.stats["GET"] == 10  # never refused: renewed ahead of time
+    assert client.stats["auth"] == 4  # at 0, 30, 60, 90 s: 5 s before each expiry
+
+
+def test_sandbox_token_expired_behind_our_back_is_renewed_after_one_401() -> None:
+    clock = SharedClock()
+    _, client = strict_sandbox_client(clock, lambda: 0.0)  # the client thinks no time passes
+    client.list("/sip/transports")
+    clock.now += 31
+    client.list("/sip/transports")
+    assert client.stats.snapshot() == {"auth": 2, "GET": 3}
+
+
+def test_sandbox_wrong_password() -> None:
+    sandbox = Sandbox(require_auth=("admin", PASSWORD))
+    http = httpx.Client(base_url=SANDBOX_URL, transport=sandbox.transport())
+    client = ConfdClient(http, auth=PasswordAuth(http, "admin", "wrong"))
+    with pytest.raises(AuthError, match="wazo-auth refused the username/password"):
+        client.get("/sip/transports")
+    client.close()

@@ -9,9 +9,18 @@ from typing import Any
 import httpx
 import pytest
 
-from wazo_reconcile.confd import ConfdClient, RetryPolicy, TokenAuth
+from wazo_reconcile.confd import (
+    SANDBOX_URL,
+    ConfdClient,
+    RetryPolicy,
+    TokenAuth,
+    connect,
+    sandbox_client,
+)
 from wazo_reconcile.errors import ApiError, UsageError
 from wazo_reconcile.live import LIST_KINDS, LiveState, fetch_live
+from wazo_reconcile.sandbox import FRESH_MASTER, FRESH_SUB, FaultConfig, FaultRule, Sandbox
+from wazo_reconcile.settings import ConnectionSettings
 
 MASTER = "11111111-1111-4111-8111-111111111111"
 SUB = "22222222-2222-4222-8222-222222222222"
@@ -459,3 +468,119 @@ def test_fingerprint_never_shows_secrets() -> None:
     assert "secret-1" not in live.fingerprint()
     assert "secret-1" not in repr(live.fingerprint())
     assert json.dumps(live.fingerprint()).count(":") == 1
+
+
+# --------------------------------------------------------------------------- against the sandbox
+
+
+def seed_trunks(client: ConfdClient, count: int, tenant: str | None = None) -> None:
+    for n in range(count):
+        _, endpoint = client.post(
+            "/endpoints/sip",
+            {
+                "name": f"carrier-{tenant or 'm'}-{n}",
+                "auth_section_options": [["password", f"pw-{n}"]],
+            },
+            tenant=tenant,
+        )
+        _, trunk = client.post("/trunks", {"context": None}, tenant=tenant)
+        client.put(f"/trunks/{trunk['id']}/endpoints/sip/{endpoint['uuid']}", tenant=tenant)
+
+
+def test_fetch_live_of_a_fresh_sandbox_through_connect() -> None:
+    with connect(ConnectionSettings(sandbox=True)) as client:
+        live = fetch_live(client)
+    assert live.token_tenant == FRESH_MASTER
+    assert set(live.tenants) == {FRESH_MASTER, FRESH_SUB}
+    assert {t["name"] for t in live.transports} == {"transport-udp", "transport-wss"}
+    templates = live.by_tenant("sip_templates")
+    assert {t: len(items) for t, items in templates.items()} == {FRESH_MASTER: 5, FRESH_SUB: 5}
+    global_uuid = live.tenants[FRESH_MASTER]["global_sip_template_uuid"]
+    assert global_uuid in {t["uuid"] for t in templates[FRESH_MASTER]}
+    assert {c["name"] for c in live.in_tenant("contexts", FRESH_MASTER)} >= {
+        "default",
+        "from-extern",
+        "to-extern",
+    }
+    assert {u["username"] for u in live.users} == {"alice", "bob", "carol", "dave"}
+    assert live.pjsip_global == {
+        "user_agent": "Wazo PBX",
+        "endpoint_identifier_order": "auth_username,username,ip",
+    }
+    assert live.pjsip_system == {}
+    assert live.pjsip_doc is not None and "endpoint" in live.pjsip_doc
+    assert live.trunks == live.endpoints_sip == live.outcalls == ()
+
+
+@pytest.mark.parametrize("trunks", [10, 1000])
+def test_sandbox_request_count_is_flat_in_the_number_of_trunks(trunks: int) -> None:
+    sandbox = Sandbox()
+    with sandbox_client(sandbox) as client:
+        seed_trunks(client, trunks)
+        seed_trunks(client, 2, tenant=FRESH_SUB)
+        sandbox.reset_stats()
+        client.stats.reset()
+        live = fetch_live(client)
+    assert len(live.trunks) == len(live.endpoints_sip) == trunks + 2
+    assert len(live.in_tenant("trunks", FRESH_SUB)) == 2
+    # the same 15 requests (one list per kind + tenants + pjsip) for 10 or 1,000 trunks
+    assert client.stats.snapshot() == {"GET": 15}
+    assert sandbox.stats()["total"] == 15
+
+
+def test_sandbox_sub_tenant_token_sees_its_tenant_and_no_pjsip() -> None:
+    sandbox = Sandbox()
+    with sandbox_client(sandbox) as master:
+        seed_trunks(master, 1)
+        seed_trunks(master, 1, tenant=FRESH_SUB)
+    http = httpx.Client(base_url=SANDBOX_URL, transport=sandbox.transport())
+    with ConfdClient(http, auth=TokenAuth(sandbox.issue_token(FRESH_SUB))) as client:
+        live = fetch_live(client)
+    assert live.token_tenant == FRESH_SUB
+    assert set(live.tenants) == {FRESH_SUB}
+    assert {t["tenant_uuid"] for t in live.trunks} == {FRESH_SUB}
+    assert live.pjsip_global is None and live.pjsip_system is None
+    assert live.default_tenant(None) == FRESH_SUB
+    with pytest.raises(UsageError):
+        live.default_tenant(FRESH_MASTER)
+
+
+def test_sandbox_fingerprint_follows_changes_made_through_the_api() -> None:
+    sandbox = Sandbox()
+    with sandbox_client(sandbox) as client:
+        seed_trunks(client, 3)
+        first = fetch_live(client)
+        assert fetch_live(client).fingerprint() == first.fingerprint()
+        endpoint = first.endpoints_sip[0]
+        path = f"/endpoints/sip/{endpoint['uuid']}"
+        client.put(path, {"auth_section_options": [["password", "rotated"]]})
+        rotated = fetch_live(client).fingerprint()
+        assert rotated != first.fingerprint()
+        assert "rotated" not in rotated
+        client.put(path, {"auth_section_options": endpoint["auth_section_options"]})
+        assert fetch_live(client).fingerprint() == first.fingerprint()
+
+
+def test_sandbox_fetch_live_rides_out_transient_faults() -> None:
+    # sequential reads: each faulted request is followed by a clean retry
+    rules = (
+        FaultRule("error", status=503, nth=(1,), method="GET"),
+        FaultRule("rate_limit", nth=(3,), retry_after=1, method="GET"),
+        FaultRule("drop_before", nth=(6,), method="GET"),
+        FaultRule("timeout", nth=(9,), method="GET"),
+        FaultRule("error", status=502, nth=(12,), method="GET"),
+    )
+    sandbox = Sandbox(faults=FaultConfig(seed=7, rules=rules))
+    sleeps: list[float] = []
+    with sandbox_client(sandbox, retry=RetryPolicy.no_wait(sleep=sleeps.append)) as client:
+        live = fetch_live(client, max_workers=1)
+    assert len(live.transports) == 2 and len(live.users) == 4
+    assert sorted(f["fault"] for f in sandbox.stats()["faulted"]) == [
+        "drop_before",
+        "error",
+        "error",
+        "rate_limit",
+        "timeout",
+    ]
+    assert client.stats.snapshot() == {"GET": 20, "retries": 5}
+    assert 1.0 in sleeps  # Retry-After honoured

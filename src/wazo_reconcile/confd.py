@@ -443,10 +443,13 @@ def error_messages(response: httpx.Response) -> list[str]:
             item if isinstance(item, str) else json.dumps(item, sort_keys=True, default=str)
             for item in data
         ]
-    if isinstance(data, dict):  # wazo-auth: {"message": ..., "error_id": ..., "details": ...}
-        message = data.get("message") or data.get("error") or data.get("reason")
-        if isinstance(message, str):
-            return [message]
+    if isinstance(data, dict):  # wazo-auth: {"reason": [...], ...} or {"message": ...}
+        for key in ("message", "reason", "error"):
+            found = data.get(key)
+            if isinstance(found, str) and found:
+                return [found]
+            if isinstance(found, list) and found and all(isinstance(m, str) for m in found):
+                return list(found)
     return [json.dumps(data, sort_keys=True, default=str)]
 
 
@@ -512,7 +515,8 @@ class PasswordAuth:
         clock: Callable[[], float] = time.monotonic,
         stats: RequestStats | None = None,
     ) -> None:
-        self._sender = _Sender(http, retry or RetryPolicy(), stats or RequestStats())
+        self.stats = stats or RequestStats()
+        self._sender = _Sender(http, retry or RetryPolicy(), self.stats)
         self._username = username
         self._password = password
         self._expiration = expiration
@@ -621,7 +625,9 @@ class ConfdClient:
         self._auth = auth
         self.tenant = tenant
         self.page_size = page_size
-        self.stats = stats or RequestStats()
+        # token requests are counted with the client's requests (under "auth")
+        shared = auth.stats if isinstance(auth, PasswordAuth) else None
+        self.stats = stats or shared or RequestStats()
         self._sender = _Sender(http, retry or RetryPolicy(), self.stats)
 
     def __repr__(self) -> str:
@@ -918,5 +924,29 @@ def _auth(
     )
 
 
+class _SandboxLike(Protocol):
+    def transport(self) -> httpx.BaseTransport: ...
+
+    def issue_token(self, tenant_uuid: str | None = None, lifetime: float | None = None) -> str: ...
+
+
+SANDBOX_URL = "http://sandbox.invalid"
+
+
+def sandbox_client(
+    sandbox: _SandboxLike, *, retry: RetryPolicy | None = None, tenant: str | None = None
+) -> ConfdClient:
+    """A client talking in-process to ``sandbox`` with a master-tenant token it issued."""
+    http = httpx.Client(
+        base_url=SANDBOX_URL,
+        transport=sandbox.transport(),
+        headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+    )
+    return ConfdClient(http, auth=TokenAuth(sandbox.issue_token()), retry=retry, tenant=tenant)
+
+
 def _connect_sandbox(settings: ConnectionSettings, policy: RetryPolicy) -> ConfdClient:
-    raise NotImplementedError("sandbox pending")
+    from wazo_reconcile.sandbox import Sandbox  # lazily: only --sandbox needs the emulator
+
+    log.info("using an in-process sandbox seeded like a fresh Wazo, not a real PBX")
+    return sandbox_client(Sandbox(profile="fresh"), retry=policy, tenant=settings.tenant)
