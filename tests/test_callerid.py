@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -681,3 +682,27 @@ def test_user_problems(value: str, expected: list[tuple[str, str, str | None]]) 
 
 def test_compile_pattern_min_length() -> None:
     assert [compile_pattern(e).min_length for e in ("_0XX", "_0X.", "_0X!", "112")] == [3, 3, 2, 3]
+
+
+# ------------------------------------------------------------------- the doc's examples
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "caller-id.md"
+
+
+def test_doc_text_examples_are_real_output() -> None:
+    national = OutcallView(
+        "national",
+        (
+            Pattern(CTX, "_0XXXXXXXXX", PATTERN_CID, 1, None, "+33"),
+            Pattern(CTX, "_00X.", None, 2, None, "+"),
+        ),
+        ("acme", "hq-iax"),
+    )
+    carol = {"user": UserView("carol"), "outcall": national}
+    outputs = [
+        explain(user=UserView("alice", "anonymous"), outcall=national, number="0612345678"),
+        explain(**carol, number="0044201234567", default_caller_id='"Carol" <1003>'),
+        explain(**carol, number="112"),
+    ]
+    blocks = re.findall(r"```text\n(.*?)\n```", DOC.read_text(), flags=re.S)
+    assert blocks == [e.to_text() for e in outputs]

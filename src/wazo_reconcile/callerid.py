@@ -962,15 +962,15 @@ def _pair_finding(earlier: Pattern, later: Pattern) -> Finding | None:
 
 def _lengths(c: CompiledPattern) -> tuple[int, float]:
     n = len(c.positions)
-    return {
-        "end": (n, n),
-        "one_or_more": (n + 1, float("inf")),
-        "zero_or_more": (n, float("inf")),
-    }.get(c.tail, (1, 0))
+    if c.tail == "end":
+        return n, n
+    return (n + 1 if c.tail == "one_or_more" else n), float("inf")
 
 
 def _covers(wide: CompiledPattern, narrow: CompiledPattern) -> bool:
-    """Every dialable number `narrow` matches, `wide` matches too."""
+    """Every dialable number `narrow` matches, `wide` matches too (both can match)."""
+    if wide.tail == "never":
+        return False
     (lo_w, hi_w), (lo_n, hi_n) = _lengths(wide), _lengths(narrow)
     if lo_n < lo_w or hi_n > hi_w:
         return False
