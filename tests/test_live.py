@@ -584,3 +584,16 @@ def test_sandbox_fetch_live_rides_out_transient_faults() -> None:
     ]
     assert client.stats.snapshot() == {"GET": 20, "retries": 5}
     assert 1.0 in sleeps  # Retry-After honoured
+
+
+def test_fetch_live_over_loopback_sockets_with_password_auth() -> None:
+    sandbox = Sandbox(require_auth=("admin", "s3cret-pw"))
+    with sandbox.serve() as url:
+        settings = ConnectionSettings(url=url, username="admin", password="s3cret-pw")
+        with connect(settings, retry=RetryPolicy.no_wait()) as client:
+            seed_trunks(client, 3)
+            client.stats.reset()
+            live = fetch_live(client)
+    assert live.token_tenant == FRESH_MASTER
+    assert len(live.trunks) == 3
+    assert client.stats.snapshot() == {"GET": 15}
