@@ -359,9 +359,10 @@ def _live_outcall(outcall: Mapping[str, Any], index: LiveIndex) -> Resource:
     )
 
 
-def user_caller_id(value: Any) -> str:
-    # A new user reads back `null`; confd stores null as "" and both mean "default".
-    return "default" if value in (None, "") else str(value)
+def user_caller_id(value: Any) -> str | None:
+    # confd stores null as "" and reads it back as null: one value. It is kept apart from
+    # "default": wazo-agid applies the pattern's caller ID only for the exact value "default".
+    return None if value in (None, "") else str(value)
 
 
 def _live_user(user: Mapping[str, Any]) -> Resource:
