@@ -233,8 +233,13 @@ class Replay:
             request["method"], self.renamer.path(request["path"]), headers=headers, content=content
         )
 
-    def learn(self, request: dict[str, Any], expected: dict[str, Any], response: httpx.Response,
-              actual_body: Any) -> None:  # fmt: skip
+    def learn(
+        self,
+        request: dict[str, Any],
+        expected: dict[str, Any],
+        response: httpx.Response,
+        actual_body: Any,
+    ) -> None:
         request_text = json.dumps(request.get("body"))
         location = (expected.get("headers") or {}).get("Location")
         if location and (left := HREF.search(location)):

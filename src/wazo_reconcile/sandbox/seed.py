@@ -112,16 +112,24 @@ def _fresh(store: Store, now: float) -> Seeded:
     for tenant, people in _FRESH_USERS.items():
         domain = "example.com" if tenant == FRESH_MASTER else "sub.example.com"
         for first, last, username in people:
-            new_user(store, tenant, now, firstname=first, lastname=last, username=username,
-                     email=f"{username}@{domain}")  # fmt: skip
+            new_user(
+                store,
+                tenant,
+                now,
+                firstname=first,
+                lastname=last,
+                username=username,
+                email=f"{username}@{domain}",
+            )
     store.pjsip = {"global": dict(PJSIP_GLOBAL), "system": {}}
     return Seeded(store, FRESH_MASTER)
 
 
 def _fresh_contexts(store: Store, tenant: str, names: tuple[str | None, ...]) -> None:
     internal_name, incall_name, outcall_name = names
-    internal = new_context(store, tenant, name=internal_name, label="Default", type="internal",
-                           **_INTERNAL_RANGES)  # fmt: skip
+    internal = new_context(
+        store, tenant, name=internal_name, label="Default", type="internal", **_INTERNAL_RANGES
+    )
     new_context(store, tenant, name=incall_name, label="Incalls", type="incall", **_INCALL_RANGES)
     outcall = new_context(store, tenant, name=outcall_name, label="Outcalls", type="outcall")
     internal["includes"] = [outcall["id"]]
@@ -132,8 +140,12 @@ def _recordings(store: Store) -> Seeded:
     tenants = state["tenants"]
     master = tenants[0]["uuid"]
     for number, tenant in enumerate(tenants):
-        add_tenant(store, tenant["uuid"], "master" if number == 0 else f"tenant{number}",
-                   None if number == 0 else master)  # fmt: skip
+        add_tenant(
+            store,
+            tenant["uuid"],
+            "master" if number == 0 else f"tenant{number}",
+            None if number == 0 else master,
+        )
         store.table("tenants")[tenant["uuid"]].update(
             {k: v for k, v in tenant.items() if k.endswith("_template_uuid")}
         )
@@ -144,8 +156,13 @@ def _recordings(store: Store) -> Seeded:
         new_context(store, context["tenant_uuid"], **values, includes=context["contexts"])
     for template in state["templates"]:
         values = {k: v for k, v in template.items() if k not in ("tenant_uuid", "transport")}
-        new_sip_record(store, template["tenant_uuid"], template=True, **values,
-                       transport_uuid=template["transport"])  # fmt: skip
+        new_sip_record(
+            store,
+            template["tenant_uuid"],
+            template=True,
+            **values,
+            transport_uuid=template["transport"],
+        )
     store.pjsip = {k: dict(v) for k, v in state["pjsip"].items()}
     store.live_reload = state["live_reload"]
     return Seeded(store, master)

@@ -20,14 +20,52 @@ from wazo_reconcile.sandbox.store import Record
 
 # Option columns, in the order confd happened to list them in the recordings, then the rest.
 COLUMNS = (
-    "amaflags", "qualify", "sendani", "auth", "qualifyfreqok", "username", "trunk",
-    "requirecalltoken", "secret", "qualifyfreqnotok", "qualifysmoothing", "dbsecret",
-    "language", "accountcode", "mailbox", "callerid", "fullname", "cid_number", "encryption",
-    "forceencryption", "maxauthreq", "inkeys", "outkey", "adsi", "transfer", "codecpriority",
-    "jitterbuffer", "forcejitterbuffer", "timezone", "disallow", "allow", "mohinterpret",
-    "mohsuggest", "deny", "permit", "defaultip", "sourceaddress", "setvar", "port", "mask",
-    "regexten", "peercontext", "immediate", "keyrotate", "parkinglot",
-)  # fmt: skip
+    "amaflags",
+    "qualify",
+    "sendani",
+    "auth",
+    "qualifyfreqok",
+    "username",
+    "trunk",
+    "requirecalltoken",
+    "secret",
+    "qualifyfreqnotok",
+    "qualifysmoothing",
+    "dbsecret",
+    "language",
+    "accountcode",
+    "mailbox",
+    "callerid",
+    "fullname",
+    "cid_number",
+    "encryption",
+    "forceencryption",
+    "maxauthreq",
+    "inkeys",
+    "outkey",
+    "adsi",
+    "transfer",
+    "codecpriority",
+    "jitterbuffer",
+    "forcejitterbuffer",
+    "timezone",
+    "disallow",
+    "allow",
+    "mohinterpret",
+    "mohsuggest",
+    "deny",
+    "permit",
+    "defaultip",
+    "sourceaddress",
+    "setvar",
+    "port",
+    "mask",
+    "regexten",
+    "peercontext",
+    "immediate",
+    "keyrotate",
+    "parkinglot",
+)
 DEFAULTS: dict[str, Any] = {
     "amaflags": "default",
     "trunk": 0,
@@ -43,18 +81,33 @@ DEFAULTS: dict[str, Any] = {
     "setvar": "",
 }
 # stored as 0/1, read as no/yes (Asterisk's ast_true)
-YES_NO = {"trunk", "adsi", "jitterbuffer", "forcejitterbuffer", "sendani", "qualifysmoothing",
-          "immediate", "keyrotate"}  # fmt: skip
+YES_NO = {
+    "trunk",
+    "adsi",
+    "jitterbuffer",
+    "forcejitterbuffer",
+    "sendani",
+    "qualifysmoothing",
+    "immediate",
+    "keyrotate",
+}
 INTEGERS = {"maxauthreq", "qualifyfreqok", "qualifyfreqnotok", "port", "parkinglot"}
 ENUMS = {
     "amaflags": ("default", "omit", "billing", "documentation"),
-    "auth": ("plaintext", "md5", "rsa", "plaintext,md5", "plaintext,rsa", "md5,rsa",
-             "plaintext,md5,rsa"),
+    "auth": (
+        "plaintext",
+        "md5",
+        "rsa",
+        "plaintext,md5",
+        "plaintext,rsa",
+        "md5,rsa",
+        "plaintext,md5,rsa",
+    ),
     "encryption": ("no", "yes", "aes128"),
     "forceencryption": ("no", "yes", "aes128"),
     "transfer": ("no", "yes", "mediaonly"),
     "codecpriority": ("disabled", "host", "caller", "reqonly"),
-}  # fmt: skip
+}
 _TRUE = {"yes", "true", "y", "t", "1", "on"}
 
 SCHEMA = Schema(

@@ -207,9 +207,11 @@ def _check_bindable(call: Call, outcall: Record, extension: Record) -> None:
         )
     if not (extension["type"] == "user" and extension["typeval"] == "0"):
         raise problems.resource_associated(
-            "Extension", extension["type"], extension_id=extension["id"],
+            "Extension",
+            extension["type"],
+            extension_id=extension["id"],
             associated_id=extension["typeval"],
-        )  # fmt: skip
+        )
     context = call.store.find("contexts", lambda c: c["name"] == extension["context"])
     context_type = context["type"] if context else None
     if context_type != "outcall":

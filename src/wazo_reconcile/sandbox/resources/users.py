@@ -29,11 +29,16 @@ from wazo_reconcile.sandbox.schema import (
 from wazo_reconcile.sandbox.store import Record, Store
 
 _FLAGS = (
-    "call_transfer_enabled", "dtmf_hangup_enabled", "call_record_enabled",
-    "call_record_outgoing_external_enabled", "call_record_outgoing_internal_enabled",
-    "call_record_incoming_internal_enabled", "call_record_incoming_external_enabled",
-    "online_call_record_enabled", "supervision_enabled",
-)  # fmt: skip
+    "call_transfer_enabled",
+    "dtmf_hangup_enabled",
+    "call_record_enabled",
+    "call_record_outgoing_external_enabled",
+    "call_record_outgoing_internal_enabled",
+    "call_record_incoming_internal_enabled",
+    "call_record_incoming_external_enabled",
+    "online_call_record_enabled",
+    "supervision_enabled",
+)
 _USERNAME = r"^[a-zA-Z0-9-\._~\!\$&\'\(\)\*\+,;=%@]{2,254}$"
 _PASSWORD = r"^[a-zA-Z0-9-\._~\!\$&\'\(\)\*\+,;=%]{4,64}$"
 
@@ -90,15 +95,38 @@ _DEFAULTS: dict[str, Any] = {
     "func_key_template_id": None,
 }
 _PLAIN = (
-    "firstname", "lastname", "email", "timezone", "country", "language", "description",
-    "caller_id", "outgoing_caller_id", "mobile_phone_number", "mobile_fallback_enabled",
-    "username", "password", "music_on_hold", "preprocess_subroutine", "userfield",
-    "call_transfer_enabled", "dtmf_hangup_enabled", "call_record_outgoing_external_enabled",
-    "call_record_outgoing_internal_enabled", "call_record_incoming_internal_enabled",
-    "call_record_incoming_external_enabled", "online_call_record_enabled",
-    "supervision_enabled", "ring_seconds", "simultaneous_calls", "call_permission_password",
-    "subscription_type", "created_at", "enabled", "tenant_uuid",
-)  # fmt: skip
+    "firstname",
+    "lastname",
+    "email",
+    "timezone",
+    "country",
+    "language",
+    "description",
+    "caller_id",
+    "outgoing_caller_id",
+    "mobile_phone_number",
+    "mobile_fallback_enabled",
+    "username",
+    "password",
+    "music_on_hold",
+    "preprocess_subroutine",
+    "userfield",
+    "call_transfer_enabled",
+    "dtmf_hangup_enabled",
+    "call_record_outgoing_external_enabled",
+    "call_record_outgoing_internal_enabled",
+    "call_record_incoming_internal_enabled",
+    "call_record_incoming_external_enabled",
+    "online_call_record_enabled",
+    "supervision_enabled",
+    "ring_seconds",
+    "simultaneous_calls",
+    "call_permission_password",
+    "subscription_type",
+    "created_at",
+    "enabled",
+    "tenant_uuid",
+)
 _RECORD_FLAGS = _FLAGS[3:7]
 
 
@@ -159,10 +187,24 @@ def _fullname(row: Record) -> str:
 
 _COLUMNS = {
     name: (lambda key: lambda r: r[key])(name)
-    for name in ("id", "uuid", "firstname", "lastname", "caller_id", "description", "userfield",
-                 "email", "mobile_phone_number", "music_on_hold", "outgoing_caller_id",
-                 "preprocess_subroutine", "username", "enabled", "subscription_type")
-}  # fmt: skip
+    for name in (
+        "id",
+        "uuid",
+        "firstname",
+        "lastname",
+        "caller_id",
+        "description",
+        "userfield",
+        "email",
+        "mobile_phone_number",
+        "music_on_hold",
+        "outgoing_caller_id",
+        "preprocess_subroutine",
+        "username",
+        "enabled",
+        "subscription_type",
+    )
+}
 _COLUMNS["fullname"] = _fullname
 for _empty in ("exten", "extension", "context", "voicemail_number", "provisioning_code"):
     _COLUMNS[_empty] = lambda r: None
@@ -175,12 +217,24 @@ USERS = Kind(
     search=SearchConfig(
         columns=_COLUMNS,
         default_sort="lastname",
-        search=("fullname", "caller_id", "description", "userfield", "email",
-                "mobile_phone_number", "music_on_hold", "preprocess_subroutine",
-                "outgoing_caller_id", "exten", "username", "provisioning_code", "enabled"),
+        search=(
+            "fullname",
+            "caller_id",
+            "description",
+            "userfield",
+            "email",
+            "mobile_phone_number",
+            "music_on_hold",
+            "preprocess_subroutine",
+            "outgoing_caller_id",
+            "exten",
+            "username",
+            "provisioning_code",
+            "enabled",
+        ),
         integers=frozenset({"id", "subscription_type"}),
     ),
-)  # fmt: skip
+)
 
 
 def get_user(call: Call, key: Any) -> Record:
@@ -228,9 +282,14 @@ def outgoing_callerids(call: Call) -> Response:
 
 
 def _dump_tenant(call: Call, row: Record) -> dict[str, Any]:
-    keys = ("uuid", "sip_templates_generated", "global_sip_template_uuid",
-            "webrtc_sip_template_uuid", "registration_trunk_sip_template_uuid",
-            "meeting_guest_sip_template_uuid")  # fmt: skip
+    keys = (
+        "uuid",
+        "sip_templates_generated",
+        "global_sip_template_uuid",
+        "webrtc_sip_template_uuid",
+        "registration_trunk_sip_template_uuid",
+        "meeting_guest_sip_template_uuid",
+    )
     return {key: row.get(key) for key in keys}
 
 
