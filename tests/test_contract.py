@@ -326,6 +326,18 @@ def test_contract_excluded_doc_keeps_names_and_defaults() -> None:
     assert load_pjsip_doc().sections.keys() >= recorded.keys()
 
 
+@needs_recordings
+def test_contract_recordings_profile_is_the_recorded_seed() -> None:
+    """Every GET of seed.json answers the same body on a fresh ``recordings`` sandbox."""
+    sandbox = Sandbox("recordings")
+    with httpx.Client(transport=sandbox.transport(), base_url=ORIGIN) as client:
+        for exchange in json.loads((RECORDINGS / "seed.json").read_text()):
+            request, expected = exchange["request"], exchange["response"]
+            response = client.get(request["path"], headers={"X-Auth-Token": "t"})
+            assert response.status_code == expected["status"], request["path"]
+            assert same(expected["body"], response.json()), request["path"]
+
+
 def test_contract_renamer_binds_and_translates() -> None:
     renamer = Renamer()
     recorded = {

@@ -72,15 +72,23 @@ class Router:
         self.routes = tuple(routes)
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]]:
-        allowed: list[str] = []
+        """The route for ``method`` (HEAD is served as GET, OPTIONS answered here, as Flask)."""
+        wanted = "GET" if method == "HEAD" else method
+        allowed: set[str] = set()
         for route in self.routes:
             params = route.match(path)
             if params is None:
                 continue
-            if route.method == method:
+            if route.method == wanted:
                 return route, params
-            allowed.append(route.method)
+            allowed.add(route.method)
         if not allowed:
             raise NoRoute(Response.html_not_found())
+        allowed |= {"OPTIONS"} | ({"HEAD"} if "GET" in allowed else set())
+        header = {"Allow": ", ".join(sorted(allowed))}
+        if method == "OPTIONS":
+            raise NoRoute(
+                Response(200, b"", {"Content-Type": "text/html; charset=utf-8", **header})
+            )
         message = {"message": "The method is not allowed for the requested URL."}
-        raise NoRoute(Response.json(405, message, {"Allow": ", ".join(sorted(set(allowed)))}))
+        raise NoRoute(Response.json(405, message, header))

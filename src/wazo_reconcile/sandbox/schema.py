@@ -308,7 +308,8 @@ class Schema:
         return self._load(data or {}, partial=partial)
 
     def load_nested(self, data: Any) -> dict[str, Any]:
-        return self._load(data, partial=False)
+        """Load a nested object; confd's ``ensure_dict`` pre-load applies there too."""
+        return self._load(data or {}, partial=False)
 
     def _load(self, data: Any, *, partial: bool) -> dict[str, Any]:
         if not isinstance(data, dict):

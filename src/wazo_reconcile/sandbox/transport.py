@@ -39,6 +39,7 @@ class SandboxTransport(httpx.BaseTransport):
         if outcome.delay > 0:
             raise httpx.ReadTimeout("The read operation timed out", request=request)
         response = outcome.response
+        body = b"" if request.method == "HEAD" else response.body
         return httpx.Response(
-            response.status, headers=response.headers, content=response.body, request=request
+            response.status, headers=response.headers, content=body, request=request
         )
