@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from wazo_reconcile import __version__
-from wazo_reconcile.errors import ExitCode, ReconcileError
+from wazo_reconcile.errors import ConfigError, ExitCode, ReconcileError
 
 COMMANDS = ("validate", "plan", "apply", "drift", "export", "explain", "sandbox")
 
@@ -73,6 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(getattr(args, "verbose", 0))
     try:
         return int(args.func(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"{problem}\n")
+        errors = sum(1 for p in exc.problems if p.severity == "error")
+        plural = "s" if errors != 1 else ""
+        sys.stderr.write(f"error: {errors} problem{plural} in the input; nothing sent to the PBX\n")
+        return int(exc.exit_code)
     except ReconcileError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return int(exc.exit_code)

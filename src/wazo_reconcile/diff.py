@@ -69,9 +69,14 @@ class DiffResult:
 
 
 class PolicyLike(Protocol):
-    prune: Sequence[str]
-    protect: Sequence[str]
-    ignore: Mapping[str, Sequence[str]]
+    @property
+    def prune(self) -> Sequence[str]: ...
+
+    @property
+    def protect(self) -> Sequence[str]: ...
+
+    @property
+    def ignore(self) -> Mapping[str, Sequence[str]]: ...
 
 
 def matches(ref: str, patterns: Iterable[str]) -> bool:

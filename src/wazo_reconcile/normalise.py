@@ -83,20 +83,47 @@ def strip_iax_defaults(pairs: Iterable[tuple[str, str]]) -> Options:
 class LiveData(Protocol):
     """What the normaliser reads from `live.LiveState` (raw confd items)."""
 
-    token_tenant: str
-    tenants: Mapping[str, Mapping[str, Any]]
-    transports: Sequence[Mapping[str, Any]]
-    sip_templates: Sequence[Mapping[str, Any]]
-    endpoints_sip: Sequence[Mapping[str, Any]]
-    endpoints_iax: Sequence[Mapping[str, Any]]
-    endpoints_custom: Sequence[Mapping[str, Any]]
-    trunks: Sequence[Mapping[str, Any]]
-    outcalls: Sequence[Mapping[str, Any]]
-    contexts: Sequence[Mapping[str, Any]]
-    extensions: Sequence[Mapping[str, Any]]
-    users: Sequence[Mapping[str, Any]]
-    pjsip_global: Mapping[str, str] | None
-    pjsip_system: Mapping[str, str] | None
+    @property
+    def token_tenant(self) -> str: ...
+
+    @property
+    def tenants(self) -> Mapping[str, Mapping[str, Any]]: ...
+
+    @property
+    def transports(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def sip_templates(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def endpoints_sip(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def endpoints_iax(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def endpoints_custom(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def trunks(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def outcalls(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def contexts(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def extensions(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def users(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def pjsip_global(self) -> Mapping[str, str] | None: ...
+
+    @property
+    def pjsip_system(self) -> Mapping[str, str] | None: ...
 
 
 @dataclass

@@ -1,0 +1,165 @@
+"""``reconcile apply``: make the PBX match the stack, in dependency order, safely, resumably."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from typing import Any
+
+from wazo_reconcile.apply import Outcome, Report, Status, apply_plan
+from wazo_reconcile.commands.common import (
+    add_selection_args,
+    add_stack_args,
+    open_session,
+    selection_of,
+)
+from wazo_reconcile.commands.plan import add_plan_output_args, refusal_message, render, target_of
+from wazo_reconcile.errors import ExitCode, UnsafePlanError, UsageError
+from wazo_reconcile.render import outcome_line, report_dict, report_text
+from wazo_reconcile.savedplan import check_fresh, read_saved_plan
+
+DESCRIPTION = """\
+Plan, show the plan, ask for confirmation, then carry it out: changes run in dependency order,
+up to --parallelism at a time inside a dependency level. A failed change blocks only what
+depends on it; the report says what was done, what failed (with confd's message) and what was
+not attempted, and running apply again converges."""
+
+EPILOG = """\
+examples:
+  reconcile apply --sandbox --auto-approve examples/nat-provider
+  reconcile apply stacks/paris                                  # asks before writing
+  reconcile apply --plan plan.json --auto-approve               # a plan saved by `plan --out`
+  reconcile apply stacks/paris --auto-approve --report report.json --parallelism 8
+
+A saved plan is re-checked against the live PBX first and refused (exit 1) if anything it was
+computed from has changed since.
+
+exit status: 0 applied (or nothing to do), 1 error (bad input, API error, stale plan,
+no confirmation), 3 refused by a safety guard, 4 some changes failed, 130 interrupted."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "apply",
+        help="make the PBX match the stack",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_stack_args(parser, path_required=False)
+    add_plan_output_args(parser)
+    add_selection_args(parser)
+    parser.add_argument(
+        "--plan", metavar="FILE", help="apply a plan saved by `reconcile plan --out`"
+    )
+    parser.add_argument(
+        "--auto-approve", action="store_true", help="do not ask for confirmation (CI)"
+    )
+    parser.add_argument(
+        "--parallelism",
+        type=_positive,
+        default=4,
+        metavar="N",
+        help="changes run at once inside a dependency level (default 4; 1 = one at a time)",
+    )
+    parser.add_argument("--report", metavar="FILE", help="write a JSON report of the apply")
+    parser.add_argument("--force", action="store_true", help="do not stop on safety guards")
+    parser.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    saved = read_saved_plan(args.plan) if args.plan else None
+    path = args.path or (saved["stack"] if saved else None)
+    if path is None:
+        raise UsageError("give the stack PATH, or --plan FILE")
+    session = open_session(args, path)
+    output = session.output
+    with session.client() as client:
+        planned = session.plan(client, selection_of(args))
+        if saved is not None:
+            check_fresh(saved, planned, target=target_of(session))
+        text = render(planned, args, session)
+        (output.err if args.format == "json" else output.out)(text)
+        plan = planned.plan
+        if plan.refusals and not args.force:
+            raise UnsafePlanError(refusal_message(plan.refusals))
+        if plan.is_empty:
+            return _finish(Report((), 0.0), args, session)
+        if not args.auto_approve:
+            _confirm(len(plan.changes), session.target)
+        progress = _Progress(len(plan.changes), output, quiet=args.format == "json")
+        report = apply_plan(
+            plan, client, planned.index, parallelism=args.parallelism, on_outcome=progress.done
+        )
+        progress.close()
+    return _finish(report, args, session)
+
+
+def _confirm(count: int, target: str) -> None:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to apply without confirmation: there is no terminal to ask on. "
+            "Review the plan, then run again with --auto-approve (e.g. in CI)."
+        )
+    sys.stderr.write(f"\nApply these {count} changes to {target}? Only 'yes' is accepted: ")
+    sys.stderr.flush()
+    if sys.stdin.readline().strip() != "yes":
+        raise UsageError("apply cancelled: nothing was changed")
+
+
+def _finish(report: Report, args: argparse.Namespace, session: Any) -> int:
+    output = session.output
+    if args.report:
+        output.write_file(args.report, output.json_text(report_dict(report)))
+    if args.format == "json":
+        output.out(output.json_text(report_dict(report)))
+    elif report.outcomes:
+        output.out(report_text(report))
+    if report.interrupted:
+        return ExitCode.INTERRUPTED
+    if report.of(Status.FAILED) or report.of(Status.NOT_ATTEMPTED):
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+class _Progress:
+    """A line per completed change; on a terminal, a progress bar on stderr too."""
+
+    def __init__(self, total: int, output: Any, *, quiet: bool) -> None:
+        self.total = total
+        self.output = output
+        self.quiet = quiet
+        self.count = 0
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+        self.bar = sys.stderr.isatty() and not quiet
+
+    def done(self, outcome: Outcome) -> None:
+        with self.lock:
+            self.count += 1
+            if self.bar:
+                self.output.err("\r\033[K")
+            if not self.quiet and outcome.status is Status.DONE:
+                self.output.out(outcome_line(outcome) + "\n")
+            if self.bar:
+                self._draw()
+
+    def _draw(self) -> None:
+        width = 30
+        filled = width * self.count // max(self.total, 1)
+        elapsed = time.monotonic() - self.started
+        bar = "#" * filled + "." * (width - filled)
+        self.output.err(f"[{bar}] {self.count}/{self.total} changes, {elapsed:.1f}s")
+
+    def close(self) -> None:
+        if self.bar:
+            self.output.err("\r\033[K")

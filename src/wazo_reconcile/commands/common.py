@@ -1,0 +1,166 @@
+"""What plan, apply and drift share: reading and checking a stack, connecting, printing safely.
+
+Every byte these commands write goes through `Output`, which masks every secret value known
+(resolved `${env:…}`/`${file:…}` references, literal passwords, the token and password of the
+connection) — a second line of defence behind the renderers' own masking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from wazo_reconcile.confd import ConfdClient, connect
+from wazo_reconcile.config import Stack, read_stack
+from wazo_reconcile.engine import Planned, Selection, compute_plan
+from wazo_reconcile.errors import ConfigError, Problem, UsageError
+from wazo_reconcile.lint import LintOptions, check_stack
+from wazo_reconcile.logsafe import RedactingFilter
+from wazo_reconcile.secrets import ScrubbingFilter, SecretRegistry, SecretResolver
+from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("text", "json", "markdown")
+
+
+@dataclass
+class Output:
+    """stdout/stderr with every known secret masked."""
+
+    secrets: SecretRegistry = field(default_factory=SecretRegistry)
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+
+    def out(self, text: str) -> None:
+        self.stdout.write(self.secrets.scrub(text))
+        self.stdout.flush()
+
+    def err(self, text: str) -> None:
+        self.stderr.write(self.secrets.scrub(text))
+        self.stderr.flush()
+
+    def write_file(self, path: str, text: str) -> None:
+        Path(path).write_text(self.secrets.scrub(text), encoding="utf-8")
+
+    def json_text(self, document: Any) -> str:
+        # Scrub values before JSON escapes them (an escaped secret would no longer match).
+        return json.dumps(_scrub_values(document, self.secrets), indent=2) + "\n"
+
+
+def _scrub_values(value: Any, secrets: SecretRegistry) -> Any:
+    if isinstance(value, str):
+        return secrets.scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrub_values(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_values(v, secrets) for v in value]
+    return value
+
+
+def add_stack_args(parser: argparse.ArgumentParser, *, path_required: bool = True) -> None:
+    parser.add_argument(
+        "path",
+        metavar="PATH",
+        nargs=None if path_required else "?",
+        help="the stack: a YAML file or a directory of them",
+    )
+    add_connection_args(parser)
+    parser.add_argument("--strict", action="store_true", help="treat validation warnings as errors")
+
+
+def add_selection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="KIND/NAME",
+        help="only this resource and what it needs (repeatable, wildcards allowed: trunks/*)",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="KIND/NAME",
+        help="leave this resource and what depends on it alone (repeatable)",
+    )
+
+
+def selection_of(args: argparse.Namespace) -> Selection:
+    return Selection(tuple(args.target), tuple(args.exclude))
+
+
+@dataclass
+class Session:
+    """A command's stack, connection and output, ready to plan."""
+
+    stack: Stack
+    settings: ConnectionSettings
+    output: Output
+    resolver: SecretResolver
+
+    def client(self) -> ConfdClient:
+        return connect(self.settings)
+
+    def plan(self, client: ConfdClient, selection: Selection | None = None) -> Planned:
+        return compute_plan(
+            self.stack,
+            client,
+            tenant=self.settings.tenant,
+            resolver=self.resolver,
+            selection=selection or Selection(),
+        )
+
+    @property
+    def target(self) -> str:
+        where = "in-process sandbox" if self.settings.sandbox else str(self.settings.url)
+        return f"{self.stack.path} → {where}"
+
+
+def open_session(args: argparse.Namespace, path: str) -> Session:
+    """Settings, the stack checked offline (every problem at once), and a safe output."""
+    settings = settings_from_args(args, os.environ)
+    output = Output()
+    _guard_logs(output.secrets, settings)
+    resolver = SecretResolver(os.environ)
+    stack = load_checked(path, output, resolver, strict=getattr(args, "strict", False))
+    return Session(stack, settings, output, resolver)
+
+
+def load_checked(path: str, output: Output, resolver: SecretResolver, *, strict: bool) -> Stack:
+    if not Path(path).exists():
+        raise UsageError(f"{path}: no such file or directory")
+    stack, problems = read_stack(path)
+    problems += check_stack(stack, options=LintOptions(env=resolver.env), secrets=output.secrets)
+    if strict:
+        problems = [
+            replace(p, severity="error") if p.severity == "warning" else p for p in problems
+        ]
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise ConfigError(problems_to_show(problems))
+    for problem in sorted(problems, key=Problem.sort_key):
+        if problem.severity == "warning":
+            output.err(f"{problem}\n")
+    return stack
+
+
+def problems_to_show(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity != "info"]
+
+
+def _guard_logs(secrets: SecretRegistry, settings: ConnectionSettings) -> None:
+    redacting = RedactingFilter()
+    redacting.add(settings.token, settings.password)
+    for value in (settings.token, settings.password):
+        if value:
+            secrets.add(value)
+    for handler in logging.getLogger("wazo_reconcile").handlers:
+        handler.addFilter(ScrubbingFilter(secrets))
+        handler.addFilter(redacting)

@@ -1,0 +1,127 @@
+"""``reconcile plan``: what would change on the PBX, in order, with its Asterisk impact."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from wazo_reconcile.commands.common import (
+    FORMATS,
+    Session,
+    add_selection_args,
+    add_stack_args,
+    open_session,
+    selection_of,
+)
+from wazo_reconcile.engine import Planned
+from wazo_reconcile.errors import ExitCode, UnsafePlanError
+from wazo_reconcile.render import RenderOptions, plan_dict, render_markdown, render_text
+from wazo_reconcile.savedplan import saved_plan
+
+DESCRIPTION = """\
+Compare the stack with the live PBX and print the changes that `reconcile apply` would make,
+in the order it would make them, each with its Asterisk impact (none, reload:pjsip,
+reload:dialplan, reload:iax2, restart). Read-only: nothing is written to the PBX."""
+
+EPILOG = """\
+examples:
+  reconcile plan --sandbox examples/nat-provider
+  reconcile plan --url https://wazo.example.com --token "$TOKEN" stacks/paris
+  reconcile plan stacks/paris --format markdown > plan.md      # a PR comment
+  reconcile plan stacks/paris --out plan.json   # later: reconcile apply --plan plan.json
+  reconcile plan stacks/paris --detailed-exitcode               # CI: 0 in sync, 2 changes pending
+  reconcile plan stacks/paris --target trunks/acme --target 'outcalls/*'
+
+exit status: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes pending
+(--detailed-exitcode), 3 refused by a safety guard (max_*_percent, protect) without --force."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="show what apply would change on the PBX (read-only)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_stack_args(parser)
+    add_plan_output_args(parser)
+    add_selection_args(parser)
+    parser.add_argument(
+        "--out", metavar="FILE", help="also save the plan (no secret values) for `apply --plan`"
+    )
+    parser.add_argument(
+        "--detailed-exitcode", action="store_true", help="exit 2 when changes are pending"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="do not stop on safety guards (exit 3)"
+    )
+    parser.set_defaults(func=run)
+
+
+def add_plan_output_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format", choices=FORMATS, default="text", help="output format (default: text)"
+    )
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the text output (default: auto = on a terminal, unless NO_COLOR is set)",
+    )
+
+
+def use_color(args: argparse.Namespace) -> bool:
+    import os
+
+    if args.color == "always":
+        return True
+    if args.color == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+def render(
+    planned: Planned, args: argparse.Namespace, session: Session, *, title: str = "plan"
+) -> str:
+    options = RenderOptions(
+        color=use_color(args), title=title, source=session.target, operations=planned.operations
+    )
+    if args.format == "json":
+        return session.output.json_text(plan_dict(planned.plan, options))
+    if args.format == "markdown":
+        return render_markdown(planned.plan, options)
+    return render_text(planned.plan, options)
+
+
+def target_of(session: Session) -> dict[str, Any]:
+    settings = session.settings
+    return {
+        "url": None if settings.sandbox else settings.url,
+        "sandbox": settings.sandbox,
+        "tenant": settings.tenant,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    session = open_session(args, args.path)
+    with session.client() as client:
+        planned = session.plan(client, selection_of(args))
+    session.output.out(render(planned, args, session))
+    if args.out:
+        document = saved_plan(planned, stack=Path(args.path), target=target_of(session))
+        session.output.write_file(args.out, session.output.json_text(document))
+        session.output.err(
+            f"Saved the plan to {args.out}; apply it with: reconcile apply --plan {args.out}\n"
+        )
+    if planned.plan.refusals and not args.force:
+        raise UnsafePlanError(refusal_message(planned.plan.refusals))
+    if args.detailed_exitcode and not planned.plan.is_empty:
+        return ExitCode.CHANGES
+    return ExitCode.OK
+
+
+def refusal_message(refusals: tuple[str, ...]) -> str:
+    return "refused by safety guards: " + "; ".join(refusals) + " (use --force to proceed anyway)"

@@ -1,0 +1,81 @@
+"""Saved plans: what `plan --out FILE` writes and how `apply --plan FILE` checks it is fresh.
+
+A saved plan holds no secret values: the rendered changes (secrets masked), the stack path,
+the connection target (never a token or password) and the fingerprint of the live state the
+plan was computed from. Applying it re-reads the live state and re-plans from the same stack:
+if the fingerprint or the changes differ, the plan is stale and is refused, saying what moved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from wazo_reconcile.engine import Planned
+from wazo_reconcile.errors import StalePlanError, UsageError
+from wazo_reconcile.render import RenderOptions, plan_dict
+
+SAVED_KIND = "saved-plan"
+
+
+def saved_plan(planned: Planned, *, stack: Path, target: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "format_version": 1,
+        "kind": SAVED_KIND,
+        "stack": str(stack.resolve()),
+        "target": dict(target),
+        "fingerprint": planned.plan.fingerprint,
+        "plan": plan_dict(planned.plan, RenderOptions(operations=planned.operations)),
+    }
+
+
+def read_saved_plan(path: str) -> dict[str, Any]:
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--plan {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise UsageError(f"--plan {path}: not a saved plan (invalid JSON: {exc})") from exc
+    if not isinstance(document, dict) or document.get("kind") != SAVED_KIND:
+        raise UsageError(f"--plan {path}: not a saved plan written by `reconcile plan --out`")
+    if document.get("format_version") != 1:
+        raise UsageError(
+            f"--plan {path}: unsupported format_version {document.get('format_version')}"
+        )
+    return document
+
+
+def _signature(change: Mapping[str, Any]) -> str:
+    keep = {k: change.get(k) for k in ("action", "kind", "name", "tenant", "fields")}
+    return json.dumps(keep, sort_keys=True)
+
+
+def check_fresh(saved: Mapping[str, Any], planned: Planned, *, target: Mapping[str, Any]) -> None:
+    """Raise `StalePlanError` naming what changed since the plan was saved."""
+    reasons: list[str] = []
+    if dict(saved.get("target") or {}) != dict(target):
+        reasons.append(f"it was made for {saved.get('target')}, not {dict(target)}")
+    if saved.get("fingerprint") != planned.plan.fingerprint:
+        reasons.append("the PBX changed since the plan was made")
+    old = {_label(c): _signature(c) for c in saved["plan"]["changes"]}
+    new_plan = plan_dict(planned.plan)
+    new = {_label(c): _signature(c) for c in new_plan["changes"]}
+    for label in sorted(set(old) | set(new)):
+        if label not in new:
+            reasons.append(f"{label} is no longer needed")
+        elif label not in old:
+            reasons.append(f"{label} is now needed")
+        elif old[label] != new[label]:
+            reasons.append(f"{label} now differs")
+    if reasons:
+        raise StalePlanError(
+            "the saved plan is stale: "
+            + "; ".join(reasons)
+            + ". Run `reconcile plan` again and review the new plan."
+        )
+
+
+def _label(change: Mapping[str, Any]) -> str:
+    return f"{change['action']} {change['kind']}/{change['name']}"
