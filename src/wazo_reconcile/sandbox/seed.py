@@ -126,12 +126,16 @@ def _fresh(store: Store, now: float) -> Seeded:
 
 
 def _fresh_contexts(store: Store, tenant: str, names: tuple[str | None, ...]) -> None:
-    internal_name, incall_name, outcall_name = names
-    internal = new_context(
-        store, tenant, name=internal_name, label="Default", type="internal", **_INTERNAL_RANGES
+    """Internal, incall and outcall contexts (the internal one includes the outcall one)."""
+    kinds: tuple[tuple[str, str, dict[str, Any]], ...] = (
+        ("internal", "Default", _INTERNAL_RANGES),
+        ("incall", "Incalls", _INCALL_RANGES),
+        ("outcall", "Outcalls", {}),
     )
-    new_context(store, tenant, name=incall_name, label="Incalls", type="incall", **_INCALL_RANGES)
-    outcall = new_context(store, tenant, name=outcall_name, label="Outcalls", type="outcall")
+    internal, _, outcall = (
+        new_context(store, tenant, name=name, label=label, type=kind, description="", **ranges)
+        for name, (kind, label, ranges) in zip(names, kinds, strict=True)
+    )
     internal["includes"] = [outcall["id"]]
 
 

@@ -97,7 +97,7 @@ def new_context(store: Store, tenant_uuid: str, **values: Any) -> Record:
         "label": values["label"],
         "type": kind,
         **{k: _ranges(values.get(k) or [], k) for k in (*RANGE_KINDS, "incall_ranges")},
-        "description": values.get("description") or "",
+        "description": values.get("description"),
         "tenant_uuid": tenant_uuid,
         "enabled": values.get("enabled", True),
         "includes": list(values.get("includes", [])),
@@ -174,8 +174,6 @@ def update_context(call: Call) -> Response:
     for key in (*RANGE_KINDS, "incall_ranges"):
         if key in form:
             form[key] = _ranges(form[key] or [], key)
-    if "description" in form:
-        form["description"] = form["description"] or ""
     row.update(form)
     return no_content()
 
