@@ -131,6 +131,10 @@ def test_admin_endpoints_over_http() -> None:
         assert len(state["users"]) == 4
         token = http.post("/_sandbox/tokens", json={"lifetime": 60}).json()["token"]
         assert sandbox.tokens.resolve(token) is not None
+        http.post("/_sandbox/faults", json={})  # no more faults
+        assert http.post(f"{API}/trunks", json={}, headers=TOKEN).status_code == 201
+        assert http.post("/_sandbox/reset", json={"state": True}).status_code == 204
+        assert http.get("/_sandbox/state").json()["trunks"] == []
 
 
 def test_loopback_drop_and_late_answer() -> None:

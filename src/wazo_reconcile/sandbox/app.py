@@ -73,6 +73,7 @@ class Sandbox:
         self.clock = clock
         self._sleep = sleep
         self._lock = threading.RLock()
+        self._seed = seed
         seeded = seed_profile(Store(random.Random(seed)), profile, clock())
         self.store = seeded.store
         self.master_tenant = seeded.master_tenant
@@ -101,7 +102,15 @@ class Sandbox:
         return self.faults.stats()
 
     def reset_stats(self) -> None:
+        """Forget the counters; request indexes (and fault decisions) start over."""
         self.faults.reset()
+
+    def reset_state(self) -> None:
+        """Back to the seed profile's state (issued tokens stay valid)."""
+        with self._lock:
+            self.store = seed_profile(
+                Store(random.Random(self._seed)), self.profile, self.clock()
+            ).store
 
     def state(self) -> dict[str, Any]:
         """A deep copy of the whole store (tables of stored records)."""
@@ -177,7 +186,7 @@ class Sandbox:
         token = self.tokens.resolve(value)
         if token is None:
             raise problems.unauthorized(value, acl)
-        header = request.headers.get("wazo-tenant")
+        header = request.headers.get("wazo-tenant") or None
         if header is not None and header not in visible_tenants(self.store, token.tenant_uuid):
             raise problems.unauthorized(value, acl, header)
         if route.master_only and token.tenant_uuid != self.master_tenant:
@@ -192,6 +201,8 @@ class Sandbox:
                 return Response.json(200, self.stats())
             if action == ("POST", "reset"):
                 self.reset_stats()
+                if body.get("state"):
+                    self.reset_state()
                 return Response.empty(204)
             if action == ("GET", "state"):
                 return Response.json(200, self.state())
