@@ -646,6 +646,8 @@ def test_user_create_defaults(api: httpx.Client) -> None:
     assert error(api.post("/users", json={"firstname": "E", "email": "alice@example.com"})) == (
         "Resource Error - User already exists ('email': 'alice@example.com')"
     )
+    ok(api.delete(f"/users/{user['uuid']}"), 204)
+    assert api.get(f"/users/{user['id']}").status_code == 404
 
 
 # -- collection parameters --------------------------------------------------------------------

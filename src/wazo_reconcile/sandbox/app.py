@@ -136,13 +136,15 @@ class Sandbox:
     def handle(self, request: Request) -> Outcome:
         if request.path.startswith(ADMIN_PREFIX):
             return Outcome(self._admin(request))
-        decision = self.faults.decide(request.method, request.path, self._name(request))
+        matched = self._match(request)
+        template = matched[0].name if isinstance(matched, tuple) else request.path
+        decision = self.faults.decide(request.method, request.path, f"{request.method} {template}")
         if decision.latency > 0:
             self._sleep(decision.latency)
         fault = decision.fault
         if fault is not None and fault.kind in _BEFORE:
             return _early_fault(fault.kind, fault.status, fault.retry_after)
-        response = self._process(request)
+        response = self._process(request, matched)
         if fault is None:
             return Outcome(response)
         if fault.kind == "saved_then_500":
@@ -152,24 +154,26 @@ class Sandbox:
             return Outcome(None)
         return Outcome(response, delay=fault.delay)
 
-    def _name(self, request: Request) -> str:
-        if request.path.startswith(API_PREFIX + "/"):
-            try:
-                route, _ = self.router.match(request.method, request.path[len(API_PREFIX) :])
-                return f"{request.method} {route.name}"
-            except NoRoute:
-                pass
-        return f"{request.method} {request.path}"
-
-    def _process(self, request: Request) -> Response:
+    def _match(self, request: Request) -> tuple[Route, dict[str, Any]] | Response | None:
+        """The confd route and its parameters; a Response when routing answers by itself
+        (404, 405, OPTIONS); None for wazo-auth's token endpoint."""
         if request.path == AUTH_TOKEN_PATH and request.method == "POST":
-            return self.tokens.handle_create(request)
+            return None
         if not request.path.startswith(API_PREFIX + "/"):
             return Response.html_not_found()
         try:
-            route, params = self.router.match(request.method, request.path[len(API_PREFIX) :])
+            return self.router.match(request.method, request.path[len(API_PREFIX) :])
         except NoRoute as miss:
             return miss.response
+
+    def _process(
+        self, request: Request, matched: tuple[Route, dict[str, Any]] | Response | None
+    ) -> Response:
+        if matched is None:
+            return self.tokens.handle_create(request)
+        if isinstance(matched, Response):
+            return matched
+        route, params = matched
         try:
             with self._lock:
                 return route.handler(self._authorize(request, route, params))

@@ -276,6 +276,12 @@ def update_user(call: Call) -> Response:
     return no_content()
 
 
+def delete_user(call: Call) -> Response:
+    row = get_user(call, call.params["user_id"])
+    del call.store.table("users")[row["id"]]
+    return no_content()
+
+
 def outgoing_callerids(call: Call) -> Response:
     get_user(call, call.params["user_id"])
     return Response.json(200, {"total": 1, "items": [{"type": "anonymous"}]})
@@ -321,6 +327,7 @@ ROUTES = (
         for route in (
             Route("GET", path, "confd.users.{user_id}.read", read_user),
             Route("PUT", path, "confd.users.{user_id}.update", update_user),
+            Route("DELETE", path, "confd.users.{user_id}.delete", delete_user),
             Route(
                 "GET",
                 f"{path}/callerids/outgoing",
