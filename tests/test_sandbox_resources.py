@@ -101,10 +101,17 @@ def test_transport_create_refused(api: httpx.Client, body: dict[str, Any], messa
     assert error(api.post("/sip/transports", json=body)).startswith(message)
 
 
-def test_transport_rename_to_taken_name_says_transport(api: httpx.Client) -> None:
+def test_transport_names_share_the_sip_namespace(api: httpx.Client) -> None:
     wss = transport_uuid(api, "transport-wss")
     message = error(api.put(f"/sip/transports/{wss}", json={"name": "transport-udp"}))
     assert message == "Resource Error - Transport already exists ('name': 'transport-udp')"
+    ok(api.post("/endpoints/sip", json={"name": "trunk-a"}), 201)
+    assert error(api.post("/sip/transports", json={"name": "trunk-a"})) == (
+        "Resource Error - name already exists ('name': 'trunk-a')"
+    )
+    assert error(api.put(f"/sip/transports/{wss}", json={"name": "trunk-a"})) == (
+        "Resource Error - SIPEndpoint already exists ('name': 'trunk-a')"
+    )
 
 
 def test_transport_delete_in_use_needs_fallback(api: httpx.Client) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -105,20 +105,36 @@ def load_value(field_: Field, name: str, value: Any) -> Any:
         raise problems.schema_errors({name: exc.messages}) from None
 
 
-def unique(
-    call: Call,
-    table: str,
-    resource: str,
-    field_name: str,
-    value: Any,
-    *,
-    exclude: Any = None,
-    where: Callable[[Record], bool] = _everything,
-    key: str = "id",
+# Owners of the instance-wide name namespace: the table and the rows of each.
+NAME_OWNERS: dict[str, tuple[str, Callable[[Record], bool]]] = {
+    "transport": ("transports", _everything),
+    "endpoint": ("sip", lambda row: not row["template"]),
+    "template": ("sip", lambda row: bool(row["template"])),
+}
+
+
+def check_name_free(
+    call: Call, name: str | None, own_uuid: str | None, checks: Sequence[tuple[str, str]]
 ) -> None:
-    """confd's ``UniqueField``/``UniqueFieldChanged``: 400 ``<resource> already exists``."""
+    """SIP transports, endpoints and templates share one namespace, instance-wide. ``checks``
+    lists ``(owner, resource)`` in confd's validator order; the first owner already using
+    ``name`` gives ``<resource> already exists``."""
+    if name is None:
+        return
+    for owner, resource in checks:
+        table, where = NAME_OWNERS[owner]
+        for row in call.store.rows(table):
+            if where(row) and row["name"] == name and row["uuid"] != own_uuid:
+                raise problems.resource_exists(resource, name=name)
+
+
+def unique(
+    call: Call, table: str, resource: str, field_name: str, value: Any, *, exclude: Any = None
+) -> None:
+    """confd's ``UniqueField``/``UniqueFieldChanged`` on an id-keyed table (``exclude``: the id
+    being edited): 400 ``<resource> already exists``."""
     if value is None:
         return
     for row in call.store.rows(table):
-        if where(row) and row.get(field_name) == value and row[key] != exclude:
+        if row.get(field_name) == value and row["id"] != exclude:
             raise problems.resource_exists(resource, **{field_name: value})

@@ -17,6 +17,7 @@ from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
+    check_name_free,
     created,
     current,
     load_value,
@@ -181,15 +182,11 @@ def _resolve_transport(call: Call, ref: dict[str, str]) -> str:
     return ref["uuid"]
 
 
-def _check_names(call: Call, name: str | None, own_uuid: str | None) -> None:
-    if name is None:
-        return
-    for kind in (ENDPOINTS, TEMPLATES):
-        for row in kind.rows(call, None):
-            if row["name"] == name and row["uuid"] != own_uuid:
-                raise problems.resource_exists(kind.resource, name=name)
-    if any(t["name"] == name for t in call.store.rows("transports")):
-        raise problems.resource_exists("Transport", name=name)
+_NAME_CHECKS = (
+    ("endpoint", "SIPEndpoint"),
+    ("template", "SIPEndpointTemplate"),
+    ("transport", "Transport"),
+)
 
 
 def _check_options(form: dict[str, Any]) -> None:
@@ -225,7 +222,7 @@ def _create(kind: Kind) -> Handler:
         form["templates"] = _resolve_templates(call, form["templates"], [call.tenant_uuid])
         if form.get("transport"):
             form["transport_uuid"] = _resolve_transport(call, form["transport"])
-        _check_names(call, form.get("name"), None)
+        check_name_free(call, form.get("name"), None, _NAME_CHECKS)
         _check_options(form)
         row = new_sip_record(call.store, call.tenant_uuid, template=kind is TEMPLATES, **form)
         # confd answers a template creation with the endpoint URL in Location
@@ -245,7 +242,7 @@ def _update(kind: Kind) -> Handler:
         elif "transport" in form:
             form["transport_uuid"] = None
         _check_cycles(call, row, current(form, row, "templates"))
-        _check_names(call, current(form, row, "name"), row["uuid"])
+        check_name_free(call, current(form, row, "name"), row["uuid"], _NAME_CHECKS)
         _check_options(form)
         _apply(row, form)
         return no_content()

@@ -13,7 +13,14 @@ from wazo_reconcile.sandbox import doc, problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
-from wazo_reconcile.sandbox.resources.common import Kind, created, load_value, no_content, unique
+from wazo_reconcile.sandbox.resources.common import (
+    Kind,
+    check_name_free,
+    created,
+    current,
+    load_value,
+    no_content,
+)
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.schema import (
     Boolean,
@@ -77,13 +84,22 @@ TRANSPORTS = Kind(
 )
 
 
+# confd's transport validators: on create every clash says "name", on edit the owner's kind
+_CREATE_NAME_CHECKS = (("transport", "name"), ("endpoint", "name"), ("template", "name"))
+_EDIT_NAME_CHECKS = (
+    ("transport", "Transport"),
+    ("endpoint", "SIPEndpoint"),
+    ("template", "SIPEndpointTemplate"),
+)
+
+
 def list_transports(call: Call) -> Response:
     return TRANSPORTS.list(call)
 
 
 def create_transport(call: Call) -> Response:
     form = call.load(TRANSPORT_SCHEMA)
-    unique(call, "transports", "name", "name", form["name"], key="uuid")
+    check_name_free(call, form["name"], None, _CREATE_NAME_CHECKS)
     doc.check_keys("options", "transport", [key for key, _ in form["options"]])
     row = {"uuid": call.store.new_uuid(), "name": form["name"], "options": form["options"]}
     call.store.table("transports")[row["uuid"]] = row
@@ -97,10 +113,7 @@ def read_transport(call: Call) -> Response:
 def update_transport(call: Call) -> Response:
     row = TRANSPORTS.get(call, call.params["transport_uuid"])
     form = call.load(TRANSPORT_SCHEMA, partial=True)
-    if "name" in form:
-        unique(
-            call, "transports", "Transport", "name", form["name"], exclude=row["uuid"], key="uuid"
-        )
+    check_name_free(call, current(form, row, "name"), row["uuid"], _EDIT_NAME_CHECKS)
     if "options" in form:
         doc.check_keys("options", "transport", [key for key, _ in form["options"]])
     row.update(form)
