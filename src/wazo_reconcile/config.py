@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import pickle
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,14 +135,21 @@ def describe(value: object) -> str:
 
 @dataclass(eq=False)
 class Document:
-    """One YAML document of a stack, with the node tree that locates its values."""
+    """One YAML document of a stack, with the node tree that locates its values.
+
+    A document read by a helper process comes without its node tree but with the positions
+    of its top two levels of keys (enough for declarations); the tree is composed again from
+    the file the first time anything deeper is located.
+    """
 
     file: str  # as shown to the user
     index: int  # position of the document in its file, from 0
     ordinal: int  # position of the document in the stack, from 0
     data: dict[str, Any]
     base_dir: Path  # `${file:…}` paths are relative to it
-    node: MappingNode = field(repr=False)
+    node: MappingNode | None = field(default=None, repr=False)
+    key_marks: dict[tuple[str | int, ...], Location] = field(default_factory=dict, repr=False)
+    analysis: Any = field(default=None, repr=False)  # what `read_stack(per_document=…)` found
     _indexes: dict[int, dict[str, tuple[Node, Node]]] = field(default_factory=dict, repr=False)
 
     @property
@@ -149,6 +159,11 @@ class Document:
 
     def locate(self, path: Path_, *, key: bool = False) -> Location:
         """Where the value at ``path`` starts (its key with ``key=True``), or its nearest parent."""
+        if self.node is None:
+            known = self.key_marks.get(tuple(path)) if key else None
+            if known is not None:
+                return known
+            self.node = _recompose(Path(self.file), self.index)
         node: Node = self.node
         key_node: Node | None = None
         for part in path:
@@ -260,8 +275,15 @@ def load_stack(path: str | os.PathLike[str]) -> Stack:
     return stack
 
 
-def read_stack(path: str | os.PathLike[str]) -> tuple[Stack, list[Problem]]:
-    """Read a stack and report its problems (YAML, duplicate names, policy conflicts)."""
+def read_stack(
+    path: str | os.PathLike[str], *, per_document: Callable[[Document], Any] | None = None
+) -> tuple[Stack, list[Problem]]:
+    """Read a stack and report its problems (YAML, duplicate names, policy conflicts).
+
+    ``per_document`` runs on each document where it is read, possibly in a helper process,
+    while its node tree is at hand; its result (picklable) is kept as ``document.analysis``.
+    Validation uses it to check big stacks on two cores.
+    """
     root = Path(path)
     problems: list[Problem] = []
     documents: list[Document] = []
@@ -271,15 +293,131 @@ def read_stack(path: str | os.PathLike[str]) -> tuple[Stack, list[Problem]]:
         problems.append(_problem(Location(str(root), 1, 1), "no *.yaml or *.yml file here"))
         readable = False
     with _gc_paused():
-        for file in files:
-            docs, file_problems = read_file(file, first_ordinal=len(documents))
-            documents += docs
-            problems += file_problems
-            readable = readable and not file_problems
+        results = _read_files(files, per_document)
+    for docs, file_problems in results:
+        for document in docs:
+            document.ordinal = len(documents)
+            documents.append(document)
+        problems += file_problems
+        readable = readable and not file_problems
     by_kind, merge_problems = _collect_declarations(documents)
     policy, policy_problems = _merge_policies(documents)
     stack = Stack(root, tuple(documents), policy, by_kind, readable=readable)
     return stack, problems + merge_problems + policy_problems
+
+
+FileResult = tuple[list[Document], list[Problem]]
+PerDocument = Callable[[Document], Any] | None
+
+# Below this many bytes of YAML, one process reads faster than two.
+PARALLEL_MIN_BYTES = 512 * 1024
+
+
+def _read_files(files: list[Path], per_document: PerDocument) -> list[FileResult]:
+    """Each file's documents and problems, in order; big stacks are read by two processes."""
+    plain: dict[str, Any] = {}
+
+    def read(file: Path) -> FileResult:
+        return read_file(file, plain=plain, per_document=per_document)
+
+    helped = _helper_files(files)
+    if not helped:
+        return [read(file) for file in files]
+    helper = _HelperProcess(helped, per_document)
+    try:
+        mine = {file: read(file) for file in files if file not in helped}
+        theirs = helper.results()
+    finally:
+        helper.close()
+    return [mine[f] if f in mine else theirs.get(f) or read(f) for f in files]
+
+
+def _helper_files(files: list[Path]) -> set[Path]:
+    """About half of the bytes to give a forked helper, or nothing when it is not worth it."""
+    if not hasattr(os, "fork") or threading.active_count() > 1 or len(files) < 2:
+        return set()  # forking a threaded process is unsafe
+    sizes = {}
+    for file in files:
+        try:
+            sizes[file] = file.stat().st_size
+        except OSError:
+            return set()
+    if sum(sizes.values()) < PARALLEL_MIN_BYTES:
+        return set()
+    ours, theirs, given = 0, 0, set()
+    for file in sorted(files, key=sizes.__getitem__, reverse=True):
+        if theirs < ours:
+            theirs += sizes[file]
+            given.add(file)
+        else:
+            ours += sizes[file]
+    return given
+
+
+class _HelperProcess:
+    """A forked child that reads some files and sends back their data (not their nodes)."""
+
+    def __init__(self, files: set[Path], per_document: PerDocument) -> None:
+        self.files = sorted(files)
+        read_end, write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - runs in the child, which never returns
+            os.close(read_end)
+            _serve(self.files, write_end, per_document)
+        os.close(write_end)
+        self.pipe = os.fdopen(read_end, "rb")
+
+    def results(self) -> dict[Path, FileResult]:
+        payload = self.pipe.read()
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = 0
+        if status != 0 or not payload:
+            return {}  # the parent reads those files itself
+        found: dict[Path, FileResult] = pickle.loads(payload)
+        return found
+
+    def close(self) -> None:
+        self.pipe.close()
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+
+
+def _serve(
+    files: list[Path], write_end: int, per_document: PerDocument
+) -> None:  # pragma: no cover - child process
+    status = 1
+    try:
+        plain: dict[str, Any] = {}
+        results = {}
+        for file in files:
+            documents, problems = read_file(file, plain=plain, per_document=per_document)
+            for document in documents:
+                document.key_marks = _key_marks(document)
+                document.node, document._indexes = None, {}
+            results[file] = (documents, problems)
+        with os.fdopen(write_end, "wb") as out:
+            out.write(pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _key_marks(document: Document) -> dict[tuple[str | int, ...], Location]:
+    marks: dict[tuple[str | int, ...], Location] = {}
+    for kind, entries in document.data.items():
+        marks[(kind,)] = document.locate((kind,), key=True)
+        if isinstance(entries, dict):
+            for name in entries:
+                marks[(kind, name)] = document.locate((kind, name), key=True)
+    return marks
+
+
+def _recompose(path: Path, index: int) -> MappingNode:
+    nodes, _ = _compose(path.read_text(encoding="utf-8"), str(path))
+    node = nodes[index]
+    assert isinstance(node, MappingNode)
+    return node
 
 
 def stack_files(root: Path) -> list[Path]:
@@ -312,8 +450,14 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def read_file(path: Path, *, first_ordinal: int = 0) -> tuple[list[Document], list[Problem]]:
-    """The documents of one YAML file, or the problems that prevent reading it."""
+def read_file(
+    path: Path, *, plain: dict[str, Any] | None = None, per_document: PerDocument = None
+) -> FileResult:
+    """The documents of one YAML file, or the problems that prevent reading it.
+
+    ``plain`` caches the values of plain scalars by text, across the files of a stack;
+    ``per_document`` is as for :func:`read_stack`.
+    """
     display = str(path)
     try:
         raw = path.read_bytes()
@@ -333,10 +477,11 @@ def read_file(path: Path, *, first_ordinal: int = 0) -> tuple[list[Document], li
         return [], [_problem(Location(display, 1, 1), message)]
     documents: list[Document] = []
     for index, node in enumerate(nodes):
-        ordinal = first_ordinal + len(documents)
-        document, doc_problems = _document(node, display, index, ordinal, path.parent)
+        document, doc_problems = _document(node, display, index, len(documents), path.parent, plain)
         problems += doc_problems
         if document is not None:
+            if per_document is not None:
+                document.analysis = per_document(document)
             documents.append(document)
     return documents, problems
 
@@ -374,7 +519,12 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
 
 
 def _document(
-    node: Node, display: str, index: int, ordinal: int, base_dir: Path
+    node: Node,
+    display: str,
+    index: int,
+    ordinal: int,
+    base_dir: Path,
+    plain: dict[str, Any] | None = None,
 ) -> tuple[Document | None, list[Problem]]:
     where = Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, ScalarNode) and node.tag == _IMPLICIT and node.value == "":
@@ -383,7 +533,7 @@ def _document(
         kind = "a list" if isinstance(node, SequenceNode) else "a scalar"
         message = f"a document must be a mapping (version, trunks, …), not {kind}"
         return None, [_problem(where, message)]
-    builder = _Builder(display)
+    builder = _Builder(display, plain)
     try:
         data = builder.build(node)
     except _Refused as refused:
@@ -424,8 +574,9 @@ _BUILDING = object()
 class _Builder:
     """Node tree -> plain values, with source texts, duplicate-key and alias-bomb checks."""
 
-    def __init__(self, display: str) -> None:
+    def __init__(self, display: str, plain: dict[str, Any] | None = None) -> None:
         self.display = display
+        self.plain = {} if plain is None else plain  # plain scalar text -> value (read-only)
         self.problems: list[Problem] = []
         self.built: dict[int, tuple[Any, int]] = {}  # collections: id -> (value, size)
         self.fresh = 0  # nodes written out
@@ -448,7 +599,8 @@ class _Builder:
         if isinstance(node, MappingNode):
             value: Any = self.mapping(node)
         else:
-            value = [self.build(item) for item in node.value]
+            value = [self.value(item) for item in node.value]
+            self.fresh += len(node.value)
         self.fresh += 1
         self.built[id(node)] = (value, self.fresh + self.expanded - start)
         return value
@@ -467,28 +619,42 @@ class _Builder:
         return value
 
     def mapping(self, node: MappingNode) -> dict[str, Any]:
-        # The hot loop of loading: scalar values are built inline.
         result: dict[str, Any] = {}
         merged: list[dict[str, Any]] = []
-        scalar, build = self.scalar, self.build
+        value = self.value
         for key_node, value_node in node.value:
             if type(key_node) is not ScalarNode:
                 self.problems.append(_problem(self.at(key_node), "a mapping key must be a scalar"))
                 continue
             key = key_node.value
-            if key == "<<" and key_node.tag == _IMPLICIT:
-                merged += self.merge_sources(value_node)
-            elif key in result:
-                self.duplicate(node, key_node)
-            elif type(value_node) is ScalarNode:
-                result[key] = scalar(value_node)
+            if key in result or key == "<<":
+                if key == "<<" and key_node.tag == _IMPLICIT:
+                    merged += self.merge_sources(value_node)
+                else:
+                    self.duplicate(node, key_node)
             else:
-                result[key] = build(value_node)
+                result[key] = value(value_node)
         self.fresh += 2 * len(node.value)
         for source in merged:
-            for key, value in source.items():
-                result.setdefault(key, value)
+            for key, item in source.items():
+                result.setdefault(key, item)
         return result
+
+    def value(self, node: Node) -> Any:
+        # The hot path of loading: plain and quoted strings, the bulk of a stack, return at
+        # once (the composer hands back our own tag objects, hence `is`); other plain
+        # scalars are resolved once per distinct text.
+        if type(node) is not ScalarNode:
+            return self.build(node)
+        tag, text = node.tag, node.value
+        if tag is _STR or (tag is _IMPLICIT and text[:1] not in _IMPLICIT_RESOLVERS):
+            return text
+        if tag is _IMPLICIT:
+            known = self.plain.get(text, _BUILDING)
+            if known is _BUILDING:
+                known = self.plain[text] = self.scalar(node)
+            return known
+        return self.scalar(node)
 
     def merge_sources(self, node: Node) -> list[dict[str, Any]]:
         sources = _merge_sources(node)
@@ -585,7 +751,7 @@ def _collect_declarations(
     first: dict[tuple[str, str, str | None], Declaration] = {}
     problems: list[Problem] = []
     for document in documents:
-        for decl in _document_declarations(document):
+        for decl in document_declarations(document):
             identity = (decl.kind, decl.name, _scope(decl))
             previous = first.get(identity)
             if previous is None:
@@ -608,7 +774,8 @@ def _scope(decl: Declaration) -> str | None:
     return None
 
 
-def _document_declarations(document: Document) -> Iterator[Declaration]:
+def document_declarations(document: Document) -> Iterator[Declaration]:
+    """The declarations written in one document, in order (before any merge)."""
     for kind in KINDS:
         entries = document.data.get(kind)
         if not isinstance(entries, dict):

@@ -337,7 +337,7 @@ def compile_schema(schema: Mapping[str, Any] | bool) -> Check:
 class _Compiler:
     def __init__(self, root: Mapping[str, Any]) -> None:
         self.root = root
-        self.refs: dict[str, Check] = {}
+        self.refs: dict[str, Check | None] = {}  # None while being compiled
 
     def compile(self, schema: Mapping[str, Any] | bool) -> Check:
         if schema is True:
@@ -352,11 +352,11 @@ class _Compiler:
         }
         if unknown:
             raise ValueError(f"cannot compile schema keywords {sorted(unknown)}")
-        checks = [
-            check
-            for check in (
+        type_check, shape = _type_check(schema.get("type"))
+        parts = [
+            part
+            for part in (
                 self._ref(schema),
-                _type_check(schema.get("type")),
                 _value_check(schema),
                 self._object(schema),
                 self._array(schema),
@@ -365,19 +365,30 @@ class _Compiler:
                 self._logic(schema),
                 self._conditional(schema),
             )
-            if check is not None
+            if part is not None
         ]
-        return _all(checks)
+        if type_check is None:
+            return _all(parts)
+        if not parts:
+            return type_check
+        if shape is not None and len(parts) == 1:
+            # The common `type: object|array` plus its keywords, in one call.
+            part = parts[0]
+            return lambda x: isinstance(x, shape) and part(x)
+        return _all([type_check, *parts])
 
     def _ref(self, schema: Mapping[str, Any]) -> Check | None:
         ref = schema.get("$ref")
         if ref is None:
             return None
         if ref not in self.refs:
-            self.refs[ref] = _never  # placeholder while compiling recursive references
+            self.refs[ref] = None
             self.refs[ref] = self.compile(self._resolve(ref))
-        refs = self.refs
-        return lambda x: refs[ref](x)
+        compiled = self.refs[ref]
+        if compiled is not None:
+            return compiled
+        refs = self.refs  # a recursive reference: look it up when called
+        return lambda x: refs[ref](x)  # type: ignore[misc]
 
     def _resolve(self, ref: str) -> Mapping[str, Any]:
         if not ref.startswith("#/"):
@@ -397,6 +408,8 @@ class _Compiler:
         required = tuple(schema.get("required", ()))
         names = schema.get("propertyNames")
         name_check = None if names is None else self.compile(names)
+        if additional is None and name_check is None:
+            return _properties_only(props, required)
 
         def check(x: Any) -> bool:
             if not isinstance(x, dict):
@@ -526,14 +539,36 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _type_check(wanted: str | Sequence[str] | None) -> Check | None:
+def _type_check(wanted: str | Sequence[str] | None) -> tuple[Check | None, type | None]:
+    """The type predicate, and the one Python class when it is just object or array."""
     if wanted is None:
-        return None
+        return None, None
     names = {wanted} if isinstance(wanted, str) else set(wanted)
     classes = tuple({cls for name in names for cls in _PY_TYPES[name]})
+    if names <= {"object"} or names <= {"array"}:
+        return (lambda x: isinstance(x, classes)), classes[0]
+    if "boolean" in names or not names & {"integer", "number"}:
+        return (lambda x: isinstance(x, classes)), None
     # bool is an int in Python, never a number in JSON Schema
-    allow_bool = "boolean" in names
-    return lambda x: isinstance(x, classes) and (allow_bool or not isinstance(x, bool))
+    return (lambda x: isinstance(x, classes) and not isinstance(x, bool)), None
+
+
+def _properties_only(props: dict[str, Check], required: tuple[str, ...]) -> Check:
+    """An object check with no additionalProperties: visit the listed properties only."""
+    items = tuple(props.items())
+
+    def check(x: Any) -> bool:
+        if not isinstance(x, dict):
+            return True
+        for key in required:
+            if key not in x:
+                return False
+        for key, item in items:
+            if key in x and not item(x[key]):
+                return False
+        return True
+
+    return check
 
 
 def _value_check(schema: Mapping[str, Any]) -> Check | None:

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wazo_reconcile.errors import ReconcileError
 
@@ -30,6 +30,8 @@ MASK = "***"
 SECRET_KEYS = frozenset({"password", "secret", "md5_cred", "auth_password"})
 # Shorter values are not masked: masking "1" would garble every message. Lint warns instead.
 MIN_SCRUB_LENGTH = 4
+
+_SECRET_FORMS = frozenset(f for k in SECRET_KEYS for f in (k, k.upper(), k.capitalize()))
 
 REF_PATTERN = re.compile(r"\$\{(env|file):([^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -72,6 +74,14 @@ def is_secret_key(key: object) -> bool:
     return isinstance(key, str) and key.lower() in SECRET_KEYS
 
 
+class Outcome(NamedTuple):
+    """The resolution of the references of one string."""
+
+    values: tuple[tuple[SecretRef, str], ...]  # each resolved reference and its value
+    errors: tuple[SecretError, ...]  # each unresolvable reference
+    expanded: str | None  # the whole text with its references replaced; None on error
+
+
 class SecretResolver:
     """Resolves references against an environment and the files next to the documents.
 
@@ -80,7 +90,25 @@ class SecretResolver:
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env = os.environ if env is None else env
-        self._files: dict[Path, str | SecretError] = {}
+        self._files: dict[tuple[Path, str], str | SecretError] = {}
+        self._outcomes: dict[tuple[Path, str], Outcome] = {}
+
+    def outcome(self, text: str, base_dir: Path) -> Outcome:
+        """What resolving every reference of ``text`` gives, without raising (memoised)."""
+        known = self._outcomes.get((base_dir, text))
+        if known is None:
+            values: list[tuple[SecretRef, str]] = []
+            errors: list[SecretError] = []
+            for ref in find_refs(text):
+                try:
+                    values.append((ref, self.resolve(ref, base_dir)))
+                except SecretError as exc:
+                    errors.append(exc)
+            expanded = None if errors else self.expand(text, base_dir)
+            known = self._outcomes[(base_dir, text)] = Outcome(
+                tuple(values), tuple(errors), expanded
+            )
+        return known
 
     def resolve(self, ref: SecretRef, base_dir: Path) -> str:
         """The value of one reference; raises :class:`SecretError`."""
@@ -111,10 +139,10 @@ class SecretResolver:
     def _file(self, ref: SecretRef, base_dir: Path) -> str:
         if not ref.target:
             raise SecretError(ref, "empty file path")
-        path = base_dir / Path(ref.target).expanduser()
-        cached = self._files.get(path)
+        cached = self._files.get((base_dir, ref.target))
         if cached is None:
-            cached = self._files[path] = _read_secret_file(ref, path)
+            path = base_dir / Path(ref.target).expanduser()
+            cached = self._files[(base_dir, ref.target)] = _read_secret_file(ref, path)
         if isinstance(cached, SecretError):
             raise SecretError(ref, cached.reason)
         return cached
@@ -145,10 +173,10 @@ def expand(text: str, *, env: Mapping[str, str], base_dir: Path) -> str:
 
 # ------------------------------------------------------------------------------ walking
 
+StringPath = tuple[str | int, ...]
 
-def iter_strings(
-    value: Any, path: tuple[str | int, ...] = ()
-) -> Iterator[tuple[tuple[str | int, ...], str]]:
+
+def iter_strings(value: Any, path: StringPath = ()) -> Iterator[tuple[StringPath, str]]:
     """Every string value inside a YAML value, with its path (keys are not values)."""
     if isinstance(value, str):
         yield path, value
@@ -160,27 +188,45 @@ def iter_strings(
             yield from iter_strings(item, (*path, index))
 
 
+def secret_strings(value: Any) -> list[tuple[StringPath, str, bool]]:
+    """Strings that hold references or are values of secret keys: (path, text, has refs).
+
+    Values of secret keys include the value of a ``[key, value]`` pair. Written for speed:
+    it visits every node of big stacks, and builds a path only for what it returns.
+    """
+    found: list[tuple[StringPath, str, bool]] = []
+    _scan(value, (), found)
+    return found
+
+
+def _scan(
+    value: Any, path: StringPath, found: list[tuple[StringPath, str, bool]], secret: bool = False
+) -> None:
+    # `secret`: the strings directly inside are secrets (the value list of a secret key).
+    items = value.items() if type(value) is dict else enumerate(value)
+    pair = type(value) is list and len(value) == 2 and type(value[0]) is str
+    secret_pair = pair and value[0].lower() in SECRET_KEYS
+    for key, item in items:
+        kind = type(item)
+        if kind is str:
+            refs = "${" in item and REF_PATTERN.search(item) is not None
+            if refs or (item and (secret or _is_secret_slot(key, secret_pair))):
+                found.append(((*path, key), item, refs))
+        elif kind is dict or kind is list:
+            _scan(item, (*path, key), found, kind is list and _is_secret_slot(key, False))
+
+
+def _is_secret_slot(key: str | int, secret_pair: bool) -> bool:
+    if type(key) is int:
+        return secret_pair and key == 1
+    return key in _SECRET_FORMS
+
+
 def literal_secrets(value: Any) -> Iterator[str]:
     """Literal (reference-free) string values of secret keys and ``[key, value]`` pairs."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if is_secret_key(key):
-                yield from _secret_texts(item)
-            else:
-                yield from literal_secrets(item)
-    elif isinstance(value, list):
-        if len(value) == 2 and is_secret_key(value[0]):
-            yield from _secret_texts(value[1])
-        else:
-            for item in value:
-                yield from literal_secrets(item)
-
-
-def _secret_texts(value: Any) -> Iterator[str]:
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if isinstance(item, str) and item and not has_refs(item):
-            yield item
+    for _, text, refs in secret_strings(value):
+        if not refs:
+            yield text
 
 
 # ----------------------------------------------------------------------------- scrubbing
@@ -217,9 +263,10 @@ class SecretRegistry:
 
     def collect(self, document_data: Any, base_dir: Path, resolver: SecretResolver) -> None:
         """Register the secrets of one document: literal secret values and resolvable refs."""
-        for value in literal_secrets(document_data):
-            self.add(value)
-        for _, text in iter_strings(document_data):
+        for _, text, refs in secret_strings(document_data):
+            if not refs:
+                self.add(text)
+                continue
             for ref in find_refs(text):
                 try:
                     self.add(resolver.resolve(ref, base_dir))

@@ -1,0 +1,205 @@
+"""``reconcile validate``: offline checks of stacks (YAML, schema, lint), printed for people or CI.
+
+Never touches the network. Every problem of every stack is reported, sorted by place, and
+all output goes through the secret registry of the stack before it is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from wazo_reconcile.config import read_stack
+from wazo_reconcile.errors import ExitCode, Problem, UsageError
+from wazo_reconcile.lint import LintOptions, analyse_document, check_stack
+from wazo_reconcile.pjsip import PjsipDoc
+from wazo_reconcile.secrets import ScrubbingFilter, SecretRegistry
+
+FORMAT_VERSION = 1
+
+DESCRIPTION = """\
+Check stacks offline: YAML syntax, duplicate keys and names, the schema of every document,
+references between declarations, values confd would refuse, caller IDs, and that every
+${env:NAME} / ${file:path} reference resolves. Nothing is sent to the PBX."""
+
+EPILOG = """\
+Each PATH is one stack: a YAML file, or a directory whose *.yaml / *.yml files
+(recursively, in sorted order, hidden ones skipped) are merged into one stack.
+
+Problems go to stderr, one per line, as
+    file:line:col: path: message            (an error)
+    file:line:col: path: warning: message   (a warning; an error with --strict)
+and a summary per stack goes to stdout. Secret values are never printed.
+
+examples:
+  reconcile validate examples/nat-provider
+  reconcile validate --strict stacks/pbx-paris stacks/pbx-lyon
+  reconcile validate --pjsip-doc pjsip-doc.json pbx.yaml
+  reconcile validate --format json stacks/pbx-paris > validate.json
+
+  # the PJSIP option names of your own server, for --pjsip-doc:
+  curl -H "X-Auth-Token: $WAZO_TOKEN" https://wazo.example.com/api/confd/1.1/asterisk/pjsip/doc
+
+exit status: 0 valid, 1 errors (or warnings with --strict) or bad usage."""
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check stacks offline (YAML, schema, references, confd rules)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="a stack: YAML file or directory")
+    parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    parser.add_argument(
+        "--pjsip-doc",
+        metavar="FILE",
+        type=Path,
+        help="check PJSIP option names against this JSON body of GET /asterisk/pjsip/doc "
+        "(default: the table shipped with wazo-reconcile)",
+    )
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="also show notes; -vv for debug logs"
+    )
+    parser.set_defaults(func=run)
+
+
+@dataclass
+class StackResult:
+    """The outcome of validating one stack."""
+
+    path: str
+    problems: list[Problem]
+    resources: int
+    secrets: SecretRegistry
+
+    def count(self, severity: str) -> int:
+        return sum(1 for p in self.problems if p.severity == severity)
+
+    @property
+    def valid(self) -> bool:
+        return self.count("error") == 0
+
+
+def run(args: argparse.Namespace) -> int:
+    options = LintOptions(pjsip_doc=_pjsip_doc(args.pjsip_doc), env=os.environ)
+    results = [validate_path(path, options=options, strict=args.strict) for path in args.paths]
+    if args.format == "json":
+        _print_json(results)
+    else:
+        for result in results:
+            _print_text(result, verbose=args.verbose > 0)
+    return ExitCode.OK if all(r.valid for r in results) else ExitCode.ERROR
+
+
+def validate_path(path: str, *, options: LintOptions, strict: bool = False) -> StackResult:
+    """Read and check one stack; with ``strict``, warnings become errors."""
+    stack, problems = read_stack(path, per_document=partial(analyse_document, options=options))
+    secrets = SecretRegistry()
+    scrubber = ScrubbingFilter(secrets)
+    handlers = logging.getLogger("wazo_reconcile").handlers
+    for handler in handlers:
+        handler.addFilter(scrubber)
+    try:
+        problems += check_stack(stack, options=options, secrets=secrets)
+    finally:
+        for handler in handlers:
+            handler.removeFilter(scrubber)
+    if strict:
+        problems = [
+            replace(p, severity="error") if p.severity == "warning" else p for p in problems
+        ]
+    problems.sort(key=Problem.sort_key)
+    log.debug("%s: %d documents, %d problems", path, len(stack.documents), len(problems))
+    return StackResult(path, problems, stack.resource_count, secrets)
+
+
+def _pjsip_doc(path: Path | None) -> PjsipDoc | None:
+    if path is None:
+        return None
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--pjsip-doc {path}: {exc.strerror}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--pjsip-doc {path}: not a JSON file ({exc})") from exc
+    if not _is_doc(body):
+        raise UsageError(
+            f"--pjsip-doc {path}: expected the body of GET /asterisk/pjsip/doc, "
+            '{"<section>": {"<option>": {...}}}'
+        )
+    return PjsipDoc.from_confd(body)
+
+
+def _is_doc(body: Any) -> bool:
+    return (
+        isinstance(body, dict)
+        and bool(body)
+        and all(
+            isinstance(options, dict) and all(isinstance(o, dict) for o in options.values())
+            for options in body.values()
+        )
+    )
+
+
+def _print_text(result: StackResult, *, verbose: bool) -> None:
+    scrub = result.secrets.scrub
+    for problem in result.problems:
+        if problem.severity != "info" or verbose:
+            sys.stderr.write(scrub(str(problem)) + "\n")
+    errors, warnings = result.count("error"), result.count("warning")
+    summary = (
+        f"{result.path}: {_plural(errors, 'error')}, {_plural(warnings, 'warning')} "
+        f"({_plural(result.resources, 'resource')})"
+    )
+    sys.stdout.write(scrub(summary) + "\n")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _print_json(results: list[StackResult]) -> None:
+    document = {
+        "format_version": FORMAT_VERSION,
+        "valid": all(r.valid for r in results),
+        "stacks": [_stack_json(r) for r in results],
+    }
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def _stack_json(result: StackResult) -> dict[str, Any]:
+    # Scrub each string before JSON escapes it (an escaped secret would no longer match).
+    scrub = result.secrets.scrub
+    return {
+        "path": scrub(result.path),
+        "valid": result.valid,
+        "resources": result.resources,
+        "errors": result.count("error"),
+        "warnings": result.count("warning"),
+        "problems": [
+            {
+                "file": scrub(p.location.file),
+                "line": p.location.line,
+                "col": p.location.col,
+                "path": scrub(p.path),
+                "severity": p.severity,
+                "message": scrub(p.message),
+            }
+            for p in result.problems
+        ],
+    }

@@ -1,0 +1,924 @@
+"""Stage 2b, lint: the semantic checks of a stack, offline, all at once, each problem located.
+
+Each check is a small function ``check_*(ctx) -> Iterable[Problem]``. Two kinds:
+
+- document checks (:data:`DOCUMENT_CHECKS`, over a :class:`DocumentContext`) look at the
+  declarations of one document: option keys and values, names, patterns, caller IDs, secrets.
+  They are the bulk of the work, and :func:`analyse_document` runs them (with the schema)
+  wherever the document is read, possibly in a helper process (see ``config.read_stack``);
+- stack checks (:data:`STACK_CHECKS`, over a :class:`StackContext`) relate declarations to
+  each other: references, cycles, namespaces, duplicate patterns, policy.
+
+:func:`check_stack` gives every problem of a stack. A new check (say, a caller-ID policy) is
+one more function in one of the tuples. Checks read only declarations that passed the schema
+(``ctx.declarations``) and may rely on their shapes; name lookups use every declaration.
+
+What the checks know about confd comes from its validators (names, option keys and values,
+prefixes, extensions) and from how Wazo renders endpoints (repeated options, caller IDs).
+References to objects not declared in the stack may exist on the PBX: offline, they are
+warnings, except when the policy prunes their kind (then apply would delete them: errors).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, NamedTuple
+
+from wazo_reconcile.config import (
+    Declaration,
+    Document,
+    Stack,
+    document_declarations,
+    format_path,
+    option_text,
+)
+from wazo_reconcile.errors import Problem
+from wazo_reconcile.pjsip import ENDPOINT_SECTIONS, PjsipDoc, load_pjsip_doc
+from wazo_reconcile.schema import validate_document
+from wazo_reconcile.secrets import (
+    MIN_SCRUB_LENGTH,
+    SecretError,
+    SecretRegistry,
+    SecretResolver,
+    StringPath,
+    find_refs,
+    is_secret_key,
+    secret_strings,
+)
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+
+SIP_SECTIONS = tuple(ENDPOINT_SECTIONS)
+# Per-tenant templates confd creates and records on the tenant; YAML names them by label.
+DEFAULT_TEMPLATES = frozenset({"global", "webrtc", "meeting_guest", "registration_trunk"})
+# confd's default templates that inherit `global` (registration_trunk does; twilio_trunk,
+# which inherits registration_trunk, is not addressable by label).
+DEFAULT_TEMPLATES_WITH_GLOBAL = frozenset({"global", "registration_trunk"})
+
+SIP_NAME = re.compile(r"[-_.a-zA-Z0-9]{1,79}")
+IAX_NAME = re.compile(r"[a-zA-Z0-9_-]{1,40}")
+RESERVED_SIP_NAMES = frozenset({"global", "system"})
+TRANSPORT_TEXT = re.compile(r"[A-Za-z0-9\-_/.:,]+")
+EXTEN = re.compile(r"_?\+?[*#0-9_XxZzNn\[\].!-]*")
+PREFIX = re.compile(r"\+.*|\+?[0-9#*]+", re.S)
+HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+MATCH_HEADER = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+:\s*\S.*")
+# Wazo's dialplan reads a caller ID as a quoted name or a name without spaces, then an
+# optional <number>; a bare number counts as both name and number.
+CALLER_ID = re.compile(r'(?:"(.+)"|([a-zA-Z0-9\-.!%*_+`\'~]+)) ?(?:<(\+?[0-9*#]+)>)?')
+CALLER_NUMBER = re.compile(r"\+?[0-9*#]+")
+NO_NUMBER_REASON = "without the number part the dialplan's number is used instead"
+
+# Keys confd generates in the rendered endpoint; setting them overrides the generated value.
+GENERATED_OPTIONS = {
+    "endpoint": frozenset({"aors", "auth", "outbound_auth"}),
+    "identify": frozenset({"endpoint"}),
+}
+# Wazo renders one value per key, except for these keys, which accumulate.
+ACCUMULATING_OPTIONS = frozenset({"set_var", "match"})
+AT_KEY_SECTIONS = frozenset({"aor", "endpoint"})
+MAX_OPTION_TEXT = 4092
+MAX_SECTION_PAIRS = 512
+MAX_TRANSPORT_PAIRS = 128
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    """What lint checks against: the PJSIP option table and the environment for secrets."""
+
+    pjsip_doc: PjsipDoc | None = None  # None: the table shipped with the package
+    env: Mapping[str, str] | None = None  # None: os.environ
+
+    @cached_property
+    def doc(self) -> PjsipDoc:
+        return self.pjsip_doc or load_pjsip_doc()
+
+    @cached_property
+    def resolver(self) -> SecretResolver:
+        """Shared by every document, so that each secret file is read once."""
+        return SecretResolver(self.env)
+
+    @cached_property
+    def _allowed(self) -> dict[str, frozenset[str]]:
+        return {}
+
+    def allowed(self, section: str) -> frozenset[str]:
+        """Option keys confd accepts in a section (memoised: asked for every option)."""
+        keys = self._allowed.get(section)
+        if keys is None:
+            keys = self._allowed[section] = self.doc.allowed(section)
+        return keys
+
+
+class _Context:
+    """What every check shares: valid declarations, the PJSIP doc, secrets, problem building."""
+
+    def __init__(self, declarations: Iterable[Declaration], options: LintOptions | None) -> None:
+        self.options = options or LintOptions()
+        self.doc = self.options.doc
+        self.resolver = self.options.resolver
+        self.allowed = self.options.allowed
+        self.secrets: list[str] = []  # secret values met (resolved references, literals)
+        self._by_kind: dict[str, list[Declaration]] = {}
+        for decl in declarations:
+            self._by_kind.setdefault(decl.kind, []).append(decl)
+
+    def declarations(self, kind: str) -> list[Declaration]:
+        """Declarations of a kind that passed the schema, in file order."""
+        return self._by_kind.get(kind, [])
+
+    def problem(
+        self,
+        decl: Declaration,
+        path: Sequence[str | int],
+        message: str,
+        severity: str = ERROR,
+        *,
+        key: bool = False,
+    ) -> Problem:
+        location = decl.locate(*path, key=key)
+        return Problem(location, format_path((*decl.path, *path)), message, severity)
+
+
+class DocumentContext(_Context):
+    """One document: its declarations that passed the schema."""
+
+    def __init__(
+        self,
+        document: Document,
+        options: LintOptions | None = None,
+        invalid: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        self.document = document
+        declarations = document_declarations(document)
+        super().__init__((d for d in declarations if d.path not in invalid), options)
+
+
+class StackContext(_Context):
+    """A whole stack: every declaration, indexed by name, and its policy."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        options: LintOptions | None = None,
+        invalid: frozenset[tuple[int, str, str]] = frozenset(),
+    ) -> None:
+        self.stack = stack
+        super().__init__((d for d in stack.all_declarations() if d.key not in invalid), options)
+
+    @cached_property
+    def names(self) -> dict[str, dict[str, list[Declaration]]]:
+        """kind -> name -> declarations (every declaration, valid or not)."""
+        index: dict[str, dict[str, list[Declaration]]] = {}
+        for decl in self.stack.all_declarations():
+            index.setdefault(decl.kind, {}).setdefault(decl.name, []).append(decl)
+        return index
+
+    def pruned(self, kind: str, name: str) -> bool:
+        """Would apply delete an undeclared live object of this kind and name?"""
+        policy = self.stack.policy
+        return kind in policy.prune and f"{kind}/{name}" not in policy.protect
+
+
+@dataclass(frozen=True)
+class DocumentReport:
+    """Schema and document-check problems of one document (picklable: it may cross processes)."""
+
+    problems: tuple[Problem, ...]
+    invalid: frozenset[tuple[str, str]]  # (kind, name) of declarations with schema problems
+    secrets: tuple[str, ...]  # secret values met, for scrubbing output
+
+
+def analyse_document(document: Document, options: LintOptions | None = None) -> DocumentReport:
+    """The schema, then the document checks on the declarations that passed it."""
+    found = validate_document(document)
+    invalid = frozenset(
+        (str(path[0]), path[1]) for path, _ in found if len(path) >= 2 and isinstance(path[1], str)
+    )
+    ctx = DocumentContext(document, options, invalid)
+    problems = [problem for _, problem in found]
+    problems += [problem for check in DOCUMENT_CHECKS for problem in check(ctx)]
+    return DocumentReport(tuple(problems), invalid, tuple(ctx.secrets))
+
+
+def check_stack(
+    stack: Stack, *, options: LintOptions | None = None, secrets: SecretRegistry | None = None
+) -> list[Problem]:
+    """Every schema and lint problem of a stack; secret values met go into ``secrets``.
+
+    Uses the reports ``read_stack(path, per_document=…)`` left on the documents, if any. Stack
+    checks need every file: they are skipped when one could not be read.
+    """
+    problems: list[Problem] = []
+    invalid: set[tuple[int, str, str]] = set()
+    for document in stack.documents:
+        report = document.analysis
+        if not isinstance(report, DocumentReport):
+            report = analyse_document(document, options)
+        problems += report.problems
+        invalid |= {(document.ordinal, kind, name) for kind, name in report.invalid}
+        if secrets is not None:
+            for value in report.secrets:
+                secrets.add(value)
+    if stack.readable:
+        ctx = StackContext(stack, options, frozenset(invalid))
+        problems += [problem for check in STACK_CHECKS for problem in check(ctx)]
+    return problems
+
+
+def data_of(decl: Declaration) -> dict[str, Any]:
+    return decl.data if isinstance(decl.data, dict) else {}
+
+
+def trunk_type(decl: Declaration) -> str:
+    kind = data_of(decl).get("type", "sip")
+    return kind if kind in ("sip", "iax", "custom") else "sip"
+
+
+# ---------------------------------------------------------------------------------- names
+
+
+def check_names(ctx: DocumentContext) -> Iterator[Problem]:
+    """Names confd would refuse: patterns, lengths, reserved words."""
+    for decl in ctx.declarations("transports"):
+        yield from _sip_name(ctx, decl, "transport")
+    for decl in ctx.declarations("sip_templates"):
+        if decl.name != "global":
+            yield from _sip_name(ctx, decl, "SIP template")
+    for decl in ctx.declarations("trunks"):
+        kind = trunk_type(decl)
+        if kind == "sip":
+            yield from _sip_name(ctx, decl, "SIP trunk")
+        elif kind == "iax" and not IAX_NAME.fullmatch(decl.name):
+            message = f"invalid IAX trunk name '{decl.name}': use 1 to 40 letters, digits, - or _"
+            yield ctx.problem(decl, (), message, key=True)
+    for decl in ctx.declarations("outcalls"):
+        if not 1 <= len(decl.name) <= 128:
+            yield ctx.problem(decl, (), "an outcall name has 1 to 128 characters", key=True)
+
+
+def _sip_name(ctx: DocumentContext, decl: Declaration, what: str) -> Iterator[Problem]:
+    if decl.name in RESERVED_SIP_NAMES:
+        message = f"'{decl.name}' is reserved by PJSIP and cannot name a {what}"
+        yield ctx.problem(decl, (), message, key=True)
+    elif not SIP_NAME.fullmatch(decl.name):
+        message = f"invalid {what} name '{decl.name}': use 1 to 79 letters, digits, -, _ or ."
+        yield ctx.problem(decl, (), message, key=True)
+
+
+def check_namespace(ctx: StackContext) -> Iterator[Problem]:
+    """SIP transports, templates and trunks share one instance-wide namespace in confd."""
+    owners: dict[str, Declaration] = {}
+    sip_trunks = [d for d in ctx.stack.declarations("trunks") if trunk_type(d) == "sip"]
+    templates = [d for d in ctx.stack.declarations("sip_templates") if d.name != "global"]
+    for decl in [*ctx.stack.declarations("transports"), *templates, *sip_trunks]:
+        first = owners.setdefault(decl.name, decl)
+        if first is not decl and first.kind != decl.kind:
+            message = (
+                f"name '{decl.name}' is already used by {_what(first)} at {first.location}; "
+                "SIP transports, templates and trunks share one namespace in confd"
+            )
+            yield ctx.problem(decl, (), message, key=True)
+    interfaces: dict[str, Declaration] = {}
+    for decl in ctx.declarations("trunks"):
+        interface = data_of(decl).get("interface")
+        if trunk_type(decl) != "custom" or not isinstance(interface, str):
+            continue
+        first = interfaces.setdefault(interface, decl)
+        if first is not decl:
+            message = (
+                f"interface '{interface}' is already used by trunk '{first.name}' "
+                f"at {first.location}"
+            )
+            yield ctx.problem(decl, ("interface",), message)
+
+
+def _what(decl: Declaration) -> str:
+    kinds = {"transports": "transport", "sip_templates": "SIP template", "trunks": "SIP trunk"}
+    return f"{kinds.get(decl.kind, decl.kind)} '{decl.name}'"
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def check_references(ctx: StackContext) -> Iterator[Problem]:
+    """Templates, transports and trunks named by a declaration: declared, or on the PBX?"""
+    for decl in [*ctx.declarations("sip_templates"), *_sip_trunks(ctx)]:
+        data = data_of(decl)
+        for index, name in enumerate(data.get("templates") or []):
+            yield from _template_ref(ctx, decl, ("templates", index), name)
+        if isinstance(data.get("transport"), str):
+            yield from _transport_ref(ctx, decl, ("transport",), data["transport"])
+        for option in options_of(data.get("registration")):
+            if option.key == "transport" and isinstance(option.value, str):
+                yield from _transport_ref(
+                    ctx, decl, ("registration", *option.value_path), option.value
+                )
+    for decl in ctx.declarations("outcalls"):
+        for index, name in enumerate(data_of(decl).get("trunks") or []):
+            yield from _trunk_ref(ctx, decl, ("trunks", index), name)
+
+
+def _sip_trunks(ctx: _Context) -> list[Declaration]:
+    return [d for d in ctx.declarations("trunks") if trunk_type(d) == "sip"]
+
+
+def _template_ref(
+    ctx: StackContext, decl: Declaration, path: tuple[str | int, ...], name: str
+) -> Iterator[Problem]:
+    declared = ctx.names.get("sip_templates", {}).get(name, [])
+    if any(_same_tenant(decl.tenant, t.tenant) for t in declared):
+        return
+    if declared:
+        message = (
+            f"SIP template '{name}' is declared for tenant {declared[0].tenant}, not for "
+            f"tenant {decl.tenant}; confd refuses templates of another tenant"
+        )
+        yield ctx.problem(decl, path, message)
+    elif name not in DEFAULT_TEMPLATES:
+        yield _undeclared(ctx, decl, path, "sip_templates", name, "SIP template")
+
+
+def _transport_ref(
+    ctx: StackContext, decl: Declaration, path: tuple[str | int, ...], name: str
+) -> Iterator[Problem]:
+    if name not in ctx.names.get("transports", {}):
+        yield _undeclared(ctx, decl, path, "transports", name, "transport")
+
+
+def _trunk_ref(
+    ctx: StackContext, decl: Declaration, path: tuple[str | int, ...], name: str
+) -> Iterator[Problem]:
+    declared = ctx.names.get("trunks", {}).get(name)
+    if not declared:
+        yield _undeclared(ctx, decl, path, "trunks", name, "trunk")
+    elif not _same_tenant(decl.tenant, declared[0].tenant):
+        message = (
+            f"trunk '{name}' belongs to tenant {declared[0].tenant}, this outcall to tenant "
+            f"{decl.tenant}; confd refuses trunks of another tenant"
+        )
+        yield ctx.problem(decl, path, message)
+
+
+def _undeclared(
+    ctx: StackContext,
+    decl: Declaration,
+    path: tuple[str | int, ...],
+    kind: str,
+    name: str,
+    what: str,
+) -> Problem:
+    if ctx.pruned(kind, name):
+        message = (
+            f"{what} '{name}' is not declared, and the policy prunes {kind}: "
+            "apply would delete it; declare or protect it"
+        )
+        return ctx.problem(decl, path, message)
+    message = f"{what} '{name}' is not declared in this stack; it must exist on the PBX"
+    return ctx.problem(decl, path, message, WARNING)
+
+
+def _same_tenant(a: str | None, b: str | None) -> bool:
+    # A document without `tenant:` goes to the token's tenant, unknown offline.
+    return a is None or b is None or a == b
+
+
+def check_template_cycles(ctx: StackContext) -> Iterator[Problem]:
+    """Template inheritance must not loop (confd refuses it)."""
+    graph = _template_graph(ctx)
+    reported: set[frozenset[str]] = set()
+    for decl in ctx.declarations("sip_templates"):
+        cycle = _cycle_from(graph, _node(decl.name, decl.tenant))
+        if cycle and frozenset(cycle) not in reported:
+            reported.add(frozenset(cycle))
+            shown = " -> ".join([*(n.split("@")[0] for n in cycle), cycle[0].split("@")[0]])
+            if len(cycle) == 1:
+                message = f"template '{decl.name}' inherits itself"
+            else:
+                message = f"template inheritance cycle: {shown}"
+            yield ctx.problem(decl, ("templates",), message, key=True)
+
+
+def _node(name: str, tenant: str | None) -> str:
+    return f"global@{tenant or ''}" if name == "global" else name
+
+
+def _template_graph(ctx: StackContext) -> dict[str, list[str]]:
+    return {
+        _node(d.name, d.tenant): [_node(n, d.tenant) for n in data_of(d).get("templates") or []]
+        for d in ctx.declarations("sip_templates")
+    }
+
+
+def _cycle_from(graph: Mapping[str, list[str]], start: str) -> list[str]:
+    """The cycle through ``start``, as a list of nodes starting with it, or []."""
+    path: list[str] = []
+    seen: set[str] = set()
+
+    def walk(node: str) -> list[str]:
+        for child in graph.get(node, ()):
+            if child == start:
+                return [*path, node]
+            if child not in seen:
+                seen.add(child)
+                path.append(node)
+                found = walk(child)
+                path.pop()
+                if found:
+                    return found
+        return []
+
+    return walk(start)
+
+
+def check_global_inheritance(ctx: StackContext) -> Iterator[Problem]:
+    """A SIP trunk that does not inherit the `global` template misses tenant-wide settings."""
+    templates = {
+        _node(d.name, d.tenant): data_of(d).get("templates") or []
+        for d in ctx.stack.declarations("sip_templates")
+    }
+    for decl in _sip_trunks(ctx):
+        parents = data_of(decl).get("templates") or []
+        if _inherits_global(templates, parents, decl.tenant) is False:
+            message = (
+                f"SIP trunk '{decl.name}' does not inherit the 'global' template, directly or "
+                "through its templates: tenant-wide settings (NAT, codecs) will not apply"
+            )
+            yield ctx.problem(decl, ("templates",) if parents else (), message, WARNING, key=True)
+
+
+def _inherits_global(
+    templates: Mapping[str, list[str]], parents: list[str], tenant: str | None
+) -> bool | None:
+    """True/False when known; None when an undeclared template hides the answer."""
+    unknown = False
+    todo, seen = list(parents), set()
+    while todo:
+        name = todo.pop()
+        if name in DEFAULT_TEMPLATES_WITH_GLOBAL:
+            return True
+        node = _node(name, tenant)
+        if node in seen:
+            continue
+        seen.add(node)
+        if node in templates:
+            todo += templates[node]
+        elif name not in DEFAULT_TEMPLATES:
+            unknown = True
+    return None if unknown else False
+
+
+# -------------------------------------------------------------------------------- options
+
+
+class Option(NamedTuple):
+    key: str
+    value: Any
+    key_path: tuple[str | int, ...]  # inside the section, where the key is written
+    value_path: tuple[str | int, ...]
+
+
+def options_of(section: Any) -> list[Option]:
+    """The options of a section written as a mapping or as [key, value] pairs."""
+    found: list[Option] = []
+    if isinstance(section, dict):
+        for key, value in section.items():
+            if isinstance(value, list):
+                found += [Option(key, v, (key,), (key, i)) for i, v in enumerate(value)]
+            else:
+                found.append(Option(key, value, (key,), (key,)))
+    elif isinstance(section, list):
+        for index, pair in enumerate(section):
+            if isinstance(pair, list) and len(pair) == 2:
+                found.append(Option(pair[0], pair[1], (index, 0), (index, 1)))
+    return found
+
+
+def check_sip_options(ctx: DocumentContext) -> Iterator[Problem]:
+    """Option sections of templates and SIP trunks, as confd and Wazo's rendering see them."""
+    for decl in [*ctx.declarations("sip_templates"), *_sip_trunks(ctx)]:
+        data = data_of(decl)
+        for section in SIP_SECTIONS:
+            value = data.get(section)
+            if value is not None and not _plainly_valid(ctx, section, value):
+                yield from _section(ctx, decl, section, options_of(value))
+
+
+def _plainly_valid(ctx: DocumentContext, section: str, value: Any) -> bool:
+    """True for the common section that has nothing to report (skips the detailed checks)."""
+    if not isinstance(value, dict) or len(value) > MAX_SECTION_PAIRS:
+        return False
+    allowed, generated = ctx.allowed(section), GENERATED_OPTIONS.get(section, ())
+    for key, item in value.items():
+        if key not in allowed or key in generated or len(key) > MAX_OPTION_TEXT:
+            return False
+        items = item if type(item) is list else (item,)
+        if len(items) > 1 and key not in ACCUMULATING_OPTIONS:
+            return False
+        for one in items:
+            text = option_text(one)
+            if not text or len(text) > MAX_OPTION_TEXT:
+                return False
+    return True
+
+
+def _section(
+    ctx: DocumentContext, decl: Declaration, section: str, options: list[Option]
+) -> Iterator[Problem]:
+    if len(options) > MAX_SECTION_PAIRS:
+        message = f"{len(options)} options: confd accepts at most {MAX_SECTION_PAIRS} per section"
+        yield ctx.problem(decl, (section,), message, key=True)
+    allowed = ctx.allowed(section)
+    counts: dict[str, int] = {}
+    for option in options:
+        counts[option.key] = counts.get(option.key, 0) + 1
+        yield from _option_key(ctx, decl, section, option, allowed)
+        yield from _option_value(ctx, decl, (section, *option.value_path), option.value)
+    for key, count in counts.items():
+        if count > 1 and key not in ACCUMULATING_OPTIONS and not key.startswith("@"):
+            message = (
+                f"option '{key}' is given {count} times: Wazo renders only the last one "
+                "(only set_var and match accumulate); write one value, comma-separated "
+                "if it is a list"
+            )
+            yield ctx.problem(decl, (section, key), message, WARNING, key=True)
+
+
+def _option_key(
+    ctx: DocumentContext,
+    decl: Declaration,
+    section: str,
+    option: Option,
+    allowed: frozenset[str],
+) -> Iterator[Problem]:
+    key, path = option.key, (section, *option.key_path)
+    on_key = isinstance(path[-1], str)
+    if key == "type":
+        yield ctx.problem(decl, path, "'type' cannot be set: confd generates it", key=on_key)
+    elif key.startswith("@"):
+        if section not in AT_KEY_SECTIONS:
+            message = f"'@' options are accepted in aor and endpoint only, not in {section}"
+            yield ctx.problem(decl, path, message, key=on_key)
+    elif key not in allowed:
+        yield ctx.problem(decl, path, _unknown_option(section, key, allowed), key=on_key)
+    elif key in GENERATED_OPTIONS.get(section, ()):
+        message = f"'{key}' is generated by confd; setting it here overrides the generated value"
+        yield ctx.problem(decl, path, message, WARNING, key=on_key)
+    if len(key) > MAX_OPTION_TEXT:
+        yield ctx.problem(
+            decl, path, f"option key longer than {MAX_OPTION_TEXT} characters", key=on_key
+        )
+
+
+def _unknown_option(section: str, key: str, allowed: frozenset[str]) -> str:
+    if section in ("identify", "registration"):
+        accepted = ", ".join(sorted(allowed))
+        return f"'{key}' is not accepted in {section} (confd accepts only: {accepted})"
+    doc_section = ENDPOINT_SECTIONS.get(section) or section
+    message = f"unknown PJSIP {doc_section} option '{key}'"
+    close = difflib.get_close_matches(key, sorted(allowed), n=1)
+    return message + (f"; did you mean '{close[0]}'?" if close else "")
+
+
+def _option_value(
+    ctx: DocumentContext, decl: Declaration, path: tuple[str | int, ...], value: Any
+) -> Iterator[Problem]:
+    text = option_text(value)
+    if text == "":
+        yield ctx.problem(
+            decl, path, "empty value: confd refuses empty option values; remove the option"
+        )
+    elif len(text) > MAX_OPTION_TEXT:
+        yield ctx.problem(decl, path, f"value longer than {MAX_OPTION_TEXT} characters")
+
+
+def check_shortcuts(ctx: DocumentContext) -> Iterator[Problem]:
+    """`headers` and `match_header`, which become endpoint and identify options."""
+    for decl in _sip_trunks(ctx):
+        data = data_of(decl)
+        for name, value in (data.get("headers") or {}).items():
+            if not HEADER_NAME.fullmatch(name):
+                message = f"invalid SIP header name '{name}' (letters, digits and -.!%*_+`'~ only)"
+                yield ctx.problem(decl, ("headers", name), message, key=True)
+            text = option_text(value)
+            if not text.strip() or "\n" in text:
+                yield ctx.problem(
+                    decl, ("headers", name), "a header value must be one non-empty line"
+                )
+        match_header = data.get("match_header")
+        if isinstance(match_header, str):
+            if not MATCH_HEADER.fullmatch(match_header):
+                message = "match_header must be 'Header-Name: value', e.g. 'X-Dest-User: abc123'"
+                yield ctx.problem(decl, ("match_header",), message)
+            if any(o.key == "match_header" for o in options_of(data.get("identify"))):
+                message = (
+                    "match_header is also set in identify; Wazo keeps only one: remove one of them"
+                )
+                yield ctx.problem(decl, ("match_header",), message)
+
+
+def check_transports(ctx: DocumentContext) -> Iterator[Problem]:
+    """Transport options: keys from the PJSIP doc and confd's strict character set."""
+    allowed = ctx.allowed("transport")
+    for decl in ctx.declarations("transports"):
+        options = options_of(decl.data)
+        if len(options) > MAX_TRANSPORT_PAIRS:
+            message = (
+                f"{len(options)} options: confd accepts at most {MAX_TRANSPORT_PAIRS} per transport"
+            )
+            yield ctx.problem(decl, (), message, key=True)
+        for option in options:
+            on_key = isinstance(option.key_path[-1], str)
+            if option.key == "type":
+                yield ctx.problem(
+                    decl, option.key_path, "'type' cannot be set: confd generates it", key=on_key
+                )
+            elif option.key not in allowed:
+                message = _unknown_option("transport", option.key, allowed)
+                yield ctx.problem(decl, option.key_path, message, key=on_key)
+            elif not TRANSPORT_TEXT.fullmatch(option.key):
+                yield ctx.problem(decl, option.key_path, _charset("key", option.key), key=on_key)
+            yield from _transport_value(ctx, decl, option)
+
+
+def _transport_value(ctx: DocumentContext, decl: Declaration, option: Option) -> Iterator[Problem]:
+    text = option_text(option.value)
+    secret = is_secret_key(option.key) or bool(find_refs(text))
+    if find_refs(text):
+        try:
+            text = ctx.resolver.expand(text, decl.document.base_dir)
+        except SecretError:
+            return  # check_secret_references names it
+    if text == "":
+        yield ctx.problem(decl, option.value_path, "empty value: confd refuses empty option values")
+    elif len(text) > MAX_OPTION_TEXT:
+        yield ctx.problem(
+            decl, option.value_path, f"value longer than {MAX_OPTION_TEXT} characters"
+        )
+    elif not TRANSPORT_TEXT.fullmatch(text):
+        yield ctx.problem(decl, option.value_path, _charset("value", None if secret else text))
+
+
+def _charset(what: str, text: str | None) -> str:
+    shown = f" '{text}'" if text is not None else ""
+    return (
+        f"transport option {what}{shown} has characters confd refuses "
+        "(allowed: letters, digits and - _ / . : ,)"
+    )
+
+
+def check_pjsip_sections(ctx: DocumentContext) -> Iterator[Problem]:
+    """PJSIP global/system keys from the doc's sections; values must not be empty."""
+    for decl in ctx.declarations("pjsip"):
+        allowed = ctx.allowed(decl.name)
+        for key, value in data_of(decl).items():
+            if key == "type":
+                yield ctx.problem(
+                    decl, (key,), "'type' cannot be set: confd generates it", key=True
+                )
+            elif key not in allowed:
+                yield ctx.problem(decl, (key,), _unknown_option(decl.name, key, allowed), key=True)
+            elif len(key) > 255:
+                yield ctx.problem(decl, (key,), "option key longer than 255 characters", key=True)
+            if option_text(value) == "":
+                yield ctx.problem(decl, (key,), "empty value: remove the option instead")
+
+
+def check_iax_options(ctx: DocumentContext) -> Iterator[Problem]:
+    """IAX options that confd stores as stray extras instead of doing what they say."""
+    fields = {"context": "the trunk's `context`", "type": "`peer_type`"}
+    for decl in ctx.declarations("trunks"):
+        if trunk_type(decl) != "iax":
+            continue
+        for option in options_of(data_of(decl).get("options")):
+            if option.key in fields:
+                message = (
+                    f"'{option.key}' in IAX options is ignored by confd; use {fields[option.key]}"
+                )
+                path = ("options", *option.key_path)
+                yield ctx.problem(decl, path, message, WARNING, key=isinstance(path[-1], str))
+
+
+# ------------------------------------------------------------------------------- outcalls
+
+
+def check_outcalls(ctx: DocumentContext) -> Iterator[Problem]:
+    """Dial patterns as confd validates them, and routes that cannot work."""
+    for decl in ctx.declarations("outcalls"):
+        data = data_of(decl)
+        if data.get("trunks") == []:
+            message = "no trunk: calls matching this outcall will fail"
+            yield ctx.problem(decl, ("trunks",), message, WARNING, key=True)
+        for index, pattern in enumerate(data.get("patterns") or []):
+            yield from _pattern(ctx, decl, index, pattern)
+
+
+def check_pattern_uniqueness(ctx: StackContext) -> Iterator[Problem]:
+    """An extension belongs to one outcall: (context, exten) is unique in a tenant."""
+    used: dict[tuple[str | None, str, str], tuple[Declaration, int]] = {}
+    for decl in ctx.declarations("outcalls"):
+        for index, pattern in enumerate(data_of(decl).get("patterns") or []):
+            yield from _pattern_unique(ctx, decl, index, pattern, used)
+
+
+def _pattern(
+    ctx: DocumentContext, decl: Declaration, index: int, pattern: dict[str, Any]
+) -> Iterator[Problem]:
+    path: tuple[str | int, ...] = ("patterns", index)
+    exten = option_text(pattern["exten"])
+    if not exten:
+        yield ctx.problem(decl, (*path, "exten"), "an extension pattern must not be empty")
+    elif len(exten) > 40 or not EXTEN.fullmatch(exten):
+        message = (
+            f"invalid outcall extension '{exten}': at most 40 characters, an optional _ and +, "
+            "then digits, * #, X Z N, [ ] . ! and -"
+        )
+        yield ctx.problem(decl, (*path, "exten"), message)
+    for name, limit in (("prefix", 32), ("external_prefix", 64)):
+        if pattern.get(name) is not None:
+            yield from _prefix(ctx, decl, (*path, name), option_text(pattern[name]), limit)
+
+
+def _prefix(
+    ctx: DocumentContext, decl: Declaration, path: tuple[str | int, ...], text: str, limit: int
+) -> Iterator[Problem]:
+    name = str(path[-1])
+    if text == "":
+        yield ctx.problem(decl, path, f"empty {name}: confd refuses it; remove the key instead")
+    elif len(text) > limit or not PREFIX.fullmatch(text):
+        message = (
+            f"invalid {name} '{text}': at most {limit} characters, starting with + "
+            "or only digits, # and *"
+        )
+        yield ctx.problem(decl, path, message)
+
+
+def _pattern_unique(
+    ctx: StackContext,
+    decl: Declaration,
+    index: int,
+    pattern: dict[str, Any],
+    used: dict[tuple[str | None, str, str], tuple[Declaration, int]],
+) -> Iterator[Problem]:
+    context = pattern.get("context")
+    key = (decl.tenant, str(context or ""), option_text(pattern["exten"]))
+    first = used.setdefault(key, (decl, index))
+    if first != (decl, index):
+        other, other_index = first
+        where = f"context '{context}'" if context else "the tenant's outcall context"
+        message = (
+            f"extension '{key[2]}' in {where} is already a pattern of outcall '{other.name}' "
+            f"at {other.locate('patterns', other_index)}; confd allows one"
+        )
+        yield ctx.problem(decl, ("patterns", index, "exten"), message)
+
+
+# ------------------------------------------------------------------------------ caller IDs
+
+
+def caller_id_issue(text: str, *, for_user: bool) -> tuple[str, str] | None:
+    """(severity, message) for a caller ID Wazo would not present as written, else None."""
+    special = text in ("anonymous", "default")
+    if special and for_user:
+        return None
+    if special:
+        return WARNING, (
+            f"'{text}' is special only for a user's outgoing_caller_id; here it is sent as a "
+            f"caller ID name, and {NO_NUMBER_REASON}"
+        )
+    match = CALLER_ID.fullmatch(text)
+    if match is None:
+        hint = ", 'anonymous' or 'default'" if for_user else ""
+        return ERROR, (
+            f"malformed caller ID '{text}': write '\"Name\" <number>' (quotes needed when the "
+            f"name has spaces){hint}"
+        )
+    quoted, token, number = match.groups()
+    if number is None and not (token and CALLER_NUMBER.fullmatch(token)):
+        return WARNING, f"caller ID '{text}' has no number part: {NO_NUMBER_REASON}"
+    return None
+
+
+def check_caller_ids(ctx: DocumentContext) -> Iterator[Problem]:
+    """Outcall pattern `caller_id` and users' `outgoing_caller_id` as Wazo's dialplan reads them."""
+    for decl in ctx.declarations("outcalls"):
+        data = data_of(decl)
+        for index, pattern in enumerate(data.get("patterns") or []):
+            caller_id = pattern.get("caller_id")
+            if not isinstance(caller_id, str):
+                continue
+            path = ("patterns", index, "caller_id")
+            if data.get("internal_caller_id") is True:
+                message = (
+                    "never used: internal_caller_id is true, so the caller's own caller ID is sent"
+                )
+                yield ctx.problem(decl, path, message, WARNING)
+            yield from _caller_id(ctx, decl, path, caller_id, for_user=False)
+    for decl in ctx.declarations("users"):
+        caller_id = data_of(decl).get("outgoing_caller_id")
+        if isinstance(caller_id, str):
+            yield from _caller_id(ctx, decl, ("outgoing_caller_id",), caller_id, for_user=True)
+
+
+def _caller_id(
+    ctx: DocumentContext,
+    decl: Declaration,
+    path: tuple[str | int, ...],
+    text: str,
+    *,
+    for_user: bool,
+) -> Iterator[Problem]:
+    issue = caller_id_issue(text, for_user=for_user)
+    if issue is not None:
+        severity, message = issue
+        yield ctx.problem(decl, path, message, severity)
+
+
+# -------------------------------------------------------------------------------- secrets
+
+
+def check_secret_references(ctx: DocumentContext) -> Iterator[Problem]:
+    """Every `${env:…}`/`${file:…}` must resolve; secret values are named, never shown."""
+    document = ctx.document
+    for path, text, has_refs in secret_strings(document.data):
+        if has_refs:
+            yield from _refs(ctx, path, text)
+        else:
+            ctx.secrets.append(text)
+            yield from _literal_secret(document, path, text)
+
+
+def _refs(ctx: DocumentContext, path: StringPath, text: str) -> Iterator[Problem]:
+    document = ctx.document
+    outcome = ctx.resolver.outcome(text, document.base_dir)
+    ctx.secrets += [value for _, value in outcome.values]
+    for error in outcome.errors:
+        yield _at(document, path, str(error))
+    if outcome.expanded == "":
+        yield _at(document, path, f"{text} expands to an empty value")
+    for ref, value in outcome.values:
+        if 0 < len(value) < MIN_SCRUB_LENGTH:
+            message = (
+                f"the value of {ref} is shorter than {MIN_SCRUB_LENGTH} characters: "
+                "it cannot be masked in output"
+            )
+            yield _at(document, path, message, WARNING)
+
+
+def _literal_secret(document: Document, path: StringPath, text: str) -> Iterator[Problem]:
+    if len(text) < MIN_SCRUB_LENGTH:
+        message = f"a secret shorter than {MIN_SCRUB_LENGTH} characters cannot be masked in output"
+        yield _at(document, path, message, WARNING)
+    message = "secret written in the YAML; prefer ${env:NAME} or ${file:path}"
+    yield _at(document, path, message, INFO)
+
+
+def _at(document: Document, path: StringPath, message: str, severity: str = ERROR) -> Problem:
+    return Problem(document.locate(path), format_path(path), message, severity)
+
+
+# --------------------------------------------------------------------------------- policy
+
+
+def check_policy(ctx: StackContext) -> Iterator[Problem]:
+    """`policy.ignore` rules must name declared objects, or they do nothing."""
+    for document in ctx.stack.documents:
+        policy = document.data.get("policy")
+        ignore = policy.get("ignore") if isinstance(policy, dict) else None
+        if not isinstance(ignore, dict):
+            continue
+        for ref in ignore:
+            kind, _, name = str(ref).partition("/")
+            if name and name not in ctx.names.get(kind, {}):
+                message = f"{ref} is not declared in this stack: this ignore rule has no effect"
+                path = ("policy", "ignore", ref)
+                yield Problem(document.locate(path, key=True), format_path(path), message, WARNING)
+
+
+DocumentCheck = Callable[[DocumentContext], Iterable[Problem]]
+StackCheck = Callable[[StackContext], Iterable[Problem]]
+
+DOCUMENT_CHECKS: tuple[DocumentCheck, ...] = (
+    check_names,
+    check_sip_options,
+    check_shortcuts,
+    check_transports,
+    check_pjsip_sections,
+    check_iax_options,
+    check_outcalls,
+    check_caller_ids,
+    check_secret_references,
+)
+
+STACK_CHECKS: tuple[StackCheck, ...] = (
+    check_namespace,
+    check_references,
+    check_template_cycles,
+    check_global_inheritance,
+    check_pattern_uniqueness,
+    check_policy,
+)
