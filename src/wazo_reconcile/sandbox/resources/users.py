@@ -7,7 +7,9 @@ groups, ...) are always empty in the sandbox.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from wazo_reconcile.sandbox import problems
@@ -133,13 +135,12 @@ _RECORD_FLAGS = _FLAGS[3:7]
 def new_user(store: Store, tenant_uuid: str, now: float, **values: Any) -> Record:
     row: Record = {**_DEFAULTS, **values}
     _deprecated_record_flag(row)
-    fullname = f"{row['firstname']} {row['lastname'] or ''}".strip()
     row.update(
         id=store.next_id("users"),
         uuid=store.new_uuid(),
         tenant_uuid=tenant_uuid,
         lastname=row["lastname"] or "",
-        caller_id=row.get("caller_id") or f'"{fullname}"',
+        caller_id=row.get("caller_id") or f'"{_fullname(row)}"',
         created_at=datetime.fromtimestamp(now, tz=UTC).replace(tzinfo=None).isoformat(),
     )
     store.table("users")[row["id"]] = row
@@ -181,33 +182,38 @@ def _dump(call: Call, row: Record) -> dict[str, Any]:
     return out
 
 
+def _nothing(row: Record) -> None:
+    return None
+
+
 def _fullname(row: Record) -> str:
     return f"{row['firstname']} {row['lastname'] or ''}".strip()
 
 
-_COLUMNS = {
-    name: (lambda key: lambda r: r[key])(name)
-    for name in (
-        "id",
-        "uuid",
-        "firstname",
-        "lastname",
-        "caller_id",
-        "description",
-        "userfield",
-        "email",
-        "mobile_phone_number",
-        "music_on_hold",
-        "outgoing_caller_id",
-        "preprocess_subroutine",
-        "username",
-        "enabled",
-        "subscription_type",
-    )
+_STORED_COLUMNS = (
+    "id",
+    "uuid",
+    "firstname",
+    "lastname",
+    "caller_id",
+    "description",
+    "userfield",
+    "email",
+    "mobile_phone_number",
+    "music_on_hold",
+    "outgoing_caller_id",
+    "preprocess_subroutine",
+    "username",
+    "enabled",
+    "subscription_type",
+)
+# columns of lines, extensions and voicemails: users have none in the sandbox
+_RELATED_COLUMNS = ("exten", "extension", "context", "voicemail_number", "provisioning_code")
+_COLUMNS: dict[str, Callable[[Record], Any]] = {
+    **{name: itemgetter(name) for name in _STORED_COLUMNS},
+    **{name: _nothing for name in _RELATED_COLUMNS},
+    "fullname": _fullname,
 }
-_COLUMNS["fullname"] = _fullname
-for _empty in ("exten", "extension", "context", "voicemail_number", "provisioning_code"):
-    _COLUMNS[_empty] = lambda r: None
 
 USERS = Kind(
     table="users",
