@@ -205,22 +205,28 @@ def _send(op: Operation, client: Client, path: str, body: Any) -> None:
 def _post(op: Operation, client: Client, refs: Refs, path: str, body: Any) -> None:
     for attempt in (1, 2):
         try:
-            _location, answer = client.post(path, body, tenant=op.tenant)
+            with refs.shared(op.group):
+                _location, answer = client.post(path, body, tenant=op.tenant)
+                if op.created is not None:
+                    op.created(refs, answer)
+            return
         except OutcomeUnknownError as exc:
             if op.lookup is None:
                 raise
             log.info("%s: outcome unknown (%s); reading it back", op.summary, exc)
-            if op.lookup(client, refs) is not None:
+            if _look_up(op, client, refs):
                 return  # it was created: adopted, never duplicated
             if attempt == 2:
                 raise
-            continue
         except ApiError as exc:
             # A retry after an unknown outcome may meet the object the first attempt created.
             if attempt == 2 and op.lookup is not None and exc.status == 400:
-                if op.lookup(client, refs) is not None:
+                if _look_up(op, client, refs):
                     return
             raise
-        if op.created is not None:
-            op.created(refs, answer)
-        return
+
+
+def _look_up(op: Operation, client: Client, refs: Refs) -> bool:
+    assert op.lookup is not None
+    with refs.exclusive(op.group):
+        return op.lookup(client, refs) is not None

@@ -100,8 +100,9 @@ def plan_against(
     tenants = frozenset({default_tenant} | {ctx.tenant_of(d) for d in declarations})
     result = diff(desired, live_resources, stack.policy, tenants=tenants)
     guards = Guards(stack.policy.max_delete_percent, stack.policy.max_update_percent)
+    fingerprint = live.fingerprint()
     plan = build_plan(
-        result, desired=desired, live=live_resources, guards=guards, fingerprint=live.fingerprint()
+        result, desired=desired, live=live_resources, guards=guards, fingerprint=fingerprint
     )
     if selection:
         plan = build_plan(
@@ -109,7 +110,7 @@ def plan_against(
             desired=desired,
             live=live_resources,
             guards=guards,
-            fingerprint=live.fingerprint(),
+            fingerprint=fingerprint,
         )
     adopt = assign_bare_trunks(plan.changes, index)
     summaries = {

@@ -13,7 +13,8 @@ find its object again by identity (`Operation.lookup`) when its outcome is unkno
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,11 +36,49 @@ class Reader(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
+class SharedExclusive:
+    """Many holders at once, or one exclusive holder (a reader-writer lock).
+
+    Creating trunks holds it shared; reading trunks back after an unknown outcome holds it
+    exclusively, so that no other creation is between its commit and its claim meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._exclusive = False
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._exclusive)
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._shared -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._exclusive and self._shared == 0)
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+
 class Refs:
     """Server ids known so far: from the live state, then from what this apply creates."""
 
     def __init__(self, index: LiveIndex) -> None:
         self._lock = threading.Lock()
+        self.groups: dict[str, SharedExclusive] = {"trunks": SharedExclusive()}
         self.ids: dict[tuple[str, ...], Any] = {}
         for (tenant, name), uuid in index.template_uuids.items():
             self.ids[("template", tenant, name)] = uuid
@@ -60,6 +99,12 @@ class Refs:
     def set(self, value: Any, *key: str) -> None:
         with self._lock:
             self.ids[key] = value
+
+    def shared(self, group: str | None) -> AbstractContextManager[None]:
+        return self.groups[group].shared() if group else nullcontext()
+
+    def exclusive(self, group: str | None) -> AbstractContextManager[None]:
+        return self.groups[group].exclusive() if group else nullcontext()
 
     def claim_new_trunk(self, candidates: list[int]) -> int | None:
         """After an unknown POST /trunks outcome: a new bare trunk nobody claimed yet."""
@@ -90,6 +135,8 @@ class Operation:
     created: Callable[[Refs, Any], None] | None = None  # record ids from a POST's answer
     lookup: Callable[[Reader, Refs], Any] | None = None  # find a POSTed object again
     params: Mapping[str, str] = field(default_factory=dict)
+    # POSTs of one group are held shared, their lookups exclusive (see SharedExclusive).
+    group: str | None = None
 
 
 def _const(value: Any) -> Value:
@@ -517,6 +564,7 @@ def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
         tenant,
         created,
         lookup,
+        group="trunks",
     )
 
 

@@ -1,0 +1,111 @@
+"""Shared test helpers: sandbox clients, stack generators, convergence and invariant checks."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from wazo_reconcile.apply import Report, apply_plan
+from wazo_reconcile.confd import ConfdClient, RetryPolicy, sandbox_client
+from wazo_reconcile.config import Stack, load_stack
+from wazo_reconcile.engine import Planned, compute_plan
+from wazo_reconcile.sandbox import Sandbox
+from wazo_reconcile.secrets import SecretResolver
+
+STACKS = Path(__file__).resolve().parent / "stacks"
+SECRETS = {"ACME_PASSWORD": "acme-Secret-9f3b2", "GEN_PASSWORD": "gen-Secret-77a1c"}
+
+
+def client_for(sandbox: Sandbox) -> ConfdClient:
+    return sandbox_client(sandbox, retry=RetryPolicy.no_wait())
+
+
+def plan(stack: Stack, client: ConfdClient, env: dict[str, str] | None = None) -> Planned:
+    resolver = SecretResolver({**os.environ, **SECRETS, **(env or {})})
+    return compute_plan(stack, client, resolver=resolver)
+
+
+def apply(stack: Stack, client: ConfdClient, parallelism: int = 4) -> tuple[Planned, Report]:
+    planned = plan(stack, client)
+    return planned, apply_plan(planned.plan, client, planned.index, parallelism=parallelism)
+
+
+def generated_stack(directory: Path, *, sip: int = 12, iax: int = 3, custom: int = 2) -> Stack:
+    """A stack of about 30 changes on a fresh sandbox, every kind and link used."""
+    lines = [
+        "version: 1",
+        "transports:",
+        "  transport-udp: {protocol: udp, bind: 0.0.0.0:5060, local_net: [10.0.0.0/8]}",
+        "  transport-tcp: {protocol: tcp, bind: 0.0.0.0:5060}",
+        "sip_templates:",
+        "  global: {endpoint: {rtp_symmetric: yes, rewrite_contact: yes}}",
+        "  gen-base: {templates: [global], transport: transport-tcp, aor: {qualify_frequency: 30}}",
+        "  gen-mid: {templates: [gen-base], endpoint: {allow: '!all,alaw'}}",
+        "  gen-top: {templates: [gen-mid], registration: {expiration: 120}}",
+        "trunks:",
+    ]
+    for i in range(sip):
+        lines += [
+            f"  gen-sip-{i}:",
+            f"    templates: [gen-{'top' if i % 2 else 'mid'}]",
+            "    context: from-extern",
+            f"    endpoint: {{from_domain: sip{i}.example.com, set_var: [A=1, B={i}]}}",
+            f"    identify: {{match: [198.51.100.{i}, 198.51.100.{i + 100}]}}",
+            f"    outbound_auth: {{username: u{i}, password: '${{env:GEN_PASSWORD}}'}}",
+        ]
+    for i in range(iax):
+        lines += [
+            f"  gen-iax-{i}: {{type: iax, host: iax{i}.example.net, options: {{trunk: yes}}}}"
+        ]
+    for i in range(custom):
+        lines += [
+            f"  gen-local-{i}: {{type: custom, interface: Local/gen{i}, interface_suffix: '@x{i}'}}"
+        ]
+    lines.append("outcalls:")
+    for i in range(5):
+        trunks = [f"gen-sip-{i}", f"gen-iax-{i % iax}", f"gen-sip-{i + 5}"]
+        lines += [
+            f"  gen-route-{i}:",
+            f"    trunks: [{', '.join(trunks)}]",
+            "    patterns:",
+            f"      - {{exten: '_{i}XXXX', caller_id: '\"Gen\" <555000{i}>', strip_digits: 1}}",
+            f"      - {{exten: '_9{i}XXXXXX', external_prefix: '+33'}}",
+        ]
+    lines += [
+        "users:",
+        "  alice@example.com: {outgoing_caller_id: anonymous}",
+        "  bob: {outgoing_caller_id: '\"Bob\" <5550001>'}",
+        "  carol@example.com: {outgoing_caller_id: default}",
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "stack.yaml").write_text("\n".join(lines) + "\n")
+    return load_stack(directory)
+
+
+def invariants(sandbox: Sandbox) -> list[str]:
+    """What must never be left behind: duplicates, orphan endpoints, bare trunks."""
+    state = sandbox.state()
+    problems = []
+    attached: Counter[tuple[str, Any]] = Counter()
+    for trunk in state["trunks"]:
+        links = [
+            (k, trunk[k]) for k in ("endpoint_sip_uuid", "endpoint_iax_id", "endpoint_custom_id")
+        ]
+        links = [link for link in links if link[1] is not None]
+        if not links:
+            problems.append(f"bare trunk {trunk['id']}")
+        attached.update(links)
+    problems += [f"endpoint attached twice: {k}" for k, n in attached.items() if n > 1]
+    endpoints = [
+        ("endpoint_sip_uuid", e["uuid"], e["name"]) for e in state["sip"] if not e["template"]
+    ]
+    endpoints += [("endpoint_iax_id", e["id"], e["name"]) for e in state["iax"]]
+    endpoints += [("endpoint_custom_id", e["id"], e["interface"]) for e in state["custom"]]
+    problems += [f"orphan endpoint {name}" for k, i, name in endpoints if (k, i) not in attached]
+    names = Counter(e["name"] for e in state["sip"]) + Counter(e["name"] for e in state["iax"])
+    problems += [f"duplicate name {n}" for n, count in names.items() if count > 1]
+    outcalls = Counter(o["name"] for o in state["outcalls"])
+    problems += [f"duplicate outcall {n}" for n, count in outcalls.items() if count > 1]
+    return problems

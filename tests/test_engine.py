@@ -1,0 +1,127 @@
+"""The pipeline against the in-process sandbox: plan, apply, plan again, hand edits, secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from support import SECRETS, STACKS, apply, client_for, generated_stack, invariants, plan
+from wazo_reconcile.apply import Status
+from wazo_reconcile.config import load_stack
+from wazo_reconcile.diff import Action
+from wazo_reconcile.render import RenderOptions, render_json, render_markdown, render_text
+from wazo_reconcile.sandbox import Sandbox
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    return Sandbox(profile="fresh")
+
+
+def test_plan_apply_plan_is_empty(sandbox: Sandbox) -> None:
+    stack = load_stack(STACKS / "full.yaml")
+    client = client_for(sandbox)
+    planned, report = apply(stack, client)
+    assert report.ok, [o for o in report.outcomes if o.status is not Status.DONE]
+    assert len(planned.plan.changes) == 9
+    sandbox.reset_stats()
+    again = plan(stack, client)
+    assert again.plan.is_empty, render_text(again.plan)
+    assert again.plan.in_sync == 9
+    writes = {k: v for k, v in sandbox.stats()["requests"].items() if not k.startswith("GET")}
+    assert writes == {}
+    assert invariants(sandbox) == []
+
+
+def test_generated_stack_converges(sandbox: Sandbox, tmp_path: Path) -> None:
+    stack = generated_stack(tmp_path)
+    client = client_for(sandbox)
+    planned, report = apply(stack, client)
+    assert len(planned.plan.changes) >= 30
+    assert report.ok
+    assert plan(stack, client).plan.is_empty
+    assert invariants(sandbox) == []
+
+
+def _hand_edit(sandbox: Sandbox) -> None:
+    raw = client_for(sandbox)
+    acme = raw.list("/endpoints/sip", params={"name": "acme"})[0]
+    options = [p for p in acme["aor_section_options"] if p[0] != "contact"]
+    options.append(["contact", "sip:elsewhere.example:5060"])
+    raw.put(f"/endpoints/sip/{acme['uuid']}", {"aor_section_options": options})
+    outcall = raw.list("/outcalls", params={"name": "national"})[0]
+    kept = [{"id": t["id"]} for t in outcall["trunks"] if t["id"] != acme["trunk"]["id"]]
+    raw.put(f"/outcalls/{outcall['id']}/trunks", {"trunks": kept})
+    bob = raw.list("/users", params={"email": "bob@example.com"})[0]
+    raw.put(f"/users/{bob['uuid']}", {"outgoing_caller_id": '"Robert" <5559999>'})
+
+
+def test_hand_edits_show_exactly(sandbox: Sandbox) -> None:
+    stack = load_stack(STACKS / "full.yaml")
+    client = client_for(sandbox)
+    apply(stack, client)
+    _hand_edit(sandbox)
+    planned = plan(stack, client)
+    summary = {(str(c.key), c.action): [d.field for d in c.fields] for c in planned.plan.changes}
+    assert summary == {
+        ("trunks/acme", Action.UPDATE): ["aor"],
+        ("outcalls/national", Action.UPDATE): ["trunks"],
+        ("users/bob@example.com", Action.UPDATE): ["outgoing_caller_id"],
+    }
+    (trunk,) = [c for c in planned.plan.changes if c.key.name == "acme"]
+    assert ("contact", "sip:elsewhere.example:5060") in trunk.fields[0].before
+    _, report = apply(stack, client)
+    assert report.ok
+    assert plan(stack, client).plan.is_empty
+
+
+def test_plan_requests_do_not_grow_with_objects(tmp_path: Path) -> None:
+    counts = []
+    for size in (10, 1000):
+        sandbox = Sandbox(profile="fresh")
+        stack = generated_stack(tmp_path / str(size), sip=size, iax=3, custom=2)
+        client = client_for(sandbox)
+        apply(stack, client)
+        sandbox.reset_stats()
+        assert plan(stack, client).plan.is_empty
+        counts.append(sandbox.stats()["total"])
+    assert counts[0] == counts[1] <= 20
+
+
+def test_no_secret_in_any_rendering(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="wazo_reconcile")
+    stack = load_stack(STACKS / "full.yaml")
+    client = client_for(sandbox)
+    planned = plan(stack, client)
+    options = RenderOptions(operations=planned.operations)
+    outputs = [
+        render_text(planned.plan, options),
+        render_json(planned.plan, options),
+        render_markdown(planned.plan, options),
+    ]
+    apply(stack, client)
+    outputs.append(caplog.text)
+    for text in outputs:
+        for secret in SECRETS.values():
+            assert secret not in text
+    assert "(sensitive)" in outputs[0]
+    data = json.loads(outputs[1])
+    assert data["format_version"] == 1
+    assert data["summary"]["create"] == 5
+
+
+def test_plan_order_is_dependency_order(sandbox: Sandbox, tmp_path: Path) -> None:
+    stack = generated_stack(tmp_path)
+    planned = plan(stack, client_for(sandbox))
+    keys = [str(c.key) for c in planned.plan.changes]
+    assert keys.index("transports/transport-tcp") < keys.index("sip_templates/gen-base")
+    assert keys.index("sip_templates/gen-base") < keys.index("sip_templates/gen-mid")
+    assert keys.index("sip_templates/gen-mid") < keys.index("sip_templates/gen-top")
+    assert keys.index("sip_templates/gen-top") < keys.index("trunks/gen-sip-1")
+    assert max(keys.index(f"trunks/gen-sip-{i}") for i in range(12)) < keys.index(
+        "outcalls/gen-route-0"
+    )
+    assert plan(stack, client_for(sandbox)).plan.changes == planned.plan.changes
