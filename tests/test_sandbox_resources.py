@@ -688,3 +688,10 @@ def test_total_counts_before_pagination(api: httpx.Client) -> None:
     page = ok(api.get("/trunks", params={"limit": 2, "offset": 3}))
     assert page["total"] == 5 and [t["id"] for t in page["items"]] == [4, 5]
     assert ok(api.get("/trunks", params={"id": "abc"}))["total"] == 0
+
+
+def test_search_is_an_ilike_with_wildcards(api: httpx.Client) -> None:
+    ok(api.post("/endpoints/sip", json={"name": "sub-trunk", "label": "Réseau Est"}), 201)
+    assert ok(api.get("/endpoints/sip", params={"search": "SUB_TRUNK"}))["total"] == 1
+    assert ok(api.get("/endpoints/sip", params={"search": "reseau"}))["total"] == 1
+    assert ok(api.get("/endpoints/sip", params={"search": "sub\\_trunk"}))["total"] == 0

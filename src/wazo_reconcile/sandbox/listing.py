@@ -1,15 +1,17 @@
 """Collection GETs: confd's list query schema and xivo-dao's search system.
 
 ``limit``/``offset``/``search``/``recurse`` are checked by confd's ``ListSchema`` (xivo.mallow
-messages), then xivo-dao validates ``offset``/``limit``/``direction``, applies ``search`` (a
-case- and accent-insensitive substring OR-ed over the searchable columns, each cast to text),
-then the exact filters (any query key naming a column; an integer column compared with a
-non-integer gives nothing), sorts by ``order`` (a column, default per resource; NULLs last when
-ascending, as PostgreSQL does) and counts ``total`` before paginating.
+messages), then xivo-dao validates ``offset``/``limit``/``direction`` and applies, in order:
+``search``, an accent-insensitive ``ILIKE '%term%'`` (``_`` and ``%`` are wildcards) OR-ed over
+the searchable columns cast to text; the exact filters (any query key naming a column; an
+integer column compared with a non-integer gives nothing); the sort by ``order`` (a column,
+default per resource; NULLs last when ascending, as PostgreSQL does). ``total`` counts the rows
+before ``offset``/``limit``.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,12 +104,26 @@ def as_text(value: Any) -> str | None:
     return str(value)
 
 
+def like_pattern(term: str) -> re.Pattern[str]:
+    """``ILIKE '%term%'`` as a regex: ``%`` and ``_`` are wildcards, backslash escapes."""
+    parts, escaped = [], False
+    for char in _fold(term):
+        if escaped:
+            parts.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            parts.append({"%": ".*", "_": "."}.get(char) or re.escape(char))
+    return re.compile("".join(parts), re.DOTALL)
+
+
 def _matches_search(row: Record, config: SearchConfig, term: str | None) -> bool:
     if not term:
         return True
-    needle = _fold(term)
+    pattern = like_pattern(term)
     return any(
-        (text := as_text(getter(row))) is not None and needle in _fold(text)
+        (text := as_text(getter(row))) is not None and pattern.search(_fold(text)) is not None
         for getter in config.searched()
     )
 
