@@ -70,6 +70,22 @@ def test_token_endpoint_expiration_and_bad_credentials(http: httpx.Client, clock
     assert bad.status_code == 400
 
 
+def test_token_check_and_revocation(strict: Sandbox, http: httpx.Client) -> None:
+    token = strict.issue_token()
+    checked = http.get(f"/api/auth/0.1/token/{token}")
+    assert checked.status_code == 200
+    assert checked.json()["data"]["metadata"]["tenant_uuid"] == FRESH_MASTER
+    assert http.head(f"/api/auth/0.1/token/{token}").status_code == 204
+    assert http.delete(f"/api/auth/0.1/token/{token}").status_code == 200
+    assert http.get(f"/api/auth/0.1/token/{token}").status_code == 404
+    assert http.get("/api/confd/1.1/trunks", headers={"X-Auth-Token": token}).status_code == 401
+
+
+def test_token_body_is_checked_before_credentials(http: httpx.Client) -> None:
+    response = http.post("/api/auth/0.1/token", content=b"{", headers=basic("admin", "nope"))
+    assert response.status_code == 400
+
+
 def test_strict_mode_rejects_unknown_and_missing_tokens(http: httpx.Client) -> None:
     missing = http.get("/api/confd/1.1/sip/transports")
     assert (missing.status_code, missing.json()) == (401, ["('', 'confd.sip.transports.read')"])

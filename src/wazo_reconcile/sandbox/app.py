@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wazo_reconcile.sandbox import problems
-from wazo_reconcile.sandbox.auth import DEFAULT_LIFETIME, Tokens
+from wazo_reconcile.sandbox.auth import DEFAULT_LIFETIME, TOKEN_PATH, Tokens
 from wazo_reconcile.sandbox.call import API_PREFIX, Call, visible_tenants
 from wazo_reconcile.sandbox.faults import FaultConfig, FaultInjector
 from wazo_reconcile.sandbox.http import Request, Response
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AUTH_TOKEN_PATH = "/api/auth/0.1/token"
 ADMIN_PREFIX = "/_sandbox/"
 _BEFORE = ("error", "rate_limit", "drop_before")
 
@@ -156,8 +155,8 @@ class Sandbox:
 
     def _match(self, request: Request) -> tuple[Route, dict[str, Any]] | Response | None:
         """The confd route and its parameters; a Response when routing answers by itself
-        (404, 405, OPTIONS); None for wazo-auth's token endpoint."""
-        if request.path == AUTH_TOKEN_PATH and request.method == "POST":
+        (404, 405, OPTIONS); None for wazo-auth's token routes."""
+        if request.path == TOKEN_PATH or request.path.startswith(TOKEN_PATH + "/"):
             return None
         if not request.path.startswith(API_PREFIX + "/"):
             return Response.html_not_found()
@@ -170,7 +169,7 @@ class Sandbox:
         self, request: Request, matched: tuple[Route, dict[str, Any]] | Response | None
     ) -> Response:
         if matched is None:
-            return self.tokens.handle_create(request)
+            return self.tokens.handle(request)
         if isinstance(matched, Response):
             return matched
         route, params = matched

@@ -22,6 +22,7 @@ from typing import Any
 
 from wazo_reconcile.sandbox.http import Request, Response
 
+TOKEN_PATH = "/api/auth/0.1/token"
 DEFAULT_LIFETIME = 7200.0
 MAX_EXPIRATION = 315360000
 
@@ -88,10 +89,28 @@ class Tokens:
         with self._lock:
             self._tokens.pop(value, None)
 
-    def handle_create(self, request: Request) -> Response:
-        """``POST /api/auth/0.1/token``: Basic credentials and a JSON body (``{}`` is fine)."""
-        if not self._authenticated(request.headers.get("authorization", "")):
-            return _auth_error(401, "Authentication Failed", self.clock())
+    def handle(self, request: Request) -> Response:
+        """wazo-auth's ``/token`` routes: create (POST), check (GET/HEAD), revoke (DELETE)."""
+        rest = request.path.removeprefix(TOKEN_PATH)
+        if rest == "" and request.method == "POST":
+            return self._create(request)
+        value = rest.removeprefix("/")
+        if rest.startswith("/") and value and "/" not in value:
+            if request.method == "DELETE":
+                self.revoke(value)
+                return Response.json(200, {"data": {"message": "success"}})
+            if request.method in ("GET", "HEAD"):
+                return self._check(value, head=request.method == "HEAD")
+        return _auth_error(405, "Method Not Allowed", self.clock())
+
+    def _check(self, value: str, *, head: bool) -> Response:
+        token = self.resolve(value)
+        if token is None:
+            return _auth_error(404, "No such token", self.clock())
+        return Response.empty(204) if head else Response.json(200, {"data": token_body(token)})
+
+    def _create(self, request: Request) -> Response:
+        """Body first (JSON, ``expiration``, ``tenant_id``), then Basic credentials."""
         try:
             body = json.loads(request.body or b"null")
         except ValueError:
@@ -102,6 +121,8 @@ class Tokens:
         tenant = body.get("tenant_id") or self.master_tenant
         if not _valid_expiration(expiration) or not self.known_tenant(tenant):
             return _auth_error(400, "Invalid value supplied for field", self.clock())
+        if not self._authenticated(request.headers.get("authorization", "")):
+            return _auth_error(401, "Authentication Failed", self.clock())
         token = self.issue(tenant, float(expiration))
         return Response.json(200, {"data": token_body(token)})
 
