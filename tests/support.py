@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from wazo_reconcile.apply import Report, apply_plan
-from wazo_reconcile.confd import ConfdClient, RetryPolicy, sandbox_client
+from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect, sandbox_client
 from wazo_reconcile.config import Stack, load_stack
 from wazo_reconcile.engine import Planned, compute_plan
 from wazo_reconcile.sandbox import Sandbox
 from wazo_reconcile.secrets import SecretResolver
+from wazo_reconcile.settings import ConnectionSettings
 
 STACKS = Path(__file__).resolve().parent / "stacks"
 SECRETS = {"ACME_PASSWORD": "acme-Secret-9f3b2", "GEN_PASSWORD": "gen-Secret-77a1c"}
@@ -109,3 +115,44 @@ def invariants(sandbox: Sandbox) -> list[str]:
     outcalls = Counter(o["name"] for o in state["outcalls"])
     problems += [f"duplicate outcall {n}" for n, count in outcalls.items() if count > 1]
     return problems
+
+
+RECONCILE = [sys.executable, "-m", "wazo_reconcile"]
+
+
+@contextmanager
+def served_sandbox(*extra: str) -> Iterator[str]:
+    """`reconcile sandbox` as a subprocess on 127.0.0.1; yields its base URL."""
+    with subprocess.Popen(
+        [*RECONCILE, "sandbox", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        try:
+            yield process.stdout.readline().strip()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`reconcile ARGS` as a subprocess, with the test secrets in its environment."""
+    environ = {**os.environ, **SECRETS, **(env or {})}
+    return subprocess.run(
+        [*RECONCILE, *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def url_client(url: str) -> ConfdClient:
+    """A direct client on a served sandbox (for hand edits in tests)."""
+    settings = ConnectionSettings(url=url, token="test-token")
+    return connect(settings, retry=RetryPolicy.no_wait())
