@@ -61,8 +61,12 @@ class Store:
     def new_uuid(self) -> str:
         return str(uuidlib.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def random_name(self, size: int = 8) -> str:
-        return "".join(self.rng.choice(_NAME_ALPHABET) for _ in range(size))
+    def unused_name(self, *tables: str) -> str:
+        """A random 8-character name no row of ``tables`` has (xivo-dao's ``find_unused_hash``)."""
+        taken = {row.get("name") for table in tables for row in self.tables[table].values()}
+        while (name := "".join(self.rng.choice(_NAME_ALPHABET) for _ in range(8))) in taken:
+            pass
+        return name
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of everything, JSON-serialisable (for ``GET /_sandbox/state``)."""

@@ -194,21 +194,13 @@ IAX = Kind(
 )
 
 
-def _free_name(call: Call) -> str:
-    taken = {row["name"] for row in call.store.rows("iax")}
-    name = call.store.random_name()
-    while name in taken:
-        name = call.store.random_name()
-    return name
-
-
 def create(call: Call) -> Response:
     form = call.load(SCHEMA)
     unique(call, "iax", "IAXEndpoint", "name", form.get("name"))
     row: Record = {
         "id": 0,
         "tenant_uuid": call.tenant_uuid,
-        "name": form.get("name") or _free_name(call),
+        "name": form.get("name") or call.store.unused_name("iax"),
         "type": form.get("type", "friend"),
         "host": form.get("host", "dynamic"),
         "context": None,

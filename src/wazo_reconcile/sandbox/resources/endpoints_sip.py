@@ -71,7 +71,7 @@ def new_sip_record(store: Store, tenant_uuid: str, *, template: bool, **values: 
         "uuid": values.get("uuid") or store.new_uuid(),
         "tenant_uuid": tenant_uuid,
         "template": template,
-        "name": values.get("name") or _free_name(store),
+        "name": values.get("name") or store.unused_name("sip", "transports"),
         "label": values.get("label"),
         "sections": {s: list(values.get(f"{s}_section_options", [])) for s in SECTIONS},
         "templates": list(values.get("templates", [])),
@@ -80,14 +80,6 @@ def new_sip_record(store: Store, tenant_uuid: str, *, template: bool, **values: 
     }
     store.table("sip")[row["uuid"]] = row
     return row
-
-
-def _free_name(store: Store) -> str:
-    taken = {row["name"] for table in ("sip", "transports") for row in store.rows(table)}
-    name = store.random_name()
-    while name in taken:
-        name = store.random_name()
-    return name
 
 
 def _search() -> SearchConfig:
