@@ -89,6 +89,21 @@ def current(form: dict[str, Any], row: Record, key: str) -> Any:
     return form[key] if key in form else row[key]
 
 
+def trunk_ref(call: Call, column: str, key: Any) -> dict[str, Any] | None:
+    """An endpoint's ``trunk`` field: ``{id, links}`` of the trunk whose ``column`` is ``key``."""
+    trunk = call.store.find("trunks", lambda t: t[column] == key)
+    if trunk is None:
+        return None
+    return {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
+
+
+def unlink_trunks(store: Store, column: str, key: Any) -> None:
+    """A deleted endpoint leaves its trunk without endpoint (``ON DELETE SET NULL``)."""
+    for trunk in store.rows("trunks"):
+        if trunk[column] == key:
+            trunk[column] = None
+
+
 def created(body: dict[str, Any], location: str) -> Response:
     return Response.json(201, body, {"Location": location})
 

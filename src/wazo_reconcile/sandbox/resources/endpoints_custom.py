@@ -7,7 +7,14 @@ from typing import Any
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
-from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
+from wazo_reconcile.sandbox.resources.common import (
+    Kind,
+    created,
+    no_content,
+    trunk_ref,
+    unique,
+    unlink_trunks,
+)
 from wazo_reconcile.sandbox.resources.endpoints_iax import sync_trunk_context
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.schema import Boolean, Schema, String, length, regexp
@@ -23,7 +30,6 @@ SCHEMA = Schema(
 
 
 def _dump(call: Call, row: Record) -> dict[str, Any]:
-    trunk = call.store.find("trunks", lambda t: t["endpoint_custom_id"] == row["id"])
     return {
         "id": row["id"],
         "tenant_uuid": row["tenant_uuid"],
@@ -31,9 +37,7 @@ def _dump(call: Call, row: Record) -> dict[str, Any]:
         "interface_suffix": row["interface_suffix"] or None,  # stored '' reads back null
         "enabled": row["enabled"],
         "links": [call.link("endpoint_custom", "endpoints/custom", row["id"])],
-        "trunk": {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
-        if trunk
-        else None,
+        "trunk": trunk_ref(call, "endpoint_custom_id", row["id"]),
         "line": None,
     }
 
@@ -84,9 +88,7 @@ def update(call: Call) -> Response:
 def delete(call: Call) -> Response:
     row = CUSTOM.get(call, call.params["custom_id"])
     del call.store.table("custom")[row["id"]]
-    for trunk in call.store.rows("trunks"):
-        if trunk["endpoint_custom_id"] == row["id"]:
-            trunk["endpoint_custom_id"] = None
+    unlink_trunks(call.store, "endpoint_custom_id", row["id"])
     return no_content()
 
 

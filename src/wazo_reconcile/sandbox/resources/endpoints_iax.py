@@ -13,7 +13,14 @@ from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
-from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
+from wazo_reconcile.sandbox.resources.common import (
+    Kind,
+    created,
+    no_content,
+    trunk_ref,
+    unique,
+    unlink_trunks,
+)
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.schema import List, Schema, String, length, one_of, regexp
 from wazo_reconcile.sandbox.store import Record
@@ -121,7 +128,6 @@ SCHEMA = Schema(
 
 
 def _dump(call: Call, row: Record) -> dict[str, Any]:
-    trunk = call.store.find("trunks", lambda t: t["endpoint_iax_id"] == row["id"])
     return {
         "id": row["id"],
         "tenant_uuid": row["tenant_uuid"],
@@ -130,9 +136,7 @@ def _dump(call: Call, row: Record) -> dict[str, Any]:
         "host": row["host"],
         "options": _options(row),
         "links": [call.link("endpoint_iax", "endpoints/iax", row["id"])],
-        "trunk": {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
-        if trunk
-        else None,
+        "trunk": trunk_ref(call, "endpoint_iax_id", row["id"]),
     }
 
 
@@ -233,9 +237,7 @@ def sync_trunk_context(call: Call, endpoint: Record, link: str) -> None:
 def delete(call: Call) -> Response:
     row = IAX.get(call, call.params["iax_id"])
     del call.store.table("iax")[row["id"]]
-    for trunk in call.store.rows("trunks"):
-        if trunk["endpoint_iax_id"] == row["id"]:
-            trunk["endpoint_iax_id"] = None
+    unlink_trunks(call.store, "endpoint_iax_id", row["id"])
     return no_content()
 
 

@@ -22,6 +22,8 @@ from wazo_reconcile.sandbox.resources.common import (
     current,
     load_value,
     no_content,
+    trunk_ref,
+    unlink_trunks,
 )
 from wazo_reconcile.sandbox.resources.pjsip import option_pairs, pjsip_section_name
 from wazo_reconcile.sandbox.routing import Handler, Route
@@ -109,12 +111,7 @@ def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, Any]:
         out["links"] = [call.link("endpoint_sip_templates", "endpoints/sip/templates", row["uuid"])]
         return out
     out["links"] = [call.link("endpoint_sip", "endpoints/sip", row["uuid"])]
-    trunk = call.store.find("trunks", lambda t: t["endpoint_sip_uuid"] == row["uuid"])
-    out["trunk"] = (
-        {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
-        if trunk
-        else None
-    )
+    out["trunk"] = trunk_ref(call, "endpoint_sip_uuid", row["uuid"])
     out["line"] = None
     if merged:  # confd's merged schema pops the sections and appends them flattened
         for section in SECTIONS:
@@ -280,9 +277,7 @@ def delete_sip(store: Store, uuid: str) -> None:
         for pointer in TEMPLATE_POINTERS.values():
             if tenant.get(pointer) == uuid:
                 tenant[pointer] = None
-    for trunk in store.rows("trunks"):
-        if trunk["endpoint_sip_uuid"] == uuid:
-            trunk["endpoint_sip_uuid"] = None
+    unlink_trunks(store, "endpoint_sip_uuid", uuid)
 
 
 def _routes(kind: Kind, path: str, acl: str) -> tuple[Route, ...]:
