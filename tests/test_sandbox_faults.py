@@ -104,7 +104,7 @@ def test_stats_count_per_method_and_path_template() -> None:
     assert stats["total"] == 4
     assert stats["requests"] == {
         "GET /endpoints/sip": 1,
-        "GET /trunks/{trunk_id}": 2,
+        "GET /trunks/{id}": 2,
         "POST /trunks": 1,
     }
     sandbox.reset_stats()

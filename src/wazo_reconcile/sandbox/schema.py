@@ -253,15 +253,7 @@ class List(Field):
     def convert(self, value: Any) -> Any:
         if not isinstance(value, list | tuple):
             raise self.fail()
-        result, errors = [], {}
-        for index, item in enumerate(value):
-            try:
-                result.append(self.inner.load(item))
-            except Invalid as exc:
-                errors[index] = exc.messages
-        if errors:
-            raise Invalid(errors)
-        return result
+        return load_each(value, self.inner.load)
 
 
 class Nested(Field):
@@ -275,15 +267,20 @@ class Nested(Field):
             return self.schema.load_nested(value)
         if not isinstance(value, list | tuple):
             raise Invalid({"_schema": ["Invalid input type."]})
-        result, errors = [], {}
-        for index, item in enumerate(value):
-            try:
-                result.append(self.schema.load_nested(item))
-            except Invalid as exc:
-                errors[index] = exc.messages
-        if errors:
-            raise Invalid(errors)
-        return result
+        return load_each(value, self.schema.load_nested)
+
+
+def load_each(items: Iterable[Any], load: Callable[[Any], Any]) -> list[Any]:
+    """Load every item; the errors are keyed by index (``{0: [...], 2: {...}}``)."""
+    result, errors = [], {}
+    for index, item in enumerate(items):
+        try:
+            result.append(load(item))
+        except Invalid as exc:
+            errors[index] = exc.messages
+    if errors:
+        raise Invalid(errors)
+    return result
 
 
 SchemaCheck = Callable[[dict[str, Any]], None]

@@ -10,6 +10,7 @@ from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import ListParams, SearchConfig, parse_params, search
+from wazo_reconcile.sandbox.routing import Handler, Route
 from wazo_reconcile.sandbox.schema import Field, Invalid
 from wazo_reconcile.sandbox.store import Record, Store
 
@@ -102,6 +103,34 @@ def unlink_trunks(store: Store, column: str, key: Any) -> None:
     for trunk in store.rows("trunks"):
         if trunk[column] == key:
             trunk[column] = None
+
+
+def crud_routes(
+    kind: Kind,
+    path: str,
+    acl: str,
+    *,
+    create: Handler,
+    update: Handler,
+    delete: Handler,
+    read: Handler | None = None,
+    listing: Handler | None = None,
+    master_only_writes: bool = False,
+) -> tuple[Route, ...]:
+    """The five routes of a confd collection; the item is ``{<key>:int|uuid}`` and its ACLs
+    ``<acl>.{<key>}.read|update|delete`` (the collection's: ``<acl>.read|create``)."""
+    key = kind.key
+    item = f"{path}/{{{key}:{'uuid' if key == 'uuid' else 'int'}}}"
+    master = master_only_writes
+    return (
+        Route("GET", path, f"{acl}.read", listing or kind.list),
+        Route("POST", path, f"{acl}.create", create, master),
+        Route(
+            "GET", item, f"{acl}.{{{key}}}.read", read or (lambda c: kind.read(c, c.params[key]))
+        ),
+        Route("PUT", item, f"{acl}.{{{key}}}.update", update, master),
+        Route("DELETE", item, f"{acl}.{{{key}}}.delete", delete, master),
+    )
 
 
 def created(body: dict[str, Any], location: str) -> Response:

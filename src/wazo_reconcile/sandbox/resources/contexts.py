@@ -13,7 +13,13 @@ from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
-from wazo_reconcile.sandbox.resources.common import Kind, created, current, no_content
+from wazo_reconcile.sandbox.resources.common import (
+    Kind,
+    created,
+    crud_routes,
+    current,
+    no_content,
+)
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.schema import (
     Boolean,
@@ -169,7 +175,7 @@ def create_context(call: Call) -> Response:
 
 
 def update_context(call: Call) -> Response:
-    row = CONTEXTS.get(call, call.params["context_id"])
+    row = CONTEXTS.get(call, call.params["id"])
     form = call.load(CONTEXT_SCHEMA, partial=True)
     for key in (*RANGE_KINDS, "incall_ranges"):
         if key in form:
@@ -179,7 +185,7 @@ def update_context(call: Call) -> Response:
 
 
 def delete_context(call: Call) -> Response:
-    row = CONTEXTS.get(call, call.params["context_id"])
+    row = CONTEXTS.get(call, call.params["id"])
     extension = call.store.find("extensions", lambda e: e["context"] == row["name"])
     if extension is not None:
         raise problems.resource_associated(
@@ -329,7 +335,7 @@ def create_extension(call: Call) -> Response:
 
 
 def update_extension(call: Call) -> Response:
-    row = EXTENSIONS.get(call, call.params["extension_id"])
+    row = EXTENSIONS.get(call, call.params["id"])
     form = call.load(EXTENSION_SCHEMA, partial=True)
     context = _context_named(call, current(form, row, "context"))
     exten = current(form, row, "exten")
@@ -347,7 +353,7 @@ def update_extension(call: Call) -> Response:
 
 
 def delete_extension(call: Call) -> Response:
-    row = EXTENSIONS.get(call, call.params["extension_id"])
+    row = EXTENSIONS.get(call, call.params["id"])
     if row["type"] != "user" and row["typeval"] != "0":
         raise problems.resource_associated(
             "Extension", row["type"], extension_id=row["id"], associated_id=row["typeval"]
@@ -356,21 +362,27 @@ def delete_extension(call: Call) -> Response:
     return no_content()
 
 
-_C = "/contexts/{context_id:int}"
-_CACL = "confd.contexts.{context_id}"
-_E = "/extensions/{extension_id:int}"
-_EACL = "confd.extensions.{extension_id}"
-
 ROUTES = (
-    Route("GET", "/contexts", "confd.contexts.read", CONTEXTS.list),
-    Route("POST", "/contexts", "confd.contexts.create", create_context),
-    Route("GET", _C, f"{_CACL}.read", lambda c: CONTEXTS.read(c, c.params["context_id"])),
-    Route("PUT", _C, f"{_CACL}.update", update_context),
-    Route("DELETE", _C, f"{_CACL}.delete", delete_context),
-    Route("PUT", f"{_C}/contexts", f"{_CACL}.contexts.update", update_includes),
-    Route("GET", "/extensions", "confd.extensions.read", EXTENSIONS.list),
-    Route("POST", "/extensions", "confd.extensions.create", create_extension),
-    Route("GET", _E, f"{_EACL}.read", lambda c: EXTENSIONS.read(c, c.params["extension_id"])),
-    Route("PUT", _E, f"{_EACL}.update", update_extension),
-    Route("DELETE", _E, f"{_EACL}.delete", delete_extension),
+    *crud_routes(
+        CONTEXTS,
+        "/contexts",
+        "confd.contexts",
+        create=create_context,
+        update=update_context,
+        delete=delete_context,
+    ),
+    Route(
+        "PUT",
+        "/contexts/{context_id:int}/contexts",
+        "confd.contexts.{context_id}.contexts.update",
+        update_includes,
+    ),
+    *crud_routes(
+        EXTENSIONS,
+        "/extensions",
+        "confd.extensions",
+        create=create_extension,
+        update=update_extension,
+        delete=delete_extension,
+    ),
 )

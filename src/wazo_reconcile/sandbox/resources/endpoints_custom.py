@@ -10,13 +10,13 @@ from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     created,
+    crud_routes,
     no_content,
     trunk_ref,
     unique,
     unlink_trunks,
 )
 from wazo_reconcile.sandbox.resources.endpoints_iax import sync_trunk_context
-from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.schema import Boolean, Schema, String, length, regexp
 from wazo_reconcile.sandbox.store import Record
 
@@ -75,7 +75,7 @@ def create(call: Call) -> Response:
 
 
 def update(call: Call) -> Response:
-    row = CUSTOM.get(call, call.params["custom_id"])
+    row = CUSTOM.get(call, call.params["id"])
     form = call.load(SCHEMA, partial=True)
     unique(call, "custom", "CustomEndpoint", "interface", form.get("interface"), exclude=row["id"])
     if "interface_suffix" in form:
@@ -86,21 +86,17 @@ def update(call: Call) -> Response:
 
 
 def delete(call: Call) -> Response:
-    row = CUSTOM.get(call, call.params["custom_id"])
+    row = CUSTOM.get(call, call.params["id"])
     del call.store.table("custom")[row["id"]]
     unlink_trunks(call.store, "endpoint_custom_id", row["id"])
     return no_content()
 
 
-_ITEM = "/endpoints/custom/{custom_id:int}"
-_ACL = "confd.endpoints.custom"
-
-ROUTES = (
-    Route("GET", "/endpoints/custom", f"{_ACL}.read", CUSTOM.list),
-    Route("POST", "/endpoints/custom", f"{_ACL}.create", create),
-    Route(
-        "GET", _ITEM, f"{_ACL}.{{custom_id}}.read", lambda c: CUSTOM.read(c, c.params["custom_id"])
-    ),
-    Route("PUT", _ITEM, f"{_ACL}.{{custom_id}}.update", update),
-    Route("DELETE", _ITEM, f"{_ACL}.{{custom_id}}.delete", delete),
+ROUTES = crud_routes(
+    CUSTOM,
+    "/endpoints/custom",
+    "confd.endpoints.custom",
+    create=create,
+    update=update,
+    delete=delete,
 )

@@ -16,12 +16,12 @@ from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     created,
+    crud_routes,
     no_content,
     trunk_ref,
     unique,
     unlink_trunks,
 )
-from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.schema import List, Schema, String, length, one_of, regexp
 from wazo_reconcile.sandbox.store import Record
 
@@ -217,7 +217,7 @@ def create(call: Call) -> Response:
 
 
 def update(call: Call) -> Response:
-    row = IAX.get(call, call.params["iax_id"])
+    row = IAX.get(call, call.params["id"])
     form = call.load(SCHEMA, partial=True)
     unique(call, "iax", "IAXEndpoint", "name", form.get("name"), exclude=row["id"])
     if "options" in form:
@@ -235,21 +235,12 @@ def sync_trunk_context(call: Call, endpoint: Record, link: str) -> None:
 
 
 def delete(call: Call) -> Response:
-    row = IAX.get(call, call.params["iax_id"])
+    row = IAX.get(call, call.params["id"])
     del call.store.table("iax")[row["id"]]
     unlink_trunks(call.store, "endpoint_iax_id", row["id"])
     return no_content()
 
 
-_ITEM = "/endpoints/iax/{iax_id:int}"
-_ACL = "confd.endpoints.iax"
-
-ROUTES = (
-    Route("GET", "/endpoints/iax", f"{_ACL}.read", IAX.list),
-    Route("POST", "/endpoints/iax", f"{_ACL}.create", create),
-    Route(
-        "GET", _ITEM, f"{_ACL}.{{iax_id}}.read", lambda call: IAX.read(call, call.params["iax_id"])
-    ),
-    Route("PUT", _ITEM, f"{_ACL}.{{iax_id}}.update", update),
-    Route("DELETE", _ITEM, f"{_ACL}.{{iax_id}}.delete", delete),
+ROUTES = crud_routes(
+    IAX, "/endpoints/iax", "confd.endpoints.iax", create=create, update=update, delete=delete
 )

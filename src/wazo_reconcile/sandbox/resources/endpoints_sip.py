@@ -19,6 +19,7 @@ from wazo_reconcile.sandbox.resources.common import (
     Kind,
     check_name_free,
     created,
+    crud_routes,
     current,
     load_value,
     no_content,
@@ -281,13 +282,15 @@ def delete_sip(store: Store, uuid: str) -> None:
 
 
 def _routes(kind: Kind, path: str, acl: str) -> tuple[Route, ...]:
-    item, item_acl = f"{path}/{{uuid:uuid}}", f"{acl}.{{uuid}}"
-    return (
-        Route("GET", path, f"{acl}.read", lambda call: kind.list(call, uuid_list=True)),
-        Route("POST", path, f"{acl}.create", _create(kind)),
-        Route("GET", item, f"{item_acl}.read", _read(kind)),
-        Route("PUT", item, f"{item_acl}.update", _update(kind)),
-        Route("DELETE", item, f"{item_acl}.delete", _delete(kind)),
+    return crud_routes(
+        kind,
+        path,
+        acl,
+        create=_create(kind),
+        update=_update(kind),
+        delete=_delete(kind),
+        read=_read(kind),
+        listing=lambda call: kind.list(call, uuid_list=True),
     )
 
 

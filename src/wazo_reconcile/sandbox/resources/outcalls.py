@@ -14,7 +14,13 @@ from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
-from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
+from wazo_reconcile.sandbox.resources.common import (
+    Kind,
+    created,
+    crud_routes,
+    no_content,
+    unique,
+)
 from wazo_reconcile.sandbox.resources.contexts import EXTENSIONS
 from wazo_reconcile.sandbox.resources.trunks import (
     TRUNKS,
@@ -141,7 +147,7 @@ def create(call: Call) -> Response:
 
 
 def update(call: Call) -> Response:
-    row = OUTCALLS.get(call, call.params["outcall_id"])
+    row = OUTCALLS.get(call, call.params["id"])
     form = call.load(SCHEMA, partial=True)
     unique(call, "outcalls", "Outcall", "name", form.get("name"), exclude=row["id"])
     if "ring_time" in form:
@@ -151,7 +157,7 @@ def update(call: Call) -> Response:
 
 
 def delete(call: Call) -> Response:
-    row = OUTCALLS.get(call, call.params["outcall_id"])
+    row = OUTCALLS.get(call, call.params["id"])
     for pattern in row["patterns"]:
         _release(call, pattern["extension_id"])
     del call.store.table("outcalls")[row["id"]]
@@ -230,17 +236,14 @@ def dissociate_extension(call: Call) -> Response:
 
 
 _O = "/outcalls/{outcall_id:int}"
-_OACL = "confd.outcalls.{outcall_id}"
 _X = f"{_O}/extensions/{{extension_id:int}}"
-_XACL = f"{_OACL}.extensions.{{extension_id}}"
+_XACL = "confd.outcalls.{outcall_id}.extensions.{extension_id}"
 
 ROUTES = (
-    Route("GET", "/outcalls", "confd.outcalls.read", OUTCALLS.list),
-    Route("POST", "/outcalls", "confd.outcalls.create", create),
-    Route("GET", _O, f"{_OACL}.read", lambda c: OUTCALLS.read(c, c.params["outcall_id"])),
-    Route("PUT", _O, f"{_OACL}.update", update),
-    Route("DELETE", _O, f"{_OACL}.delete", delete),
-    Route("PUT", f"{_O}/trunks", f"{_OACL}.trunks.update", set_trunks),
+    *crud_routes(
+        OUTCALLS, "/outcalls", "confd.outcalls", create=create, update=update, delete=delete
+    ),
+    Route("PUT", f"{_O}/trunks", "confd.outcalls.{outcall_id}.trunks.update", set_trunks),
     Route("PUT", _X, f"{_XACL}.update", associate_extension),
     Route("DELETE", _X, f"{_XACL}.delete", dissociate_extension),
 )

@@ -17,6 +17,7 @@ from wazo_reconcile.sandbox.resources.common import (
     Kind,
     check_name_free,
     created,
+    crud_routes,
     current,
     load_value,
     no_content,
@@ -93,10 +94,6 @@ _EDIT_NAME_CHECKS = (
 )
 
 
-def list_transports(call: Call) -> Response:
-    return TRANSPORTS.list(call)
-
-
 def create_transport(call: Call) -> Response:
     form = call.load(TRANSPORT_SCHEMA)
     check_name_free(call, form["name"], None, _CREATE_NAME_CHECKS)
@@ -106,12 +103,8 @@ def create_transport(call: Call) -> Response:
     return created(dump_transport(call, row), call.href("sip", "transports", row["uuid"]))
 
 
-def read_transport(call: Call) -> Response:
-    return TRANSPORTS.read(call, call.params["transport_uuid"])
-
-
 def update_transport(call: Call) -> Response:
-    row = TRANSPORTS.get(call, call.params["transport_uuid"])
+    row = TRANSPORTS.get(call, call.params["uuid"])
     form = call.load(TRANSPORT_SCHEMA, partial=True)
     check_name_free(call, current(form, row, "name"), row["uuid"], _EDIT_NAME_CHECKS)
     if "options" in form:
@@ -121,7 +114,7 @@ def update_transport(call: Call) -> Response:
 
 
 def delete_transport(call: Call) -> Response:
-    row = TRANSPORTS.get(call, call.params["transport_uuid"])
+    row = TRANSPORTS.get(call, call.params["uuid"])
     fallback_uuid = load_value(
         Uuid(allow_none=True), "fallback", call.request.query.get("fallback")
     )
@@ -192,15 +185,16 @@ def update_live_reload(call: Call) -> Response:
     return no_content()
 
 
-_T = "/sip/transports/{transport_uuid:uuid}"
-_TACL = "confd.sip.transports.{transport_uuid}"
-
 ROUTES = (
-    Route("GET", "/sip/transports", "confd.sip.transports.read", list_transports),
-    Route("POST", "/sip/transports", "confd.sip.transports.create", create_transport, True),
-    Route("GET", _T, f"{_TACL}.read", read_transport),
-    Route("PUT", _T, f"{_TACL}.update", update_transport, True),
-    Route("DELETE", _T, f"{_TACL}.delete", delete_transport, True),
+    *crud_routes(
+        TRANSPORTS,
+        "/sip/transports",
+        "confd.sip.transports",
+        create=create_transport,
+        update=update_transport,
+        delete=delete_transport,
+        master_only_writes=True,
+    ),
     Route("GET", "/asterisk/pjsip/doc", "confd.asterisk.pjsip.doc.read", read_doc),
     *(
         route

@@ -14,7 +14,7 @@ from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
-from wazo_reconcile.sandbox.resources.common import Kind, created, no_content
+from wazo_reconcile.sandbox.resources.common import Kind, created, crud_routes, no_content
 from wazo_reconcile.sandbox.resources.endpoints_custom import CUSTOM
 from wazo_reconcile.sandbox.resources.endpoints_iax import IAX
 from wazo_reconcile.sandbox.resources.endpoints_sip import ENDPOINTS, delete_sip
@@ -160,7 +160,7 @@ def create(call: Call) -> Response:
 
 
 def update(call: Call) -> Response:
-    row = TRUNKS.get(call, call.params["trunk_id"])
+    row = TRUNKS.get(call, call.params["id"])
     form = call.load(SCHEMA, partial=True)
     _check_context(call, row["tenant_uuid"], form.get("context", row["context"]))
     if "twilio_incoming" in form:
@@ -174,7 +174,7 @@ def update(call: Call) -> Response:
 
 
 def delete(call: Call) -> Response:
-    row = TRUNKS.get(call, call.params["trunk_id"])
+    row = TRUNKS.get(call, call.params["id"])
     store = call.store
     if row["endpoint_sip_uuid"] in store.table("sip"):
         delete_sip(store, row["endpoint_sip_uuid"])
@@ -252,15 +252,6 @@ LINKS = (
 
 
 ROUTES = (
-    Route("GET", "/trunks", "confd.trunks.read", TRUNKS.list),
-    Route("POST", "/trunks", "confd.trunks.create", create),
-    Route(
-        "GET",
-        "/trunks/{trunk_id:int}",
-        "confd.trunks.{trunk_id}.read",
-        lambda call: TRUNKS.read(call, call.params["trunk_id"]),
-    ),
-    Route("PUT", "/trunks/{trunk_id:int}", "confd.trunks.{trunk_id}.update", update),
-    Route("DELETE", "/trunks/{trunk_id:int}", "confd.trunks.{trunk_id}.delete", delete),
+    *crud_routes(TRUNKS, "/trunks", "confd.trunks", create=create, update=update, delete=delete),
     *(route for link in LINKS for route in link.routes()),
 )
