@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.schema import Boolean, Integer, Invalid, Schema, String, value_range
 from wazo_reconcile.sandbox.store import Record
-
-Getter = Callable[[Record], Any]
 
 LIST_SCHEMA = Schema(
     {
@@ -35,16 +33,24 @@ LIST_SCHEMA = Schema(
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """The searchable/filterable/sortable columns of a resource (xivo-dao ``SearchConfig``)."""
+    """The searchable/filterable/sortable columns of a resource (xivo-dao ``SearchConfig``):
+    each column name maps to a key of the (possibly derived) row; a missing key reads None."""
 
-    columns: Mapping[str, Getter]
+    columns: Mapping[str, str]
     default_sort: str
     search: Sequence[str] | None = None  # None: every column is searched
     integers: frozenset[str] = field(default_factory=frozenset)
 
-    def searched(self) -> list[Getter]:
-        names = self.columns if self.search is None else self.search
-        return [self.columns[name] for name in names]
+    @classmethod
+    def of(cls, *names: str, default_sort: str, **options: Any) -> SearchConfig:
+        """Columns stored under their own name."""
+        return cls({name: name for name in names}, default_sort, **options)
+
+    def value(self, row: Record, column: str) -> Any:
+        return row.get(self.columns[column])
+
+    def searched(self) -> list[str]:
+        return list(self.columns if self.search is None else self.search)
 
 
 @dataclass(frozen=True)
@@ -123,17 +129,17 @@ def _matches_search(row: Record, config: SearchConfig, term: str | None) -> bool
         return True
     pattern = like_pattern(term)
     return any(
-        (text := as_text(getter(row))) is not None and pattern.search(_fold(text)) is not None
-        for getter in config.searched()
+        (text := as_text(config.value(row, column))) is not None
+        and pattern.search(_fold(text)) is not None
+        for column in config.searched()
     )
 
 
 def _matches_filters(row: Record, config: SearchConfig, filters: Mapping[str, str]) -> bool:
     for name, wanted in filters.items():
-        getter = config.columns.get(name)
-        if getter is None:
+        if name not in config.columns:
             continue
-        if not _equals(getter(row), wanted, integer=name in config.integers):
+        if not _equals(config.value(row, name), wanted, integer=name in config.integers):
             return False
     return True
 
@@ -151,13 +157,12 @@ def _equals(value: Any, wanted: str, *, integer: bool) -> bool:
 
 def _sorted(rows: list[Record], config: SearchConfig, params: ListParams) -> list[Record]:
     order = params.order or config.default_sort
-    getter = config.columns.get(order)
-    if getter is None:
+    if order not in config.columns:
         raise problems.input_error(f"order: column '{order}' was not found")
-    present = [row for row in rows if getter(row) is not None]
-    nulls = [row for row in rows if getter(row) is None]
+    present = [row for row in rows if config.value(row, order) is not None]
+    nulls = [row for row in rows if config.value(row, order) is None]
     reverse = params.direction == "desc"
-    present.sort(key=lambda row: _sort_key(getter(row)), reverse=reverse)
+    present.sort(key=lambda row: _sort_key(config.value(row, order)), reverse=reverse)
     return nulls + present if reverse else present + nulls
 
 

@@ -154,16 +154,8 @@ CONTEXTS = Kind(
     resource="Context",
     key="id",
     dump=_dump_context,
-    search=SearchConfig(
-        columns={
-            "id": lambda r: r["id"],
-            "name": lambda r: r["name"],
-            "label": lambda r: r["label"],
-            "type": lambda r: r["type"],
-            "description": lambda r: r["description"],
-        },
-        default_sort="id",
-        integers=frozenset({"id"}),
+    search=SearchConfig.of(
+        "id", "name", "label", "type", "description", default_sort="id", integers=frozenset({"id"})
     ),
 )
 
@@ -269,12 +261,7 @@ EXTENSIONS = Kind(
     key="id",
     dump=_dump_extension,
     search=SearchConfig(
-        columns={
-            "exten": lambda r: r["exten"],
-            "context": lambda r: r["context"],
-            "type": lambda r: r["context_type"],
-        },
-        default_sort="exten",
+        {"exten": "exten", "context": "context", "type": "context_type"}, default_sort="exten"
     ),
     derive=_extension_type,
 )

@@ -47,14 +47,8 @@ CUSTOM = Kind(
     resource="CustomEndpoint",
     key="id",
     dump=_dump,
-    search=SearchConfig(
-        columns={
-            "id": lambda r: r["id"],
-            "interface": lambda r: r["interface"],
-            "context": lambda r: r["context"],
-        },
-        default_sort="interface",
-        integers=frozenset({"id"}),
+    search=SearchConfig.of(
+        "id", "interface", "context", default_sort="interface", integers=frozenset({"id"})
     ),
 )
 

@@ -187,14 +187,7 @@ IAX = Kind(
     resource="IAXEndpoint",
     key="id",
     dump=_dump,
-    search=SearchConfig(
-        columns={
-            "name": lambda r: r["name"],
-            "type": lambda r: r["type"],
-            "host": lambda r: r["host"],
-        },
-        default_sort="name",
-    ),
+    search=SearchConfig.of("name", "type", "host", default_sort="name"),
 )
 
 

@@ -85,13 +85,7 @@ def new_sip_record(store: Store, tenant_uuid: str, *, template: bool, **values: 
     return row
 
 
-def _search() -> SearchConfig:
-    columns = {
-        "name": lambda r: r["name"],
-        "label": lambda r: r["label"],
-        "asterisk_id": lambda r: r["asterisk_id"],
-    }
-    return SearchConfig(columns=columns, default_sort="label")
+_SEARCH = SearchConfig.of("name", "label", "asterisk_id", default_sort="label")
 
 
 def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, Any]:
@@ -141,7 +135,7 @@ ENDPOINTS = Kind(
     resource="SIPEndpoint",
     key="uuid",
     dump=_dump,
-    search=_search(),
+    search=_SEARCH,
     where=lambda r: not r["template"],
 )
 TEMPLATES = Kind(
@@ -149,7 +143,7 @@ TEMPLATES = Kind(
     resource="SIPEndpointTemplate",
     key="uuid",
     dump=_dump,
-    search=_search(),
+    search=_SEARCH,
     where=lambda r: bool(r["template"]),
 )
 

@@ -114,13 +114,11 @@ OUTCALLS = Kind(
     resource="Outcall",
     key="id",
     dump=_dump,
-    search=SearchConfig(
-        columns={
-            "id": lambda r: r["id"],
-            "description": lambda r: r["description"],
-            "name": lambda r: r["name"],
-            "preprocess_subroutine": lambda r: r["preprocess_subroutine"],
-        },
+    search=SearchConfig.of(
+        "id",
+        "description",
+        "name",
+        "preprocess_subroutine",
         default_sort="id",
         integers=frozenset({"id"}),
     ),

@@ -76,11 +76,7 @@ TRANSPORTS = Kind(
     resource="Transport",
     key="uuid",
     dump=dump_transport,
-    search=SearchConfig(
-        columns={"name": lambda r: r["name"], "uuid": lambda r: r["uuid"]},
-        default_sort="name",
-        search=("name",),
-    ),
+    search=SearchConfig.of("name", "uuid", default_sort="name", search=("name",)),
     tenant_scoped=False,
 )
 

@@ -104,15 +104,13 @@ TRUNKS = Kind(
     resource="Trunk",
     key="id",
     dump=_dump,
-    search=SearchConfig(
-        columns={
-            "id": lambda t: t["id"],
-            "context": lambda t: t["context"],
-            "description": lambda t: t["description"],
-            "name": lambda t: t["name"],
-            "label": lambda t: t["label"],
-            "outgoing_caller_id_format": lambda t: t["outgoing_caller_id_format"],
-        },
+    search=SearchConfig.of(
+        "id",
+        "context",
+        "description",
+        "name",
+        "label",
+        "outgoing_caller_id_format",
         default_sort="id",
         integers=frozenset({"id"}),
     ),

@@ -7,9 +7,7 @@ groups, ...) are always empty in the sandbox.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
 from wazo_reconcile.sandbox import problems
@@ -182,46 +180,29 @@ def _dump(call: Call, row: Record) -> dict[str, Any]:
     return out
 
 
-def _nothing(row: Record) -> None:
-    return None
-
-
 def _fullname(row: Record) -> str:
     return f"{row['firstname']} {row['lastname'] or ''}".strip()
 
 
-_STORED_COLUMNS = (
-    "id",
-    "uuid",
-    "firstname",
-    "lastname",
-    "caller_id",
-    "description",
-    "userfield",
-    "email",
-    "mobile_phone_number",
-    "music_on_hold",
-    "outgoing_caller_id",
-    "preprocess_subroutine",
-    "username",
-    "enabled",
-    "subscription_type",
-)
-# columns of lines, extensions and voicemails: users have none in the sandbox
-_RELATED_COLUMNS = ("exten", "extension", "context", "voicemail_number", "provisioning_code")
-_COLUMNS: dict[str, Callable[[Record], Any]] = {
-    **{name: itemgetter(name) for name in _STORED_COLUMNS},
-    **{name: _nothing for name in _RELATED_COLUMNS},
-    "fullname": _fullname,
-}
+def _derived(store: Store, row: Record) -> dict[str, Any]:
+    return {"fullname": _fullname(row)}
+
+
+_COLUMNS = (
+    "id", "uuid", "firstname", "lastname", "fullname", "caller_id", "description", "userfield",
+    "email", "mobile_phone_number", "music_on_hold", "outgoing_caller_id",
+    "preprocess_subroutine", "username", "enabled", "subscription_type",
+    # columns of lines, extensions and voicemails: users have none in the sandbox (null)
+    "exten", "extension", "context", "voicemail_number", "provisioning_code",
+)  # fmt: skip
 
 USERS = Kind(
     table="users",
     resource="User",
     key="id",
     dump=_dump,
-    search=SearchConfig(
-        columns=_COLUMNS,
+    search=SearchConfig.of(
+        *_COLUMNS,
         default_sort="lastname",
         search=(
             "fullname",
@@ -240,6 +221,7 @@ USERS = Kind(
         ),
         integers=frozenset({"id", "subscription_type"}),
     ),
+    derive=_derived,
 )
 
 
@@ -310,7 +292,7 @@ TENANTS = Kind(
     resource="Tenant",
     key="uuid",
     dump=_dump_tenant,
-    search=SearchConfig(columns={"uuid": lambda r: r["uuid"]}, default_sort="uuid"),
+    search=SearchConfig.of("uuid", default_sort="uuid"),
 )
 
 
