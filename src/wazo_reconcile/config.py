@@ -498,7 +498,9 @@ def _compose(text: str, display: str) -> tuple[list[Node], list[Problem]]:
         return [], [_syntax_problem(exc, display)]
     except yaml.reader.ReaderError as exc:
         line, col = _line_col(text[: exc.position])
-        message = f"character {exc.character!r} is not allowed in YAML: {exc.reason}"
+        char = exc.character
+        shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+        message = f"character {shown} is not allowed in YAML ({exc.reason})"
         return [], [_problem(Location(display, line, col), message)]
     except yaml.YAMLError as exc:  # any other libyaml failure, without position
         return [], [_problem(Location(display, 1, 1), f"YAML error: {exc}")]
@@ -515,6 +517,8 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
     message = f"YAML syntax error: {exc.problem or exc.context}"
     if exc.context and exc.problem and exc.context_mark is not None:
         message += f" ({exc.context} at line {exc.context_mark.line + 1})"
+    if exc.context and "tag" in exc.context:
+        message += "; quote a value that starts with '!', e.g. \"!all,ulaw\""
     return _problem(location, message)
 
 
@@ -612,8 +616,8 @@ class _Builder:
         self.expanded += size
         if self.expanded > ALIAS_EXPANSION_BASE + ALIAS_EXPANSION_RATIO * self.fresh:
             message = (
-                f"aliases expand this document to more than {self.expanded} nodes "
-                f"from {self.fresh} written; refusing (alias bomb?)"
+                f"aliases expand this document to over {self.expanded} nodes from "
+                f"{self.fresh} written: refused as an alias bomb"
             )
             raise _Refused(_problem(self.at(node), message))
         return value

@@ -21,7 +21,6 @@ warnings, except when the policy prunes their kind (then apply would delete them
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from wazo_reconcile.config import (
 )
 from wazo_reconcile.errors import Problem
 from wazo_reconcile.pjsip import ENDPOINT_SECTIONS, PjsipDoc, load_pjsip_doc
-from wazo_reconcile.schema import validate_document
+from wazo_reconcile.schema import suggest, validate_document
 from wazo_reconcile.secrets import (
     MIN_SCRUB_LENGTH,
     SecretError,
@@ -580,8 +579,8 @@ def _unknown_option(section: str, key: str, allowed: frozenset[str]) -> str:
         return f"'{key}' is not accepted in {section} (confd accepts only: {accepted})"
     doc_section = ENDPOINT_SECTIONS.get(section) or section
     message = f"unknown PJSIP {doc_section} option '{key}'"
-    close = difflib.get_close_matches(key, sorted(allowed), n=1)
-    return message + (f"; did you mean '{close[0]}'?" if close else "")
+    close = suggest(key, sorted(allowed))
+    return message + (f"; did you mean '{close}'?" if close else "")
 
 
 def _option_value(

@@ -148,9 +148,9 @@ def _additional(error: ValidationError, path: JsonPath, document: Document) -> I
         if key in known:
             continue
         message = f"unknown key '{key}'"
-        close = difflib.get_close_matches(str(key), known, n=1)
+        close = suggest(str(key), known)
         if close:
-            message += f"; did you mean '{close[0]}'?"
+            message += f"; did you mean '{close}'?"
         elif known:
             message += f" (expected one of: {', '.join(known)})"
         yield (*path, key), message, True
@@ -211,9 +211,9 @@ def _enum(error: ValidationError, path: JsonPath, document: Document) -> Iterato
     message = f"must be one of: {', '.join(choices)}"
     if isinstance(error.instance, str) and not _is_secret_path(path):
         message = f"'{error.instance}' is not allowed; {message}"
-        close = difflib.get_close_matches(error.instance, choices, n=1)
+        close = suggest(error.instance, choices)
         if close:
-            message += f"; did you mean '{close[0]}'?"
+            message += f"; did you mean '{close}'?"
     yield path, message, False
 
 
@@ -254,6 +254,13 @@ def _bounds(error: ValidationError, path: JsonPath, document: Document) -> Itera
 
 def _generic(error: ValidationError, path: JsonPath, document: Document) -> Iterator[Message]:
     yield path, _custom(error) or f"is not valid here ({error.validator})", False
+
+
+def suggest(word: str, choices: Sequence[str]) -> str | None:
+    """The choice closest to a misspelt word (case aside), if one is close enough."""
+    lowered = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1)
+    return lowered[close[0]] if close else None
 
 
 def _keyword_value(error: ValidationError) -> Any:
@@ -547,10 +554,20 @@ def _type_check(wanted: str | Sequence[str] | None) -> tuple[Check | None, type 
     classes = tuple({cls for name in names for cls in _PY_TYPES[name]})
     if names <= {"object"} or names <= {"array"}:
         return (lambda x: isinstance(x, classes)), classes[0]
-    if "boolean" in names or not names & {"integer", "number"}:
+    if "integer" in names and "number" not in names:
+        # since draft 4, 1.0 is an integer too
+        others = tuple(c for c in classes if c is not int)
+        return (lambda x: _is_integer(x) or isinstance(x, others)), None
+    if "boolean" in names or "number" not in names:
         return (lambda x: isinstance(x, classes)), None
     # bool is an int in Python, never a number in JSON Schema
     return (lambda x: isinstance(x, classes) and not isinstance(x, bool)), None
+
+
+def _is_integer(x: Any) -> bool:
+    if isinstance(x, float):
+        return x.is_integer()
+    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def _properties_only(props: dict[str, Check], required: tuple[str, ...]) -> Check:

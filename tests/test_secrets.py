@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wazo_reconcile.config import load_stack
+from wazo_reconcile.secrets import (
+    MASK,
+    ScrubbingFilter,
+    SecretError,
+    SecretRegistry,
+    SecretResolver,
+    collect_secrets,
+    expand,
+    find_refs,
+    literal_secrets,
+    secret_strings,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "refs"),
+    [
+        ("${env:ACME_PASSWORD}", [("env", "ACME_PASSWORD")]),
+        ("sip:${env:USER}@${file:host.txt}:5060", [("env", "USER"), ("file", "host.txt")]),
+        ("${file:../secrets/a b}", [("file", "../secrets/a b")]),
+        ("${EXTEN:1}", []),  # Asterisk dialplan substring, not ours
+        ("PJSIP_HEADER(add,X)=${CALLERID(num)}", []),
+        ("${ENV:X} ${vault:x} $env:X", []),
+        ("${env:}", [("env", "")]),
+        ("plain", []),
+    ],
+)
+def test_find_refs(text: str, refs: list[tuple[str, str]]) -> None:
+    found = find_refs(text)
+    assert [(r.scheme, r.target) for r in found] == refs
+    assert all(text[r.start : r.end] == str(r) for r in found)
+
+
+def test_expand_env_and_files_relative_to_the_document(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "host").write_text("sip.acme.example\n", encoding="utf-8")
+    (tmp_path / "crlf").write_bytes(b"pa:ss\r\n")
+    (tmp_path / "two-lines").write_text("a\nb\n\n", encoding="utf-8")
+    env = {"USER": "u123"}
+    assert expand("sip:${env:USER}@${file:secrets/host}", env=env, base_dir=tmp_path) == (
+        "sip:u123@sip.acme.example"
+    )
+    assert expand("${file:crlf}", env=env, base_dir=tmp_path) == "pa:ss"
+    assert expand("${file:two-lines}", env=env, base_dir=tmp_path) == "a\nb\n"
+    assert expand("no refs", env={}, base_dir=tmp_path) == "no refs"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("${env:MISSING_VAR}", "${env:MISSING_VAR}: environment variable MISSING_VAR is not set"),
+        ("${env:1BAD}", "${env:1BAD}: not a valid environment variable name"),
+        ("${env:}", "${env:}: not a valid environment variable name"),
+        ("${file:}", "${file:}: empty file path"),
+        ("${file:nope.txt}", "${file:nope.txt}: file {base}/nope.txt not found"),
+        ("${file:adir}", "${file:adir}: {base}/adir is a directory"),
+        ("${file:latin1}", "${file:latin1}: file {base}/latin1 is not UTF-8 text"),
+    ],
+)
+def test_expand_errors_name_the_reference_never_a_value(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "latin1").write_bytes(b"caf\xe9")
+    with pytest.raises(SecretError) as raised:
+        expand(text, env={"SET": "hunter2"}, base_dir=tmp_path)
+    assert str(raised.value) == message.replace("{base}", str(tmp_path))
+    assert "hunter2" not in str(raised.value)
+
+
+def test_resolver_reads_each_file_once(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("first\n", encoding="utf-8")
+    resolver = SecretResolver({})
+    assert resolver.expand("${file:pw}", tmp_path) == "first"
+    secret.write_text("second\n", encoding="utf-8")
+    assert resolver.expand("${file:pw}", tmp_path) == "first"
+    assert SecretResolver({}).expand("${file:pw}", tmp_path) == "second"
+
+
+def test_resolver_outcome_gathers_values_and_errors(tmp_path: Path) -> None:
+    outcome = SecretResolver({"A": "alpha"}).outcome("${env:A}/${env:B}", tmp_path)
+    assert [(str(r), v) for r, v in outcome.values] == [("${env:A}", "alpha")]
+    assert [str(e) for e in outcome.errors] == ["${env:B}: environment variable B is not set"]
+    assert outcome.expanded is None
+    assert SecretResolver({"A": ""}).outcome("${env:A}", tmp_path).expanded == ""
+
+
+def test_secret_strings_finds_references_and_secret_keys() -> None:
+    data: dict[str, Any] = {
+        "trunks": {
+            "acme": {
+                "outbound_auth": {"username": "u1", "password": "lit-pass"},
+                "auth": [["username", "u2"], ["password", "pair-pass"], ["PASSWORD", "x"]],
+                "options": {"secret": ["iax-1", "iax-2"], "md5_cred": ""},
+                "registration": {"client_uri": "sip:${env:U}@h"},
+            }
+        },
+        "Password": "top",
+    }
+    found = {(path, text, refs) for path, text, refs in secret_strings(data)}
+    base = ("trunks", "acme")
+    assert found == {
+        ((*base, "outbound_auth", "password"), "lit-pass", False),
+        ((*base, "auth", 1, 1), "pair-pass", False),
+        ((*base, "auth", 2, 1), "x", False),
+        ((*base, "options", "secret", 0), "iax-1", False),
+        ((*base, "options", "secret", 1), "iax-2", False),
+        ((*base, "registration", "client_uri"), "sip:${env:U}@h", True),
+        (("Password",), "top", False),
+    }
+    assert sorted(literal_secrets(data)) == sorted(
+        ["lit-pass", "pair-pass", "x", "iax-1", "iax-2", "top"]
+    )
+
+
+def test_registry_scrubs_longest_first_and_escapes() -> None:
+    registry = SecretRegistry(["s3cr", "s3cret.*", "abc"])
+    assert "abc" not in registry  # shorter than MIN_SCRUB_LENGTH: not masked
+    assert len(registry) == 2
+    assert registry.scrub("x s3cret.* y s3cr z s3cretZZ abc") == (
+        f"x {MASK} y {MASK} z {MASK}etZZ abc"
+    )
+    assert SecretRegistry().scrub("nothing") == "nothing"
+
+
+def test_scrubbing_filter_masks_log_records() -> None:
+    registry = SecretRegistry(["tok-12345"])
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ScrubbingFilter(registry))
+    logger = logging.getLogger("test_secrets.scrub")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("token %s refused", "tok-12345")
+        registry.add("late-secret")
+        logger.warning("late-secret appears")
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == f"token {MASK} refused\n{MASK} appears\n"
+
+
+def test_collect_secrets_of_a_stack(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("file-secret\n", encoding="utf-8")
+    (tmp_path / "s.yaml").write_text(
+        "version: 1\ntrunks:\n  acme:\n    outbound_auth: {password: '${file:pw}'}\n"
+        "    auth: {password: literal-pw}\n"
+        "    registration: {client_uri: 'sip:${env:U}@${env:UNSET}'}\n",
+        encoding="utf-8",
+    )
+    stack = load_stack(tmp_path / "s.yaml")
+    registry = collect_secrets(stack, SecretResolver({"U": "user-from-env"}))
+    for value in ("file-secret", "literal-pw", "user-from-env"):
+        assert value in registry
+    assert len(registry) == 3
