@@ -513,8 +513,12 @@ def _plainly_valid(ctx: DocumentContext, section: str, value: Any) -> bool:
         return False
     allowed, generated = ctx.allowed(section), GENERATED_OPTIONS.get(section, ())
     for key, item in value.items():
-        if key not in allowed or key in generated or len(key) > MAX_OPTION_TEXT:
+        if key not in allowed or key in generated:  # allowed keys are short
             return False
+        if type(item) is str:  # the usual case, checked inline
+            if not item or len(item) > MAX_OPTION_TEXT:
+                return False
+            continue
         items = item if type(item) is list else (item,)
         if len(items) > 1 and key not in ACCUMULATING_OPTIONS:
             return False

@@ -21,14 +21,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError
-from jsonschema.exceptions import best_match
+from typing import TYPE_CHECKING, Any
 
 from wazo_reconcile.config import Document, Stack, describe, format_path
 from wazo_reconcile.errors import Problem
 from wazo_reconcile.secrets import is_secret_key
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
 
 Check = Callable[[Any], bool]
 JsonPath = tuple[str | int, ...]
@@ -77,37 +77,45 @@ def validate_document(document: Document) -> list[tuple[JsonPath, Problem]]:
 
 
 class _Checker:
-    """Fast predicates for a document and its collections; jsonschema for the details."""
+    """Fast predicates for a document and its collections; jsonschema for the details.
+
+    jsonschema itself is imported only when a document is invalid: its import costs more
+    than validating a small stack.
+    """
 
     def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
         self.document = compile_schema(schema)
-        self.validator = Draft202012Validator(schema)
-        self.collections: dict[str, tuple[Check, Draft202012Validator]] = {}
+        self.collections: dict[str, tuple[Check, dict[str, Any]]] = {}
         for key, prop in schema["properties"].items():
             item = prop.get("additionalProperties")
             if isinstance(item, dict) and "$ref" in item and prop.get("properties") is None:
                 wrapper = {"$defs": schema["$defs"], "$ref": item["$ref"]}
-                self.collections[key] = (
-                    compile_schema(wrapper),
-                    Draft202012Validator(wrapper),
-                )
+                self.collections[key] = (compile_schema(wrapper), wrapper)
 
     def errors(self, data: dict[str, Any]) -> Iterator[tuple[JsonPath, ValidationError]]:
         """Errors with the path prefix of the instance they were found in."""
         # Entries of the collections one by one, each re-checked by jsonschema only if the
         # fast predicate refuses it; then the document with those collections emptied.
         shallow = dict(data)
-        for key, (check, validator) in self.collections.items():
+        for key, (check, wrapper) in self.collections.items():
             entries = data.get(key)
             if not isinstance(entries, dict):
                 continue
             shallow[key] = {}
             for name, entry in entries.items():
                 if not check(entry):
-                    for error in validator.iter_errors(entry):
+                    for error in _validator(json.dumps(wrapper)).iter_errors(entry):
                         yield (key, name), error
-        for error in self.validator.iter_errors(shallow):
+        for error in _validator(json.dumps(self.schema)).iter_errors(shallow):
             yield (), error
+
+
+@cache
+def _validator(schema_text: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(schema_text))
 
 
 @cache
@@ -122,6 +130,8 @@ def _problems(
     error: ValidationError, prefix: JsonPath, document: Document
 ) -> list[tuple[JsonPath, Problem]]:
     if error.context:
+        from jsonschema.exceptions import best_match
+
         # anyOf/oneOf: the alternative that went furthest says the most.
         return _problems(best_match(error.context), prefix, document)
     path = (*prefix, *error.absolute_path)
@@ -359,30 +369,28 @@ class _Compiler:
         }
         if unknown:
             raise ValueError(f"cannot compile schema keywords {sorted(unknown)}")
-        type_check, shape = _type_check(schema.get("type"))
-        parts = [
+        kinds = {
+            "object": self._object(schema),
+            "array": self._array(schema),
+            "string": _string_check(schema),
+            "number": _number_check(schema),
+        }
+        general = [
             part
             for part in (
                 self._ref(schema),
                 _value_check(schema),
-                self._object(schema),
-                self._array(schema),
-                _string_check(schema),
-                _number_check(schema),
                 self._logic(schema),
                 self._conditional(schema),
             )
             if part is not None
         ]
-        if type_check is None:
-            return _all(parts)
-        if not parts:
-            return type_check
-        if shape is not None and len(parts) == 1:
-            # The common `type: object|array` plus its keywords, in one call.
-            part = parts[0]
-            return lambda x: isinstance(x, shape) and part(x)
-        return _all([type_check, *parts])
+        if "type" in schema and not general:
+            # The common case: a type and keywords of that type, in one call per value.
+            return _by_type(schema["type"], kinds)
+        type_check = _type_check(schema.get("type"))
+        parts = [part for part in kinds.values() if part is not None] + general
+        return _all(parts if type_check is None else [type_check, *parts])
 
     def _ref(self, schema: Mapping[str, Any]) -> Check | None:
         ref = schema.get("$ref")
@@ -535,39 +543,54 @@ def _all(checks: Sequence[Check]) -> Check:
     return check
 
 
-_PY_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,),
-    "array": (list,),
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "null": (type(None),),
-}
-
-
-def _type_check(wanted: str | Sequence[str] | None) -> tuple[Check | None, type | None]:
-    """The type predicate, and the one Python class when it is just object or array."""
+def _type_check(wanted: str | Sequence[str] | None) -> Check | None:
     if wanted is None:
-        return None, None
+        return None
+    return _by_type(wanted, {})
+
+
+def _by_type(wanted: str | Sequence[str], kinds: Mapping[str, Check | None]) -> Check:
+    """Accept the JSON types named, each checked by its own keywords (``kinds``).
+
+    Dispatches on the Python class of the value; subclasses (``IntText``) are looked up
+    through their bases once, then remembered.
+    """
     names = {wanted} if isinstance(wanted, str) else set(wanted)
-    classes = tuple({cls for name in names for cls in _PY_TYPES[name]})
-    if names <= {"object"} or names <= {"array"}:
-        return (lambda x: isinstance(x, classes)), classes[0]
-    if "integer" in names and "number" not in names:
-        # since draft 4, 1.0 is an integer too
-        others = tuple(c for c in classes if c is not int)
-        return (lambda x: _is_integer(x) or isinstance(x, others)), None
-    if "boolean" in names or "number" not in names:
-        return (lambda x: isinstance(x, classes)), None
-    # bool is an int in Python, never a number in JSON Schema
-    return (lambda x: isinstance(x, classes) and not isinstance(x, bool)), None
+    number = kinds.get("number") or _always
+    table: dict[type, Check] = {}
+    if "object" in names:
+        table[dict] = kinds.get("object") or _always
+    if "array" in names:
+        table[list] = kinds.get("array") or _always
+    if "string" in names:
+        table[str] = kinds.get("string") or _always
+    if "boolean" in names:
+        table[bool] = _always  # numeric keywords never apply to booleans
+    if "null" in names:
+        table[type(None)] = _always
+    if "number" in names:
+        table[int] = table[float] = number
+    elif "integer" in names:
+        table[int] = number
+        table[float] = lambda x: x.is_integer() and number(x)  # 1.0 is an integer too
+
+    def check(x: Any) -> bool:
+        kind = type(x)
+        part = table.get(kind)
+        if part is None:
+            part = table[kind] = _base_check(kind, table)
+        return part(x)
+
+    return check
 
 
-def _is_integer(x: Any) -> bool:
-    if isinstance(x, float):
-        return x.is_integer()
-    return isinstance(x, int) and not isinstance(x, bool)
+def _base_check(kind: type, table: Mapping[type, Check]) -> Check:
+    if issubclass(kind, bool):
+        return _never  # a bool is never a JSON number
+    for base in kind.__mro__[1:]:
+        if base in table:
+            return table[base]
+    return _never
 
 
 def _properties_only(props: dict[str, Check], required: tuple[str, ...]) -> Check:
