@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import pickle
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wazo_reconcile import config
 from wazo_reconcile.config import (
@@ -250,6 +253,10 @@ def test_aliases_share_their_value(tmp_path: Path) -> None:
         ("version: 1\n? [a]\n: b\n", "s.yaml:2:3: $: a mapping key must be a scalar"),
         ("version: 1\nx: &a [*a]\n", "s.yaml:2:4: $: recursive alias: a node contains itself"),
         (
+            "version: 1\nx: " + "[" * 900 + "]" * 900 + "\n",
+            "s.yaml:2:67: $: nested more than 64 levels deep; refused",
+        ),
+        (
             "version: 1\nx:\n  <<: [1]\n",
             "s.yaml:3:7: $: '<<' must merge a mapping or a list of them",
         ),
@@ -457,3 +464,13 @@ def test_a_failing_helper_process_falls_back_to_reading_here(
     monkeypatch.setattr(config, "_serve", broken)
     stack, problems = read_stack(tmp_path)
     assert problems == [] and len(stack.declarations("trunks")) == 1200
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200) | st.binary(max_size=200))
+def test_read_stack_never_raises(content: str | bytes) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = write(Path(directory), "s.yaml", content)
+        stack, problems = read_stack(path)
+        assert all(p.location.file == str(path) for p in problems)
+        assert all(isinstance(d.data, dict) for d in stack.documents)

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
 
+from test_schema import mutated_documents
 from wazo_reconcile.config import read_stack
 from wazo_reconcile.lint import (
     LintOptions,
@@ -315,3 +320,15 @@ def test_caller_id_issue(text: str, for_user: bool, expected: str | None) -> Non
 )
 def test_options_of(section: object, pairs: list[tuple[object, ...]]) -> None:
     assert [tuple(option) for option in options_of(section)] == pairs
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_documents())
+def test_check_stack_never_raises_on_mutated_documents(document: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "s.yaml"
+        path.write_text(yaml.safe_dump(document), encoding="utf-8")
+        stack, _ = read_stack(path)
+        for problem in check_stack(stack, options=LintOptions(env=ENV)):
+            assert problem.location.file == str(path)
+            assert problem.severity in ("error", "warning", "info")

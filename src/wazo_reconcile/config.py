@@ -52,6 +52,9 @@ YAML_SUFFIXES = (".yaml", ".yml")
 # out; far more than any sane reuse of an anchor, far less than an exponential alias bomb.
 ALIAS_EXPANSION_BASE = 10_000
 ALIAS_EXPANSION_RATIO = 10
+# The format nests 7 levels at most; deeper documents are refused before they can exhaust
+# the recursion of the walkers that follow.
+MAX_DEPTH = 64
 
 Path_ = Sequence[str | int]
 
@@ -587,6 +590,7 @@ class _Builder:
         self.built: dict[int, tuple[Any, int]] = {}  # collections: id -> (value, size)
         self.fresh = 0  # nodes written out
         self.expanded = 0  # nodes reached again through aliases
+        self.depth = 0
 
     def at(self, node: Node) -> Location:
         return Location(self.display, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -599,6 +603,10 @@ class _Builder:
         if seen is not None:
             return self.reuse(node, seen)
         self.built[id(node)] = (_BUILDING, 0)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            message = f"nested more than {MAX_DEPTH} levels deep; refused"
+            raise _Refused(_problem(self.at(node), message))
         start = self.fresh + self.expanded
         if node.tag != _KIND_TAGS[type(node)]:
             self.problems.append(_problem(self.at(node), _tag_message(node.tag)))
@@ -608,6 +616,7 @@ class _Builder:
             value = [self.value(item) for item in node.value]
             self.fresh += len(node.value)
         self.fresh += 1
+        self.depth -= 1
         self.built[id(node)] = (value, self.fresh + self.expanded - start)
         return value
 
