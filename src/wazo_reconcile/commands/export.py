@@ -171,8 +171,12 @@ def _report(
             "Secrets were replaced by ${env:…} references. Set these variables (to the values "
             "on the PBX) before `reconcile validate` and `reconcile plan`:\n"
         )
-        for var in result.env:
-            output.err(f"  export {var.name}='…'   # {', '.join(var.used_by)}\n")
+        # Names and option paths only, never a value: written as is, since masking thousands
+        # of secret values in thousands of lines costs seconds (SecretRegistry.scrub).
+        output.stderr.write(
+            "".join(f"  export {v.name}='…'   # {', '.join(v.used_by)}\n" for v in result.env)
+        )
+        output.stderr.flush()
 
 
 def _protect_logs(output: Output, settings: ConnectionSettings) -> None:
