@@ -21,7 +21,20 @@ from wazo_reconcile.secrets import SecretResolver
 from wazo_reconcile.settings import ConnectionSettings
 
 STACKS = Path(__file__).resolve().parent / "stacks"
-SECRETS = {"ACME_PASSWORD": "acme-Secret-9f3b2", "GEN_PASSWORD": "gen-Secret-77a1c"}
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
+# Every secret the tests give the stacks: distinctive values, scanned for in every output.
+SECRETS = {
+    "ACME_PASSWORD": "acme-Secret-9f3b2",
+    "GEN_PASSWORD": "gen-Secret-77a1c",
+    "CARRIER_X_PASSWORD": "carrierx-Secret-41d0",
+    "CID_PROVIDER_PASSWORD": "cid-Secret-5e8a2",
+    "HQ_IAX_SECRET": "hq-Secret-0c7f1",
+    "MASTER_PROVIDER_PASSWORD": "master-Secret-a9d3",
+    "SHARED_PROVIDER_ABC123_PASSWORD": "abc123-Secret-6b2e",
+    "SHARED_PROVIDER_DEF456_PASSWORD": "def456-Secret-d41c",
+    "SUB_PROVIDER_PASSWORD": "sub-Secret-83f0",
+}
 
 
 def client_for(sandbox: Sandbox) -> ConfdClient:

@@ -93,6 +93,7 @@ def plan_against(
         option_text=option_text,
     )
     desired = normalise_desired(declarations, ctx)
+    index.use_handles({r.identity: r.key.name for r in desired if r.key.kind == "trunks"})
     live_resources = normalise_live(live, index)
     problems = ctx.problems + live_problems(stack, desired, live_resources, live, index)
     if problems:

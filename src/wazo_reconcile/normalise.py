@@ -142,6 +142,7 @@ class LiveIndex:
     )  # (tenant, name) -> uuid
     trunk_handles: dict[int, str] = field(default_factory=dict)  # trunk id -> handle
     trunk_ids: dict[str, int] = field(default_factory=dict)  # handle -> trunk id
+    trunk_identities: dict[int, tuple[str, ...]] = field(default_factory=dict)
     contexts: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)  # by tenant
     extensions: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     users: list[Mapping[str, Any]] = field(default_factory=list)
@@ -151,6 +152,16 @@ class LiveIndex:
     orphan_custom: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # interface -> ep
     # trunks with no endpoint and no IAX register, by tenant (adoptable, lowest id first)
     bare_trunks: dict[str, list[int]] = field(default_factory=dict)
+
+    def use_handles(self, aliases: Mapping[tuple[str, ...], str]) -> None:
+        """Name live trunks as the stack does (a custom trunk's handle is not its interface)."""
+        self.trunk_handles = {
+            trunk_id: aliases.get(identity, self.trunk_handles[trunk_id])
+            for trunk_id, identity in self.trunk_identities.items()
+        }
+        self.trunk_ids = {}
+        for trunk_id, handle in sorted(self.trunk_handles.items()):
+            self.trunk_ids.setdefault(handle, trunk_id)
 
     def template_ref(self, uuid: str) -> str:
         return self.template_names.get(uuid, ("", uuid))[1]
@@ -183,6 +194,7 @@ def index_live(live: LiveData) -> LiveIndex:
     for trunk in live.trunks:
         handle = _trunk_handle(trunk)
         index.trunk_handles[trunk["id"]] = handle
+        index.trunk_identities[trunk["id"]] = _trunk_identity(trunk)
         index.trunk_ids.setdefault(handle, trunk["id"])
         if handle.startswith("#") and not trunk.get("register_iax"):
             index.bare_trunks.setdefault(trunk["tenant_uuid"], []).append(trunk["id"])
@@ -213,6 +225,14 @@ def _trunk_handle(trunk: Mapping[str, Any]) -> str:
     if trunk.get("endpoint_custom"):
         return str(trunk["endpoint_custom"]["interface"])
     return f"#{trunk['id']}"
+
+
+def _trunk_identity(trunk: Mapping[str, Any]) -> tuple[str, ...]:
+    for kind, key in (("sip", "name"), ("iax", "name"), ("custom", "interface")):
+        endpoint = trunk.get(f"endpoint_{kind}")
+        if endpoint:
+            return trunk_identity(kind, str(endpoint[key]))
+    return trunk_identity("none", str(trunk["id"]))
 
 
 def trunk_identity(trunk_type: str, handle_or_interface: str) -> tuple[str, ...]:
@@ -336,7 +356,7 @@ def _live_trunks(live: LiveData, index: LiveIndex) -> list[Resource]:
             }
             identity = trunk_identity("custom", ep["interface"])
             remote["endpoint_id"] = ep["id"]
-            name = ep["interface"]
+            name = index.trunk_handles[trunk["id"]]
         else:
             fields = {"type": "none", **common}
             identity = trunk_identity("none", str(trunk["id"]))
