@@ -438,8 +438,12 @@ def test_fresh_pbx_exports_only_comments_and_all_round_trips(
     assert_round_trip(everything, client, tmp_path / "all", monkeypatch)
 
 
-def test_tenant_restricts_to_one_tenant(rich: Sandbox) -> None:
-    result = export_of(client_for(rich), tenant=FRESH_SUB)
+def test_tenant_restricts_to_one_tenant(
+    rich: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = client_for(rich)
+    result = export_of(client, tenant=FRESH_SUB)
+    assert_round_trip(result, client, tmp_path / "sub", monkeypatch)
     tenants = {doc.tenant for doc in result.documents if doc.kind != "policy"}
     assert tenants == {FRESH_SUB}
     assert "pjsip.yaml" not in result.files and "transports.yaml" not in result.files
@@ -586,6 +590,23 @@ def test_plain_only_where_every_reader_agrees(text: str) -> None:
             assert text.lower() not in ("yes", "no", "on", "off", "true", "false", "null", "y", "n")
 
 
+def test_random_strings_read_back_as_themselves() -> None:
+    import random
+
+    rng = random.Random(6)
+    alphabet = "aZ09_-./:@,#!&*%'\"{}[]()=+<>~?| \tyesnoé"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(3000)]
+    data = {"block": texts, "flow": _flow(texts[:500]), "keys": {t: t for t in texts[:500]}}
+    loaded = yaml.safe_load(to_yaml(data))
+    assert loaded == {"block": texts, "flow": texts[:500], "keys": {t: t for t in texts[:500]}}
+
+
+def _flow(items: list[str]) -> list[str]:
+    from wazo_reconcile.export import _Flow  # the flow-style marker
+
+    return _Flow(items)
+
+
 def test_option_words_stay_plain_and_read_back_through_option_text() -> None:
     from wazo_reconcile.export import _option_word  # the marker of option values
 
@@ -614,7 +635,7 @@ def test_cli_export_validate_plan_over_loopback(
     out = tmp_path / "stack"
     with rich.serve() as url:
         connection = ["--url", url, "--token", "t"]
-        assert main(["export", *connection, "--output", str(out)]) == 0
+        assert main(["export", *connection, "--output", str(out), "-vv"]) == 0
         exported = capsys.readouterr()
         assert sorted(p.name for p in out.iterdir()) == sorted(f"{k}.yaml" for k in EXPORT_KINDS)
         listed = [
