@@ -36,6 +36,15 @@ from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
@@ -62,6 +71,7 @@ _YAML = "tag:yaml.org,2002:"
 _IMPLICIT = "!implicit"  # what our resolver answers for plain scalars: resolved on construction
 _STR = _YAML + "str"
 _KIND_TAGS: dict[type[Node], str] = {MappingNode: _YAML + "map", SequenceNode: _YAML + "seq"}
+_COLLECTION_TAGS: dict[type, str] = {dict: _YAML + "map", list: _YAML + "seq"}
 _IMPLICIT_RESOLVERS = Resolver.yaml_implicit_resolvers
 _SAFE = SafeConstructor()
 
@@ -397,8 +407,7 @@ def _serve(
         results = {}
         for file in files:
             documents, problems = read_file(file, plain=plain, per_document=per_document)
-            for document in documents:
-                document.key_marks = _key_marks(document)
+            for document in documents:  # node trees stay here: they cannot be pickled
                 document.node, document._indexes = None, {}
             results[file] = (documents, problems)
         with os.fdopen(write_end, "wb") as out:
@@ -406,16 +415,6 @@ def _serve(
         status = 0
     finally:
         os._exit(status)
-
-
-def _key_marks(document: Document) -> dict[tuple[str | int, ...], Location]:
-    marks: dict[tuple[str | int, ...], Location] = {}
-    for kind, entries in document.data.items():
-        marks[(kind,)] = document.locate((kind,), key=True)
-        if isinstance(entries, dict):
-            for name in entries:
-                marks[(kind, name)] = document.locate((kind, name), key=True)
-    return marks
 
 
 def _recompose(path: Path, index: int) -> MappingNode:
@@ -474,24 +473,28 @@ def read_file(
         line, col = _line_col(raw[: exc.start].decode("utf-8", "replace"))
         message = f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); YAML files must be UTF-8"
         return [], [_problem(Location(display, line, col), message)]
-    nodes, problems = _compose(text, display)
-    if problems:
-        return [], problems
-    if not nodes:
+    reader = _EventReader(display, {} if plain is None else plain)
+    try:
+        raw_documents = reader.read(text)
+    except yaml.YAMLError as exc:
+        return [], [_yaml_error(exc, text, display)]
+    problems = reader.problems + _duplicate_keys(text, display, reader.duplicates)
+    if not raw_documents:
         message = "no YAML document in this file (expected a mapping with 'version: 1')"
         return [], [_problem(Location(display, 1, 1), message)]
     documents: list[Document] = []
-    for index, node in enumerate(nodes):
-        document, doc_problems = _document(node, display, index, len(documents), path.parent, plain)
-        problems += doc_problems
-        if document is not None:
-            if per_document is not None:
-                document.analysis = per_document(document)
-            documents.append(document)
+    for index, (data, marks) in enumerate(raw_documents):
+        if data is None:
+            continue  # refused: the reader said why
+        document = Document(display, index, len(documents), data, path.parent, key_marks=marks)
+        if per_document is not None:
+            document.analysis = per_document(document)
+        documents.append(document)
     return documents, problems
 
 
 def _compose(text: str, display: str) -> tuple[list[Node], list[Problem]]:
+    """The node trees of a file's documents (to locate values; values come from events)."""
     loader = _Loader(text)
     nodes: list[Node] = []
     try:
@@ -499,19 +502,23 @@ def _compose(text: str, display: str) -> tuple[list[Node], list[Problem]]:
             node = loader.get_node()
             if node is not None:
                 nodes.append(node)
-    except yaml.MarkedYAMLError as exc:
-        return [], [_syntax_problem(exc, display)]
-    except yaml.reader.ReaderError as exc:
+    except yaml.YAMLError as exc:
+        return [], [_yaml_error(exc, text, display)]
+    finally:
+        loader.dispose()
+    return nodes, []
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, display: str) -> Problem:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        return _syntax_problem(exc, display)
+    if isinstance(exc, yaml.reader.ReaderError):
         line, col = _line_col(text[: exc.position])
         char = exc.character
         shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
         message = f"character {shown} is not allowed in YAML ({exc.reason})"
-        return [], [_problem(Location(display, line, col), message)]
-    except yaml.YAMLError as exc:  # any other libyaml failure, without position
-        return [], [_problem(Location(display, 1, 1), f"YAML error: {exc}")]
-    finally:
-        loader.dispose()
-    return nodes, []
+        return _problem(Location(display, line, col), message)
+    return _problem(Location(display, 1, 1), f"YAML error: {exc}")  # without position
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
@@ -525,30 +532,6 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
     if exc.context and "tag" in exc.context:
         message += "; quote a value that starts with '!', e.g. \"!all,ulaw\""
     return _problem(location, message)
-
-
-def _document(
-    node: Node,
-    display: str,
-    index: int,
-    ordinal: int,
-    base_dir: Path,
-    plain: dict[str, Any] | None = None,
-) -> tuple[Document | None, list[Problem]]:
-    where = Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, ScalarNode) and node.tag == _IMPLICIT and node.value == "":
-        return None, [_problem(where, "empty YAML document (expected a mapping with 'version: 1')")]
-    if not isinstance(node, MappingNode):
-        kind = "a list" if isinstance(node, SequenceNode) else "a scalar"
-        message = f"a document must be a mapping (version, trunks, …), not {kind}"
-        return None, [_problem(where, message)]
-    builder = _Builder(display, plain)
-    try:
-        data = builder.build(node)
-    except _Refused as refused:
-        return None, builder.problems + [refused.problem]
-    document = Document(display, index, ordinal, data, base_dir, node)
-    return document, builder.problems
 
 
 def _line_col(before: str) -> tuple[int, int]:
@@ -577,130 +560,174 @@ class _Refused(Exception):
         self.problem = problem
 
 
+class _Frame:
+    """A mapping or sequence being built from events."""
+
+    __slots__ = ("value", "anchor", "key", "merge", "start", "mark", "prefix")
+
+    def __init__(
+        self, value: Any, anchor: str | None, start: int, mark: Any, prefix: tuple[str, ...] | None
+    ) -> None:
+        self.value = value
+        self.anchor = anchor
+        self.key: Any = _NO_KEY  # for a mapping: its pending key, or what to do with the value
+        self.merge: list[dict[str, Any]] = []  # `<<` sources
+        self.start = start  # node count when it began, to size it for aliases
+        self.mark = mark
+        self.prefix = prefix  # path of the mapping, for the top two levels only
+
+
+_NO_KEY = object()  # the mapping waits for a key
+_SKIP = object()  # the key was refused: drop its value
+_COMPLEX = object()  # a collection is being read as a key: refuse it, then skip its value
+_MERGE = object()  # the key is `<<`: merge its value
 _BUILDING = object()
+_MISSING = object()
+
+RawDocument = tuple[dict[str, Any] | None, dict[tuple[str | int, ...], Location]]
 
 
-class _Builder:
-    """Node tree -> plain values, with source texts, duplicate-key and alias-bomb checks."""
+class _EventReader:
+    """Plain values from the C parser's events, with source texts, duplicate-key, depth and
+    alias-bomb checks, and the positions of the top two levels of keys.
 
-    def __init__(self, display: str, plain: dict[str, Any] | None = None) -> None:
+    No node tree is built: it costs more than the values (nodes are composed again only to
+    locate a problem). Aliases share values; a plain scalar is resolved once per distinct text.
+    """
+
+    def __init__(self, display: str, plain: dict[str, Any]) -> None:
         self.display = display
-        self.plain = {} if plain is None else plain  # plain scalar text -> value (read-only)
+        self.plain = plain  # plain scalar text -> value (read-only)
         self.problems: list[Problem] = []
-        self.built: dict[int, tuple[Any, int]] = {}  # collections: id -> (value, size)
+        self.duplicates: list[tuple[int, int]] = []  # (line, column) of repeated keys
+        self._begin()
+
+    def _begin(self) -> None:
+        self.anchors: dict[str, Any] = {}
+        self.stack: list[_Frame] = []
+        self.top: _Frame | None = None
+        self.root: Any = None
+        self.root_mark: Any = None
+        self.marks: dict[tuple[str | int, ...], Location] = {}
         self.fresh = 0  # nodes written out
         self.expanded = 0  # nodes reached again through aliases
-        self.depth = 0
 
-    def at(self, node: Node) -> Location:
-        return Location(self.display, node.start_mark.line + 1, node.start_mark.column + 1)
+    def read(self, text: str) -> list[RawDocument]:
+        parser = _Loader(text)
+        found: list[RawDocument] = []
+        get = parser.get_event
+        try:
+            while (event := get()) is not None:
+                kind = type(event)
+                if kind is ScalarEvent and self.plain_scalar(event):
+                    continue
+                try:
+                    if kind is ScalarEvent:
+                        self.scalar(event)
+                    elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                        self.start(event, {} if kind is MappingStartEvent else [])
+                    elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                        self.end()
+                    elif kind is AliasEvent:
+                        self.alias(event)
+                    elif kind is DocumentEndEvent:
+                        found.append((self.document(), self.marks))
+                        self._begin()
+                except _Refused as refused:
+                    self.problems.append(refused.problem)
+                    while type(get()) is not DocumentEndEvent:
+                        pass
+                    found.append((None, {}))
+                    self._begin()
+        finally:
+            parser.dispose()
+        return found
 
-    def build(self, node: Node) -> Any:
-        if type(node) is ScalarNode:
-            self.fresh += 1
-            return self.scalar(node)
-        seen = self.built.get(id(node))
-        if seen is not None:
-            return self.reuse(node, seen)
-        self.built[id(node)] = (_BUILDING, 0)
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            message = f"nested more than {MAX_DEPTH} levels deep; refused"
-            raise _Refused(_problem(self.at(node), message))
-        start = self.fresh + self.expanded
-        if node.tag != _KIND_TAGS[type(node)]:
-            self.problems.append(_problem(self.at(node), _tag_message(node.tag)))
-        if isinstance(node, MappingNode):
-            value: Any = self.mapping(node)
+    def at(self, mark: Any) -> Location:
+        return Location(self.display, mark.line + 1, mark.column + 1)
+
+    def document(self) -> dict[str, Any] | None:
+        where = self.at(self.root_mark)
+        if isinstance(self.root, dict):
+            return self.root
+        if self.root is None:
+            message = "empty YAML document (expected a mapping with 'version: 1')"
         else:
-            value = [self.value(item) for item in node.value]
-            self.fresh += len(node.value)
+            kind = "a list" if isinstance(self.root, list) else "a scalar"
+            message = f"a document must be a mapping (version, trunks, …), not {kind}"
+        self.problems.append(_problem(where, message))
+        return None
+
+    def plain_scalar(self, event: Any) -> bool:
+        """The hot path: an untagged, unanchored key or string value; False for the rest."""
+        top = self.top
+        if top is None or event.anchor is not None or event.tag is not None:
+            return False
+        key, text = top.key, event.value
+        if key is _NO_KEY:
+            if text == "<<" or text in top.value:
+                return False
+            top.key = text
+            if top.prefix is not None:
+                self.marks[(*top.prefix, text)] = self.at(event.start_mark)
+        elif event.implicit[0] and text[:1] in _IMPLICIT_RESOLVERS:
+            return False  # may be a number, a boolean, null…
+        elif key is None:
+            top.value.append(text)
+        elif type(key) is str:
+            top.value[key] = text
+            top.key = _NO_KEY
+        else:
+            return False
         self.fresh += 1
-        self.depth -= 1
-        self.built[id(node)] = (value, self.fresh + self.expanded - start)
-        return value
+        return True
 
-    def reuse(self, node: Node, seen: tuple[Any, int]) -> Any:
-        value, size = seen
-        if value is _BUILDING:
-            raise _Refused(_problem(self.at(node), "recursive alias: a node contains itself"))
-        self.expanded += size
-        if self.expanded > ALIAS_EXPANSION_BASE + ALIAS_EXPANSION_RATIO * self.fresh:
-            message = (
-                f"aliases expand this document to over {self.expanded} nodes from "
-                f"{self.fresh} written: refused as an alias bomb"
-            )
-            raise _Refused(_problem(self.at(node), message))
-        return value
+    def scalar(self, event: Any) -> None:
+        self.fresh += 1
+        top = self.top
+        if top is not None and top.key is _NO_KEY:
+            self.key(top, event)
+            return
+        value = self.value(event)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (value, 1)
+        self.attach(value, event.start_mark)
 
-    def mapping(self, node: MappingNode) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        merged: list[dict[str, Any]] = []
-        value = self.value
-        for key_node, value_node in node.value:
-            if type(key_node) is not ScalarNode:
-                self.problems.append(_problem(self.at(key_node), "a mapping key must be a scalar"))
-                continue
-            key = key_node.value
-            if key in result or key == "<<":
-                if key == "<<" and key_node.tag == _IMPLICIT:
-                    merged += self.merge_sources(value_node)
-                else:
-                    self.duplicate(node, key_node)
-            else:
-                result[key] = value(value_node)
-        self.fresh += 2 * len(node.value)
-        for source in merged:
-            for key, item in source.items():
-                result.setdefault(key, item)
-        return result
+    def key(self, top: _Frame, event: Any) -> None:
+        text = event.value
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (self.value(event), 1)
+        if text == "<<" and event.tag is None and event.implicit[0]:
+            top.key = _MERGE
+        elif text in top.value:
+            self.duplicates.append((event.start_mark.line, event.start_mark.column))
+            top.key = _SKIP
+        else:
+            top.key = text
+            if top.prefix is not None:
+                self.marks[(*top.prefix, text)] = self.at(event.start_mark)
 
-    def value(self, node: Node) -> Any:
-        # The hot path of loading: plain and quoted strings, the bulk of a stack, return at
-        # once (the composer hands back our own tag objects, hence `is`); other plain
-        # scalars are resolved once per distinct text.
-        if type(node) is not ScalarNode:
-            return self.build(node)
-        tag, text = node.tag, node.value
-        if tag is _STR or (tag is _IMPLICIT and text[:1] not in _IMPLICIT_RESOLVERS):
-            return text
-        if tag is _IMPLICIT:
-            known = self.plain.get(text, _BUILDING)
-            if known is _BUILDING:
-                known = self.plain[text] = self.scalar(node)
+    def value(self, event: Any) -> Any:
+        tag, text = event.tag, event.value
+        if tag is None:
+            if not event.implicit[0] or text[:1] not in _IMPLICIT_RESOLVERS:
+                return text  # quoted, or plain text that cannot be anything else
+            known = self.plain.get(text, _MISSING)
+            if known is _MISSING:
+                known = self.plain[text] = self.resolve(text, event)
             return known
-        return self.scalar(node)
+        if tag == "!":
+            return text  # the non-specific tag: a string
+        return self.typed(tag, text, event)
 
-    def merge_sources(self, node: Node) -> list[dict[str, Any]]:
-        sources = _merge_sources(node)
-        if not sources:
-            self.problems.append(
-                _problem(self.at(node), "'<<' must merge a mapping or a list of them")
-            )
-        return [self.build(source) for source in sources]
+    def resolve(self, text: str, event: Any) -> Any:
+        for tag, regexp in _IMPLICIT_RESOLVERS.get(text[:1], ()):
+            if regexp.match(text):
+                return self.typed(tag, text, event)
+        return text
 
-    def duplicate(self, node: MappingNode, key_node: ScalarNode) -> None:
-        first = next(k for k, _ in node.value if k is not key_node and _same_key(k, key_node))
-        message = (
-            f"duplicate key '{key_node.value}' (first at line {first.start_mark.line + 1}); "
-            "YAML would silently keep only the last one"
-        )
-        self.problems.append(_problem(self.at(key_node), message))
-
-    def scalar(self, node: ScalarNode) -> Any:
-        tag = node.tag
-        if tag == _IMPLICIT:
-            value = node.value
-            for resolved, regexp in _IMPLICIT_RESOLVERS.get(value[:1], ()):
-                if regexp.match(value):
-                    return self.typed(resolved, node)
-            return value
-        if tag == _STR:
-            return node.value
-        return self.typed(tag, node)
-
-    def typed(self, tag: str, node: ScalarNode) -> Any:
-        text = node.value
+    def typed(self, tag: str, text: str, event: Any) -> Any:
+        node = ScalarNode(tag, text)
         try:
             if tag == _YAML + "int":
                 return IntText(_SAFE.construct_yaml_int(node), text)
@@ -710,14 +737,133 @@ class _Builder:
                 return _SAFE.construct_yaml_bool(node)
         except (ValueError, KeyError):
             name = tag.removeprefix(_YAML)
-            self.problems.append(_problem(self.at(node), f"'{text}' is not a valid {name}"))
+            self.problems.append(
+                _problem(self.at(event.start_mark), f"'{text}' is not a valid {name}")
+            )
             return text
         if tag == _YAML + "null":
             return None
         if tag in _TEXT_TAGS:
             return text  # dates stay as written: options are text
-        self.problems.append(_problem(self.at(node), _tag_message(tag)))
+        self.problems.append(_problem(self.at(event.start_mark), _tag_message(tag)))
         return text
+
+    def start(self, event: Any, value: Any) -> None:
+        self.fresh += 1
+        tag = event.tag
+        if tag is not None and tag != "!" and tag != _COLLECTION_TAGS[type(value)]:
+            self.problems.append(_problem(self.at(event.start_mark), _tag_message(tag)))
+        if len(self.stack) >= MAX_DEPTH:
+            message = f"nested more than {MAX_DEPTH} levels deep; refused"
+            raise _Refused(_problem(self.at(event.start_mark), message))
+        parent = self.top
+        prefix: tuple[str, ...] | None = None
+        if parent is None:
+            prefix = ()
+        elif parent.key is _NO_KEY:
+            where = self.at(event.start_mark)
+            self.problems.append(_problem(where, "a mapping key must be a scalar"))
+            parent.key = _COMPLEX
+        elif parent.prefix == () and type(parent.key) is str:
+            prefix = (parent.key,)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = _BUILDING
+        frame = _Frame(value, event.anchor, self.fresh + self.expanded, event.start_mark, prefix)
+        if type(value) is list:
+            frame.key = None  # a sequence takes values only
+        self.stack.append(frame)
+        self.top = frame
+
+    def end(self) -> None:
+        frame = self.stack.pop()
+        self.top = self.stack[-1] if self.stack else None
+        value = frame.value
+        for source in frame.merge:
+            for key, item in source.items():
+                value.setdefault(key, item)
+        if frame.anchor is not None:
+            self.anchors[frame.anchor] = (value, self.fresh + self.expanded - frame.start)
+        self.attach(value, frame.mark)
+
+    def alias(self, event: Any) -> None:
+        entry = self.anchors.get(event.anchor, _MISSING)
+        where = self.at(event.start_mark)
+        if entry is _BUILDING:
+            raise _Refused(_problem(where, "recursive alias: a node contains itself"))
+        if entry is _MISSING:
+            self.problems.append(_problem(where, f"undefined alias '*{event.anchor}'"))
+            value, size = None, 1
+        else:
+            value, size = entry
+        self.expanded += size
+        if self.expanded > ALIAS_EXPANSION_BASE + ALIAS_EXPANSION_RATIO * self.fresh:
+            message = (
+                f"aliases expand this document to over {self.expanded} nodes from "
+                f"{self.fresh} written: refused as an alias bomb"
+            )
+            raise _Refused(_problem(where, message))
+        top = self.top
+        if top is not None and top.key is _NO_KEY:
+            if isinstance(value, str):
+                top.key = value
+            else:
+                self.problems.append(_problem(where, "a mapping key must be a scalar"))
+                top.key = _SKIP
+            return
+        self.attach(value, event.start_mark)
+
+    def attach(self, value: Any, mark: Any) -> None:
+        top = self.top
+        if top is None:
+            self.root, self.root_mark = value, mark
+            return
+        if type(top.value) is list:
+            top.value.append(value)
+            return
+        key, top.key = top.key, _NO_KEY
+        if key is _SKIP:
+            return
+        if key is _COMPLEX:
+            top.key = _SKIP  # that collection was a key: drop the value that follows
+        elif key is _MERGE:
+            sources = value if isinstance(value, list) else [value]
+            if sources and all(isinstance(s, dict) for s in sources):
+                top.merge += sources
+            else:
+                message = "'<<' must merge a mapping or a list of them"
+                self.problems.append(_problem(self.at(mark), message))
+        else:
+            top.value[key] = value
+
+
+def _duplicate_keys(text: str, display: str, repeated: list[tuple[int, int]]) -> list[Problem]:
+    """Problems for repeated keys, naming the line of the first one (nodes are composed again)."""
+    if not repeated:
+        return []
+    wanted, problems = set(repeated), []
+    nodes, _ = _compose(text, display)
+    todo: list[Node] = list(nodes)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, SequenceNode):
+            todo += node.value
+        elif isinstance(node, MappingNode):
+            seen: dict[str, Node] = {}
+            for key_node, value_node in node.value:
+                todo.append(value_node)
+                if not isinstance(key_node, ScalarNode) or _is_merge_key(key_node):
+                    continue
+                first = seen.setdefault(key_node.value, key_node)
+                mark = key_node.start_mark
+                if first is not key_node and (mark.line, mark.column) in wanted:
+                    message = (
+                        f"duplicate key '{key_node.value}' (first at line "
+                        f"{first.start_mark.line + 1}); YAML would silently keep only the last one"
+                    )
+                    problems.append(
+                        _problem(Location(display, mark.line + 1, mark.column + 1), message)
+                    )
+    return problems
 
 
 _TEXT_TAGS = frozenset(_YAML + t for t in ("str", "timestamp", "merge", "value", "yaml"))
@@ -740,10 +886,6 @@ def _merge_sources(node: Node) -> list[MappingNode]:
     if isinstance(node, SequenceNode) and all(isinstance(n, MappingNode) for n in node.value):
         return list(node.value)
     return []
-
-
-def _same_key(a: Node, b: Node) -> bool:
-    return isinstance(a, ScalarNode) and a.value == b.value and not _is_merge_key(a)
 
 
 # ------------------------------------------------------------------------- declarations
