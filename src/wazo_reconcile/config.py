@@ -1,12 +1,13 @@
-"""Stage 1, load: read the desired-state YAML of a stack, keeping the position of every node.
+"""Stage 1, load: read the desired-state YAML of a stack, able to locate every value.
 
 A stack is one YAML file or a directory of them (recursive, sorted, ``*.yaml``/``*.yml``,
 hidden entries skipped); a file may hold several ``---`` documents. Reading never stops at the
 first problem: :func:`read_stack` returns the stack with every problem found, and
 :func:`load_stack` raises one :class:`ConfigError` carrying all of them.
 
-The YAML reader is PyYAML's C parser and composer (the nodes keep their start marks), with our
-own constructor on top of it:
+Values are built straight from the events of PyYAML's C parser (the fastest way to read big
+stacks); the positions of the top two levels of keys (declarations) are kept, and a node tree
+is composed again from the file only when something deeper must be located. The reading:
 
 - duplicate mapping keys are errors (PyYAML silently keeps the last one);
 - mapping keys are always their source text (``1234:`` is the name ``"1234"``, ``yes:`` is
@@ -148,11 +149,10 @@ def describe(value: object) -> str:
 
 @dataclass(eq=False)
 class Document:
-    """One YAML document of a stack, with the node tree that locates its values.
+    """One YAML document of a stack, and how to locate its values.
 
-    A document read by a helper process comes without its node tree but with the positions
-    of its top two levels of keys (enough for declarations); the tree is composed again from
-    the file the first time anything deeper is located.
+    It is read with the positions of its top two levels of keys (enough for declarations);
+    its node tree is composed from the file the first time anything deeper is located.
     """
 
     file: str  # as shown to the user
@@ -293,9 +293,9 @@ def read_stack(
 ) -> tuple[Stack, list[Problem]]:
     """Read a stack and report its problems (YAML, duplicate names, policy conflicts).
 
-    ``per_document`` runs on each document where it is read, possibly in a helper process,
-    while its node tree is at hand; its result (picklable) is kept as ``document.analysis``.
-    Validation uses it to check big stacks on two cores.
+    ``per_document`` runs on each document in the process that read it (for big stacks, half
+    of the files are read by a forked helper); its result, which must be picklable, is kept
+    as ``document.analysis``. Validation uses it to check big stacks on two cores.
     """
     root = Path(path)
     problems: list[Problem] = []
@@ -547,7 +547,7 @@ def _problem(location: Location, message: str, path: str = "$") -> Problem:
 
 
 class _Loader(yaml.CSafeLoader):
-    """The C parser and composer; plain scalars are resolved later, by :class:`_Builder`."""
+    """The C parser (events) and composer (nodes, to locate); plain scalars resolve later."""
 
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is ScalarNode:
