@@ -86,28 +86,30 @@ class _Checker:
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema
         self.document = compile_schema(schema)
-        self.collections: dict[str, tuple[Check, dict[str, Any]]] = {}
+        self.text = json.dumps(schema)
+        # The schemas as JSON text, made once: the key of their cached jsonschema validators.
+        self.collections: dict[str, tuple[Check, str]] = {}
         for key, prop in schema["properties"].items():
             item = prop.get("additionalProperties")
             if isinstance(item, dict) and "$ref" in item and prop.get("properties") is None:
                 wrapper = {"$defs": schema["$defs"], "$ref": item["$ref"]}
-                self.collections[key] = (compile_schema(wrapper), wrapper)
+                self.collections[key] = (compile_schema(wrapper), json.dumps(wrapper))
 
     def errors(self, data: dict[str, Any]) -> Iterator[tuple[JsonPath, ValidationError]]:
         """Errors with the path prefix of the instance they were found in."""
         # Entries of the collections one by one, each re-checked by jsonschema only if the
         # fast predicate refuses it; then the document with those collections emptied.
         shallow = dict(data)
-        for key, (check, wrapper) in self.collections.items():
+        for key, (check, wrapper_text) in self.collections.items():
             entries = data.get(key)
             if not isinstance(entries, dict):
                 continue
             shallow[key] = {}
             for name, entry in entries.items():
                 if not check(entry):
-                    for error in _validator(json.dumps(wrapper)).iter_errors(entry):
+                    for error in _validator(wrapper_text).iter_errors(entry):
                         yield (key, name), error
-        for error in _validator(json.dumps(self.schema)).iter_errors(shallow):
+        for error in _validator(self.text).iter_errors(shallow):
             yield (), error
 
 
