@@ -23,10 +23,12 @@ Values are plain ``dict``/``list``/scalars; treat them as read-only (an alias sh
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import pickle
 import signal
+import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -464,7 +466,7 @@ def read_file(
     """
     display = str(path)
     try:
-        raw = path.read_bytes()
+        raw = _read_regular_file(path)
     except OSError as exc:
         return [], [_problem(Location(display, 1, 1), f"cannot read file: {exc.strerror}")]
     try:
@@ -491,6 +493,16 @@ def read_file(
             document.analysis = per_document(document)
         documents.append(document)
     return documents, problems
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file. Anything else is refused (an OSError) before reading: a
+    stack file that is a FIFO would block forever, a symlink to /dev/zero never end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read()
 
 
 def _compose(text: str, display: str) -> tuple[list[Node], list[Problem]]:

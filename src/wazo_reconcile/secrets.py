@@ -12,9 +12,11 @@ Every resolved value and every literal value of a secret key (``password``, ``se
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,8 @@ MASK = "***"
 SECRET_KEYS = frozenset({"password", "secret", "md5_cred", "auth_password"})
 # Shorter values are not masked: masking "1" would garble every message. Lint warns instead.
 MIN_SCRUB_LENGTH = 4
+# A secret is a short string; a bigger ``${file:…}`` is a mistake, not read into memory.
+MAX_SECRET_FILE = 1024 * 1024
 
 _SECRET_FORMS = frozenset(f for k in SECRET_KEYS for f in (k, k.upper(), k.capitalize()))
 
@@ -150,20 +154,38 @@ class SecretResolver:
 
 def _read_secret_file(ref: SecretRef, path: Path) -> str | SecretError:
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _read_small_regular_file(path)
     except FileNotFoundError:
         return SecretError(ref, f"file {path} not found")
     except IsADirectoryError:
         return SecretError(ref, f"{path} is a directory")
     except PermissionError:
         return SecretError(ref, f"file {path} cannot be read (permission denied)")
-    except UnicodeDecodeError:
-        return SecretError(ref, f"file {path} is not UTF-8 text")
     except OSError as exc:
         return SecretError(ref, f"file {path} cannot be read ({exc.strerror})")
-    if text.endswith("\r\n"):
-        return text[:-2]
+    if data is None:
+        return SecretError(ref, f"file {path} is larger than {MAX_SECRET_FILE // 1024} KiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return SecretError(ref, f"file {path} is not UTF-8 text")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # newlines as text mode reads them
     return text.removesuffix("\n")
+
+
+def _read_small_regular_file(path: Path) -> bytes | None:
+    """At most MAX_SECRET_FILE bytes of a regular file (None if it is bigger). A device, a
+    FIFO or a socket is refused before reading: ``${file:/dev/zero}`` would never end, a
+    FIFO block forever."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory")
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = handle.read(MAX_SECRET_FILE + 1)
+    return None if len(data) > MAX_SECRET_FILE else data
 
 
 def expand(text: str, *, env: Mapping[str, str], base_dir: Path) -> str:
