@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.auth import Token
@@ -13,6 +14,9 @@ from wazo_reconcile.sandbox.schema import Invalid, Schema
 from wazo_reconcile.sandbox.store import Record, Store
 
 API_PREFIX = "/api/confd/1.1"
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,6 +30,30 @@ class Call:
     token: Token
     tenant_uuid: str
     now: float
+    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def read_only(self) -> bool:
+        """A GET or HEAD: nothing in the store changes while it is handled."""
+        return self.request.method in READ_METHODS
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, computed once per call: a list dumps thousands of rows, and each
+        would otherwise scan another table (a database would use an index)."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        value: T = self._memo[key]
+        return value
+
+    def first_by(self, table: str, column: str, value: Any) -> Record | None:
+        """The first row of ``table`` (insertion order) whose ``column`` is ``value``.
+
+        A read-only call indexes the table once; a write scans it (its handler may change
+        the table between two lookups)."""
+        if not self.read_only:
+            return next((r for r in self.store.table(table).values() if r[column] == value), None)
+        index = self.memo(("first_by", table, column), lambda: _index(self.store, table, column))
+        return index.get(value)
 
     def href(self, *parts: object) -> str:
         return "/".join([self.request.origin + API_PREFIX, *(str(p) for p in parts)])
@@ -61,6 +89,13 @@ class Call:
             return None
         allowed = self.visible_tenants() if tenants is None else tenants
         return row if row.get("tenant_uuid") in allowed else None
+
+
+def _index(store: Store, table: str, column: str) -> dict[Any, Record]:
+    index: dict[Any, Record] = {}
+    for row in store.table(table).values():
+        index.setdefault(row[column], row)
+    return index
 
 
 def visible_tenants(store: Store, tenant_uuid: str) -> list[str]:

@@ -89,8 +89,12 @@ def search(
         raise problems.wrong_type("limit", "positive number")
     if params.direction not in ("asc", "desc"):
         raise problems.input_error("direction: must be 'asc' or 'desc'")
-    found = [row for row in rows if _matches_search(row, config, params.search)]
-    found = [row for row in found if _matches_filters(row, config, params.filters)]
+    found = list(rows)
+    if params.search:
+        found = [row for row in found if _matches_search(row, config, params.search)]
+    filters = {k: v for k, v in params.filters.items() if k in config.columns}
+    if filters:
+        found = [row for row in found if _matches_filters(row, config, filters)]
     found = _sorted(found, config, params)
     end = None if not params.limit else params.offset + params.limit
     return len(found), found[params.offset : end]
@@ -159,11 +163,23 @@ def _sorted(rows: list[Record], config: SearchConfig, params: ListParams) -> lis
     order = params.order or config.default_sort
     if order not in config.columns:
         raise problems.input_error(f"order: column '{order}' was not found")
-    present = [row for row in rows if config.value(row, order) is not None]
-    nulls = [row for row in rows if config.value(row, order) is None]
+    column = config.columns[order]
+    present: list[tuple[Any, Record]] = []
+    nulls: list[Record] = []
+    for row in rows:
+        value = row.get(column)
+        if value is None:
+            nulls.append(row)
+        else:
+            present.append((_sort_key(value), row))
     reverse = params.direction == "desc"
-    present.sort(key=lambda row: _sort_key(config.value(row, order)), reverse=reverse)
-    return nulls + present if reverse else present + nulls
+    present.sort(key=_first, reverse=reverse)
+    ordered = [row for _key, row in present]
+    return nulls + ordered if reverse else ordered + nulls
+
+
+def _first(pair: tuple[Any, Record]) -> Any:
+    return pair[0]
 
 
 def _sort_key(value: Any) -> Any:

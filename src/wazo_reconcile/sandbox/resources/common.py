@@ -92,7 +92,7 @@ def current(form: dict[str, Any], row: Record, key: str) -> Any:
 
 def trunk_ref(call: Call, column: str, key: Any) -> dict[str, Any] | None:
     """An endpoint's ``trunk`` field: ``{id, links}`` of the trunk whose ``column`` is ``key``."""
-    trunk = call.store.find("trunks", lambda t: t[column] == key)
+    trunk = call.first_by("trunks", column, key)
     if trunk is None:
         return None
     return {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
@@ -165,11 +165,18 @@ def check_name_free(
     ``name`` gives ``<resource> already exists``."""
     if name is None:
         return
+    # One pass per table, the cheap name comparison first (a POST at 10,000 endpoints
+    # scanned them twice through two lambdas per row: 6 ms a request).
+    owners: dict[str, set[str]] = {}
+    for table in {NAME_OWNERS[owner][0] for owner, _resource in checks}:
+        for row in call.store.table(table).values():
+            if row["name"] == name and row["uuid"] != own_uuid:
+                for owner, (owner_table, where) in NAME_OWNERS.items():
+                    if owner_table == table and where(row):
+                        owners.setdefault(owner, set()).add(row["uuid"])
     for owner, resource in checks:
-        table, where = NAME_OWNERS[owner]
-        for row in call.store.rows(table):
-            if where(row) and row["name"] == name and row["uuid"] != own_uuid:
-                raise problems.resource_exists(resource, name=name)
+        if owner in owners:
+            raise problems.resource_exists(resource, name=name)
 
 
 def unique(
@@ -179,6 +186,6 @@ def unique(
     being edited): 400 ``<resource> already exists``."""
     if value is None:
         return
-    for row in call.store.rows(table):
+    for row in call.store.table(table).values():
         if row.get(field_name) == value and row["id"] != exclude:
             raise problems.resource_exists(resource, **{field_name: value})

@@ -222,7 +222,7 @@ def update(call: Call) -> Response:
 
 def sync_trunk_context(call: Call, endpoint: Record, link: str) -> None:
     """confd's ``TrunkFixes``: an IAX/custom endpoint gets its trunk's context."""
-    trunk = call.store.find("trunks", lambda t: t[link] == endpoint["id"])
+    trunk = call.first_by("trunks", link, endpoint["id"])
     if trunk is not None:
         endpoint["context"] = trunk["context"]
 

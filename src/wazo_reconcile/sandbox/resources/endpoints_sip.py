@@ -118,7 +118,8 @@ def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, Any]:
 
 
 def _sections(row: Record) -> dict[str, Any]:
-    return {f"{s}_section_options": [list(p) for p in row["sections"][s]] for s in SECTIONS}
+    # The stored pairs as they are, not copies: a dump is serialised at once, under the lock.
+    return {f"{s}_section_options": row["sections"][s] for s in SECTIONS}
 
 
 def _flatten(table: dict[Any, Record], row: Record, section: str) -> list[tuple[str, str]]:

@@ -66,8 +66,23 @@ def _endpoint_iax_summary(call: Call, trunk: Record) -> dict[str, Any] | None:
     return {"id": iax["id"], "name": iax["name"], "links": links}
 
 
+def _outcalls_of(call: Call, trunk_id: int) -> list[Record]:
+    """The outcalls using a trunk, in table order (indexed once per read-only call)."""
+    if not call.read_only:
+        return [o for o in call.store.rows("outcalls") if trunk_id in o["trunk_ids"]]
+    return call.memo("outcalls_by_trunk", lambda: _outcalls_by_trunk(call.store)).get(trunk_id, [])
+
+
+def _outcalls_by_trunk(store: Store) -> dict[int, list[Record]]:
+    found: dict[int, list[Record]] = {}
+    for outcall in store.rows("outcalls"):
+        for trunk_id in dict.fromkeys(outcall["trunk_ids"]):
+            found.setdefault(trunk_id, []).append(outcall)
+    return found
+
+
 def _dump(call: Call, row: Record) -> dict[str, Any]:
-    outcalls = [o for o in call.store.rows("outcalls") if row["id"] in o["trunk_ids"]]
+    outcalls = _outcalls_of(call, row["id"])
     return {
         "id": row["id"],
         "tenant_uuid": row["tenant_uuid"],
@@ -213,7 +228,7 @@ class Link:
         for link in LINKS:
             if trunk[link.column] is not None:
                 raise _associated(trunk["id"], link, trunk[link.column])
-        other = call.store.find("trunks", lambda t: t[self.column] == key)
+        other = call.first_by("trunks", self.column, key)
         if other is not None:
             raise _associated(other["id"], self, key)
         trunk[self.column] = key
