@@ -8,6 +8,7 @@ everything it prints as a second line of defence.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,19 @@ class RenderOptions:
 # ---------------------------------------------------------------------------- values
 
 
+# Control characters and bidirectional overrides of a value would act on the reader's terminal
+# or reorder the line (a label "\x1b[2K\r…" erases what precedes it, a "\n" fakes a plan line):
+# shown escaped, as Python would write them.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x1b``, ``\\u202e``)."""
+    if _UNPRINTABLE.search(text) is None:
+        return text
+    return _UNPRINTABLE.sub(lambda m: repr(m[0])[1:-1], text)
+
+
 def show(value: Any) -> str:
     if value is None:
         return "null"
@@ -48,7 +62,7 @@ def show(value: Any) -> str:
         return show_pattern(value)
     if isinstance(value, tuple):
         return "[" + ", ".join(show(v) for v in value) + "]"
-    return str(value)
+    return printable(str(value))
 
 
 def show_pattern(pattern: Pattern) -> str:
@@ -59,7 +73,7 @@ def show_pattern(pattern: Pattern) -> str:
         f"prefix={pattern.prefix}" if pattern.prefix else "",
         f"external_prefix={pattern.external_prefix}" if pattern.external_prefix else "",
     ]
-    return " ".join([text, *[e for e in extras if e]])
+    return printable(" ".join([text, *[e for e in extras if e]]))
 
 
 def masked_pair(key: str, value: str) -> tuple[str, str]:
@@ -71,7 +85,7 @@ def _is_pairs(value: Any) -> bool:
 
 
 def _pair_line(name: str, pair: tuple[str, str]) -> str:
-    key, value = masked_pair(*pair)
+    key, value = (printable(str(v)) for v in masked_pair(*pair))
     return f"{key}: {value}" if name == "headers" else f"{key} = {value}"
 
 
@@ -142,7 +156,7 @@ def _paint(text: str, symbol: str, color: bool) -> str:
 
 def change_header(change: Change) -> str:
     tenant = f" (tenant {change.key.tenant})" if change.key.tenant else ""
-    return f"{SYMBOL[change.action]} {change.key}{tenant}"
+    return printable(f"{SYMBOL[change.action]} {change.key}{tenant}")
 
 
 def change_body(change: Change) -> list[str]:
@@ -182,10 +196,10 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
 def _unmanaged_lines(plan: Plan) -> list[str]:
     lines = []
     if plan.unmanaged:
-        names = ", ".join(str(r.key) for r in plan.unmanaged)
+        names = printable(", ".join(str(r.key) for r in plan.unmanaged))
         lines.append(f"Unmanaged (on the PBX, not in the stack, left alone): {names}")
     if plan.kept:
-        names = ", ".join(f"{k.resource.key} ({k.reason})" for k in plan.kept)
+        names = printable(", ".join(f"{k.resource.key} ({k.reason})" for k in plan.kept))
         lines.append(f"Kept despite prune: {names}")
     return lines
 
@@ -367,7 +381,7 @@ def outcome_line(outcome: Any) -> str:
             f"{SYMBOL[change.action]} {change.key}: {verbs[change.action]} ({outcome.seconds:.2f}s)"
         )
     if outcome.status is Status.FAILED:
-        return f"! {change.key}: {change.action.value} failed: {outcome.error}"
+        return f"! {change.key}: {change.action.value} failed: {printable(str(outcome.error))}"
     blocked = f" (blocked by {', '.join(outcome.blocked_by)})" if outcome.blocked_by else ""
     return f"  {change.key}: not attempted{blocked}"
 
