@@ -8,12 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from support import SECRETS, STACKS, apply, client_for, generated_stack, invariants, plan
+from support import (
+    SECRETS,
+    STACKS,
+    apply,
+    client_for,
+    generated_stack,
+    invariants,
+    plan,
+    run_cli,
+    served_sandbox,
+)
 from wazo_reconcile.apply import Status
 from wazo_reconcile.config import load_stack
 from wazo_reconcile.diff import Action
+from wazo_reconcile.engine import Selection, compute_plan
 from wazo_reconcile.render import RenderOptions, render_json, render_markdown, render_text
 from wazo_reconcile.sandbox import Sandbox
+from wazo_reconcile.secrets import SecretResolver
 
 
 @pytest.fixture
@@ -125,3 +137,37 @@ def test_plan_order_is_dependency_order(sandbox: Sandbox, tmp_path: Path) -> Non
         "outcalls/gen-route-0"
     )
     assert plan(stack, client_for(sandbox)).plan.changes == planned.plan.changes
+
+
+def test_target_includes_dependencies_exclude_drops_dependents(sandbox: Sandbox) -> None:
+    stack = load_stack(STACKS / "full.yaml")
+    client = client_for(sandbox)
+    resolver = SecretResolver(SECRETS)
+    targeted = compute_plan(stack, client, resolver=resolver, selection=Selection(("trunks/acme",)))
+    assert [str(c.key) for c in targeted.plan.changes] == [
+        "transports/transport-udp",
+        "sip_templates/global",
+        "sip_templates/carrier-base",
+        "trunks/acme",
+    ]
+    excluded = compute_plan(
+        stack, client, resolver=resolver, selection=Selection((), ("trunks/acme",))
+    )
+    keys = {str(c.key) for c in excluded.plan.changes}
+    assert "trunks/acme" not in keys and "outcalls/national" not in keys  # it needs acme
+    assert "users/alice" in keys
+
+
+def test_saved_plan_keeps_its_selection(tmp_path: Path) -> None:
+    saved = tmp_path / "plan.json"
+    with served_sandbox() as url:
+        conn = ["--url", url, "--token", "t"]
+        made = run_cli(
+            "plan", str(STACKS / "full.yaml"), *conn, "--target", "users/*", "--out", str(saved)
+        )
+        assert made.returncode == 0, made.stderr
+        applied = run_cli("apply", "--plan", str(saved), *conn, "--auto-approve")
+        assert applied.returncode == 0, applied.stderr
+        assert "Apply finished: 2 done" in applied.stdout
+        rest = run_cli("plan", str(STACKS / "full.yaml"), *conn, "--format", "json")
+        assert json.loads(rest.stdout)["summary"]["update"] == 2  # transport and global left

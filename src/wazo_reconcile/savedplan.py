@@ -13,19 +13,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from wazo_reconcile.engine import Planned
+from wazo_reconcile.engine import Planned, Selection
 from wazo_reconcile.errors import StalePlanError, UsageError
 from wazo_reconcile.render import RenderOptions, plan_dict
 
 SAVED_KIND = "saved-plan"
 
 
-def saved_plan(planned: Planned, *, stack: Path, target: Mapping[str, Any]) -> dict[str, Any]:
+def saved_plan(
+    planned: Planned, *, stack: Path, target: Mapping[str, Any], selection: Selection
+) -> dict[str, Any]:
     return {
         "format_version": 1,
         "kind": SAVED_KIND,
         "stack": str(stack.resolve()),
         "target": dict(target),
+        "selection": {"targets": list(selection.targets), "excludes": list(selection.excludes)},
         "fingerprint": planned.plan.fingerprint,
         "plan": plan_dict(planned.plan, RenderOptions(operations=planned.operations)),
     }
@@ -45,6 +48,12 @@ def read_saved_plan(path: str) -> dict[str, Any]:
             f"--plan {path}: unsupported format_version {document.get('format_version')}"
         )
     return document
+
+
+def saved_selection(saved: Mapping[str, Any]) -> Selection:
+    """The `--target`/`--exclude` the plan was made with (apply re-plans with the same)."""
+    chosen = saved.get("selection") or {}
+    return Selection(tuple(chosen.get("targets", ())), tuple(chosen.get("excludes", ())))
 
 
 def _signature(change: Mapping[str, Any]) -> str:

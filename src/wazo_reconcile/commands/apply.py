@@ -18,7 +18,7 @@ from wazo_reconcile.commands.common import (
 from wazo_reconcile.commands.plan import add_plan_output_args, refusal_message, render, target_of
 from wazo_reconcile.errors import ExitCode, UnsafePlanError, UsageError
 from wazo_reconcile.render import outcome_line, report_dict, report_text
-from wazo_reconcile.savedplan import check_fresh, read_saved_plan
+from wazo_reconcile.savedplan import check_fresh, read_saved_plan, saved_selection
 
 DESCRIPTION = """\
 Plan, show the plan, ask for confirmation, then carry it out: changes run in dependency order,
@@ -83,8 +83,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give the stack PATH, or --plan FILE")
     session = open_session(args, path)
     output = session.output
+    selection = selection_of(args)
+    if saved is not None and not selection:
+        selection = saved_selection(saved)
     with session.client() as client:
-        planned = session.plan(client, selection_of(args))
+        planned = session.plan(client, selection)
         if saved is not None:
             check_fresh(saved, planned, target=target_of(session))
         text = render(planned, args, session)

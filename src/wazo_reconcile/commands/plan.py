@@ -107,11 +107,14 @@ def target_of(session: Session) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     session = open_session(args, args.path)
+    selection = selection_of(args)
     with session.client() as client:
-        planned = session.plan(client, selection_of(args))
+        planned = session.plan(client, selection)
     session.output.out(render(planned, args, session))
     if args.out:
-        document = saved_plan(planned, stack=Path(args.path), target=target_of(session))
+        document = saved_plan(
+            planned, stack=Path(args.path), target=target_of(session), selection=selection
+        )
         session.output.write_file(args.out, session.output.json_text(document))
         session.output.err(
             f"Saved the plan to {args.out}; apply it with: reconcile apply --plan {args.out}\n"
