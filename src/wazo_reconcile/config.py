@@ -52,6 +52,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from wazo_reconcile.errors import ConfigError, Location, Problem
+from wazo_reconcile.model import TENANT_TEMPLATES
 
 # Top-level keys holding declarations, in YAML order.
 KINDS = ("pjsip", "transports", "sip_templates", "trunks", "outcalls", "users")
@@ -937,8 +938,8 @@ def _collect_declarations(
 
 
 def _scope(decl: Declaration) -> str | None:
-    # Names are instance-wide in confd, except the per-tenant `global` template.
-    if decl.kind == "sip_templates" and decl.name == "global":
+    # Names are instance-wide in confd, except the tenant's default templates (one each).
+    if decl.kind == "sip_templates" and decl.name in TENANT_TEMPLATES:
         return decl.tenant or ""
     return None
 

@@ -743,8 +743,8 @@ def _desired_pattern(decl: Any, i: int, data: Mapping[str, Any], ctx: DesiredCon
         context = _default_outcall_context(decl, ctx, path)
     return Pattern(
         context=context or "",
-        exten=str(data["exten"]),
-        caller_id=empty_to_none(data.get("caller_id")),
+        exten=ctx.option_text(data["exten"]),
+        caller_id=empty_to_none(_text(data.get("caller_id"), ctx)),
         strip_digits=int(data.get("strip_digits") or 0),
         prefix=empty_to_none(_text(data.get("prefix"), ctx)),
         external_prefix=empty_to_none(_text(data.get("external_prefix"), ctx)),
@@ -765,7 +765,7 @@ def _desired_user(decl: Any, ctx: DesiredContext) -> Resource | None:
     data = decl.data or {}
     fields = {}
     if "outgoing_caller_id" in data:
-        fields["outgoing_caller_id"] = user_caller_id(data["outgoing_caller_id"])
+        fields["outgoing_caller_id"] = user_caller_id(_text(data["outgoing_caller_id"], ctx))
     return Resource.create(
         ResourceKey("users", decl.name, user["tenant_uuid"]),
         ("user", user["uuid"]),
