@@ -254,7 +254,7 @@ def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, Any
         "name": change.key.name,
         "tenant": change.key.tenant or None,
         "impact": change.impact[0] if change.impact else "none",
-        "reloads": list(change.impact),
+        "impacts": list(change.impact),
         "fields": [],
         "notes": list(change.notes),
         "affects": list(change.affects),
@@ -274,6 +274,11 @@ def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, Any
     elif change.action is Action.CREATE:
         data["fields"] = [
             {"field": name, "before": None, "after": json_value(value)}
+            for name, value in sorted(change.resource.fields.items())
+        ]
+    else:
+        data["fields"] = [
+            {"field": name, "before": json_value(value), "after": None}
             for name, value in sorted(change.resource.fields.items())
         ]
     if operations:
@@ -422,7 +427,7 @@ def report_dict(report: Report) -> dict[str, Any]:
                 "status": o.status.value,
                 "error": o.error,
                 "impact": o.change.impact[0] if o.change.impact else "none",
-                "reloads": list(o.change.impact),
+                "impacts": list(o.change.impact),
                 "seconds": round(o.seconds, 3),
                 "requests": list(o.requests),
                 "blocked_by": list(o.blocked_by),
