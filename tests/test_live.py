@@ -463,6 +463,56 @@ def test_fingerprint_ignores_irrelevant_differences(change: Any) -> None:
     assert mutate(change) == fetch(FakeConfd()).fingerprint()
 
 
+def reference_fingerprint(live: LiveState) -> str:
+    """The fingerprint as first written (canonical copies, each list item dumped to sort it):
+    the faster one must give the same value, or saved plans would all turn stale."""
+    import hashlib
+
+    def dump(value: Any) -> str:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
+
+    def canonical(value: Any, field: str | None = None) -> Any:
+        if isinstance(value, dict):
+            return {k: canonical(v, k) for k, v in value.items() if k != "links"}
+        if isinstance(value, list | tuple):
+            items = [canonical(v) for v in value]
+            return items if field in (None, "templates", "trunks") else sorted(items, key=dump)
+        return value
+
+    document: dict[str, Any] = {
+        "format": 1,
+        "token_tenant": live.token_tenant,
+        "tenants": canonical(dict(live.tenants)),
+        "pjsip_global": live.pjsip_global,
+        "pjsip_system": live.pjsip_system,
+    }
+    for kind in LIST_KINDS:
+        items = live.items(kind.name)
+        if kind.name == "users":
+            fields = ("uuid", "id", "tenant_uuid", "email", "username", "outgoing_caller_id")
+            items = tuple({k: u.get(k) for k in fields} for u in items)
+        document[kind.name] = sorted((canonical(i) for i in items), key=dump)
+    return "sha256:" + hashlib.sha256(dump(document).encode()).hexdigest()
+
+
+def odd_values(fake: FakeConfd) -> None:
+    endpoint = fake.collections["/endpoints/sip"][0]
+    endpoint["label"] = 'Ünïcode "quoted" \\ back\tslash \u2028 é'
+    endpoint["endpoint_section_options"] += [["set_var", "A=é"], ["set_var", 'A="1"'], ["x", "!"]]
+    endpoint["numbers"] = [3, 1.5, -2, True, None, {"b": [2, 1], "a": "z"}]
+    endpoint[" sp ace"] = {"nested": [["b", "a"], ["a", "b"]], "links": ["dropped"]}
+
+
+@pytest.mark.parametrize("change", [lambda f: None, shuffled, odd_values])
+def test_fingerprint_equals_the_reference_computation(change: Any) -> None:
+    fake = FakeConfd()
+    change(fake)
+    live = fetch(fake)
+    assert live.fingerprint() == reference_fingerprint(live)
+
+
 def test_fingerprint_never_shows_secrets() -> None:
     live = fetch(FakeConfd())
     assert "secret-1" not in live.fingerprint()

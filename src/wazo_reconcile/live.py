@@ -136,19 +136,30 @@ class LiveState:
             "pjsip_global": self.pjsip_global,
             "pjsip_system": self.pjsip_system,
         }
+        texts = {key: _dump(value) for key, value in document.items()}
+        texts["tenants"] = _canonical_text(dict(self.tenants))
         for kind in LIST_KINDS:
             items = self.items(kind.name)
             if kind.name == "users":
                 items = tuple({k: u.get(k) for k in USER_FIELDS} for u in items)
-            document[kind.name] = sorted((_canonical(i) for i in items), key=_dump)
-        return "sha256:" + hashlib.sha256(_dump(document).encode()).hexdigest()
+            texts[kind.name] = "[" + ",".join(sorted(_canonical_text(i) for i in items)) + "]"
+        # = _dump of the document whose lists are sorted by their items' _dump (the same text,
+        # built once: dumping every option pair to sort it cost 1.5 s at 5,000 trunks)
+        text = "{" + ",".join(f"{_dump(key)}:{texts[key]}" for key in sorted(texts)) + "}"
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
     def counts(self) -> dict[str, int]:
         return {kind.name: len(self.items(kind.name)) for kind in LIST_KINDS}
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+_STRING = json.encoder.encode_basestring  # what the encoder writes a str with (no ASCII escaping)
+
+
 def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def _canonical(value: Any, field_name: str | None = None) -> Any:
@@ -164,6 +175,33 @@ def _canonical(value: Any, field_name: str | None = None) -> Any:
             return items
         return sorted(items, key=_dump)
     return value
+
+
+def _canonical_text(value: Any, field_name: str | None = None) -> str:
+    """``_dump(_canonical(value, field_name))``, built without the intermediate copy and
+    without dumping each list item twice (once to sort it, once in its parent)."""
+    kind = type(value)
+    if kind is str:
+        return _STRING(value)
+    if kind is dict:
+        keys = [k for k in value if k not in VOLATILE_FIELDS]
+        if all(type(k) is str for k in keys):
+            keys.sort()
+            return (
+                "{" + ",".join([f"{_STRING(k)}:{_canonical_text(value[k], k)}" for k in keys]) + "}"
+            )
+    elif kind is list or kind is tuple:
+        texts = [_canonical_text(v) for v in value]
+        if field_name is not None and field_name not in ORDERED_FIELDS:
+            texts.sort()  # sorting by _dump of the items = sorting their texts
+        return "[" + ",".join(texts) + "]"
+    elif value is None:
+        return "null"
+    elif kind is bool:
+        return "true" if value else "false"
+    elif kind is int:
+        return int.__repr__(value)
+    return _dump(_canonical(value, field_name))
 
 
 # --------------------------------------------------------------------------- fetching
