@@ -198,39 +198,42 @@ def _pjsip_ops(change: Change) -> tuple[Operation, ...]:
 
 
 def _transport_ops(change: Change) -> tuple[Operation, ...]:
-    name = change.key.name
-    if change.action is Action.DELETE:
-        uuid = _remote(change, "uuid")
+    def body(_refs: Refs) -> dict[str, Any]:
+        assert change.after is not None
+        return {"options": [list(p) for p in change.after.fields["options"]]}
+
+    return _named_ops(change, "/sip/transports", ("transport", change.key.name), body, body, None)
+
+
+def _named_ops(
+    change: Change,
+    path: str,
+    ref: tuple[str, ...],
+    create_body: Value,
+    update_body: Value,
+    tenant: str | None,
+) -> tuple[Operation, ...]:
+    """Create/update/delete of an object confd knows by uuid and we know by name."""
+    name, what = change.key.name, ref[0]
+    if change.action is Action.CREATE:
         return (
             Operation(
-                "delete", "DELETE", _const(f"/sip/transports/{uuid}"), f"DELETE transport {name}"
+                "create",
+                "POST",
+                _const(path),
+                f"POST {path} {name}",
+                lambda refs: {"name": name, **create_body(refs)},
+                tenant,
+                created=lambda refs, answer: refs.set(answer["uuid"], *ref),
+                lookup=_by_name(path, name, tenant, "uuid", ref),
             ),
         )
-    after = change.after
-    assert after is not None
-    body = {"options": [list(p) for p in after.fields["options"]]}
+    uuid = _remote(change, "uuid")
     if change.action is Action.UPDATE:
-        uuid = _remote(change, "uuid")
-        return (
-            Operation(
-                "update",
-                "PUT",
-                _const(f"/sip/transports/{uuid}"),
-                f"PUT transport {name}",
-                _const(body),
-            ),
-        )
-    return (
-        Operation(
-            "create",
-            "POST",
-            _const("/sip/transports"),
-            f"POST /sip/transports {name}",
-            _const({"name": name, **body}),
-            created=lambda refs, answer: refs.set(answer["uuid"], "transport", name),
-            lookup=_by_name("/sip/transports", name, None, "uuid", ("transport", name)),
-        ),
-    )
+        summary = f"PUT {what} {name}"
+        return (Operation("update", "PUT", _const(f"{path}/{uuid}"), summary, update_body, tenant),)
+    summary = f"DELETE {what} {name}"
+    return (Operation("delete", "DELETE", _const(f"{path}/{uuid}"), summary, tenant=tenant),)
 
 
 def _by_name(
@@ -330,53 +333,22 @@ def _changed(change: Change) -> set[str]:
 
 
 def _template_ops(change: Change) -> tuple[Operation, ...]:
-    name, tenant = change.key.name, change.key.tenant
-    path = "/endpoints/sip/templates"
-    if change.action is Action.DELETE:
-        uuid = _remote(change, "uuid")
-        return (
-            Operation(
-                "delete",
-                "DELETE",
-                _const(f"{path}/{uuid}"),
-                f"DELETE template {name}",
-                tenant=tenant,
-            ),
-        )
-    if change.action is Action.UPDATE:
-        uuid = _remote(change, "uuid")
-        return (
-            Operation(
-                "update",
-                "PUT",
-                _const(f"{path}/{uuid}"),
-                f"PUT template {name}",
-                sip_body(change, _changed(change)),
-                tenant,
-            ),
-        )
-    body = sip_body(change, None)
-    after = change.after
-    assert after is not None
+    name = change.key.name
+    body = sip_body(change, None) if change.action is Action.CREATE else None
 
     def create_body(refs: Refs) -> dict[str, Any]:
-        return {
-            "name": name,
-            "label": after.fields.get("label") or name,
-            **_without_label(body(refs)),
-        }
+        assert body is not None and change.after is not None
+        label = change.after.fields.get("label") or name
+        return {"label": label, **_without_label(body(refs))}
 
-    return (
-        Operation(
-            "create",
-            "POST",
-            _const(path),
-            f"POST {path} {name}",
-            create_body,
-            tenant,
-            created=lambda refs, answer: refs.set(answer["uuid"], "template", "", name),
-            lookup=_by_name(path, name, tenant, "uuid", ("template", "", name)),
-        ),
+    update_body = sip_body(change, _changed(change)) if change.action is Action.UPDATE else None
+    return _named_ops(
+        change,
+        "/endpoints/sip/templates",
+        ("template", "", name),
+        create_body,
+        update_body or _const(None),
+        change.key.tenant,
     )
 
 
