@@ -17,6 +17,17 @@ from wazo_reconcile import __version__
 from wazo_reconcile.errors import ConfigError, ExitCode, ReconcileError
 
 COMMANDS = ("validate", "plan", "apply", "drift", "export", "explain", "sandbox")
+# What `reconcile --help` says of each command, so that only the chosen command's module is
+# imported (importing them all took half a second of every run). A command missing here is
+# imported to register itself; a test keeps this table equal to what the modules register.
+SUMMARIES = {
+    "validate": "check stacks offline (YAML, schema, references, confd rules)",
+    "plan": "show what apply would change on the PBX (read-only)",
+    "apply": "make the PBX match the stack",
+    "drift": "report hand edits on the PBX (exit 2 on drift)",
+    "export": "write the live configuration as a stack (adopt an existing PBX)",
+    "sandbox": "serve an embedded wazo-confd emulator on 127.0.0.1",
+}
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +41,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(ExitCode.ERROR)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the command it names is complete (the others are
+    listed by name and summary, without importing them)."""
+    chosen = _chosen_command(argv)
     parser = _Parser(
         prog="reconcile",
         description="Configuration-as-code for Wazo Platform interconnections.",
@@ -39,10 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
+        if argv is not None and name != chosen and name in SUMMARIES:
+            subparsers.add_parser(name, help=SUMMARIES[name], add_help=False)
+            continue
         module = _command_module(name)
         if module is not None:
             module.register(subparsers)
     return parser
+
+
+def _chosen_command(argv: Sequence[str] | None) -> str | None:
+    """The command ``argv`` names: its first argument that is not an option."""
+    for arg in argv or ():
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
 
 
 def _command_module(name: str):  # type: ignore[no-untyped-def]
@@ -65,7 +90,8 @@ def configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)

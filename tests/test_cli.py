@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from wazo_reconcile import cli
+
+
+def registered_summaries() -> dict[str, str]:
+    parser = cli.build_parser()  # without argv: every command module registers itself
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {choice.dest: str(choice.help) for choice in action._choices_actions}
+
+
+def test_summaries_are_what_the_command_modules_register() -> None:
+    registered = registered_summaries()
+    assert {name: registered[name] for name in cli.SUMMARIES} == cli.SUMMARIES
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for name, summary in registered_summaries().items():
+        assert f"{name}  " in out and summary in out
+
+
+def imported_commands(*argv: str) -> list[str]:
+    code = (
+        "import sys; from wazo_reconcile import cli; cli.build_parser(sys.argv[1:]); "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('wazo_reconcile.comm'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
+    )
+    return result.stdout.split()
+
+
+def test_only_the_chosen_command_is_imported() -> None:
+    assert "wazo_reconcile.commands.sandbox" not in imported_commands("validate", "x")
+    found = imported_commands("plan", "--url", "u", "x")
+    assert "wazo_reconcile.commands.plan" in found
+    assert "wazo_reconcile.commands.export" not in found
+    assert "wazo_reconcile.commands.sandbox" not in found
+    assert not any(m.endswith((".plan", ".apply", ".sandbox")) for m in imported_commands("--help"))
+
+
+def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["nope"])
+    assert exit_info.value.code == 1
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
