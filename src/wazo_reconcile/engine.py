@@ -231,10 +231,11 @@ def _at(decl: Declaration, message: str) -> Problem:
 def _option_problems(stack: Stack, doc: PjsipDoc) -> list[Problem]:
     """Option keys the live server's PJSIP doc does not know (it may differ from ours)."""
     problems = []
+    allowed_keys = {section: doc.allowed(section) for section in SIP_SECTIONS}  # once, not per decl
     for decl in stack.declarations("sip_templates") + stack.declarations("trunks"):
         data = decl.data if isinstance(decl.data, dict) else {}
         for section in SIP_SECTIONS:
-            allowed = doc.allowed(section)
+            allowed = allowed_keys[section]
             for key in _option_keys(data.get(section)):
                 if key not in allowed and not (
                     key.startswith("@") and section in ("aor", "endpoint")
