@@ -32,6 +32,8 @@ examples:
 
 Runtime control (same port): GET /_sandbox/stats, POST /_sandbox/reset,
 POST /_sandbox/faults, GET /_sandbox/state, POST /_sandbox/tokens (see docs/sandbox.md).
+
+exit status: 0 stopped (Ctrl-C or SIGTERM), 1 error (the port cannot be bound, bad options).
 """
 
 
