@@ -669,7 +669,7 @@ def test_outcall_problems(route: OutcallView, expected: list[tuple[str, str, str
     [
         ("default", []),
         (USER_CID, [("info", "caller-id-irrelevant", "forwarded")]),
-        ("anonymous", [("warning", "anonymous-forwarded", "forwarded")]),
+        ("anonymous", [("info", "anonymous-forwarded", "forwarded")]),
         ('"Bob"', [("warning", "caller-id", None), ("info", "caller-id-irrelevant", "forwarded")]),
     ],
 )
