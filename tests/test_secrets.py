@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wazo_reconcile.config import load_stack
 from wazo_reconcile.secrets import (
@@ -18,6 +21,7 @@ from wazo_reconcile.secrets import (
     expand,
     find_refs,
     literal_secrets,
+    longest_match_pattern,
     secret_strings,
 )
 
@@ -132,6 +136,31 @@ def test_registry_scrubs_longest_first_and_escapes() -> None:
         f"x {MASK} y {MASK} z {MASK}etZZ abc"
     )
     assert SecretRegistry().scrub("nothing") == "nothing"
+
+
+def flat_alternation(values: list[str]) -> re.Pattern[str]:
+    """How scrubbing first matched (one alternation, longest first): the reference."""
+    return re.compile("|".join(map(re.escape, sorted(set(values), key=len, reverse=True))))
+
+
+@given(
+    values=st.lists(st.text(alphabet="ab.*\\é\n", min_size=1, max_size=8), min_size=1, max_size=30),
+    text=st.text(alphabet="ab.*\\é\nxy", max_size=200),
+)
+@settings(max_examples=300, deadline=None)
+def test_longest_match_pattern_matches_as_the_flat_alternation(
+    values: list[str], text: str
+) -> None:
+    assert longest_match_pattern(values).sub(MASK, text) == flat_alternation(values).sub(MASK, text)
+
+
+def test_longest_match_pattern_on_deep_tries_and_many_secrets() -> None:
+    nested = ["a" * n for n in range(1, 1050)]  # a trie too deep to compile: the fallback
+    text = "b" + "a" * 1500 + "b"
+    assert longest_match_pattern(nested).sub(MASK, text) == f"b{MASK}{MASK}b"
+    many = [f"pw-{n:05d}-{n * 7919 % 10007:05d}" for n in range(5000)]
+    text = " ".join(many[::7]) + " pw-00001-x"
+    assert SecretRegistry(many).scrub(text) == " ".join([MASK] * len(many[::7])) + " pw-00001-x"
 
 
 def test_scrubbing_filter_masks_log_records() -> None:

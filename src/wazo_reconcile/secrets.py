@@ -279,8 +279,7 @@ class SecretRegistry:
         if not self._values:
             return text
         if self._pattern is None:
-            ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, ordered)))
+            self._pattern = longest_match_pattern(self._values)
         return self._pattern.sub(MASK, text)
 
     def collect(self, document_data: Any, base_dir: Path, resolver: SecretResolver) -> None:
@@ -294,6 +293,59 @@ class SecretRegistry:
                     self.add(resolver.resolve(ref, base_dir))
                 except SecretError:
                     continue  # lint reports it, by name
+
+
+def longest_match_pattern(values: Iterable[str]) -> re.Pattern[str]:
+    """A regex matching any of ``values``, the longest where several start at one place.
+
+    The values form a trie written as nested groups, each group an alternation on the next
+    character (and optional where a value ends, greedy: longer values first). A flat
+    alternation of thousands of values, longest first, tried every value at every position
+    of the text: 5,000 secrets over 300 KB of output took seconds. Same matches, as
+    ``re.compile("|".join(map(re.escape, sorted(values, key=len, reverse=True))))``, which
+    remains the fallback for tries too deep to compile.
+    """
+    trie: dict[str, Any] = {}
+    for value in values:
+        node = trie
+        for char in value:
+            node = node.setdefault(char, {})
+        node[_END] = {}
+    try:
+        return re.compile(_trie_regex(trie))
+    except (RecursionError, re.error, OverflowError):
+        ordered = sorted(_trie_values(trie), key=len, reverse=True)
+        return re.compile("|".join(map(re.escape, ordered)))
+
+
+_END = ""  # a trie key no character can be: a value ends at this node
+
+
+def _trie_regex(node: dict[str, Any]) -> str:
+    branches = []
+    for char in sorted(k for k in node if k != _END):
+        chars, child = [char], node[char]
+        while len(child) == 1 and _END not in child:  # a chain: one literal, no group
+            ((following, child),) = child.items()
+            chars.append(following)
+        branches.append(re.escape("".join(chars)) + _trie_regex(child))
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if _END in node:
+        return body + "?" if len(branches) == 1 and len(body) == 1 else f"(?:{body})?"
+    return body
+
+
+def _trie_values(node: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    stack = [(node, prefix)]
+    while stack:
+        node, prefix = stack.pop()
+        for char, child in node.items():
+            if char == _END:
+                yield prefix
+            else:
+                stack.append((child, prefix + char))
 
 
 class ScrubbingFilter(logging.Filter):
