@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from wazo_reconcile import __version__
-from wazo_reconcile.errors import ConfigError, ExitCode, ReconcileError
+from wazo_reconcile.errors import ConfigError, ExitCode, ReconcileError, printable
 
 COMMANDS = ("validate", "plan", "apply", "drift", "export", "explain", "sandbox")
 # What `reconcile --help` says of each command, so that only the chosen command's module is
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {errors} problem{plural} in the input; nothing sent to the PBX\n")
         return int(exc.exit_code)
     except ReconcileError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {printable(str(exc))}\n")
         return int(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -17,8 +17,21 @@ Anything else reaching the CLI is a bug: traceback plus "please report".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import IntEnum
+
+# Control characters and bidirectional overrides would act on the reader's terminal or CI log
+# (erase or reorder a line; a "\n" starts a fake line, e.g. a CI runner's "::" command): text
+# from the input or from the PBX is shown with them escaped, as Python writes them.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x1b``, ``\\u202e``)."""
+    if _UNPRINTABLE.search(text) is None:
+        return text
+    return _UNPRINTABLE.sub(lambda m: repr(m[0])[1:-1], text)
 
 
 class ExitCode(IntEnum):
@@ -53,7 +66,7 @@ class Problem:
 
     def __str__(self) -> str:
         prefix = "" if self.severity == "error" else f"{self.severity}: "
-        return f"{self.location}: {self.path}: {prefix}{self.message}"
+        return printable(f"{self.location}: {self.path}: {prefix}{self.message}")
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         loc = self.location

@@ -8,7 +8,6 @@ everything it prints as a second line of defence.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from deepdiff import DeepDiff
 from wazo_reconcile import __version__
 from wazo_reconcile.apply import Report, Status
 from wazo_reconcile.diff import Action, Change, FieldChange
+from wazo_reconcile.errors import printable
 from wazo_reconcile.model import Pattern, Resource, is_secret_key
 from wazo_reconcile.planner import Plan
 
@@ -38,19 +38,6 @@ class RenderOptions:
 
 
 # ---------------------------------------------------------------------------- values
-
-
-# Control characters and bidirectional overrides of a value would act on the reader's terminal
-# or reorder the line (a label "\x1b[2K\r…" erases what precedes it, a "\n" fakes a plan line):
-# shown escaped, as Python would write them.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` with its control characters escaped (``\\n``, ``\\x1b``, ``\\u202e``)."""
-    if _UNPRINTABLE.search(text) is None:
-        return text
-    return _UNPRINTABLE.sub(lambda m: repr(m[0])[1:-1], text)
 
 
 def show(value: Any) -> str:
