@@ -12,7 +12,6 @@ from test_schema import mutated_documents
 from wazo_reconcile.config import read_stack
 from wazo_reconcile.lint import (
     LintOptions,
-    caller_id_issue,
     check_stack,
     options_of,
 )
@@ -156,6 +155,12 @@ CASES = [
         [
             "0.yaml:4:5: outcalls.o.trunks: warning: no trunk: calls matching this outcall "
             "will fail",
+            "0.yaml:6:34: outcalls.o.patterns[0].prefix: info: prefix 0 is stored but Wazo does "
+            "not use it when routing: the number dialed must match _+33. itself (include the "
+            "digits in exten, strip them with strip_digits)",
+            "0.yaml:8:40: outcalls.o.patterns[2].prefix: info: prefix *9 is stored but Wazo "
+            "does not use it when routing: the number dialed must match _X#*[1-5]!- itself "
+            "(include the digits in exten, strip them with strip_digits)",
         ],
         id="outcall-patterns-valid",
     ),
@@ -170,9 +175,10 @@ CASES = [
         "users:\n  alice@example.com: {outgoing_caller_id: 'Alice Martin <5550001>'}\n"
         "  bob@example.com: {outgoing_caller_id: null}\n",
         [
-            "0.yaml:3:43: users.alice@example.com.outgoing_caller_id: error: malformed caller "
-            "ID 'Alice Martin <5550001>': write '\"Name\" <number>' (quotes needed when the "
-            "name has spaces), 'anonymous' or 'default'",
+            "0.yaml:3:43: users.alice@example.com.outgoing_caller_id: error: `Alice Martin "
+            "<5550001>` is not a caller ID Wazo can read (it would leave the caller ID "
+            'unchanged): quote the name: an unquoted name is a single word; write "Alice '
+            'Martin" <5550001> (or, for a user, anonymous or default)',
         ],
         id="caller-id",
     ),
@@ -180,8 +186,8 @@ CASES = [
         "outcalls:\n  o:\n    internal_caller_id: true\n    patterns:\n"
         "      - {exten: _0X, caller_id: '\"A\" <1>'}\n",
         [
-            "0.yaml:6:33: outcalls.o.patterns[0].caller_id: warning: never used: "
-            "internal_caller_id is true, so the caller's own caller ID is sent",
+            '0.yaml:6:33: outcalls.o.patterns[0].caller_id: info: caller_id "A" <1> of _0X '
+            "is never used: internal_caller_id forwards the caller's own caller ID",
         ],
         id="caller-id-shadowed",
     ),
@@ -278,33 +284,6 @@ def test_check_stack_collects_secret_values(tmp_path: Path) -> None:
         "from-file-1",
         "iax-literal",
     }
-
-
-@pytest.mark.parametrize(
-    ("text", "for_user", "expected"),
-    [
-        ('"ACME" <+33123456789>', False, None),
-        ("ACME <5551234>", False, None),
-        ('"ACME"<*31#>', False, None),
-        ("5551234", False, None),
-        ("+33123456789", True, None),
-        ("anonymous", True, None),
-        ("default", True, None),
-        ("anonymous", False, "warning"),
-        ('"ACME"', False, "warning"),
-        ("ACME", True, "warning"),
-        ("ACME Corp <5551234>", False, "error"),
-        ('"" <5551234>', False, "error"),
-        ("<5551234>", True, "error"),
-        ('"ACME" <555 1234>', False, "error"),
-        ('"ACME" <5551234> x', False, "error"),
-    ],
-)
-def test_caller_id_issue(text: str, for_user: bool, expected: str | None) -> None:
-    issue = caller_id_issue(text, for_user=for_user)
-    assert (issue[0] if issue else None) == expected
-    if issue and issue[0] == "warning" and text not in ("anonymous", "default"):
-        assert "without the number part the dialplan's number is used instead" in issue[1]
 
 
 @pytest.mark.parametrize(

@@ -129,13 +129,20 @@ def caller_id_problems(text: str, *, for_user: bool = True) -> list[tuple[Severi
     problem = _KIND_PROBLEMS.get(cid.kind)
     if special is not None:
         problems.append(special)
+    elif cid.kind == "invalid":
+        problems.append(_invalid_problem(cid, for_user=for_user))
     elif problem is not None:
         problems.append(problem(cid))
     return problems
 
 
-def _invalid_problem(cid: CallerId) -> tuple[Severity, str]:
-    return ("error", f"{_quote(cid.text)} is not a caller ID Wazo can read: {_invalid_hint(cid)}")
+def _invalid_problem(cid: CallerId, *, for_user: bool) -> tuple[Severity, str]:
+    special = " (or, for a user, anonymous or default)" if for_user else ""
+    return (
+        "error",
+        f"{_quote(cid.text)} is not a caller ID Wazo can read (it would leave the caller ID "
+        f"unchanged): {_invalid_hint(cid)}{special}",
+    )
 
 
 _SHAPE_RE = re.compile(r'(?:".*"|[^"<]*?)(?P<spaces> *)<(?P<number>[^>]*)>')
@@ -151,7 +158,10 @@ def _invalid_hint(cid: CallerId) -> str:
     if text.count('"') % 2:
         return "a quote is not closed"
     if not text.startswith('"') and " " in text.split("<")[0].strip():
-        return "quote the name: an unquoted name is a single word"
+        hint = "quote the name: an unquoted name is a single word"
+        if shape and _BARE_NUMBER_RE.fullmatch(shape["number"]):
+            hint += f'; write "{text.split("<")[0].strip()}" <{shape["number"]}>'
+        return hint
     if shape and len(shape["spaces"]) > 1:
         return "put at most one space between the name and <number>"
     if shape and not _BARE_NUMBER_RE.fullmatch(shape["number"]):
@@ -172,7 +182,6 @@ def _name_only_problem(cid: CallerId) -> tuple[Severity, str]:
 
 
 _KIND_PROBLEMS = {
-    "invalid": _invalid_problem,
     "number_only": _number_only_problem,
     "name_only": _name_only_problem,
 }
@@ -183,12 +192,12 @@ def _special_word_problem(cid: CallerId, *, for_user: bool) -> tuple[Severity, s
     if cid.kind != "name_only" or word not in _SPECIAL:
         return None
     if for_user:
-        where = f"only the lower-case `{word}` is special"
+        where = f"{_quote(cid.text)}: only the lower-case `{word}` is special"
     else:
         where = f"`{word}` is only special in a user's outgoing_caller_id"
     return (
         "warning",
-        f"{_quote(cid.text)}: {where}; here it is used as a name, with the dialplan's number",
+        f"{where}; here it is sent as a caller ID name, with the dialplan's number",
     )
 
 

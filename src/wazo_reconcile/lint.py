@@ -27,6 +27,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
 
+from wazo_reconcile.callerid import (
+    Finding,
+    OutcallView,
+    UserView,
+    caller_id_problems,
+    context_problems,
+    exten_problems,
+    pattern_value_problems,
+    user_problems,
+)
 from wazo_reconcile.config import (
     Declaration,
     Document,
@@ -36,6 +46,7 @@ from wazo_reconcile.config import (
     option_text,
 )
 from wazo_reconcile.errors import Problem
+from wazo_reconcile.model import Pattern
 from wazo_reconcile.pjsip import ENDPOINT_SECTIONS, PjsipDoc, load_pjsip_doc
 from wazo_reconcile.schema import suggest, validate_document
 from wazo_reconcile.secrets import (
@@ -66,11 +77,6 @@ EXTEN = re.compile(r"_?\+?[*#0-9_XxZzNn\[\].!-]*")
 PREFIX = re.compile(r"\+.*|\+?[0-9#*]+", re.S)
 HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 MATCH_HEADER = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+:\s*\S.*")
-# Wazo's dialplan reads a caller ID as a quoted name or a name without spaces, then an
-# optional <number>; a bare number counts as both name and number.
-CALLER_ID = re.compile(r'(?:"(.+)"|([a-zA-Z0-9\-.!%*_+`\'~]+)) ?(?:<(\+?[0-9*#]+)>)?')
-CALLER_NUMBER = re.compile(r"\+?[0-9*#]+")
-NO_NUMBER_REASON = "without the number part the dialplan's number is used instead"
 
 # Keys confd generates in the rendered endpoint; setting them overrides the generated value.
 GENERATED_OPTIONS = {
@@ -781,64 +787,123 @@ def _pattern_unique(
 
 
 # ------------------------------------------------------------------------------ caller IDs
+# What Wazo does with caller IDs and dial patterns is decided in one place, `callerid.py`;
+# these checks only read the YAML into its types and locate its findings.
 
 
-def caller_id_issue(text: str, *, for_user: bool) -> tuple[str, str] | None:
-    """(severity, message) for a caller ID Wazo would not present as written, else None."""
-    special = text in ("anonymous", "default")
-    if special and for_user:
-        return None
-    if special:
-        return WARNING, (
-            f"'{text}' is special only for a user's outgoing_caller_id; here it is sent as a "
-            f"caller ID name, and {NO_NUMBER_REASON}"
-        )
-    match = CALLER_ID.fullmatch(text)
-    if match is None:
-        hint = ", 'anonymous' or 'default'" if for_user else ""
-        return ERROR, (
-            f"malformed caller ID '{text}': write '\"Name\" <number>' (quotes needed when the "
-            f"name has spaces){hint}"
-        )
-    quoted, token, number = match.groups()
-    if number is None and not (token and CALLER_NUMBER.fullmatch(token)):
-        return WARNING, f"caller ID '{text}' has no number part: {NO_NUMBER_REASON}"
-    return None
+def yaml_pattern(pattern: Mapping[str, Any]) -> Pattern:
+    """A dial pattern as written (context as written, "" for the tenant's outcall context)."""
+    return Pattern(
+        context=str(pattern.get("context") or ""),
+        exten=option_text(pattern["exten"]),
+        caller_id=pattern.get("caller_id") if isinstance(pattern.get("caller_id"), str) else None,
+        strip_digits=int(pattern.get("strip_digits") or 0),
+        prefix=_optional_text(pattern.get("prefix")),
+        external_prefix=_optional_text(pattern.get("external_prefix")),
+    )
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else option_text(value)
+
+
+def yaml_outcall(decl: Declaration) -> OutcallView:
+    """An outcall declaration as the caller-ID policy sees it (absent keys: confd's defaults)."""
+    data = data_of(decl)
+    return OutcallView(
+        name=decl.name,
+        patterns=tuple(yaml_pattern(p) for p in data.get("patterns") or []),
+        trunks=tuple(str(t) for t in data.get("trunks") or []),
+        internal_caller_id=data.get("internal_caller_id") is True,
+        enabled=data.get("enabled") is not False,
+    )
+
+
+def _checkable_exten(exten: str) -> bool:
+    """An extension `check_outcalls` accepts (the others are reported there, once)."""
+    return bool(exten) and len(exten) <= 40 and EXTEN.fullmatch(exten) is not None
+
+
+def _located(ctx: _Context, decl: Declaration, path: Sequence[str | int], f: Finding) -> Problem:
+    return ctx.problem(decl, tuple(path), f.message, f.severity)
 
 
 def check_caller_ids(ctx: DocumentContext) -> Iterator[Problem]:
-    """Outcall pattern `caller_id` and users' `outgoing_caller_id` as Wazo's dialplan reads them."""
+    """Caller IDs as Wazo reads them (a missing number part is a warning), pattern values that
+    do nothing (`prefix`, a `caller_id` behind `internal_caller_id`, `strip_digits` removing
+    everything) and extensions that never match or that Asterisk reads differently."""
     for decl in ctx.declarations("outcalls"):
-        data = data_of(decl)
-        for index, pattern in enumerate(data.get("patterns") or []):
-            caller_id = pattern.get("caller_id")
-            if not isinstance(caller_id, str):
-                continue
-            path = ("patterns", index, "caller_id")
-            if data.get("internal_caller_id") is True:
-                message = (
-                    "never used: internal_caller_id is true, so the caller's own caller ID is sent"
-                )
-                yield ctx.problem(decl, path, message, WARNING)
-            yield from _caller_id(ctx, decl, path, caller_id, for_user=False)
+        outcall = yaml_outcall(decl)
+        for index, pattern in enumerate(outcall.patterns):
+            at = ("patterns", index)
+            for f in pattern_value_problems(outcall, pattern):
+                yield _located(ctx, decl, (*at, f.field or "exten"), f)
+            if _checkable_exten(pattern.exten):
+                for f in exten_problems(pattern):
+                    if f.code != "invalid-exten":
+                        yield _located(ctx, decl, (*at, "exten"), f)
     for decl in ctx.declarations("users"):
-        caller_id = data_of(decl).get("outgoing_caller_id")
-        if isinstance(caller_id, str):
-            yield from _caller_id(ctx, decl, ("outgoing_caller_id",), caller_id, for_user=True)
+        value = data_of(decl).get("outgoing_caller_id")
+        if isinstance(value, str):
+            for severity, message in caller_id_problems(value, for_user=True):
+                yield ctx.problem(decl, ("outgoing_caller_id",), message, severity)
 
 
-def _caller_id(
-    ctx: DocumentContext,
-    decl: Declaration,
-    path: tuple[str | int, ...],
-    text: str,
-    *,
-    for_user: bool,
-) -> Iterator[Problem]:
-    issue = caller_id_issue(text, for_user=for_user)
-    if issue is not None:
-        severity, message = issue
-        yield ctx.problem(decl, path, message, severity)
+class _Declared(NamedTuple):
+    decl: Declaration
+    at: int  # the pattern's index in the declaration's `patterns` list
+    pattern: Pattern
+
+
+def check_dial_patterns(ctx: StackContext) -> Iterator[Problem]:
+    """Patterns of a context (one outcall's or several) that never take a call because a more
+    specific one gets all their numbers, or that Asterisk loads as one extension. Contexts are
+    compared as written (offline, a label and the name of one context look different)."""
+    groups: dict[tuple[str | None, str], list[_Declared]] = {}
+    for decl in ctx.declarations("outcalls"):
+        for index, pattern in enumerate(yaml_outcall(decl).patterns):
+            if _checkable_exten(pattern.exten):
+                key = (decl.tenant, pattern.context)
+                groups.setdefault(key, []).append(_Declared(decl, index, pattern))
+    for declared in groups.values():
+        if len(declared) > 1:
+            yield from _clashes(ctx, declared)
+
+
+def _clashes(ctx: StackContext, declared: list[_Declared]) -> Iterator[Problem]:
+    by_exten: dict[str, list[_Declared]] = {}
+    for item in declared:
+        by_exten.setdefault(item.pattern.exten, []).append(item)
+    for f in context_problems(item.pattern for item in declared):
+        if f.exten is None or f.related is None or f.exten == f.related:
+            continue  # the same text twice: check_pattern_uniqueness says it
+        winner = by_exten[f.related][0]
+        for item in by_exten[f.exten]:
+            message = f.message
+            if winner.decl is not item.decl:
+                where = winner.decl.locate("patterns", winner.at)
+                message += f" ({f.related} is a pattern of outcall '{winner.decl.name}' at {where})"
+            yield ctx.problem(item.decl, ("patterns", item.at, "exten"), message, f.severity)
+
+
+def check_forwarded_caller_ids(ctx: StackContext) -> Iterator[Problem]:
+    """A user's `outgoing_caller_id` that routes with `internal_caller_id` ignore (info): the
+    caller's own caller ID goes out there, `anonymous` included."""
+    forwarding = [
+        (decl.tenant, yaml_outcall(decl))
+        for decl in ctx.declarations("outcalls")
+        if data_of(decl).get("internal_caller_id") is True
+    ]
+    if not forwarding:
+        return
+    for decl in ctx.declarations("users"):
+        value = data_of(decl).get("outgoing_caller_id")
+        if not isinstance(value, str):
+            continue
+        routes = [view for tenant, view in forwarding if _same_tenant(decl.tenant, tenant)]
+        for f in user_problems(UserView(decl.name, value), routes):
+            if f.code != "caller-id":  # check_caller_ids reads the value itself
+                yield _located(ctx, decl, ("outgoing_caller_id",), f)
 
 
 # -------------------------------------------------------------------------------- secrets
@@ -923,5 +988,7 @@ STACK_CHECKS: tuple[StackCheck, ...] = (
     check_template_cycles,
     check_global_inheritance,
     check_pattern_uniqueness,
+    check_dial_patterns,
+    check_forwarded_caller_ids,
     check_policy,
 )
