@@ -16,6 +16,12 @@ from deepdiff import DeepDiff
 
 from wazo_reconcile import __version__
 from wazo_reconcile.apply import Report, Status
+from wazo_reconcile.callerid import (
+    ANONYMOUS,
+    CallerIdChange,
+    UserCallerIdChange,
+    plan_caller_id_changes,
+)
 from wazo_reconcile.diff import Action, Change, FieldChange
 from wazo_reconcile.errors import printable
 from wazo_reconcile.model import Pattern, Resource, is_secret_key
@@ -172,6 +178,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
             out.append(f"      · {summary}")
     if plan.changes:
         out.append("")
+    out += caller_id_lines(plan)
     out += _unmanaged_lines(plan)
     out.append(summary_line(plan, options.title))
     out += _restart_lines(plan.restart_reasons, color=options.color)
@@ -212,6 +219,81 @@ def restart_line(reasons: Sequence[str]) -> str:
 
 def _restart_lines(reasons: Sequence[str], *, color: bool) -> list[str]:
     return [_paint(restart_line(reasons), "!", color)] if reasons else []
+
+
+# ------------------------------------------------------------------------- caller ID
+
+CALLER_ID_TITLE = (
+    "Caller ID (what a call presents to the network, for users on `default`; "
+    "details: reconcile explain caller-id):"
+)
+_NEW, _REMOVED = "(new pattern)", "(pattern removed)"
+
+
+def caller_id_lines(plan: Plan) -> list[str]:
+    """The text plan's "Caller ID" section: one line per route whose presentation changes."""
+    entries = plan_caller_id_changes(plan.changes)
+    if not entries:
+        return []
+    lines = [CALLER_ID_TITLE]
+    for entry in entries:
+        where, before, after = _caller_id_cells(entry)
+        lines.append(printable(f"  {where}: {before} → {after}"))
+        if entry.note:
+            lines.append(printable(f"      note: {entry.note}"))
+    return [*lines, ""]
+
+
+def _caller_id_cells(entry: CallerIdChange | UserCallerIdChange) -> tuple[str, str, str]:
+    """(where, before, after) as shown: a user applies to every route; a pattern may be new
+    or removed."""
+    if isinstance(entry, UserCallerIdChange):
+        return f"users/{entry.user} (every route)", entry.before, entry.after
+    before = _NEW if entry.before is None else entry.before
+    after = _REMOVED if entry.after is None else entry.after
+    return f"outcalls/{entry.outcall} {entry.pattern}", before, after
+
+
+def caller_id_markdown(plan: Plan) -> list[str]:
+    """The markdown plan's "Caller ID" section: a table of route, pattern, before, after."""
+    entries = plan_caller_id_changes(plan.changes)
+    if not entries:
+        return []
+    out = [
+        "#### Caller ID",
+        "",
+        "What a call presents to the network, for users on `default` "
+        "(details: `reconcile explain caller-id`).",
+        "",
+        "| route | pattern | before | after | note |",
+        "|---|---|---|---|---|",
+    ]
+    for entry in entries:
+        if isinstance(entry, UserCallerIdChange):
+            route, pattern = f"user {_md_code(entry.user)}", "every route"
+        else:
+            route, pattern = _md_code(entry.outcall), _md_code(entry.pattern)
+        _, before, after = _caller_id_cells(entry)
+        cells = [route, pattern, _md_value(before), _md_value(after), _md_text(entry.note)]
+        out.append("| " + " | ".join(cells) + " |")
+    return [*out, ""]
+
+
+def _md_code(text: str) -> str:
+    """`text` as a code span in a table cell (`|` escaped; double backticks around a backtick)."""
+    text = printable(text).replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _md_value(text: str) -> str:
+    """A caller ID as code; a description ("the caller's own caller ID", "(new pattern)") as
+    text."""
+    described = text.startswith(("(", "the ")) or text == ANONYMOUS
+    return _md_text(text) if described else _md_code(text)
+
+
+def _md_text(text: str) -> str:
+    return printable(text).replace("|", "\\|")
 
 
 # ------------------------------------------------------------------------------ json
@@ -295,6 +377,7 @@ def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str,
         ],
         "unmanaged": [_key_dict(r) for r in plan.unmanaged],
         "kept": [{**_key_dict(k.resource), "reason": k.reason} for k in plan.kept],
+        "caller_id": [entry.to_dict() for entry in plan_caller_id_changes(plan.changes)],
     }
 
 
@@ -350,6 +433,7 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
         out += [_diff_line(line) for line in change_body(change)]
         out += [f"# {s}" for s in options.operations.get(i, ())]
         out += ["```", "", "</details>", ""]
+    out += caller_id_markdown(plan)
     if plan.unmanaged or plan.kept:
         out += [f"_{line}_" for line in _unmanaged_lines(plan)] + [""]
     return "\n".join(out)
