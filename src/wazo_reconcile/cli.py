@@ -26,6 +26,7 @@ SUMMARIES = {
     "apply": "make the PBX match the stack",
     "drift": "report hand edits on the PBX (exit 2 on drift)",
     "export": "write the live configuration as a stack (adopt an existing PBX)",
+    "explain": "explain why a call presents its caller ID (read-only)",
     "sandbox": "serve an embedded wazo-confd emulator on 127.0.0.1",
 }
 
