@@ -900,7 +900,9 @@ def check_forwarded_caller_ids(ctx: StackContext) -> Iterator[Problem]:
         value = data_of(decl).get("outgoing_caller_id")
         if not isinstance(value, str):
             continue
-        routes = [view for tenant, view in forwarding if _same_tenant(decl.tenant, tenant)]
+        # Tenants as written: a document without `tenant:` goes to the token's tenant, which
+        # offline is only known to equal another document without `tenant:`.
+        routes = [view for tenant, view in forwarding if tenant == decl.tenant]
         for f in user_problems(UserView(decl.name, value), routes):
             if f.code != "caller-id":  # check_caller_ids reads the value itself
                 yield _located(ctx, decl, ("outgoing_caller_id",), f)
