@@ -695,3 +695,44 @@ def test_search_is_an_ilike_with_wildcards(api: httpx.Client) -> None:
     assert ok(api.get("/endpoints/sip", params={"search": "SUB_TRUNK"}))["total"] == 1
     assert ok(api.get("/endpoints/sip", params={"search": "reseau"}))["total"] == 1
     assert ok(api.get("/endpoints/sip", params={"search": "sub\\_trunk"}))["total"] == 0
+
+
+# -- indexes (store) ---------------------------------------------------------------------------
+
+
+def test_store_indexes_follow_every_change(sandbox: Sandbox, api: httpx.Client) -> None:
+    """Names and trunk links are indexed (writes look them up at every request): every
+    route that changes them keeps the indexes equal to a fresh scan of the tables."""
+    store = sandbox.store
+    steps: list[Any] = []
+
+    def step(response: httpx.Response, status: int) -> Any:
+        body = ok(response, status)
+        assert store.indexes_consistent(), steps
+        steps.append(response.request.url.path)
+        return body
+
+    assert store.named("transport-udp") and not store.named("nothing")  # builds the indexes
+    tcp = step(api.post("/sip/transports", json={"name": "tcp", "options": []}), 201)["uuid"]
+    step(api.put(f"/sip/transports/{tcp}", json={"name": "tcp2"}), 204)
+    assert store.named("tcp") == [] and [t for t, _ in store.named("tcp2")] == ["transports"]
+    sip = step(api.post("/endpoints/sip", json={"name": "ep-a"}), 201)["uuid"]
+    tpl = step(api.post("/endpoints/sip/templates", json={"name": "tpl-a"}), 201)["uuid"]
+    step(api.put(f"/endpoints/sip/{sip}", json={"name": "ep-b"}), 204)
+    error(api.post("/endpoints/sip", json={"name": "tpl-a"}))
+    error(api.post("/sip/transports", json={"name": "ep-b", "options": []}))
+    step(api.post("/endpoints/sip", json={"name": "ep-a"}), 201)  # the old name is free
+    iax = step(api.post("/endpoints/iax", json={"name": "iax-a"}), 201)["id"]
+    trunks = [step(api.post("/trunks", json={}), 201)["id"] for _ in range(3)]
+    step(api.put(f"/trunks/{trunks[0]}/endpoints/sip/{sip}"), 204)
+    step(api.put(f"/trunks/{trunks[1]}/endpoints/iax/{iax}"), 204)
+    assert "'trunk_id': 1," in error(api.put(f"/trunks/{trunks[2]}/endpoints/sip/{sip}"))
+    assert ok(api.get(f"/endpoints/sip/{sip}"))["trunk"]["id"] == trunks[0]
+    step(api.delete(f"/trunks/{trunks[0]}/endpoints/sip/{sip}"), 204)
+    step(api.put(f"/trunks/{trunks[2]}/endpoints/sip/{sip}"), 204)
+    step(api.delete(f"/endpoints/sip/{sip}"), 204)  # unlinks its trunk
+    assert ok(api.get(f"/trunks/{trunks[2]}"))["endpoint_sip"] is None
+    step(api.delete(f"/trunks/{trunks[1]}"), 204)  # and its IAX endpoint
+    step(api.delete(f"/endpoints/sip/templates/{tpl}"), 204)
+    step(api.delete(f"/sip/transports/{tcp}"), 204)
+    assert store.named("tpl-a") == [] and store.trunk_with("endpoint_iax_id", iax) is None

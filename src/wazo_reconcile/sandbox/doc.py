@@ -45,20 +45,30 @@ def _order() -> dict[str, list[str]]:
 
 def section_keys(section: str) -> list[str]:
     """Allowed keys of a doc section, in the doc's order (``type`` is never allowed)."""
+    return list(_section_keys(section))
+
+
+@cache
+def _section_keys(section: str) -> tuple[str, ...]:
     if section == "identify":
-        return list(IDENTIFY_KEYS)
+        return IDENTIFY_KEYS
     if section == "registration":
-        return list(REGISTRATION_KEYS)
+        return REGISTRATION_KEYS
     known = load_pjsip_doc().sections.get(section, {})
     ordered = [key for key in _order().get(section, []) if key in known]
     extra = sorted(set(known) - set(ordered))
-    return [key for key in ordered + extra if key != "type"]
+    return tuple(key for key in ordered + extra if key != "type")
+
+
+@cache
+def _allowed(section: str) -> frozenset[str]:
+    return frozenset(_section_keys(section))
 
 
 def is_valid(section: str, key: str) -> bool:
     if section in ("aor", "endpoint") and key.startswith("@"):
         return True
-    return key in section_keys(section)
+    return key in _allowed(section)  # a set built once (each key checked rebuilt the list)
 
 
 def check_keys(field: str, section: str, keys: list[str]) -> None:

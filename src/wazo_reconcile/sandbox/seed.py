@@ -104,7 +104,7 @@ def _fresh(store: Store, now: float) -> Seeded:
     for name, protocol in (("transport-udp", "udp"), ("transport-wss", "wss")):
         uuid = store.new_uuid()
         options = [["protocol", protocol], ["bind", "0.0.0.0:5060"]]
-        store.table("transports")[uuid] = {"uuid": uuid, "name": name, "options": options}
+        store.put_named("transports", {"uuid": uuid, "name": name, "options": options})
     for tenant in (FRESH_MASTER, FRESH_SUB):
         add_default_templates(store, tenant)
     _fresh_contexts(store, FRESH_MASTER, names=("default", "from-extern", "to-extern"))
@@ -154,7 +154,7 @@ def _recordings(store: Store) -> Seeded:
             {k: v for k, v in tenant.items() if k.endswith("_template_uuid")}
         )
     for transport in state["transports"]:
-        store.table("transports")[transport["uuid"]] = dict(transport)
+        store.put_named("transports", dict(transport))
     for context in state["contexts"]:
         values = {k: v for k, v in context.items() if k != "tenant_uuid"}
         new_context(store, context["tenant_uuid"], **values, includes=context["contexts"])

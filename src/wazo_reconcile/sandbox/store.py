@@ -31,6 +31,13 @@ TABLES = (
 
 _NAME_ALPHABET = string.ascii_lowercase + string.digits
 
+# Lookups that writes make at every request are indexed, as a database would (a scan of 5,000
+# rows costs about a millisecond): the names of the SIP namespace (endpoints, templates and
+# transports share it) and the trunk holding an endpoint. Rows of these tables change these
+# columns only through the Store methods below, which keep the indexes.
+NAMED_TABLES = ("sip", "transports")
+TRUNK_LINKS = ("endpoint_sip_uuid", "endpoint_iax_id", "endpoint_custom_id")
+
 
 class Store:
     """Tables of records plus the singletons (PJSIP global/system, live reload)."""
@@ -41,6 +48,9 @@ class Store:
         self.pjsip: dict[str, dict[str, str]] = {"global": {}, "system": {}}
         self.live_reload = True
         self._sequences: dict[str, int] = {}
+        # built from the tables when first needed, then kept up to date
+        self._names: dict[str, dict[tuple[str, Any], None]] | None = None
+        self._trunk_links: dict[tuple[str, Any], Any] | None = None
 
     def table(self, name: str) -> dict[Any, Record]:
         return self.tables[name]
@@ -67,6 +77,99 @@ class Store:
         while (name := "".join(self.rng.choice(_NAME_ALPHABET) for _ in range(8))) in taken:
             pass
         return name
+
+    # -- the SIP namespace
+
+    def named(self, name: str) -> list[tuple[str, Record]]:
+        """The rows of ``NAMED_TABLES`` called ``name``, with their table."""
+        found = self._named(name)
+        if any(row is None or row["name"] != name for _table, row in found):
+            self._names = None  # a row was renamed behind the index's back: rebuild it
+            found = self._named(name)
+        return found  # type: ignore[return-value]
+
+    def _named(self, name: str) -> list[tuple[str, Record | None]]:
+        return [(t, self.tables[t].get(key)) for t, key in self._name_index().get(name, ())]
+
+    def put_named(self, table: str, row: Record) -> None:
+        """Insert (or replace) a row of ``NAMED_TABLES``, keyed by its uuid."""
+        old = self.tables[table].get(row["uuid"])
+        if old is not None:
+            self._unname(table, old)
+        self.tables[table][row["uuid"]] = row
+        if self._names is not None:
+            self._names.setdefault(row["name"], {})[(table, row["uuid"])] = None
+
+    def rename(self, table: str, row: Record, name: str) -> None:
+        self._unname(table, row)
+        row["name"] = name
+        if self._names is not None:
+            self._names.setdefault(name, {})[(table, row["uuid"])] = None
+
+    def delete_named(self, table: str, uuid: str) -> None:
+        self._unname(table, self.tables[table].pop(uuid))
+
+    def _unname(self, table: str, row: Record) -> None:
+        holders = (self._names or {}).get(row["name"])
+        if holders is not None:
+            holders.pop((table, row["uuid"]), None)
+            if not holders:
+                del self._names[row["name"]]  # type: ignore[union-attr]
+
+    def _name_index(self) -> dict[str, dict[tuple[str, Any], None]]:
+        if self._names is None:
+            self._names = {}
+            for table in NAMED_TABLES:
+                for key, row in self.tables[table].items():
+                    self._names.setdefault(row["name"], {})[(table, key)] = None
+        return self._names
+
+    # -- trunks and their endpoints
+
+    def trunk_with(self, column: str, key: Any) -> Record | None:
+        """The trunk whose endpoint ``column`` (one of ``TRUNK_LINKS``) is ``key``."""
+        for _attempt in (1, 2):
+            trunk_id = self._link_index().get((column, key))
+            if trunk_id is None:
+                return None
+            trunk = self.tables["trunks"].get(trunk_id)
+            if trunk is not None and trunk[column] == key:
+                return trunk
+            self._trunk_links = None  # a trunk changed behind the index's back: rebuild it
+        return None
+
+    def link_trunk(self, trunk: Record, column: str, key: Any) -> None:
+        """Set a trunk's endpoint ``column`` (``None``: no endpoint)."""
+        links = self._trunk_links
+        old = trunk[column]
+        if links is not None and old is not None and links.get((column, old)) == trunk["id"]:
+            del links[(column, old)]
+        trunk[column] = key
+        if links is not None and key is not None:
+            links.setdefault((column, key), trunk["id"])
+
+    def delete_trunk(self, trunk_id: Any) -> None:
+        trunk = self.tables["trunks"][trunk_id]
+        for column in TRUNK_LINKS:
+            self.link_trunk(trunk, column, None)
+        del self.tables["trunks"][trunk_id]
+
+    def _link_index(self) -> dict[tuple[str, Any], Any]:
+        if self._trunk_links is None:
+            self._trunk_links = {}
+            for trunk_id, trunk in self.tables["trunks"].items():
+                for column in TRUNK_LINKS:
+                    if trunk[column] is not None:
+                        self._trunk_links.setdefault((column, trunk[column]), trunk_id)
+        return self._trunk_links
+
+    def indexes_consistent(self) -> bool:
+        """Whether the kept indexes equal indexes built afresh from the tables (for tests)."""
+        names, links = self._names, self._trunk_links
+        self._names = self._trunk_links = None
+        fresh_names, fresh_links = self._name_index(), self._link_index()
+        self._names, self._trunk_links = names, links
+        return (names is None or names == fresh_names) and (links is None or links == fresh_links)
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of everything, JSON-serialisable (for ``GET /_sandbox/state``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import methodcaller
 from typing import Any
 
 from wazo_reconcile.sandbox import problems
@@ -100,9 +101,9 @@ def trunk_ref(call: Call, column: str, key: Any) -> dict[str, Any] | None:
 
 def unlink_trunks(store: Store, column: str, key: Any) -> None:
     """A deleted endpoint leaves its trunk without endpoint (``ON DELETE SET NULL``)."""
-    for trunk in store.rows("trunks"):
-        if trunk[column] == key:
-            trunk[column] = None
+    trunk = store.trunk_with(column, key)  # an endpoint belongs to one trunk at most
+    if trunk is not None:
+        store.link_trunk(trunk, column, None)
 
 
 def crud_routes(
@@ -165,17 +166,12 @@ def check_name_free(
     ``name`` gives ``<resource> already exists``."""
     if name is None:
         return
-    # One pass per table, the cheap name comparison first (a POST at 10,000 endpoints
-    # scanned them twice through two lambdas per row: 6 ms a request).
-    owners: dict[str, set[str]] = {}
-    for table in {NAME_OWNERS[owner][0] for owner, _resource in checks}:
-        for row in call.store.table(table).values():
-            if row["name"] == name and row["uuid"] != own_uuid:
-                for owner, (owner_table, where) in NAME_OWNERS.items():
-                    if owner_table == table and where(row):
-                        owners.setdefault(owner, set()).add(row["uuid"])
+    # The rows called `name` come from the store's index (a POST at 5,000 endpoints scanned
+    # them twice through two lambdas per row: 6 ms a request).
+    holders = [(t, row) for t, row in call.store.named(name) if row["uuid"] != own_uuid]
     for owner, resource in checks:
-        if owner in owners:
+        table, where = NAME_OWNERS[owner]
+        if any(t == table and where(row) for t, row in holders):
             raise problems.resource_exists(resource, name=name)
 
 
@@ -186,6 +182,9 @@ def unique(
     being edited): 400 ``<resource> already exists``."""
     if value is None:
         return
-    for row in call.store.table(table).values():
+    rows = call.store.table(table).values()
+    if value not in map(methodcaller("get", field_name), rows):  # in C, before the details
+        return
+    for row in rows:
         if row.get(field_name) == value and row["id"] != exclude:
             raise problems.resource_exists(resource, **{field_name: value})

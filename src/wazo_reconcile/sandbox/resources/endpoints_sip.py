@@ -81,7 +81,7 @@ def new_sip_record(store: Store, tenant_uuid: str, *, template: bool, **values: 
         "transport_uuid": values.get("transport_uuid"),
         "asterisk_id": values.get("asterisk_id"),
     }
-    store.table("sip")[row["uuid"]] = row
+    store.put_named("sip", row)
     return row
 
 
@@ -229,14 +229,16 @@ def _update(kind: Kind) -> Handler:
         _check_cycles(call, row, current(form, row, "templates"))
         check_name_free(call, current(form, row, "name"), row["uuid"], _NAME_CHECKS)
         _check_options(form)
-        _apply(row, form)
+        _apply(call.store, row, form)
         return no_content()
 
     return handler
 
 
-def _apply(row: Record, form: dict[str, Any]) -> None:
-    for key in ("name", "label", "templates", "transport_uuid", "asterisk_id"):
+def _apply(store: Store, row: Record, form: dict[str, Any]) -> None:
+    if "name" in form:
+        store.rename("sip", row, form["name"])
+    for key in ("label", "templates", "transport_uuid", "asterisk_id"):
         if key in form:
             row[key] = form[key]
     for section in SECTIONS:
@@ -266,7 +268,7 @@ def _delete(kind: Kind) -> Handler:
 
 def delete_sip(store: Store, uuid: str) -> None:
     """Delete an endpoint or template and everything that pointed at it (ON DELETE rules)."""
-    del store.table("sip")[uuid]
+    store.delete_named("sip", uuid)
     for other in store.rows("sip"):
         other["templates"] = [u for u in other["templates"] if u != uuid]
     for tenant in store.rows("tenants"):

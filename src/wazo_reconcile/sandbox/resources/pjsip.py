@@ -95,7 +95,7 @@ def create_transport(call: Call) -> Response:
     check_name_free(call, form["name"], None, _CREATE_NAME_CHECKS)
     doc.check_keys("options", "transport", [key for key, _ in form["options"]])
     row = {"uuid": call.store.new_uuid(), "name": form["name"], "options": form["options"]}
-    call.store.table("transports")[row["uuid"]] = row
+    call.store.put_named("transports", row)
     return created(dump_transport(call, row), call.href("sip", "transports", row["uuid"]))
 
 
@@ -105,6 +105,8 @@ def update_transport(call: Call) -> Response:
     check_name_free(call, current(form, row, "name"), row["uuid"], _EDIT_NAME_CHECKS)
     if "options" in form:
         doc.check_keys("options", "transport", [key for key, _ in form["options"]])
+    if "name" in form:
+        call.store.rename("transports", row, form["name"])
     row.update(form)
     return no_content()
 
@@ -125,7 +127,7 @@ def delete_transport(call: Call) -> Response:
         )
     for sip in users:
         sip["transport_uuid"] = fallback["uuid"] if fallback else None
-    del call.store.table("transports")[row["uuid"]]
+    call.store.delete_named("transports", row["uuid"])
     return no_content()
 
 

@@ -195,7 +195,7 @@ def delete(call: Call) -> Response:
     store.table("custom").pop(row["endpoint_custom_id"], None)
     for outcall in store.rows("outcalls"):
         outcall["trunk_ids"] = [i for i in outcall["trunk_ids"] if i != row["id"]]
-    del store.table("trunks")[row["id"]]
+    store.delete_trunk(row["id"])
     return no_content()
 
 
@@ -231,13 +231,13 @@ class Link:
         other = call.first_by("trunks", self.column, key)
         if other is not None:
             raise _associated(other["id"], self, key)
-        trunk[self.column] = key
+        call.store.link_trunk(trunk, self.column, key)
         return no_content()
 
     def dissociate(self, call: Call) -> Response:
         trunk, endpoint = self.fetch(call)
         if trunk[self.column] == endpoint[self.kind.key]:
-            trunk[self.column] = None
+            call.store.link_trunk(trunk, self.column, None)
         return no_content()
 
     def routes(self) -> tuple[Route, ...]:
