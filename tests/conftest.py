@@ -15,3 +15,26 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("WAZO_URL", "WAZO_TOKEN", "WAZO_USERNAME", "WAZO_PASSWORD", "WAZO_TENANT",
                  "WAZO_CA_BUNDLE", "NO_COLOR", "FORCE_COLOR"):
         monkeypatch.delenv(name, raising=False)
+
+
+# --soak: the long reliability trials (docs/reliability.md). Tests marked `soak` run only with
+# it; tests that scale their trial count read the `soak` fixture.
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak", action="store_true", default=False, help="run the long reliability soak"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--soak"):
+        return
+    skip = pytest.mark.skip(reason="long soak: run with --soak")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def soak(request: pytest.FixtureRequest) -> bool:
+    """True under --soak: run the long version of a trial series."""
+    return bool(request.config.getoption("--soak"))

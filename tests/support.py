@@ -170,3 +170,57 @@ def url_client(url: str) -> ConfdClient:
     """A direct client on a served sandbox (for hand edits in tests)."""
     settings = ConnectionSettings(url=url, token="test-token")
     return connect(settings, retry=RetryPolicy.no_wait())
+
+
+# --------------------------------------------------------------------- reliability (issue 8)
+
+
+class ServedState:
+    """A served sandbox seen through `GET /_sandbox/state`, for `invariants` and `lost`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def state(self) -> dict[str, Any]:
+        import httpx
+
+        answer = httpx.get(f"{self.url}/_sandbox/state", timeout=30)
+        answer.raise_for_status()
+        return dict(answer.json())
+
+
+def lost(stack: Stack, state: dict[str, Any]) -> list[str]:
+    """Declared trunks and outcalls missing from a sandbox state, or wired differently."""
+    sip = {e["uuid"]: e["name"] for e in state["sip"] if not e["template"]}
+    iax = {e["id"]: e["name"] for e in state["iax"]}
+    custom = {e["id"]: e["interface"] for e in state["custom"]}
+    handles: dict[int, str] = {}
+    for trunk in state["trunks"]:
+        for key, names in (
+            ("endpoint_sip_uuid", sip),
+            ("endpoint_iax_id", iax),
+            ("endpoint_custom_id", custom),
+        ):
+            if trunk[key] is not None and trunk[key] in names:
+                handles[trunk["id"]] = names[trunk[key]]
+    problems = []
+    by_interface = {}
+    for decl in stack.declarations("trunks"):
+        identity = decl.data.get("interface") if decl.data.get("type") == "custom" else decl.name
+        by_interface[identity] = decl.name
+        if identity not in handles.values():
+            problems.append(f"lost trunk {decl.name}")
+    outcalls = {o["name"]: o for o in state["outcalls"]}
+    for decl in stack.declarations("outcalls"):
+        outcall = outcalls.get(decl.name)
+        if outcall is None:
+            problems.append(f"lost outcall {decl.name}")
+            continue
+        wired = [
+            by_interface.get(handles.get(i, "?"), handles.get(i, "?")) for i in outcall["trunk_ids"]
+        ]
+        if "trunks" in decl.data and wired != list(decl.data["trunks"]):
+            problems.append(f"outcall {decl.name} routes to {wired}, not {decl.data['trunks']}")
+        if "patterns" in decl.data and len(outcall["patterns"]) != len(decl.data["patterns"]):
+            problems.append(f"outcall {decl.name} has {len(outcall['patterns'])} patterns")
+    return problems
