@@ -525,6 +525,9 @@ class PasswordAuth:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
+        # Once wazo-auth refuses the credentials, every caller gets that refusal: parallel
+        # requests must not each try the same wrong password (login-failure bans).
+        self._refused: int | None = None  # the status of wazo-auth's refusal
 
     def __repr__(self) -> str:
         return f"PasswordAuth(username={self._username!r}, password=***)"
@@ -545,6 +548,8 @@ class PasswordAuth:
         return tuple(s for s in (self._password, self._token) if s)
 
     def _fetch(self) -> str:
+        if self._refused is not None:
+            raise self._refusal(self._refused)
         started = self._clock()
         call = _Call(
             "POST",
@@ -567,18 +572,23 @@ class PasswordAuth:
         )
         return self._token
 
+    @staticmethod
+    def _refusal(status: int) -> AuthError:
+        return AuthError(
+            "POST",
+            TOKEN_PATH,
+            status,
+            detail=(
+                "wazo-auth refused the username/password: check --username/--password "
+                "(or WAZO_USERNAME/WAZO_PASSWORD)"
+            ),
+        )
+
     def _token_data(self, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
         if status in (401, 403):
-            raise AuthError(
-                "POST",
-                TOKEN_PATH,
-                status,
-                detail=(
-                    "wazo-auth refused the username/password: check --username/--password "
-                    "(or WAZO_USERNAME/WAZO_PASSWORD)"
-                ),
-            )
+            self._refused = status
+            raise self._refusal(status)
         if status != 200:
             messages = [redact(m, self.secrets()) for m in error_messages(response)]
             raise ApiError("POST", TOKEN_PATH, status, messages)
