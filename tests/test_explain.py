@@ -493,3 +493,19 @@ def test_through_the_cli_on_loopback() -> None:
         assert text.returncode == 0 and "(source: user)" in text.stdout
         for output in (result.stdout, result.stderr, text.stdout, text.stderr):
             assert not any(secret in output for secret in SECRETS.values())
+
+
+def test_routes_of_another_tenant_do_not_compete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "sub.yaml").write_text(
+        f"version: 1\ntenant: {SUB}\n" + "trunks:\n  sub: {templates: [global]}\n"
+        "outcalls:\n  sub-route:\n    trunks: [sub]\n    patterns: [{exten: '_01X'}]\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "master.yaml").write_text(
+        "version: 1\n" + ROUTES.replace("_00X.", "_0X."), encoding="utf-8"
+    )
+    args = ["--user", "deflt@example.com", "--outcall", "national", "--exten", "011"]
+    data = explain_json(capsys, *args, str(tmp_path), "--offline")
+    assert (data["routed"], data["pattern"]) == (True, "_0X.")

@@ -222,7 +222,9 @@ def explain_in(state: State, outcall: str, number: str) -> Explanation:
             f"user {caller.view.name} (tenant {caller.tenant}) cannot call through outcall "
             f"{outcall} (tenant {route.tenant})"
         )
-    others = [r.view for r in state.routes.values() if _same_tenant(r.tenant, route.tenant)]
+    # Contexts belong to a tenant: only the routes of the same tenant (as written, offline)
+    # can take the number first.
+    others = [r.view for r in state.routes.values() if r.tenant == route.tenant]
     found = explain(
         user=caller.view,
         outcall=route.view,
@@ -231,10 +233,6 @@ def explain_in(state: State, outcall: str, number: str) -> Explanation:
         others=others,
     )
     return replace(found, notes=(*found.notes, *caller.notes))
-
-
-def _same_tenant(a: str | None, b: str | None) -> bool:
-    return a is None or b is None or a == b
 
 
 def json_document(explanation: Explanation, state: State) -> dict[str, Any]:
