@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from wazo_reconcile.config import Declaration, Stack, option_text
+from wazo_reconcile.config import Declaration, Stack, gc_paused, option_text
 from wazo_reconcile.diff import DiffResult, diff
 from wazo_reconcile.errors import ConfigError, Problem
 from wazo_reconcile.live import LiveState, fetch_live
@@ -65,8 +65,11 @@ def compute_plan(
     selection: Selection = Selection(),
 ) -> Planned:
     """Fetch the live state and plan the changes that make it match `stack`."""
-    live = fetch_live(client)
-    return plan_against(stack, live, tenant=tenant, resolver=resolver, selection=selection)
+    # The live state and the plan are a million small acyclic objects that live until the
+    # command ends: the cyclic collector rescanning them cost a sixth of a plan at 5,000 trunks.
+    with gc_paused(freeze=True):
+        live = fetch_live(client)
+        return plan_against(stack, live, tenant=tenant, resolver=resolver, selection=selection)
 
 
 def plan_against(
@@ -101,7 +104,7 @@ def plan_against(
     tenants = frozenset({default_tenant} | {ctx.tenant_of(d) for d in declarations})
     result = diff(desired, live_resources, stack.policy, tenants=tenants)
     guards = Guards(stack.policy.max_delete_percent, stack.policy.max_update_percent)
-    fingerprint = live.fingerprint()
+    fingerprint = live.fingerprint  # computed when shown (JSON plan, saved plan), not before
     plan = build_plan(
         result, desired=desired, live=live_resources, guards=guards, fingerprint=fingerprint
     )
