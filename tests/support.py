@@ -224,3 +224,11 @@ def lost(stack: Stack, state: dict[str, Any]) -> list[str]:
         if "patterns" in decl.data and len(outcall["patterns"]) != len(decl.data["patterns"]):
             problems.append(f"outcall {decl.name} has {len(outcall['patterns'])} patterns")
     return problems
+
+
+def reset_served(url: str) -> None:
+    """Back to the seed state, counters at zero (`POST /_sandbox/reset`)."""
+    import httpx
+
+    answer = httpx.post(f"{url}/_sandbox/reset", json={"state": True}, timeout=30)
+    answer.raise_for_status()

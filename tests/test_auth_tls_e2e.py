@@ -3,7 +3,9 @@
 - 401 (wrong token, wrong password) is one clear message, exit 1, no traceback, no echo;
 - a token that expires in the middle of an apply is renewed without the apply noticing: with
   tokens the server grants for 1 s (renewed ahead of expiry), and with tokens that expire
-  behind the client's back (the sandbox's clock jumps an hour: renewed after one 401);
+  behind the client's back (the sandbox's clock jumps an hour: renewed after one 401); a
+  static --token cannot be renewed: what is left fails with 401 (exit 4), and the next apply
+  with a fresh token converges;
 - TLS verification is on by default (a self-signed loopback HTTPS sandbox is refused, the
   message names --ca-bundle), --ca-bundle and WAZO_CA_BUNDLE work, --insecure warns, a
   certificate for another host name is refused.
@@ -131,6 +133,28 @@ def test_token_expiring_behind_the_clients_back_is_renewed_mid_apply(tmp_path: P
         assert "Apply finished: 31 done, 0 failed" in result.stdout
         assert jumps == [20, 50], "the clock jumped during the apply"
         assert sandbox.stats()["requests"][TOKEN_PATH] == 3  # the first token, then 2 renewals
+        _converged(sandbox, url, stack)
+
+
+def test_a_static_token_expiring_mid_apply_fails_what_is_left_clearly(tmp_path: Path) -> None:
+    """--token cannot be renewed: the rest of the apply fails with 401 (exit 4), and the
+    next apply with a fresh token converges."""
+    stack = generated_stack(tmp_path)
+    clock = Clock()
+    sandbox = strict_sandbox(clock, latency=0.01)
+    with sandbox.serve() as url, _jump_clock_at(sandbox, clock, writes=(20,)) as jumps:
+        token = sandbox.issue_token(lifetime=3600)
+        result = run_cli("apply", str(stack.path), "--url", url, "--token", token,
+                         "--auto-approve", "--parallelism", "2")  # fmt: skip
+        assert jumps == [20]
+        assert result.returncode == 4, result.stderr
+        assert "Traceback" not in result.stderr and token not in result.stdout + result.stderr
+        failures = [line for line in result.stdout.splitlines() if line.startswith("! ")]
+        assert failures and all("HTTP 401" in line for line in failures)
+        assert "check the token (--token or WAZO_TOKEN)" in failures[0]
+        again = run_cli("apply", str(stack.path), "--url", url, "--token",
+                        sandbox.issue_token(), "--auto-approve")  # fmt: skip
+        assert again.returncode == 0, again.stdout
         _converged(sandbox, url, stack)
 
 

@@ -30,6 +30,7 @@ from support import (
     invariants,
     lost,
     plan,
+    reset_served,
     run_cli,
     served_sandbox,
     url_client,
@@ -38,7 +39,7 @@ from wazo_reconcile.config import Stack
 
 SERIES = {  # name: (first seed, SIP trunks of the generated stack)
     "30-changes": (20_000, 12),
-    "70-changes": (21_000, 50),
+    "50-changes": (21_000, 30),
 }
 CI_TRIALS, SOAK_TRIALS = 10, 60
 PLAN_REQUESTS = 15  # fetch_live's reads: about 15 requests, whatever the size
@@ -46,10 +47,6 @@ PLAN_REQUESTS = 15  # fetch_live's reads: about 15 requests, whatever the size
 
 def _total(admin: httpx.Client) -> int:
     return int(admin.get("/_sandbox/stats").json()["total"])
-
-
-def _reset(url: str) -> None:
-    httpx.post(f"{url}/_sandbox/reset", json={"state": True}, timeout=10).raise_for_status()
 
 
 def _apply_args(stack: Stack, url: str, parallelism: int) -> list[str]:
@@ -95,7 +92,7 @@ def apply_killed_at(stack: Stack, url: str, kill_at: int, parallelism: int) -> i
 
 def run_trial(stack: Stack, url: str, seed: int, writes: int) -> dict[str, Any]:
     rng = random.Random(seed)
-    _reset(url)
+    reset_served(url)
     parallelism = rng.choice((1, 2, 4, 8))
     kills = []
     for _ in range(rng.choice((1, 1, 2))):
