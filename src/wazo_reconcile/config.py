@@ -110,6 +110,8 @@ class FloatText(float):
 
 def option_text(value: object) -> str:
     """The text of a scalar as an option value: booleans ``yes``/``no``, numbers as written."""
+    if type(value) is str:  # most values: a plan converts a hundred thousand
+        return value
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, IntText | FloatText):

@@ -49,7 +49,10 @@ Options = tuple[tuple[str, str], ...]
 
 def options(pairs: Iterable[tuple[str, str]]) -> Options:
     """The canonical multiset form of an option list."""
-    return tuple(sorted((str(k), str(v)) for k, v in pairs))
+    # called 100,000 times in a plan at 5,000 trunks: str() only where not already one
+    found = [(k if type(k) is str else str(k), v if type(v) is str else str(v)) for k, v in pairs]
+    found.sort()
+    return tuple(found)
 
 
 def empty_to_none(value: Any) -> Any:

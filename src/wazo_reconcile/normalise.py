@@ -515,6 +515,15 @@ def normalise_desired(declarations: Sequence[Any], ctx: DesiredContext) -> list[
 
 
 def _expanded(value: Any, decl: Any, ctx: DesiredContext) -> Any:
+    kind = type(value)  # exact types first: ABC checks cost a third of this walk
+    if kind is str:
+        return ctx.expand(value, decl) if "${" in value else value
+    if kind is dict:
+        return {k: _expanded(v, decl, ctx) for k, v in value.items()}
+    if kind is list:
+        return [_expanded(v, decl, ctx) for v in value]
+    if kind is int or kind is bool or value is None:
+        return value
     if isinstance(value, str):
         return ctx.expand(value, decl) if "${" in value else value
     if isinstance(value, Mapping):

@@ -89,13 +89,15 @@ class Outcome(NamedTuple):
 class SecretResolver:
     """Resolves references against an environment and the files next to the documents.
 
-    File contents are cached by path, so a password file used by 5,000 trunks is read once.
+    File contents are cached by path, so a password file used by 5,000 trunks is read once,
+    and expansions by text: a resolver sees the environment and the files of one moment.
     """
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env = os.environ if env is None else env
         self._files: dict[tuple[Path, str], str | SecretError] = {}
         self._outcomes: dict[tuple[Path, str], Outcome] = {}
+        self._expanded: dict[tuple[Path, str], str] = {}
 
     def outcome(self, text: str, base_dir: Path) -> Outcome:
         """What resolving every reference of ``text`` gives, without raising (memoised)."""
@@ -122,6 +124,9 @@ class SecretResolver:
 
     def expand(self, text: str, base_dir: Path) -> str:
         """``text`` with every reference replaced by its value; raises :class:`SecretError`."""
+        known = self._expanded.get((base_dir, text))
+        if known is not None:
+            return known  # 5,000 trunks share one ${file:…} password: expanded once
         refs = find_refs(text)
         if not refs:
             return text
@@ -130,7 +135,8 @@ class SecretResolver:
             parts += [text[last : ref.start], self.resolve(ref, base_dir)]
             last = ref.end
         parts.append(text[last:])
-        return "".join(parts)
+        expanded = self._expanded[(base_dir, text)] = "".join(parts)
+        return expanded
 
     def _env(self, ref: SecretRef) -> str:
         if not ENV_NAME.fullmatch(ref.target):
