@@ -141,3 +141,12 @@ def test_plan_empty_when_in_sync() -> None:
     assert plan.is_empty and plan.in_sync == 1
     assert isinstance(plan.changes, tuple)
     assert DiffResult(()).changes == ()
+
+
+def test_guard_is_per_kind_not_diluted_by_other_kinds() -> None:
+    trunks = [trunk(f"t{i}") for i in range(10)]
+    users = [res("users", f"u{i}", ("user", str(i)), outgoing_caller_id=None) for i in range(100)]
+    plan = plan_for(trunks[:6], trunks + users, Policy(prune=("trunks",)), guards=Guards(30))
+    assert plan.refusals == (
+        "4 deletes of trunks = 40.0% of 10 live, over max_delete_percent (30%)",
+    )

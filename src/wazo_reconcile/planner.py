@@ -309,24 +309,30 @@ def _levels(count: int, depends_on: Mapping[int, tuple[int, ...]]) -> tuple[tupl
 def _refusals(
     changes: Sequence[Change], result: DiffResult, live: Sequence[Resource], guards: Guards
 ) -> tuple[str, ...]:
+    """Protected updates, and deletes/updates over their share of each kind's live objects."""
     refusals = [
         f"{key} is protected by policy and would be updated" for key in result.protected_updates
     ]
-    managed = [r for r in live if r.key.kind in KIND_ORDER and not r.default_object]
-    total = max(len(managed), 1)
-    counts: dict[Action, int] = defaultdict(int)
-    for change in changes:
-        counts[change.action] += 1
+    live_count: dict[str, int] = defaultdict(int)
+    for resource in live:
+        if not resource.default_object:
+            live_count[resource.key.kind] += 1
     for action, limit in (
         (Action.DELETE, guards.max_delete_percent),
         (Action.UPDATE, guards.max_update_percent),
     ):
-        if limit is None or not counts[action]:
+        if limit is None:
             continue
-        percent = 100.0 * counts[action] / total
-        if percent > limit:
-            refusals.append(
-                f"{counts[action]} {action.value}s = {percent:.1f}% of {len(managed)} live "
-                f"objects, over max_{action.value}_percent ({limit:g}%)"
-            )
+        count: dict[str, int] = defaultdict(int)
+        for change in changes:
+            if change.action is action:
+                count[change.key.kind] += 1
+        for kind in sorted(count, key=KIND_ORDER.__getitem__):
+            total = max(live_count[kind], 1)
+            percent = 100.0 * count[kind] / total
+            if percent > limit:
+                refusals.append(
+                    f"{count[kind]} {action.value}s of {kind} = {percent:.1f}% of "
+                    f"{live_count[kind]} live, over max_{action.value}_percent ({limit:g}%)"
+                )
     return tuple(refusals)
