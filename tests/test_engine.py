@@ -171,3 +171,24 @@ def test_saved_plan_keeps_its_selection(tmp_path: Path) -> None:
         assert "Apply finished: 2 done" in applied.stdout
         rest = run_cli("plan", str(STACKS / "full.yaml"), *conn, "--format", "json")
         assert json.loads(rest.stdout)["summary"]["update"] == 2  # transport and global left
+
+
+def test_prune_keeps_transports_in_use(sandbox: Sandbox, tmp_path: Path) -> None:
+    client = client_for(sandbox)
+    client.post("/sip/transports", {"name": "transport-old", "options": [["protocol", "tcp"]]})
+    (tmp_path / "s.yaml").write_text(
+        "version: 1\ntransports:\n  transport-tcp: {protocol: tcp}\npolicy: {prune: [transports]}\n"
+    )
+    planned = plan(load_stack(tmp_path), client)
+    actions = {(c.action.value, str(c.key)) for c in planned.plan.changes}
+    assert actions == {
+        ("create", "transports/transport-tcp"),
+        ("delete", "transports/transport-old"),
+    }
+    kept = {str(k.resource.key): k.reason for k in planned.plan.kept}
+    assert kept == {
+        "transports/transport-udp": "in use by global",
+        "transports/transport-wss": "in use by webrtc",
+    }
+    _, report = apply(load_stack(tmp_path), client)
+    assert report.ok

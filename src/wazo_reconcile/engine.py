@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from wazo_reconcile.config import Declaration, Stack, gc_paused, option_text
-from wazo_reconcile.diff import DiffResult, diff
+from wazo_reconcile.diff import Action, DiffResult, Kept, diff
 from wazo_reconcile.errors import ConfigError, Problem
 from wazo_reconcile.live import LiveState, fetch_live
 from wazo_reconcile.model import SIP_SECTIONS, TENANT_TEMPLATES, Resource
@@ -102,7 +102,9 @@ def plan_against(
     if problems:
         raise ConfigError(problems)
     tenants = frozenset({default_tenant} | {ctx.tenant_of(d) for d in declarations})
-    result = diff(desired, live_resources, stack.policy, tenants=tenants)
+    result = keep_used_transports(
+        diff(desired, live_resources, stack.policy, tenants=tenants), live, desired
+    )
     guards = Guards(stack.policy.max_delete_percent, stack.policy.max_update_percent)
     fingerprint = live.fingerprint  # computed when shown (JSON plan, saved plan), not before
     plan = build_plan(
@@ -122,6 +124,37 @@ def plan_against(
         for i, change in enumerate(plan.changes)
     }
     return Planned(plan, live, index, tuple(desired), tuple(live_resources), summaries)
+
+
+def keep_used_transports(
+    result: DiffResult, live: LiveState, desired: Sequence[Resource]
+) -> DiffResult:
+    """Prune never deletes a transport still in use: confd refuses it (400) without a fallback.
+
+    In use: referenced by a SIP endpoint or template that stays (lines' endpoints included), or
+    by the desired state.
+    """
+    going = {c.key.name for c in result.changes if c.action is Action.DELETE}
+    users: dict[str, list[str]] = {}
+    names = {t["uuid"]: t["name"] for t in live.transports}
+    for item in (*live.sip_templates, *live.endpoints_sip):
+        transport = item.get("transport")
+        if transport and item["name"] not in going and transport["uuid"] in names:
+            users.setdefault(names[transport["uuid"]], []).append(
+                str(item.get("label") or item["name"])
+            )
+    for resource in desired:
+        if resource.fields.get("transport"):
+            users.setdefault(resource.fields["transport"], []).append(str(resource.key))
+    changes, kept = [], list(result.kept)
+    for change in result.changes:
+        used_by = users.get(change.key.name)
+        if change.action is Action.DELETE and change.key.kind == "transports" and used_by:
+            shown = ", ".join(sorted(set(used_by))[:3]) + (", …" if len(set(used_by)) > 3 else "")
+            kept.append(Kept(change.resource, f"in use by {shown}"))
+        else:
+            changes.append(change)
+    return replace(result, changes=tuple(changes), kept=tuple(kept))
 
 
 def _select(
