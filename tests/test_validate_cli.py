@@ -263,3 +263,25 @@ def test_validate_runs_as_a_module_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "unsupported YAML tag 'tag:yaml.org,2002:binary'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_no_resolve_secrets_checks_syntax_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    stack = tmp_path / "s.yaml"
+    stack.write_text(
+        "version: 1\n"
+        "trunks:\n"
+        "  a: {outbound_auth: {username: u, password: '${env:NOT_SET_ANYWHERE}'}}\n"
+        "  b: {outbound_auth: {username: u, password: '${env:9BAD}'}}\n"
+    )
+    assert main(["validate", "--no-resolve-secrets", str(stack)]) == 1
+    err = capsys.readouterr().err
+    assert "${env:9BAD}: not a valid environment variable name" in err
+    assert "NOT_SET_ANYWHERE" not in err
+    stack.write_text(
+        "version: 1\ntrunks:\n  a: {outbound_auth: {username: u, password: '${env:NOT_SET_ANYWHERE}'}}\n"
+    )
+    assert main(["validate", "--no-resolve-secrets", str(stack)]) == 0
+    assert main(["validate", str(stack)]) == 1

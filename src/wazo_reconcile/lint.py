@@ -45,11 +45,13 @@ from wazo_reconcile.config import (
     format_path,
     option_text,
 )
+from wazo_reconcile.diff import matches
 from wazo_reconcile.errors import Problem
 from wazo_reconcile.model import Pattern
 from wazo_reconcile.pjsip import ENDPOINT_SECTIONS, PjsipDoc, load_pjsip_doc
 from wazo_reconcile.schema import suggest, validate_document
 from wazo_reconcile.secrets import (
+    ENV_NAME,
     MIN_SCRUB_LENGTH,
     SecretError,
     SecretRegistry,
@@ -97,6 +99,9 @@ class LintOptions:
 
     pjsip_doc: PjsipDoc | None = None  # None: the table shipped with the package
     env: Mapping[str, str] | None = None  # None: os.environ
+    # False: check the syntax of ${env:…}/${file:…} references without resolving them (a
+    # workstation or pre-commit hook without the production secrets).
+    resolve_secrets: bool = True
 
     @cached_property
     def doc(self) -> PjsipDoc:
@@ -186,7 +191,7 @@ class StackContext(_Context):
     def pruned(self, kind: str, name: str) -> bool:
         """Would apply delete an undeclared live object of this kind and name?"""
         policy = self.stack.policy
-        return kind in policy.prune and f"{kind}/{name}" not in policy.protect
+        return kind in policy.prune and not matches(f"{kind}/{name}", policy.protect)
 
 
 @dataclass(frozen=True)
@@ -924,6 +929,13 @@ def check_secret_references(ctx: DocumentContext) -> Iterator[Problem]:
 
 def _refs(ctx: DocumentContext, path: StringPath, text: str) -> Iterator[Problem]:
     document = ctx.document
+    if not ctx.options.resolve_secrets:
+        for ref in find_refs(text):
+            if ref.scheme == "env" and not ENV_NAME.fullmatch(ref.target):
+                yield _at(document, path, f"{ref}: not a valid environment variable name")
+            elif ref.scheme == "file" and not ref.target:
+                yield _at(document, path, f"{ref}: empty file path")
+        return
     outcome = ctx.resolver.outcome(text, document.base_dir)
     ctx.secrets += [value for _, value in outcome.values]
     for error in outcome.errors:
@@ -963,7 +975,8 @@ def check_policy(ctx: StackContext) -> Iterator[Problem]:
             continue
         for ref in ignore:
             kind, _, name = str(ref).partition("/")
-            if name and name not in ctx.names.get(kind, {}):
+            declared = ctx.names.get(kind, {})
+            if name and not any(matches(f"{kind}/{n}", [str(ref)]) for n in declared):
                 message = f"{ref} is not declared in this stack: this ignore rule has no effect"
                 path = ("policy", "ignore", ref)
                 yield Problem(document.locate(path, key=True), format_path(path), message, WARNING)

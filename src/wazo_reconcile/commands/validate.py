@@ -42,6 +42,7 @@ examples:
   reconcile validate examples/nat-provider
   reconcile validate --strict stacks/pbx-paris stacks/pbx-lyon
   reconcile validate --pjsip-doc pjsip-doc.json pbx.yaml
+  reconcile validate --no-resolve-secrets stacks/paris      # no secrets on this machine
   reconcile validate --format json stacks/pbx-paris > validate.json
 
   # the PJSIP option names of your own server, for --pjsip-doc:
@@ -70,6 +71,12 @@ def register(subparsers: Any) -> None:
         "(default: the table shipped with wazo-reconcile)",
     )
     parser.add_argument(
+        "--no-resolve-secrets",
+        action="store_true",
+        help="check the syntax of ${env:…}/${file:…} references without resolving them "
+        "(workstations and pre-commit hooks without the production secrets)",
+    )
+    parser.add_argument(
         "--format", choices=("text", "json"), default="text", help="output format (default: text)"
     )
     parser.add_argument(
@@ -96,7 +103,11 @@ class StackResult:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = LintOptions(pjsip_doc=_pjsip_doc(args.pjsip_doc), env=os.environ)
+    options = LintOptions(
+        pjsip_doc=_pjsip_doc(args.pjsip_doc),
+        env=os.environ,
+        resolve_secrets=not args.no_resolve_secrets,
+    )
     results = [validate_path(path, options=options, strict=args.strict) for path in args.paths]
     if args.format == "json":
         _print_json(results)
