@@ -281,7 +281,9 @@ def test_no_resolve_secrets_checks_syntax_only(
     assert "${env:9BAD}: not a valid environment variable name" in err
     assert "NOT_SET_ANYWHERE" not in err
     stack.write_text(
-        "version: 1\ntrunks:\n  a: {outbound_auth: {username: u, password: '${env:NOT_SET_ANYWHERE}'}}\n"
+        "version: 1\n"
+        "trunks:\n"
+        "  a: {outbound_auth: {username: u, password: '${env:NOT_SET_ANYWHERE}'}}\n"
     )
     assert main(["validate", "--no-resolve-secrets", str(stack)]) == 0
     assert main(["validate", str(stack)]) == 1
