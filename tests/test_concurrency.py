@@ -18,6 +18,7 @@ import json
 import os
 import random
 import subprocess
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from support import (
 )
 from wazo_reconcile.config import Stack, load_stack
 
-CONCURRENT_SEEDS = (31_000, 31_001, 31_002, 31_003)
+FIRST_SEED, CI_TRIALS, SOAK_TRIALS = 31_000, 4, 20
 
 
 def _conn(url: str) -> list[str]:
@@ -156,17 +157,19 @@ def duplicates(problems: list[str]) -> list[str]:
 
 
 def test_two_applies_at_the_same_time_duplicate_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], record_property: Any
+    tmp_path: Path, soak: bool, capsys: pytest.CaptureFixture[str], record_property: Any
 ) -> None:
     outcomes = []
+    seeds = range(FIRST_SEED, FIRST_SEED + (SOAK_TRIALS if soak else CI_TRIALS))
     with served_sandbox("--latency-ms", "3") as url:
-        for seed in CONCURRENT_SEEDS:
+        for seed in seeds:
             reset_served(url)
             outcomes.append(_concurrent_trial(tmp_path, url, seed))
+    tally = Counter((o["mode"], str(o["codes"])) for o in outcomes)
     line = (
         f"concurrency: {len(outcomes)} trials of two simultaneous applies, seeds "
-        f"{CONCURRENT_SEEDS[0]}-{CONCURRENT_SEEDS[-1]}; exit codes "
-        + ", ".join(f"{o['mode']} {o['codes']}" for o in outcomes)
+        f"{seeds.start}-{seeds.stop - 1}; exit codes "
+        + ", ".join(f"{mode} {codes} x{n}" for (mode, codes), n in sorted(tally.items()))
         + f"; nothing duplicated, one more apply converged each time; surplus bare trunks "
         f"left: {sum(o['bare'] for o in outcomes)}"
     )

@@ -45,6 +45,18 @@ CI_TRIALS, SOAK_TRIALS = 10, 60
 PLAN_REQUESTS = 15  # fetch_live's reads: about 15 requests, whatever the size
 
 
+def _settle(admin: httpx.Client) -> None:
+    """Wait until the requests in flight at the kill have landed (the state stops moving),
+    as it has by the time an operator runs the command again."""
+    before = admin.get("/_sandbox/state").json()
+    for _ in range(100):
+        time.sleep(0.03)
+        now = admin.get("/_sandbox/state").json()
+        if now == before:
+            return
+        before = now
+
+
 def _total(admin: httpx.Client) -> int:
     return int(admin.get("/_sandbox/stats").json()["total"])
 
@@ -83,9 +95,9 @@ def apply_killed_at(stack: Stack, url: str, kill_at: int, parallelism: int) -> i
                 if seen >= kill_at:
                     process.kill()  # SIGKILL: no handler, no cleanup, mid-request
                     process.wait()
-                    time.sleep(0.1)  # the request in flight lands (5 ms latency) before we look
+                    _settle(admin)
                     return seen
-                time.sleep(0.005)
+                time.sleep(0.01)
             process.wait(timeout=60)
     return None
 
