@@ -63,7 +63,8 @@ class Call:
         return index.get(value)
 
     def href(self, *parts: object) -> str:
-        return "/".join([self.request.origin + API_PREFIX, *(str(p) for p in parts)])
+        # a list writes one or two links per item: 27,000 at 5,000 trunks
+        return "/".join((self.request.origin + API_PREFIX, *map(str, parts)))
 
     def link(self, rel: str, *parts: object) -> dict[str, str]:
         return {"rel": rel, "href": self.href(*parts)}

@@ -16,6 +16,11 @@ HTML_404 = (
 )
 
 
+# json.dumps' output, without the check for circular references (a fifth of the time of a
+# big list; a dump is a tree of fresh containers over stored values)
+_ENCODER = json.JSONEncoder(check_circular=False)
+
+
 @dataclass(frozen=True)
 class Request:
     """One request: ``path`` is percent-decoded, ``query`` keeps the first value of each key,
@@ -54,7 +59,7 @@ class Response:
 
     @classmethod
     def json(cls, status: int, data: Any, headers: Mapping[str, str] | None = None) -> Response:
-        payload = (json.dumps(data) + "\n").encode()
+        payload = (_ENCODER.encode(data) + "\n").encode()
         return cls(status, payload, {"Content-Type": "application/json", **(headers or {})})
 
     @classmethod
