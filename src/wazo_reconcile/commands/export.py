@@ -12,6 +12,7 @@ from typing import Any
 from wazo_reconcile import __version__
 from wazo_reconcile.commands.common import Output
 from wazo_reconcile.confd import connect
+from wazo_reconcile.config import gc_paused
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
 from wazo_reconcile.live import fetch_live
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     output = Output()
     _protect_logs(output, settings)
     target = _target(args.output, force=args.force, kinds=args.kinds or EXPORT_KINDS)
-    with connect(settings) as client:
+    with connect(settings) as client, gc_paused(freeze=True):  # see engine.compute_plan
         live = fetch_live(client)
     for item in _secret_values(live):
         output.secrets.add(item)
