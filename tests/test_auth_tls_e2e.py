@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import trustme
 
-from support import generated_stack, invariants, plan, run_cli
+from support import ServedState, generated_stack, invariants, plan, run_cli, served_sandbox
 from wazo_reconcile.confd import RetryPolicy, connect
 from wazo_reconcile.sandbox import FaultConfig, Sandbox
 from wazo_reconcile.sandbox.server import SandboxServer
@@ -94,6 +94,21 @@ def test_wrong_password_is_one_clear_error(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr and "not-the-password" not in result.stderr
         assert "wazo-auth refused the username/password" in result.stderr
         assert sandbox.stats()["requests"] == {TOKEN_PATH: 1}  # nothing else was tried
+
+
+def test_password_login_against_reconcile_sandbox_require_auth(tmp_path: Path) -> None:
+    """The documented setup: `reconcile sandbox --require-auth` in a shell, the CLI with
+    --username/--password (its tokens are asked for 3,600 s, so --token-lifetime, which
+    applies to requests without `expiration`, does not shorten them: docs/reliability.md)."""
+    stack = generated_stack(tmp_path)
+    with served_sandbox("--require-auth", f"admin:{PASSWORD}", "--token-lifetime", "2") as url:
+        applied = run_cli("apply", str(stack.path), *_password(url), "--auto-approve")
+        assert applied.returncode == 0, applied.stderr
+        again = run_cli("plan", str(stack.path), *_password(url), "--detailed-exitcode")
+        assert again.returncode == 0, again.stderr
+        refused = run_cli("plan", str(stack.path), "--url", url, "--token", "not-issued-token")
+        assert refused.returncode == 1 and "HTTP 401" in refused.stderr
+        assert invariants(ServedState(url)) == []
 
 
 # ------------------------------------------------------------------- renewal mid-apply

@@ -29,7 +29,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -74,7 +74,6 @@ class Tally:
     valid: int = 0
     slowest: float = 0.0
     slowest_case: str = ""
-    kinds: dict[str, int] = field(default_factory=dict)
 
     def line(self, what: str) -> str:
         return (
@@ -109,7 +108,6 @@ def assert_refused(root: Path, code: int, stdout: str, stderr: str, what: str) -
 
 def check_case(files: dict[str, bytes], pbx: tuple[Sandbox, str], tally: Tally, what: str) -> bool:
     """Write a stack, run validate and plan on it; True if it was refused."""
-    sandbox, url = pbx
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory) / "stack"
         for name, content in files.items():
@@ -147,7 +145,9 @@ def _timed(tally: Tally, seconds: float, what: str) -> None:
         tally.slowest, tally.slowest_case = seconds, what
 
 
-def announce(capsys: pytest.CaptureFixture[str], record_property: Any, tally: Tally, what: str):
+def announce(
+    capsys: pytest.CaptureFixture[str], record_property: Any, tally: Tally, what: str
+) -> None:
     record_property("cases", tally.cases)
     with capsys.disabled():
         print(f"\n{tally.line(what)}")
