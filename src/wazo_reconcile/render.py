@@ -8,11 +8,10 @@ everything it prints as a second line of defence.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from deepdiff import DeepDiff
 
 from wazo_reconcile import __version__
 from wazo_reconcile.apply import Report, Status
@@ -83,9 +82,24 @@ def _pair_line(name: str, pair: tuple[str, str]) -> str:
 
 
 def field_delta(change: FieldChange) -> tuple[list[Any], list[Any]]:
-    """(added, removed) items of a collection field, repetitions counted (deepdiff)."""
+    """(added, removed) items of a collection field, as multisets (repetitions counted).
+
+    Items are hashable (option pairs, patterns): a Counter difference, much faster than
+    deepdiff (which also paired a removed and an added pattern as one changed object, and
+    showed neither). deepdiff remains for unhashable items.
+    """
     before = list(change.before or ())
     after = list(change.after or ())
+    try:
+        have, want = Counter(before), Counter(after)
+    except TypeError:
+        return _deepdiff_delta(before, after)
+    return sorted((want - have).elements(), key=repr), sorted((have - want).elements(), key=repr)
+
+
+def _deepdiff_delta(before: list[Any], after: list[Any]) -> tuple[list[Any], list[Any]]:
+    from deepdiff import DeepDiff  # imported when needed (40 ms of every start otherwise)
+
     delta = DeepDiff(before, after, ignore_order=True, report_repetition=True)
     added = [v for v in delta.get("iterable_item_added", {}).values()]
     removed = [v for v in delta.get("iterable_item_removed", {}).values()]
