@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -130,16 +130,21 @@ def apply_plan(
 
 
 def _run_level(run: _Run, level: Sequence[int], pool: ThreadPoolExecutor, width: int) -> None:
-    pending: set[Future[None]] = set()
+    # At most `width` changes in flight: a slot is taken to submit one and given back when it
+    # ends. (Waiting for the first of the pending futures before each submission cost a fifth
+    # of the client's CPU when creating 5,000 trunks.)
+    slots = threading.BoundedSemaphore(width)
+    submitted: list[Future[None]] = []
     for i in level:
         blockers = _blockers(run, i)
         if blockers:
             _record(run, i, Outcome(run.plan.changes[i], Status.NOT_ATTEMPTED, blocked_by=blockers))
             continue
-        if len(pending) >= width:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        pending.add(pool.submit(_run_change, run, i))
-    wait(pending)
+        slots.acquire()
+        future = pool.submit(_run_change, run, i)
+        future.add_done_callback(lambda _future: slots.release())
+        submitted.append(future)
+    wait(submitted)
 
 
 def _blockers(run: _Run, i: int) -> tuple[str, ...]:
