@@ -21,10 +21,11 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 
-# Control characters and bidirectional overrides would act on the reader's terminal or CI log
-# (erase or reorder a line; a "\n" starts a fake line, e.g. a CI runner's "::" command): text
-# from the input or from the PBX is shown with them escaped, as Python writes them.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Control characters, line separators and bidirectional overrides would act on the reader's
+# terminal or CI log (erase or reorder a line; a "\n" or U+2028 starts a fake line, e.g. a CI
+# runner's "::" command): text from the input or from the PBX is shown with them escaped, as
+# Python writes them.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
