@@ -238,6 +238,9 @@ NAMED: dict[str, dict[str, bytes]] = {
     "control characters in a name": {
         "s.yaml": b'version: 1\ntrunks: {"a\\x1b[2Kb": {type: iax, host: h}}\n'
     },
+    "line separator in a name": {
+        "s.yaml": b'version: 1\ntrunks: {"a\\u2028b": {type: iax, host: h}}\n'
+    },
     "right-to-left override in a name": {
         "s.yaml": "version: 1\ntrunks: {a\u202eb: {type: iax, host: h}}\n".encode()
     },
