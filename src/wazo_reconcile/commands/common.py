@@ -14,16 +14,17 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from wazo_reconcile.confd import ConfdClient, connect
 from wazo_reconcile.config import Stack, read_stack
-from wazo_reconcile.engine import Planned, Selection, compute_plan
 from wazo_reconcile.errors import ConfigError, Problem, UsageError
-from wazo_reconcile.lint import LintOptions, check_stack
 from wazo_reconcile.logsafe import RedactingFilter
 from wazo_reconcile.secrets import ScrubbingFilter, SecretRegistry, SecretResolver
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
+
+if TYPE_CHECKING:  # imported where used: `export` needs neither the planner nor the linter
+    from wazo_reconcile.engine import Planned, Selection
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ def add_selection_args(parser: argparse.ArgumentParser) -> None:
 
 
 def selection_of(args: argparse.Namespace) -> Selection:
+    from wazo_reconcile.engine import Selection
+
     return Selection(tuple(args.target), tuple(args.exclude))
 
 
@@ -109,6 +112,8 @@ class Session:
         return connect(self.settings)
 
     def plan(self, client: ConfdClient, selection: Selection | None = None) -> Planned:
+        from wazo_reconcile.engine import Selection, compute_plan
+
         return compute_plan(
             self.stack,
             client,
@@ -137,6 +142,8 @@ def load_checked(path: str, output: Output, resolver: SecretResolver, *, strict:
     if not Path(path).exists():
         raise UsageError(f"{path}: no such file or directory")
     stack, problems = read_stack(path)
+    from wazo_reconcile.lint import LintOptions, check_stack
+
     problems += check_stack(stack, options=LintOptions(env=resolver.env), secrets=output.secrets)
     if strict:
         problems = [
