@@ -999,12 +999,16 @@ def _merge_limit(
 ) -> list[Problem]:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return []
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits: the schema says it is too big
+        return []
     location = document.locate(("policy", name))
     if name not in limits:
-        limits[name] = (float(value), location)
+        limits[name] = (number, location)
         return []
     known, where = limits[name]
-    if known == float(value):
+    if known == number:
         return []
     message = f"conflicting policy: {name} is {option_text(value)} here but {known:g} at {where}"
     return [Problem(location, f"policy.{name}", message)]
