@@ -174,6 +174,7 @@ def test_two_applies_at_the_same_time_duplicate_nothing(
         f"left: {sum(o['bare'] for o in outcomes)}"
     )
     record_property("trials", len(outcomes))
+    record_property("summary", line)
     with capsys.disabled():
         print(f"\n{line}")
     # They really overlapped: at least once, both wrote and one met the other's objects.

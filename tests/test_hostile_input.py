@@ -153,6 +153,7 @@ def announce(
     capsys: pytest.CaptureFixture[str], record_property: Any, tally: Tally, what: str
 ) -> None:
     record_property("cases", tally.cases)
+    record_property("summary", tally.line(what))
     with capsys.disabled():
         print(f"\n{tally.line(what)}")
 

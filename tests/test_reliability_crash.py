@@ -148,6 +148,7 @@ def test_apply_killed_at_random_moments_converges_on_the_next_run(
         f"{half_made} trials left half-made trunks that the next apply adopted; all converged"
     )
     record_property("trials", len(results))
+    record_property("summary", line)
     with capsys.disabled():
         print(f"\n{line}")
     # Not a test that cannot fail: the kills must land mid-apply, and leave work half done.

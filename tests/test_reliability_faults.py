@@ -149,6 +149,7 @@ def test_faults_at_random_points_converge_after_one_rerun(
         "all converged"
     )
     record_property("trials", len(results))
+    record_property("summary", line)
     with capsys.disabled():
         print(f"\n{line}")
     # Not a test that cannot fail: most trials must really have been hit by a fault.
