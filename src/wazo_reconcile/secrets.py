@@ -34,6 +34,10 @@ SECRET_KEYS = frozenset({"password", "secret", "md5_cred", "auth_password"})
 MIN_SCRUB_LENGTH = 4
 # A secret is a short string; a bigger ``${file:…}`` is a mistake, not read into memory.
 MAX_SECRET_FILE = 1024 * 1024
+# Longer values are masked with str.replace, outside the regex: compiling a 1 MB value into a
+# pattern takes seconds (hostile input: a 1 MB literal password), and no real secret is that long.
+LONG_SECRET = 4096
+_NEVER = re.compile(r"(?!)")
 
 _SECRET_FORMS = frozenset(f for k in SECRET_KEYS for f in (k, k.upper(), k.capitalize()))
 
@@ -266,6 +270,7 @@ class SecretRegistry:
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._long: list[str] = []
         for value in values:
             self.add(value)
 
@@ -285,7 +290,11 @@ class SecretRegistry:
         if not self._values:
             return text
         if self._pattern is None:
-            self._pattern = longest_match_pattern(self._values)
+            short = [v for v in self._values if len(v) <= LONG_SECRET]
+            self._pattern = longest_match_pattern(short) if short else _NEVER
+            self._long = sorted(set(self._values) - set(short), key=len, reverse=True)
+        for value in self._long:
+            text = text.replace(value, MASK)
         return self._pattern.sub(MASK, text)
 
     def collect(self, document_data: Any, base_dir: Path, resolver: SecretResolver) -> None:
