@@ -237,6 +237,11 @@ NAMED: dict[str, dict[str, bytes]] = {
         + b"9" * 5000
         + b"}}}\n"
     },
+    "4 MB literal password": {  # masked in every output: never compiled into a regex
+        "s.yaml": b"version: 1\ntrunks: {t: {type: iax, hots: h, options: {secret: "
+        + b"x" * 4_000_000
+        + b"}}}\n"
+    },
     "huge policy number": {
         "s.yaml": b"version: 1\npolicy: {max_delete_percent: 1" + b"0" * 400 + b"}\n"
     },
