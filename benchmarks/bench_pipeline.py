@@ -562,10 +562,9 @@ def markdown(results: Mapping[str, Any]) -> str:
             s = steps[name]
             notes = ""
             if name == "apply-create":
-                notes = (
-                    f"{s['trunk_requests_per_trunk']} req/trunk; floor "
-                    f"{s['latency_floor_seconds']} s (×{s['floor_ratio']})"
-                )
+                notes = f"{s['trunk_requests_per_trunk']} req/trunk"
+                if s["floor_ratio"]:
+                    notes += f"; floor {s['latency_floor_seconds']:.1f} s (×{s['floor_ratio']})"
             elif name == "baseline":
                 notes = f"×{s['ratio_to_plan_noop']} the no-op plan"
             elif name in ("plan-changed", "apply-changed"):
