@@ -37,8 +37,13 @@ def test_secret_values_finds_what_mask_hides() -> None:
 
 
 def test_redact_longest_first_and_ignores_empty() -> None:
-    assert redact("a abc abcd", ["abc", "abcd", ""]) == f"a {MASK} {MASK}"
+    assert redact("a abcd abcde", ["abcd", "abcde", ""]) == f"a {MASK} {MASK}"
     assert redact("nothing", []) == "nothing"
+
+
+def test_redact_leaves_values_too_short_to_mask() -> None:
+    # A one-letter token must not mangle every word (validate warns about short secrets).
+    assert redact("the token t", ["t", "to"]) == "the token t"
 
 
 def test_redacting_filter_on_a_handler_covers_args_and_tracebacks() -> None:

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from wazo_reconcile.secrets import MIN_SCRUB_LENGTH
+
 MASK = "********"
 
 SECRET_KEYS = frozenset(
@@ -74,8 +76,13 @@ def secret_values(value: Any) -> set[str]:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each non-empty secret replaced by the mask."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+    """``text`` with every occurrence of each secret replaced by the mask.
+
+    Values shorter than `MIN_SCRUB_LENGTH` are left alone, as `SecretRegistry` does: masking a
+    one-letter token would mangle every word of the text (validate warns about such values).
+    """
+    wanted = {s for s in secrets if len(s) >= MIN_SCRUB_LENGTH}
+    for secret in sorted(wanted, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
 

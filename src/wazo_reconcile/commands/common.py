@@ -132,7 +132,7 @@ def open_session(args: argparse.Namespace, path: str) -> Session:
     """Settings, the stack checked offline (every problem at once), and a safe output."""
     settings = settings_from_args(args, os.environ)
     output = Output()
-    _guard_logs(output.secrets, settings)
+    protect_logs(output.secrets, settings)
     resolver = SecretResolver(os.environ)
     stack = load_checked(path, output, resolver, strict=getattr(args, "strict", False))
     return Session(stack, settings, output, resolver)
@@ -162,7 +162,8 @@ def problems_to_show(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity != "info"]
 
 
-def _guard_logs(secrets: SecretRegistry, settings: ConnectionSettings) -> None:
+def protect_logs(secrets: SecretRegistry, settings: ConnectionSettings) -> None:
+    """Mask the connection's token/password and every known secret in every log record."""
     redacting = RedactingFilter()
     redacting.add(settings.token, settings.password)
     for value in (settings.token, settings.password):

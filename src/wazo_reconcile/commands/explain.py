@@ -33,7 +33,7 @@ from wazo_reconcile.callerid import (
     explain,
     parse_caller_id,
 )
-from wazo_reconcile.commands.common import Output, load_checked, open_session
+from wazo_reconcile.commands.common import Output, load_checked, open_session, protect_logs
 from wazo_reconcile.confd import connect
 from wazo_reconcile.config import Stack
 from wazo_reconcile.diff import Action
@@ -41,10 +41,9 @@ from wazo_reconcile.engine import Planned
 from wazo_reconcile.errors import ApiError, ExitCode, ReconcileError, UsageError
 from wazo_reconcile.lint import data_of, yaml_outcall
 from wazo_reconcile.live import fetch_live
-from wazo_reconcile.logsafe import RedactingFilter
 from wazo_reconcile.model import Resource
 from wazo_reconcile.normalise import find_user, index_live, normalise_live
-from wazo_reconcile.secrets import ScrubbingFilter, SecretResolver
+from wazo_reconcile.secrets import SecretResolver
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
 
 DESCRIPTION = """\
@@ -253,7 +252,7 @@ def json_document(explanation: Explanation, state: State) -> dict[str, Any]:
 
 def live_state(args: argparse.Namespace, output: Output) -> State:
     settings = settings_from_args(args, os.environ)
-    _protect_logs(output, settings)
+    protect_logs(output.secrets, settings)
     with connect(settings) as client:
         live = fetch_live(client)
     index = index_live(live)
@@ -345,17 +344,6 @@ def own_caller_id(value: Any) -> str | None:
 
 def _target(settings: ConnectionSettings) -> str:
     return "the in-process sandbox" if settings.sandbox else str(settings.url)
-
-
-def _protect_logs(output: Output, settings: ConnectionSettings) -> None:
-    redacting = RedactingFilter()
-    redacting.add(settings.token, settings.password)
-    for value in (settings.token, settings.password):
-        if value:
-            output.secrets.add(value)
-    for handler in logging.getLogger("wazo_reconcile").handlers:
-        handler.addFilter(ScrubbingFilter(output.secrets))
-        handler.addFilter(redacting)
 
 
 # --------------------------------------------------------------------------- offline

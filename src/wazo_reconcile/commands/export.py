@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from wazo_reconcile import __version__
-from wazo_reconcile.commands.common import Output
+from wazo_reconcile.commands.common import Output, protect_logs
 from wazo_reconcile.confd import connect
 from wazo_reconcile.config import gc_paused
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
 from wazo_reconcile.live import fetch_live
-from wazo_reconcile.logsafe import RedactingFilter
-from wazo_reconcile.secrets import ScrubbingFilter, is_secret_key
+from wazo_reconcile.secrets import is_secret_key
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
 
 log = logging.getLogger(__name__)
@@ -104,7 +103,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, os.environ)
     output = Output()
-    _protect_logs(output, settings)
+    protect_logs(output.secrets, settings)
     target = _target(args.output, force=args.force, kinds=args.kinds or EXPORT_KINDS)
     with connect(settings) as client, gc_paused(freeze=True):  # see engine.compute_plan
         live = fetch_live(client)
@@ -178,17 +177,6 @@ def _report(
             "".join(f"  export {v.name}='…'   # {', '.join(v.used_by)}\n" for v in result.env)
         )
         output.stderr.flush()
-
-
-def _protect_logs(output: Output, settings: ConnectionSettings) -> None:
-    redacting = RedactingFilter()
-    redacting.add(settings.token, settings.password)
-    for value in (settings.token, settings.password):
-        if value:
-            output.secrets.add(value)
-    for handler in logging.getLogger("wazo_reconcile").handlers:
-        handler.addFilter(ScrubbingFilter(output.secrets))
-        handler.addFilter(redacting)
 
 
 def _secret_values(live: Any) -> list[str]:
