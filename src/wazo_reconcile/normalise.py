@@ -485,6 +485,20 @@ class DesiredContext:
     def tenant_of(self, decl: Any) -> str:
         return str(decl.tenant or self.default_tenant)
 
+    def texter(self, decl: Any) -> Callable[[Any], str]:
+        """A YAML scalar as the string sent to confd, secret references resolved.
+
+        Every string of a declaration goes through it once, on its way into a field, so
+        `${env:…}`/`${file:…}` are expanded where they are met, without another walk.
+        """
+        option_text, expand = self.option_text, self.expand
+
+        def text(value: Any) -> str:
+            found = option_text(value)
+            return expand(found, decl) if "${" in found else found
+
+        return text
+
 
 def normalise_desired(declarations: Sequence[Any], ctx: DesiredContext) -> list[Resource]:
     """Declarations (from `config.Stack`) as model resources; reference problems go to `ctx`."""
@@ -514,25 +528,6 @@ def normalise_desired(declarations: Sequence[Any], ctx: DesiredContext) -> list[
     return resources
 
 
-def _expanded(value: Any, decl: Any, ctx: DesiredContext) -> Any:
-    kind = type(value)  # exact types first: ABC checks cost a third of this walk
-    if kind is str:
-        return ctx.expand(value, decl) if "${" in value else value
-    if kind is dict:
-        return {k: _expanded(v, decl, ctx) for k, v in value.items()}
-    if kind is list:
-        return [_expanded(v, decl, ctx) for v in value]
-    if kind is int or kind is bool or value is None:
-        return value
-    if isinstance(value, str):
-        return ctx.expand(value, decl) if "${" in value else value
-    if isinstance(value, Mapping):
-        return {k: _expanded(v, decl, ctx) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expanded(v, decl, ctx) for v in value]
-    return value
-
-
 def section_pairs(value: Any, option_text: Callable[[Any], str]) -> list[tuple[str, str]]:
     """An option section as written in YAML (mapping or [key, value] pairs) as string pairs."""
     if value is None:
@@ -553,62 +548,69 @@ def _key(decl: Any, ctx: DesiredContext, *, scoped: bool = True) -> ResourceKey:
 
 
 def _desired_pjsip(decl: Any, ctx: DesiredContext) -> Resource:
-    data = _expanded(decl.data, decl, ctx)
     return Resource.create(
         ResourceKey("pjsip", decl.name),
         ("pjsip", decl.name),
-        {"options": options(section_pairs(data, ctx.option_text))},
+        {"options": options(section_pairs(decl.data, ctx.texter(decl)))},
         origin=decl.location,
     )
 
 
 def _desired_transport(decl: Any, ctx: DesiredContext) -> Resource:
-    data = _expanded(decl.data, decl, ctx)
     return Resource.create(
         ResourceKey("transports", decl.name),
         ("transport", decl.name),
-        {"options": options(section_pairs(data, ctx.option_text))},
+        {"options": options(section_pairs(decl.data, ctx.texter(decl)))},
         origin=decl.location,
     )
 
 
-def _desired_sip_fields(decl: Any, data: Mapping[str, Any], ctx: DesiredContext) -> dict[str, Any]:
+def _desired_sip_fields(
+    decl: Any, data: Mapping[str, Any], ctx: DesiredContext, text: Callable[[Any], str]
+) -> dict[str, Any]:
     tenant = ctx.tenant_of(decl)
     fields: dict[str, Any] = {}
     if "label" in data:
-        fields["label"] = empty_to_none(data["label"])
+        fields["label"] = empty_to_none(_maybe(text, data["label"]))
     if "templates" in data:
-        names = tuple(str(t) for t in data["templates"] or [])
+        names = tuple(text(t) for t in data["templates"] or [])
         for i, name in enumerate(names):
             _check_template_ref(decl, ("templates", i), tenant, name, ctx)
         fields["templates"] = names
     if "transport" in data:
         transport = data["transport"]
+        transport = _maybe(text, transport)
         if transport is not None:
-            _check_transport_ref(decl, ("transport",), str(transport), ctx)
-        fields["transport"] = None if transport is None else str(transport)
+            _check_transport_ref(decl, ("transport",), transport, ctx)
+        fields["transport"] = transport
     for section in SIP_SECTIONS:
         if section in data:
-            fields[section] = options(section_pairs(data[section], ctx.option_text))
-    _fold_shortcuts(fields, data, ctx)
+            fields[section] = options(section_pairs(data[section], text))
+    _fold_shortcuts(fields, data, text)
     return fields
 
 
-def _fold_shortcuts(fields: dict[str, Any], data: Mapping[str, Any], ctx: DesiredContext) -> None:
+def _maybe(text: Callable[[Any], str], value: Any) -> str | None:
+    return None if value is None else text(value)
+
+
+def _fold_shortcuts(
+    fields: dict[str, Any], data: Mapping[str, Any], text: Callable[[Any], str]
+) -> None:
     """`headers`/`match_header` and their long forms become the same normalised fields."""
     headers: list[tuple[str, str]] = []
     if "endpoint" in fields:
         fields["endpoint"], found = split_headers(fields["endpoint"])
         headers += found
     if "headers" in data:
-        headers += [(str(k), ctx.option_text(v)) for k, v in (data["headers"] or {}).items()]
+        headers += [(str(k), text(v)) for k, v in (data["headers"] or {}).items()]
     if "endpoint" in fields or "headers" in data:
         fields["headers"] = options(headers)
     match_header: str | None = None
     if "identify" in fields:
         fields["identify"], match_header = split_match_header(fields["identify"])
     if data.get("match_header"):
-        match_header = str(data["match_header"])
+        match_header = text(data["match_header"])
     if "identify" in fields or "match_header" in data:
         fields["match_header"] = match_header
     if "endpoint" in fields:
@@ -646,41 +648,42 @@ def _check_transport_ref(
 
 
 def _desired_template(decl: Any, ctx: DesiredContext) -> Resource:
-    data = _expanded(decl.data or {}, decl, ctx)
     tenant = ctx.tenant_of(decl)
     return Resource.create(
         ResourceKey("sip_templates", decl.name, tenant),
         template_identity(tenant, decl.name),
-        _desired_sip_fields(decl, data, ctx),
+        _desired_sip_fields(decl, decl.data or {}, ctx, ctx.texter(decl)),
         origin=decl.location,
     )
 
 
 def _desired_trunk(decl: Any, ctx: DesiredContext) -> Resource:
-    data = _expanded(decl.data or {}, decl, ctx)
+    data = decl.data or {}
+    text = ctx.texter(decl)
     trunk_type = str(data.get("type", "sip"))
     fields: dict[str, Any] = {"type": trunk_type}
     if trunk_type == "sip":
-        fields.update(_desired_sip_fields(decl, data, ctx))
+        fields.update(_desired_sip_fields(decl, data, ctx, text))
         identity = trunk_identity("sip", decl.name)
     elif trunk_type == "iax":
-        for name in ("host",):
-            if name in data:
-                fields[name] = data[name]
+        if "host" in data:
+            fields["host"] = _maybe(text, data["host"])
         if "peer_type" in data:
             fields["peer_type"] = data["peer_type"]
         if "options" in data:
-            fields["options"] = strip_iax_defaults(section_pairs(data["options"], ctx.option_text))
+            fields["options"] = strip_iax_defaults(section_pairs(data["options"], text))
         identity = trunk_identity("iax", decl.name)
     else:
-        fields["interface"] = str(data.get("interface", ""))
+        fields["interface"] = text(data.get("interface", ""))
         if "interface_suffix" in data:
-            fields["interface_suffix"] = empty_to_none(data["interface_suffix"])
+            fields["interface_suffix"] = empty_to_none(_maybe(text, data["interface_suffix"]))
         if "enabled" in data:
             fields["enabled"] = bool(data["enabled"])
         identity = trunk_identity("custom", fields["interface"])
     if "context" in data:
-        fields["context"] = _resolve_context(decl, data["context"], ctx, kind="incall")
+        fields["context"] = _resolve_context(
+            decl, _maybe(text, data["context"]), ctx, kind="incall"
+        )
     if "outgoing_caller_id_format" in data:
         fields["outgoing_caller_id_format"] = data["outgoing_caller_id_format"]
     return Resource.create(_key(decl, ctx), identity, fields, origin=decl.location)
@@ -729,18 +732,19 @@ def _default_outcall_context(
 
 
 def _desired_outcall(decl: Any, ctx: DesiredContext) -> Resource:
-    data = _expanded(decl.data or {}, decl, ctx)
+    data = decl.data or {}
+    text = ctx.texter(decl)
     fields: dict[str, Any] = {}
     for name in ("internal_caller_id", "enabled"):
         if name in data:
             fields[name] = bool(data[name])
     for name in ("description", "preprocess_subroutine"):
         if name in data:
-            fields[name] = empty_to_none(data[name])
+            fields[name] = empty_to_none(_maybe(text, data[name]))
     if "ring_time" in data:
         fields["ring_time"] = data["ring_time"] or 0
     if "trunks" in data:
-        trunks = tuple(str(t) for t in data["trunks"] or [])
+        trunks = tuple(text(t) for t in data["trunks"] or [])
         for i, handle in enumerate(trunks):
             if handle not in ctx.declared_trunks and handle not in ctx.index.trunk_ids:
                 ctx.problem(
@@ -751,31 +755,32 @@ def _desired_outcall(decl: Any, ctx: DesiredContext) -> Resource:
         fields["trunks"] = trunks
     if "patterns" in data:
         fields["patterns"] = tuple(
-            sorted(_desired_pattern(decl, i, p, ctx) for i, p in enumerate(data["patterns"] or []))
+            sorted(
+                _desired_pattern(decl, i, p, ctx, text)
+                for i, p in enumerate(data["patterns"] or [])
+            )
         )
     return Resource.create(_key(decl, ctx), ("outcall", decl.name), fields, origin=decl.location)
 
 
-def _desired_pattern(decl: Any, i: int, data: Mapping[str, Any], ctx: DesiredContext) -> Pattern:
+def _desired_pattern(
+    decl: Any, i: int, data: Mapping[str, Any], ctx: DesiredContext, text: Callable[[Any], str]
+) -> Pattern:
     path: tuple[str | int, ...] = ("patterns", i)
     if data.get("context") is not None:
         context = _resolve_context(
-            decl, data["context"], ctx, kind="outcall", path=(*path, "context")
+            decl, text(data["context"]), ctx, kind="outcall", path=(*path, "context")
         )
     else:
         context = _default_outcall_context(decl, ctx, path)
     return Pattern(
         context=context or "",
-        exten=ctx.option_text(data["exten"]),
-        caller_id=empty_to_none(_text(data.get("caller_id"), ctx)),
+        exten=text(data["exten"]),
+        caller_id=empty_to_none(_maybe(text, data.get("caller_id"))),
         strip_digits=int(data.get("strip_digits") or 0),
-        prefix=empty_to_none(_text(data.get("prefix"), ctx)),
-        external_prefix=empty_to_none(_text(data.get("external_prefix"), ctx)),
+        prefix=empty_to_none(_maybe(text, data.get("prefix"))),
+        external_prefix=empty_to_none(_maybe(text, data.get("external_prefix"))),
     )
-
-
-def _text(value: Any, ctx: DesiredContext) -> str | None:
-    return None if value is None else ctx.option_text(value)
 
 
 def _desired_user(decl: Any, ctx: DesiredContext) -> Resource | None:
@@ -788,7 +793,8 @@ def _desired_user(decl: Any, ctx: DesiredContext) -> Resource | None:
     data = decl.data or {}
     fields = {}
     if "outgoing_caller_id" in data:
-        fields["outgoing_caller_id"] = user_caller_id(_text(data["outgoing_caller_id"], ctx))
+        text = ctx.texter(decl)
+        fields["outgoing_caller_id"] = user_caller_id(_maybe(text, data["outgoing_caller_id"]))
     return Resource.create(
         ResourceKey("users", decl.name, user["tenant_uuid"]),
         ("user", user["uuid"]),
