@@ -24,14 +24,12 @@ Values are plain ``dict``/``list``/scalars; treat them as read-only (an alias sh
 from __future__ import annotations
 
 import errno
-import gc
 import os
 import pickle
 import signal
 import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -52,6 +50,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from wazo_reconcile.errors import ConfigError, Location, Problem
+from wazo_reconcile.gcpause import gc_paused
 from wazo_reconcile.model import TENANT_TEMPLATES
 
 # Top-level keys holding declarations, in YAML order.
@@ -440,26 +439,6 @@ def stack_files(root: Path) -> list[Path]:
             if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
                 found.append(Path(dirpath, name))
     return sorted(found, key=lambda p: p.relative_to(root).parts)
-
-
-@contextmanager
-def gc_paused(*, freeze: bool = False) -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small acyclic objects.
-
-    Loading a stack (or exporting one) allocates hundreds of thousands of them; the cyclic
-    collector would rescan them over and over (measured: 2-3x slower). Nothing built there is
-    cyclic (recursive aliases are refused), and reference counting still frees it all.
-    ``freeze`` keeps later collections from scanning what was built (a loaded stack lives on).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            if freeze:
-                gc.freeze()
-            gc.enable()
 
 
 def read_file(

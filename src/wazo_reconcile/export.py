@@ -31,8 +31,8 @@ from typing import Any
 import yaml
 from yaml.emitter import Emitter, ScalarAnalysis
 
-from wazo_reconcile.config import gc_paused
 from wazo_reconcile.errors import UsageError
+from wazo_reconcile.gcpause import gc_paused
 from wazo_reconcile.model import (
     SIP_SECTIONS,
     TENANT_TEMPLATES,

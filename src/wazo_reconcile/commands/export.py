@@ -12,9 +12,9 @@ from typing import Any
 from wazo_reconcile import __version__
 from wazo_reconcile.commands.common import Output, protect_logs
 from wazo_reconcile.confd import connect
-from wazo_reconcile.config import gc_paused
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
+from wazo_reconcile.gcpause import gc_paused
 from wazo_reconcile.live import fetch_live
 from wazo_reconcile.secrets import is_secret_key
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args

@@ -18,6 +18,7 @@ API_PREFIX = "/api/confd/1.1"
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 T = TypeVar("T")
+_BASE = ("href base",)  # memo key of the base of links
 
 
 @dataclass
@@ -64,7 +65,10 @@ class Call:
 
     def href(self, *parts: object) -> str:
         # a list writes one or two links per item: 27,000 at 5,000 trunks
-        return "/".join((self.request.origin + API_PREFIX, *map(str, parts)))
+        base = self._memo.get(_BASE)
+        if base is None:
+            base = self._memo[_BASE] = self.request.origin + API_PREFIX + "/"
+        return base + "/".join(map(str, parts))
 
     def link(self, rel: str, *parts: object) -> dict[str, str]:
         return {"rel": rel, "href": self.href(*parts)}
