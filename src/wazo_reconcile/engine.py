@@ -8,22 +8,27 @@ the diff is reported at once as a `ConfigError`; nothing here writes to the PBX.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from wazo_reconcile.config import Declaration, Stack, gc_paused, option_text
+from wazo_reconcile.config import Declaration, Stack, option_text
 from wazo_reconcile.diff import Action, DiffResult, Kept, diff
 from wazo_reconcile.errors import ConfigError, Problem
+from wazo_reconcile.gcpause import gc_paused
 from wazo_reconcile.live import LiveState, fetch_live
 from wazo_reconcile.model import SIP_SECTIONS, TENANT_TEMPLATES, Resource
 from wazo_reconcile.normalise import (
     DesiredContext,
     LiveIndex,
+    Prepared,
     index_live,
     normalise_desired,
     normalise_live,
+    prepare_desired,
+    texter,
 )
 from wazo_reconcile.ops import assign_bare_trunks, operations
 from wazo_reconcile.pjsip import PjsipDoc
@@ -67,9 +72,29 @@ def compute_plan(
     """Fetch the live state and plan the changes that make it match `stack`."""
     # The live state and the plan are a million small acyclic objects that live until the
     # command ends: the cyclic collector rescanning them cost a sixth of a plan at 5,000 trunks.
+    resolver = resolver or SecretResolver()
     with gc_paused(freeze=True):
-        live = fetch_live(client)
-        return plan_against(stack, live, tenant=tenant, resolver=resolver, selection=selection)
+        # The desired state's option sections need no live state: they are normalised while
+        # the live state is read (the reads mostly wait for confd).
+        with ThreadPoolExecutor(1, thread_name_prefix="fetch") as pool:
+            fetching = pool.submit(fetch_live, client)
+            prepared = prepare_desired(stack.all_declarations(), _texter(resolver))
+            live = fetching.result()
+        return plan_against(
+            stack,
+            live,
+            tenant=tenant,
+            resolver=resolver,
+            selection=selection,
+            prepared=prepared,
+        )
+
+
+def _texter(resolver: SecretResolver) -> Callable[[Declaration], Callable[[Any], str]]:
+    def expand(text: str, decl: Declaration) -> str:
+        return resolver.expand(text, decl.document.base_dir)
+
+    return lambda decl: texter(option_text, expand, decl)
 
 
 def plan_against(
@@ -79,8 +104,10 @@ def plan_against(
     tenant: str | None = None,
     resolver: SecretResolver | None = None,
     selection: Selection = Selection(),
+    prepared: Prepared | None = None,
 ) -> Planned:
-    """The plan for `stack` against an already fetched live state (pure)."""
+    """The plan for `stack` against an already fetched live state (pure). ``prepared``: what
+    `prepare_desired` computed for these declarations, if it was run ahead."""
     resolver = resolver or SecretResolver()
     index = index_live(live)
     default_tenant = live.default_tenant(tenant)
@@ -94,6 +121,7 @@ def plan_against(
         expand=lambda text, decl: resolver.expand(text, decl.document.base_dir),
         locate=lambda decl, path: decl.locate(*path),
         option_text=option_text,
+        prepared=prepared or {},
     )
     desired = normalise_desired(declarations, ctx)
     index.use_handles({r.identity: r.key.name for r in desired if r.key.kind == "trunks"})

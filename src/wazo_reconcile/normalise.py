@@ -464,6 +464,9 @@ Locate = Callable[[Any, tuple[str | int, ...]], Location]
 Expand = Callable[[str, Any], str]
 
 
+Prepared = dict[int, dict[str, Any]]  # id(declaration) -> its `sip_sections`
+
+
 @dataclass
 class DesiredContext:
     """What resolving the desired state needs besides the YAML: the live index and secrets."""
@@ -477,6 +480,7 @@ class DesiredContext:
     declared_templates: set[tuple[str, str]] = field(default_factory=set)
     declared_transports: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    prepared: Prepared = field(default_factory=dict)  # from `prepare_desired`, if computed
 
     def problem(self, decl: Any, path: tuple[str | int, ...], message: str) -> None:
         where = ".".join([decl.kind, decl.name, *map(str, path)])
@@ -486,18 +490,22 @@ class DesiredContext:
         return str(decl.tenant or self.default_tenant)
 
     def texter(self, decl: Any) -> Callable[[Any], str]:
-        """A YAML scalar as the string sent to confd, secret references resolved.
+        """A YAML scalar as the string sent to confd, secret references resolved."""
+        return texter(self.option_text, self.expand, decl)
 
-        Every string of a declaration goes through it once, on its way into a field, so
-        `${env:…}`/`${file:…}` are expanded where they are met, without another walk.
-        """
-        option_text, expand = self.option_text, self.expand
 
-        def text(value: Any) -> str:
-            found = option_text(value)
-            return expand(found, decl) if "${" in found else found
+def texter(option_text: Callable[[Any], str], expand: Expand, decl: Any) -> Callable[[Any], str]:
+    """A YAML scalar of `decl` as the string sent to confd, secret references resolved.
 
-        return text
+    Every string of a declaration goes through it once, on its way into a field, so
+    `${env:…}`/`${file:…}` are expanded where they are met, without another walk.
+    """
+
+    def text(value: Any) -> str:
+        found = option_text(value)
+        return expand(found, decl) if "${" in found else found
+
+    return text
 
 
 def normalise_desired(declarations: Sequence[Any], ctx: DesiredContext) -> list[Resource]:
@@ -543,6 +551,53 @@ def section_pairs(value: Any, option_text: Callable[[Any], str]) -> list[tuple[s
     return pairs
 
 
+def section_options(value: Any, text: Callable[[Any], str]) -> Options:
+    """``options(section_pairs(value, text))`` without converting the pairs a second time:
+    35,000 sections in a plan at 5,000 trunks."""
+    if value is None:
+        return ()
+    pairs: list[tuple[str, str]] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            key = key if type(key) is str else str(key)
+            if type(item) is list:
+                pairs += [(key, text(one)) for one in item]
+            else:
+                pairs.append((key, text(item)))
+    else:
+        pairs = [(str(key), text(item)) for key, item in value]
+    pairs.sort()
+    return tuple(pairs)
+
+
+def sip_sections(data: Mapping[str, Any], text: Callable[[Any], str]) -> dict[str, Any]:
+    """The option sections of a SIP trunk or template declaration, `headers`/`match_header`
+    folded in. Pure (no live state): `prepare_desired` computes them while the live state is
+    being read."""
+    fields: dict[str, Any] = {}
+    for section in SIP_SECTIONS:
+        if section in data:
+            fields[section] = section_options(data[section], text)
+    _fold_shortcuts(fields, data, text)
+    return fields
+
+
+def prepare_desired(
+    declarations: Iterable[Any], texter: Callable[[Any], Callable[[Any], str]]
+) -> Prepared:
+    """The part of `normalise_desired` that needs no live state: the SIP option sections of
+    every SIP trunk and template (most of its time), keyed by ``id(declaration)`` for
+    `DesiredContext.prepared`. ``texter(decl)`` is `DesiredContext.texter`."""
+    prepared: Prepared = {}
+    for decl in declarations:
+        data = decl.data or {}
+        if decl.kind == "sip_templates" or (
+            decl.kind == "trunks" and str(data.get("type", "sip")) == "sip"
+        ):
+            prepared[id(decl)] = sip_sections(data, texter(decl))
+    return prepared
+
+
 def _key(decl: Any, ctx: DesiredContext, *, scoped: bool = True) -> ResourceKey:
     return ResourceKey(decl.kind, decl.name, ctx.tenant_of(decl) if scoped else "")
 
@@ -551,7 +606,7 @@ def _desired_pjsip(decl: Any, ctx: DesiredContext) -> Resource:
     return Resource.create(
         ResourceKey("pjsip", decl.name),
         ("pjsip", decl.name),
-        {"options": options(section_pairs(decl.data, ctx.texter(decl)))},
+        {"options": section_options(decl.data, ctx.texter(decl))},
         origin=decl.location,
     )
 
@@ -560,7 +615,7 @@ def _desired_transport(decl: Any, ctx: DesiredContext) -> Resource:
     return Resource.create(
         ResourceKey("transports", decl.name),
         ("transport", decl.name),
-        {"options": options(section_pairs(decl.data, ctx.texter(decl)))},
+        {"options": section_options(decl.data, ctx.texter(decl))},
         origin=decl.location,
     )
 
@@ -583,10 +638,8 @@ def _desired_sip_fields(
         if transport is not None:
             _check_transport_ref(decl, ("transport",), transport, ctx)
         fields["transport"] = transport
-    for section in SIP_SECTIONS:
-        if section in data:
-            fields[section] = options(section_pairs(data[section], text))
-    _fold_shortcuts(fields, data, text)
+    prepared = ctx.prepared.get(id(decl))
+    fields.update(sip_sections(data, text) if prepared is None else prepared)
     return fields
 
 
