@@ -53,6 +53,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_stack import generate_stack, trunk_name, user_email  # noqa: E402
+from installed import compile_package  # noqa: E402
 
 TOKEN = "bench-token"
 API = "/api/confd/1.1"
@@ -593,6 +594,7 @@ def run_benchmark(
     """Every step at every latency; raises `BenchmarkError` when a structural check fails."""
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         workdir = Path(tmp)
+        compile_package()  # measure the CLI as installed
         stack = generate_stack(n, workdir / "stack")
         bench = Bench(n, stack, workdir, runs, apply_runs, parallelism, baseline_runs)
         results: dict[str, Any] = {
