@@ -17,13 +17,18 @@ tests/test_validate_cli.py, tests/test_engine.py and tests/test_cli_e2e.py check
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from gen_stack import generate_stack  # noqa: E402
 from support import SECRETS, run_cli
+from wazo_reconcile import config
 from wazo_reconcile.confd import RetryPolicy, connect
 from wazo_reconcile.sandbox import FaultConfig, FaultRule, Sandbox
 from wazo_reconcile.settings import ConnectionSettings
@@ -274,3 +279,28 @@ def test_failures_do_not_leak_either(pbx: PBX, stack: Path, tmp_path: Path) -> N
     text = scan.run("drift", str(stack), "-vv", "--format", "json", codes=(1,), env=env)
     assert "HTTP 500" in text
     assert scan.runs == 8
+
+
+def test_a_big_stack_is_checked_by_two_processes_all_the_same(pbx: PBX, tmp_path: Path) -> None:
+    """Over `PARALLEL_MIN_BYTES`, plan reads and checks about half of the files in a forked
+    helper: the secrets that the helper resolves are masked all the same, and the problems it
+    finds stop the command, located, before any request."""
+    root = generate_stack(1000, tmp_path / "big")  # two trunk files of 450 KB: one each
+    (root / "30-users.yaml").unlink()  # users the sandbox does not have
+    assert sum(p.stat().st_size for p in root.glob("*.yaml")) > config.PARALLEL_MIN_BYTES
+    filed = (root / "bench-password").read_text().strip()
+    scan = Scan(pbx, tmp_path)
+    for fmt, verbose in (("json", "-v"), ("text", "-vv")):
+        text = scan.run("plan", str(root), *pbx.by_token(), "--format", fmt, verbose,
+                        codes=(0,))  # fmt: skip
+        assert "(sensitive)" in text and filed not in text
+        assert verbose == "-v" or "a forked helper process reads 1 of the 4 files" in text
+    halves = [root / "10-trunks-000.yaml", root / "10-trunks-001.yaml"]
+    for path in halves:
+        path.write_text(path.read_text().replace("direct_media: no", "direct_mediaa: no", 1))
+    before = pbx.sandbox.stats()["total"]
+    text = scan.run("plan", str(root), *pbx.by_token(), "-v", codes=(1,))
+    for path in halves:
+        assert f"{path}:" in text and "direct_mediaa" in text
+    assert pbx.sandbox.stats()["total"] == before
+    assert filed not in text

@@ -24,6 +24,7 @@ Values are plain ``dict``/``list``/scalars; treat them as read-only (an alias sh
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import pickle
 import signal
@@ -52,6 +53,8 @@ from yaml.resolver import Resolver
 from wazo_reconcile.errors import ConfigError, Location, Problem
 from wazo_reconcile.gcpause import gc_paused
 from wazo_reconcile.model import TENANT_TEMPLATES
+
+log = logging.getLogger(__name__)
 
 # Top-level keys holding declarations, in YAML order.
 KINDS = ("pjsip", "transports", "sip_templates", "trunks", "outcalls", "users")
@@ -343,6 +346,7 @@ def _read_files(files: list[Path], per_document: PerDocument) -> list[FileResult
     if not helped:
         return [read(file) for file in files]
     helper = _HelperProcess(helped, per_document)
+    log.debug("a forked helper process reads %d of the %d files", len(helped), len(files))
     try:
         mine = {file: read(file) for file in files if file not in helped}
         theirs = helper.results()

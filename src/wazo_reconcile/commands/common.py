@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -141,10 +142,13 @@ def open_session(args: argparse.Namespace, path: str) -> Session:
 def load_checked(path: str, output: Output, resolver: SecretResolver, *, strict: bool) -> Stack:
     if not Path(path).exists():
         raise UsageError(f"{path}: no such file or directory")
-    stack, problems = read_stack(path)
-    from wazo_reconcile.lint import LintOptions, check_stack
+    from wazo_reconcile.lint import LintOptions, analyse_document, check_stack
 
-    problems += check_stack(stack, options=LintOptions(env=resolver.env), secrets=output.secrets)
+    options = LintOptions(env=resolver.env)
+    # As `validate` does: each document is checked by the process that reads it (a big stack
+    # is read by two), so only the checks across documents are left for check_stack.
+    stack, problems = read_stack(path, per_document=partial(analyse_document, options=options))
+    problems += check_stack(stack, options=options, secrets=output.secrets)
     if strict:
         problems = [
             replace(p, severity="error") if p.severity == "warning" else p for p in problems
