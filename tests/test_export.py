@@ -16,6 +16,7 @@ import yaml
 from yaml.emitter import Emitter
 
 from support import EXAMPLE_NAMES, SECRETS, STACKS, apply, client_for, generated_stack, plan
+from wazo_reconcile import export as export_module
 from wazo_reconcile.cli import main
 from wazo_reconcile.confd import ConfdClient
 from wazo_reconcile.config import load_stack, option_text
@@ -594,11 +595,25 @@ def test_random_strings_read_back_as_themselves() -> None:
     import random
 
     rng = random.Random(6)
-    alphabet = "aZ09_-./:@,#!&*%'\"{}[]()=+<>~?| \tyesnoé"
+    alphabet = "aZ09_-./:@,#!&*%'\"{}[]()=+<>~?| \tyesnoé$"
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(3000)]
     data = {"block": texts, "flow": _flow(texts[:500]), "keys": {t: t for t in texts[:500]}}
     loaded = yaml.safe_load(to_yaml(data))
     assert loaded == {"block": texts, "flow": texts[:500], "keys": {t: t for t in texts[:500]}}
+
+
+def test_the_fast_path_agrees_with_pyyaml() -> None:
+    import random
+
+    rng = random.Random(7)
+    alphabet = "aZ09_-./:@,#!&*%'\"{}[]()=+<>~?| \tyesnoé$"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(5000)]
+    texts += ["${env:X}", "${file:a/b}", "$", "$x", "${env:X}:", "${env:X} #"]
+    emitter = Emitter(None, allow_unicode=True)  # type: ignore[arg-type]
+    for text in texts:
+        if export_module._SIMPLE.fullmatch(text) and ": " not in text:
+            analysis = emitter.analyze_scalar(text)
+            assert analysis.allow_block_plain and not analysis.multiline, text
 
 
 def _flow(items: list[str]) -> list[str]:

@@ -823,9 +823,10 @@ _AMBIGUOUS = re.compile(
     r"|(?i:y|n|yes|no|true|false|on|off|null|~)"
 )
 # Text that is certainly a plain scalar in block context (checked against PyYAML's analysis
-# by the tests); anything else is analysed by PyYAML's emitter.
+# by the tests); anything else is analysed by PyYAML's emitter. `${env:…}` references are
+# plain: 5,000 of them cost 0.15 s of analysis in an export at 5,000 trunks.
 _SIMPLE = re.compile(
-    r"[A-Za-z0-9_/.(][A-Za-z0-9_/.()=+@$<>,!*&%:{} -]*[A-Za-z0-9_/.()=+@$<>!*&%}-]|[A-Za-z0-9_]"
+    r"[A-Za-z0-9_/.($][A-Za-z0-9_/.()=+@$<>,!*&%:{} -]*[A-Za-z0-9_/.()=+@$<>!*&%}-]|[A-Za-z0-9_]"
 )
 _FLOW_UNSAFE = re.compile(r"[,:{}]")
 _RESOLVER = yaml.resolver.Resolver()
