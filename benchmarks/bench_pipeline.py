@@ -53,7 +53,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_stack import generate_stack, trunk_name, user_email  # noqa: E402
-from installed import compile_package  # noqa: E402
+from installed import compile_package, probe_speed  # noqa: E402
 
 TOKEN = "bench-token"
 API = "/api/confd/1.1"
@@ -505,6 +505,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()}",
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "speed_probe_seconds": probe_speed(),
     }
 
 
@@ -611,6 +612,7 @@ def run_benchmark(
         for latency in latencies:
             results["latencies"][f"{latency:g}"] = bench.at_latency(latency, log)
     results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    results["machine"]["speed_probe_seconds_after"] = probe_speed()
     results["targets"] = TARGETS
     results["verdicts"] = verdicts(results)
     return results

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_stack import generate_stack  # noqa: E402
-from installed import compile_package  # noqa: E402
+from installed import compile_package, probe_speed  # noqa: E402
 from wazo_reconcile.commands.validate import validate_path  # noqa: E402
 from wazo_reconcile.lint import LintOptions  # noqa: E402
 
@@ -79,7 +79,8 @@ def machine() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return (
         f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}; load average {load}"
+        f"{platform.system()} {platform.release()}; load average {load}; "
+        f"speed probe {probe_speed():.3f} s"
     )
 
 
@@ -113,6 +114,7 @@ def main() -> None:
         verdict = "met" if statistics.median(cli) < TARGET_SECONDS else "MISSED"
         print(f"target CLI < {TARGET_SECONDS} s at N=5,000: {verdict}")
         print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"speed probe after: {probe_speed():.3f} s")
 
 
 if __name__ == "__main__":
