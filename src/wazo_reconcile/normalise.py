@@ -52,8 +52,11 @@ def header_set_var(name: str, value: str) -> tuple[str, str]:
     return ("set_var", f"PJSIP_HEADER(add,{name})={value}")
 
 
-def split_headers(pairs: Iterable[tuple[str, str]]) -> tuple[Options, Options]:
-    """Split an endpoint section into (other options, headers added on outgoing calls)."""
+def split_headers(pairs: Options) -> tuple[Options, Options]:
+    """Split a canonical endpoint section into (other options, headers added on outgoing
+    calls); what is left of a sorted section stays sorted."""
+    if not any(key == "set_var" for key, _ in pairs):
+        return pairs, ()
     rest: list[tuple[str, str]] = []
     headers: list[tuple[str, str]] = []
     for key, value in pairs:
@@ -62,13 +65,25 @@ def split_headers(pairs: Iterable[tuple[str, str]]) -> tuple[Options, Options]:
             headers.append((match.group(1), match.group(2)))
         else:
             rest.append((key, value))
-    return options(rest), options(headers)
+    return tuple(rest), options(headers)
 
 
-def split_match_header(pairs: Iterable[tuple[str, str]]) -> tuple[Options, str | None]:
-    rest = [(k, v) for k, v in pairs if k != "match_header"]
+def split_match_header(pairs: Options) -> tuple[Options, str | None]:
+    """Split a canonical identify section into (other options, the `match_header` value)."""
     found = [v for k, v in pairs if k == "match_header"]
-    return options(rest), (found[-1] if found else None)
+    if not found:
+        return pairs, None
+    return tuple((k, v) for k, v in pairs if k != "match_header"), found[-1]
+
+
+def live_options(raw: Iterable[Sequence[Any]] | None) -> Options:
+    """A confd option list (``[[key, value], ...]``) in canonical form: ``options`` with one
+    pass over the pairs (35,000 sections in a plan at 5,000 trunks)."""
+    if not raw:
+        return ()
+    found = [(k, v) if type(k) is str and type(v) is str else (str(k), str(v)) for k, v in raw]
+    found.sort()
+    return tuple(found)
 
 
 def identify_by_has_header(endpoint: Iterable[tuple[str, str]]) -> bool:
@@ -303,7 +318,7 @@ def sip_fields(body: Mapping[str, Any], index: LiveIndex) -> dict[str, Any]:
     transport = body.get("transport")
     fields["transport"] = index.transport_names.get(transport["uuid"]) if transport else None
     for section in SIP_SECTIONS:
-        fields[section] = options(tuple(p) for p in body.get(f"{section}_section_options") or [])
+        fields[section] = live_options(body.get(f"{section}_section_options"))
     fields["endpoint"], fields["headers"] = split_headers(fields["endpoint"])
     fields["identify"], fields["match_header"] = split_match_header(fields["identify"])
     fields["identify_by_header"] = identify_by_has_header(fields["endpoint"])
