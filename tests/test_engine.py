@@ -192,3 +192,41 @@ def test_prune_keeps_transports_in_use(sandbox: Sandbox, tmp_path: Path) -> None
     }
     _, report = apply(load_stack(tmp_path), client)
     assert report.ok
+
+
+def test_options_this_pbx_does_not_know_are_located(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The live PJSIP doc may lack options ours has (an older Asterisk): every such key is
+    reported where it is written, in a mapping or in [key, value] pairs, before any write."""
+    from dataclasses import replace
+
+    from wazo_reconcile.engine import plan_against
+    from wazo_reconcile.errors import ConfigError
+    from wazo_reconcile.live import fetch_live
+
+    path = tmp_path / "stack.yaml"
+    path.write_text(
+        "version: 1\n"
+        "sip_templates:\n"
+        "  carrier:\n"
+        "    templates: [global]\n"
+        '    aor: [[max_contacts, "1"], [qualify_frequency, "60"]]\n'
+        "trunks:\n"
+        "  acme:\n"
+        "    templates: [carrier]\n"
+        "    endpoint: {direct_media: no, rtp_symmetric: yes}\n"
+    )
+    stack = load_stack(path)
+    live = fetch_live(client_for(sandbox))
+    assert plan_against(stack, live).plan.changes  # the full doc knows every key
+    doc = dict(live.pjsip_doc or {})
+    doc["endpoint"] = {k: v for k, v in doc["endpoint"].items() if k != "direct_media"}
+    doc["aor"] = {k: v for k, v in doc["aor"].items() if k != "max_contacts"}
+    with pytest.raises(ConfigError) as caught:
+        plan_against(stack, replace(live, pjsip_doc=doc))
+    found = sorted(str(p) for p in caught.value.problems)
+    assert found == [
+        f"{path}:5:12: sip_templates.carrier.aor.max_contacts: option 'max_contacts' is not "
+        "known to this PBX's PJSIP (aor section)",
+        f"{path}:9:16: trunks.acme.endpoint.direct_media: option 'direct_media' is not known "
+        "to this PBX's PJSIP (endpoint section)",
+    ]

@@ -300,13 +300,11 @@ def _option_problems(stack: Stack, doc: PjsipDoc) -> list[Problem]:
         data = decl.data if isinstance(decl.data, dict) else {}
         for section in SIP_SECTIONS:
             allowed = allowed_keys[section]
-            for key in _option_keys(data.get(section)):
-                if key not in allowed and not (
-                    key.startswith("@") and section in ("aor", "endpoint")
-                ):
+            for key, where in _unknown_keys(data.get(section), allowed):
+                if not (key.startswith("@") and section in ("aor", "endpoint")):
                     problems.append(
                         Problem(
-                            decl.locate(section, key),
+                            decl.locate(section, *where, key=len(where) == 1),
                             f"{decl.kind}.{decl.name}.{section}.{key}",
                             f"option '{key}' is not known to this PBX's PJSIP ({section} section)",
                         )
@@ -314,9 +312,18 @@ def _option_problems(stack: Stack, doc: PjsipDoc) -> list[Problem]:
     return problems
 
 
-def _option_keys(section: Any) -> list[str]:
+def _unknown_keys(section: Any, allowed: frozenset[str]) -> list[tuple[str, tuple[str | int, ...]]]:
+    """The option keys of a section (a mapping or [key, value] pairs) not in `allowed`, in
+    order, each with its path in the section (a mapping key's, or a pair's first item). A
+    mapping is checked with one set difference first (35,000 sections at 5,000 trunks)."""
     if isinstance(section, dict):
-        return [str(k) for k in section]
+        if not section.keys() - allowed:
+            return []
+        return [(str(k), (k,)) for k in section if str(k) not in allowed]
     if isinstance(section, list):
-        return [str(p[0]) for p in section if isinstance(p, list | tuple) and p]
+        return [
+            (str(pair[0]), (i, 0))
+            for i, pair in enumerate(section)
+            if isinstance(pair, list | tuple) and pair and str(pair[0]) not in allowed
+        ]
     return []
