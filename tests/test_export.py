@@ -704,3 +704,44 @@ def test_cli_unknown_tenant_and_bad_output(
     file.write_text("x")
     assert main(["export", "--sandbox", "--output", str(file)]) == 1
     assert "not a directory" in capsys.readouterr().err
+
+
+SPLIT_SCRIPT = """
+import os, sys
+from wazo_reconcile import export
+from wazo_reconcile.forked import forked
+
+assert forked(os.getpid)() != os.getpid(), "no child was forked"
+entries = [
+    export._Entry(
+        f"trunk-{i:04d}",
+        {"label": f"Trunk {i}", "context": "from-extern" if i % 3 else None,
+         "endpoint": {"from_user": '"Quoted" <0102>', "allow": "!all,alaw"},
+         "templates": export._Flow(["global", f"carrier-{i % 7}"]),
+         "aor": {"qualify_frequency": 60, "max_contacts": 1} if i % 2 else {}},
+        comment=f"note {i}" if i % 50 == 0 else None,
+    )
+    for i in range(int(sys.argv[1]))
+]
+export.SPLIT_MIN_ENTRIES = 10**9
+one_pass = export._entries_text("trunks", entries)
+export.SPLIT_MIN_ENTRIES = 2
+two_processes = export._entries_text("trunks", entries)
+assert two_processes == one_pass, "the halves differ from one pass"
+print(len(one_pass))
+"""
+
+
+@pytest.mark.parametrize("count", [2, 3, 1001])
+def test_a_big_kind_emitted_by_two_processes_reads_as_one_pass(count: int) -> None:
+    """From SPLIT_MIN_ENTRIES entries a kind's YAML is emitted in two halves, the second by a
+    forked child: the text is the one a single pass writes. In a fresh interpreter: forking
+    needs a process without other threads (a pytest worker may have some)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", SPLIT_SCRIPT, str(count)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) > count * 50
