@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import pickle
 import tempfile
 import threading
@@ -21,6 +22,7 @@ from wazo_reconcile.config import (
     read_stack,
 )
 from wazo_reconcile.errors import ConfigError, Location
+from wazo_reconcile.forked import forked
 
 
 def write(directory: Path, name: str, text: str | bytes) -> Path:
@@ -431,12 +433,11 @@ def test_big_stacks_are_read_by_two_processes_with_the_same_result(
     _big_stack(tmp_path)
     forks: list[Any] = []
 
-    class Spy(config._HelperProcess):
-        def __init__(self, *args: Any) -> None:
-            forks.append(args[0])
-            super().__init__(*args)
+    def spy(compute: Any) -> Any:
+        forks.append(compute.args[0])  # partial(_read_detached, files, per_document)
+        return forked(compute)
 
-    monkeypatch.setattr(config, "_HelperProcess", Spy)
+    monkeypatch.setattr(config, "forked", spy)
     monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 1)
     parallel, problems = read_stack(tmp_path, per_document=lambda d: len(d.data["trunks"]))
     assert problems == [] and len(forks) == 1 and len(forks[0]) == 2
@@ -458,10 +459,15 @@ def test_a_failing_helper_process_falls_back_to_reading_here(
     _big_stack(tmp_path)
     monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 1)
 
-    def broken(files: list[Path], write_end: int, per_document: Any) -> None:
-        config.os._exit(3)
+    parent = os.getpid()
+    read_detached = config._read_detached
 
-    monkeypatch.setattr(config, "_serve", broken)
+    def broken(files: list[Path], per_document: Any) -> Any:
+        if os.getpid() != parent:
+            os._exit(3)  # the helper process dies
+        return read_detached(files, per_document)
+
+    monkeypatch.setattr(config, "_read_detached", broken)
     stack, problems = read_stack(tmp_path)
     assert problems == [] and len(stack.declarations("trunks")) == 1200
 

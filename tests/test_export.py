@@ -711,7 +711,8 @@ import os, sys
 from wazo_reconcile import export
 from wazo_reconcile.forked import forked
 
-assert forked(os.getpid)() != os.getpid(), "no child was forked"
+with forked(os.getpid) as child:
+    assert child.result() != os.getpid(), "no child was forked"
 entries = [
     export._Entry(
         f"trunk-{i:04d}",

@@ -26,12 +26,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import pickle
-import signal
 import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -51,6 +50,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from wazo_reconcile.errors import ConfigError, Location, Problem
+from wazo_reconcile.forked import forked
 from wazo_reconcile.gcpause import gc_paused
 from wazo_reconcile.model import TENANT_TEMPLATES
 
@@ -345,14 +345,11 @@ def _read_files(files: list[Path], per_document: PerDocument) -> list[FileResult
     helped = _helper_files(files)
     if not helped:
         return [read(file) for file in files]
-    helper = _HelperProcess(helped, per_document)
     log.debug("a forked helper process reads %d of the %d files", len(helped), len(files))
-    try:
+    with forked(partial(_read_detached, sorted(helped), per_document)) as helper:
         mine = {file: read(file) for file in files if file not in helped}
-        theirs = helper.results()
-    finally:
-        helper.close()
-    return [mine[f] if f in mine else theirs.get(f) or read(f) for f in files]
+        theirs = helper.result()
+    return [mine[f] if f in mine else theirs[f] for f in files]
 
 
 def _helper_files(files: list[Path]) -> set[Path]:
@@ -377,52 +374,17 @@ def _helper_files(files: list[Path]) -> set[Path]:
     return given
 
 
-class _HelperProcess:
-    """A forked child that reads some files and sends back their data (not their nodes)."""
-
-    def __init__(self, files: set[Path], per_document: PerDocument) -> None:
-        self.files = sorted(files)
-        read_end, write_end = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:  # pragma: no cover - runs in the child, which never returns
-            os.close(read_end)
-            _serve(self.files, write_end, per_document)
-        os.close(write_end)
-        self.pipe = os.fdopen(read_end, "rb")
-
-    def results(self) -> dict[Path, FileResult]:
-        payload = self.pipe.read()
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = 0
-        if status != 0 or not payload:
-            return {}  # the parent reads those files itself
-        found: dict[Path, FileResult] = pickle.loads(payload)
-        return found
-
-    def close(self) -> None:
-        self.pipe.close()
-        if self.pid:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-
-
-def _serve(
-    files: list[Path], write_end: int, per_document: PerDocument
-) -> None:  # pragma: no cover - child process
-    status = 1
-    try:
-        plain: dict[str, Any] = {}
-        results = {}
-        for file in files:
-            documents, problems = read_file(file, plain=plain, per_document=per_document)
-            for document in documents:  # node trees stay here: they cannot be pickled
-                document.node, document._indexes = None, {}
-            results[file] = (documents, problems)
-        with os.fdopen(write_end, "wb") as out:
-            out.write(pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
-        status = 0
-    finally:
-        os._exit(status)
+def _read_detached(files: list[Path], per_document: PerDocument) -> dict[Path, FileResult]:
+    """What the helper process sends back: each file's documents without their node trees
+    (they cannot be pickled; a document composes its tree again to locate a problem)."""
+    plain: dict[str, Any] = {}
+    results = {}
+    for file in files:
+        documents, problems = read_file(file, plain=plain, per_document=per_document)
+        for document in documents:
+            document.node, document._indexes = None, {}
+        results[file] = (documents, problems)
+    return results
 
 
 def _recompose(path: Path, index: int) -> MappingNode:

@@ -1095,11 +1095,11 @@ def _entries_lines(kind: str, entries: Sequence[_Entry]) -> list[str]:
     if len(entries) < SPLIT_MIN_ENTRIES:
         return emit(entries).splitlines(keepends=True)
     half = len(entries) // 2
-    second = forked(lambda: emit(entries[half:]))
-    first = emit(entries[:half]).splitlines(keepends=True)
-    # Block mappings: the entries of the second half follow those of the first, under one
-    # `kind:` line; the text is the same as one pass's (a test compares them).
-    return first + second().splitlines(keepends=True)[1:]
+    with forked(lambda: emit(entries[half:])) as second:
+        first = emit(entries[:half]).splitlines(keepends=True)
+        # Block mappings: the entries of the second half follow those of the first, under
+        # one `kind:` line; the text is the same as one pass's (a test compares them).
+        return first + second.result().splitlines(keepends=True)[1:]
 
 
 _ENTRY_START = re.compile(r"  [^ ]")

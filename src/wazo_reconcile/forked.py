@@ -2,51 +2,88 @@
 
 Python threads share one CPU for Python code; a forked child has its own, and starts with a
 copy of everything the parent holds, so only the result crosses (through a pipe). Used where
-the work splits into independent halves (export's YAML emission); reading a big stack has
-its own helper process (``config.read_stack``), which also keeps what each file was read with.
+the work splits into independent parts: reading a big stack (``config.read_stack``) and
+emitting a big kind's YAML (``export``).
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import signal
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from types import TracebackType
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
-def forked(compute: Callable[[], T]) -> Callable[[], T]:
-    """Start ``compute()`` in a forked child; return a function that waits for its result.
+class Forked(Generic[T]):
+    """``compute()`` running in a forked child (see :func:`forked`)."""
 
-    When forking is not possible or not safe (no ``os.fork``; other threads running, whose
-    locks the child would inherit) or the child fails, ``compute()`` runs in the caller when
-    the result is asked for: the answer is the same, only not computed in parallel. The
-    returned function must be called (it reaps the child).
-    """
-    if not hasattr(os, "fork") or threading.active_count() > 1:
-        return compute
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child, which never returns
-        status = 1
-        try:
-            os.close(read_end)
-            with os.fdopen(write_end, "wb") as out:
-                out.write(pickle.dumps(compute(), protocol=pickle.HIGHEST_PROTOCOL))
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
+    def __init__(self, compute: Callable[[], T]) -> None:
+        self.compute = compute
+        self.pid = 0
+        self._pipe: int | None = None
+        if not hasattr(os, "fork") or threading.active_count() > 1:
+            return  # forking a threaded process is unsafe: result() computes here
+        read_end, write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the child, which never returns
+            status = 1
+            try:
+                os.close(read_end)
+                with os.fdopen(write_end, "wb") as out:
+                    out.write(pickle.dumps(compute(), protocol=pickle.HIGHEST_PROTOCOL))
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        self._pipe = read_end
 
-    def result() -> T:
-        with os.fdopen(read_end, "rb") as pipe:
+    def result(self) -> T:
+        """The child's result; ``compute()`` in this process if there is no child or it
+        failed (the same answer, only not computed in parallel)."""
+        if self._pipe is None:
+            return self.compute()
+        with os.fdopen(self._pipe, "rb") as pipe:
+            self._pipe = None
             payload = pipe.read()
-        _, status = os.waitpid(pid, 0)
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = 0
         if status != 0 or not payload:
-            return compute()
+            return self.compute()
         found: T = pickle.loads(payload)
         return found
 
-    return result
+    def close(self) -> None:
+        """Stop and reap the child if its result was not taken (the caller failed)."""
+        if self._pipe is not None:
+            os.close(self._pipe)
+            self._pipe = None
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+
+    def __enter__(self) -> Forked[T]:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def forked(compute: Callable[[], T]) -> Forked[T]:
+    """Start ``compute()`` in a forked child: ``with forked(f) as job: … job.result()``.
+
+    When forking is not possible or not safe (no ``os.fork``; other threads running, whose
+    locks the child would inherit) or the child fails, ``result()`` runs ``compute()`` in the
+    caller. Leaving the ``with`` block stops a child whose result was not taken.
+    """
+    return Forked(compute)
