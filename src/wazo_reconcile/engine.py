@@ -91,10 +91,13 @@ def compute_plan(
 
 
 def _texter(resolver: SecretResolver) -> Callable[[Declaration], Callable[[Any], str]]:
-    def expand(text: str, decl: Declaration) -> str:
-        return resolver.expand(text, decl.document.base_dir)
-
+    expand = _expander(resolver)
     return lambda decl: texter(option_text, expand, decl)
+
+
+def _expander(resolver: SecretResolver) -> Callable[[str, Declaration], str]:
+    """Secret references of a declaration's text resolved from its document's directory."""
+    return lambda text, decl: resolver.expand(text, decl.document.base_dir)
 
 
 def plan_against(
@@ -118,7 +121,7 @@ def plan_against(
     ctx = DesiredContext(
         index=index,
         default_tenant=default_tenant,
-        expand=lambda text, decl: resolver.expand(text, decl.document.base_dir),
+        expand=_expander(resolver),
         locate=lambda decl, path: decl.locate(*path),
         option_text=option_text,
         prepared=prepared or {},

@@ -551,24 +551,10 @@ def normalise_desired(declarations: Sequence[Any], ctx: DesiredContext) -> list[
     return resources
 
 
-def section_pairs(value: Any, option_text: Callable[[Any], str]) -> list[tuple[str, str]]:
-    """An option section as written in YAML (mapping or [key, value] pairs) as string pairs."""
-    if value is None:
-        return []
-    pairs: list[tuple[str, str]] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            for one in item if isinstance(item, list) else [item]:
-                pairs.append((str(key), option_text(one)))
-    else:
-        for key, item in value:
-            pairs.append((str(key), option_text(item)))
-    return pairs
-
-
 def section_options(value: Any, text: Callable[[Any], str]) -> Options:
-    """``options(section_pairs(value, text))`` without converting the pairs a second time:
-    35,000 sections in a plan at 5,000 trunks."""
+    """An option section as written in YAML (a mapping, lists for repeated keys, or
+    [key, value] pairs) in canonical form, built in one pass: 35,000 sections in a plan at
+    5,000 trunks."""
     if value is None:
         return ()
     pairs: list[tuple[str, str]] = []
@@ -739,7 +725,7 @@ def _desired_trunk(decl: Any, ctx: DesiredContext) -> Resource:
         if "peer_type" in data:
             fields["peer_type"] = data["peer_type"]
         if "options" in data:
-            fields["options"] = strip_iax_defaults(section_pairs(data["options"], text))
+            fields["options"] = strip_iax_defaults(section_options(data["options"], text))
         identity = trunk_identity("iax", decl.name)
     else:
         fields["interface"] = text(data.get("interface", ""))
