@@ -53,7 +53,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_stack import generate_stack, trunk_name, user_email  # noqa: E402
-from installed import compile_package, probe_speed  # noqa: E402
+from installed import compile_package, cpu_model, probe_speed  # noqa: E402
 
 TOKEN = "bench-token"
 API = "/api/confd/1.1"
@@ -491,14 +491,7 @@ class Bench:
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return {
         "nproc": os.cpu_count(),
         "cpu": cpu,

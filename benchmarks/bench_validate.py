@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_stack import generate_stack  # noqa: E402
-from installed import compile_package, probe_speed  # noqa: E402
+from installed import compile_package, cpu_model, probe_speed  # noqa: E402
 from wazo_reconcile.commands.validate import validate_path  # noqa: E402
 from wazo_reconcile.lint import LintOptions  # noqa: E402
 
@@ -68,14 +68,7 @@ def timings(action: Callable[[], None], runs: int) -> list[float]:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return (
         f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "

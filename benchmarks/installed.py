@@ -34,3 +34,14 @@ def probe_speed() -> float:
         sum(i * i for i in range(1_000_000))
         times.append(time.perf_counter() - started)
     return round(sorted(times)[1], 3)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (``unknown CPU`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
