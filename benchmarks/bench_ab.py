@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ab.py --before 3aeb6c5                 # N=5,000, 20 ms, 7 runs
     python benchmarks/bench_ab.py --before HEAD~3 --after HEAD --n 500 --runs 3
+    python benchmarks/bench_ab.py --before HEAD --steps export      # one command only
 
 The speed of a shared machine's CPUs changes from one hour to the next (see
 `installed.probe_speed`), so two benchmark runs taken apart do not compare two revisions.
@@ -145,6 +146,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5000, help="SIP trunks (default 5000)")
     parser.add_argument("--runs", type=int, default=7, help="runs per step and revision")
     parser.add_argument("--latency-ms", type=float, default=20, help="sandbox latency (20)")
+    parser.add_argument(
+        "--steps", nargs="+", choices=STEPS, default=list(STEPS), help="steps to time (all)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp, ExitStack() as stack_:
         workdir = Path(tmp)
@@ -158,7 +162,7 @@ def main() -> None:
             for r in revisions
         ]
         times: dict[tuple[str, str], list[float]] = {}
-        for step in STEPS:
+        for step in args.steps:
             for run in range(args.runs):
                 for i, (revision, url) in enumerate(zip(revisions, urls, strict=True)):
                     out = workdir / f"export-{i}-{run}"
@@ -167,20 +171,22 @@ def main() -> None:
                         timed(revision, step_argv, code)
                     )
         print(f"speed probe after: {probe_speed():.3f} s; load average {_load()}")
-        print(table(times, revisions))
+        print(table(times, revisions, args.steps))
 
 
 def _load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def table(times: dict[tuple[str, str], list[float]], revisions: list[Revision]) -> str:
+def table(
+    times: dict[tuple[str, str], list[float]], revisions: list[Revision], steps: list[str]
+) -> str:
     before, after = (r.label for r in revisions)
     lines = [
         f"| step | {before} median (min–max) | {after} median (min–max) | after / before |",
         "|---|---:|---:|---:|",
     ]
-    for step in STEPS:
+    for step in steps:
         cells: list[Any] = [step]
         medians = []
         for label in (before, after):

@@ -971,20 +971,31 @@ class _Writer:
     def files(
         self, kinds: Sequence[str], entries: Entries, scope: _Scope, builder: _Builder
     ) -> tuple[list[tuple[str, str | None, tuple[_Entry, ...]]], dict[str, str]]:
-        sources: list[tuple[str, str | None, tuple[_Entry, ...]]] = []
-        files: dict[str, str] = {}
+        documents: list[tuple[str, str, tuple[_Entry, ...]]] = []
         for kind in kinds:
-            texts = []
-            if kind == "policy":
-                sources.append((kind, None, ()))
-                texts.append(self.policy_text(entries, builder.left_out))
-            else:
-                for tenant, found in self._by_tenant(kind, entries, scope):
-                    doc_tenant = scope.doc_tenant(tenant)
-                    sources.append((kind, doc_tenant, tuple(found)))
-                    texts.append(self.document_text(kind, tenant, doc_tenant, found))
-            files[f"{kind}.yaml"] = "---\n".join(texts)
-        return sources, files
+            per_tenant = [("", [])] if kind == "policy" else self._by_tenant(kind, entries, scope)
+            documents += [(kind, tenant, tuple(items)) for tenant, items in per_tenant]
+        # The biggest document's second half is emitted by a forked child from the start,
+        # while this process writes every other document, then that one's first half.
+        biggest = max(documents, key=lambda d: len(d[2]), default=("", "", ()))
+        texts: dict[int, str] = {}
+        with _Half(biggest[0], biggest[2]) as second:
+            for i, (kind, tenant, found) in sorted(
+                enumerate(documents), key=lambda item: item[1] is biggest
+            ):
+                if kind == "policy":
+                    texts[i] = self.policy_text(entries, builder.left_out)
+                else:
+                    half = second if documents[i] is biggest else None
+                    texts[i] = self.document_text(
+                        kind, tenant, scope.doc_tenant(tenant), found, half
+                    )
+        sources: list[tuple[str, str | None, tuple[_Entry, ...]]] = []
+        files: dict[str, list[str]] = {}
+        for i, (kind, tenant, found) in enumerate(documents):
+            sources.append((kind, None if kind == "policy" else scope.doc_tenant(tenant), found))
+            files.setdefault(f"{kind}.yaml", []).append(texts[i])
+        return sources, {name: "---\n".join(parts) for name, parts in files.items()}
 
     def _by_tenant(
         self, kind: str, entries: Entries, scope: _Scope
@@ -1016,7 +1027,12 @@ class _Writer:
         return lines
 
     def document_text(
-        self, kind: str, tenant: str, doc_tenant: str | None, found: Sequence[_Entry]
+        self,
+        kind: str,
+        tenant: str,
+        doc_tenant: str | None,
+        found: Sequence[_Entry],
+        second: _Half | None = None,
     ) -> str:
         variables = [name for e in found for name in self.variables.get((kind, tenant, e.name), {})]
         head = {"version": 1} if doc_tenant is None else {"version": 1, "tenant": doc_tenant}
@@ -1025,7 +1041,7 @@ class _Writer:
             note = EMPTY_NOTES.get(kind, f"Nothing to declare: no {kind} on the PBX.")
             parts.append("".join(f"# {line}\n" for line in _wrap(note)))
         else:
-            parts.append(_entries_text(kind, found))
+            parts.append(_entries_text(kind, found, second))
         return "\n".join(parts)
 
     def policy_text(self, entries: Entries, left_out: Sequence[str]) -> str:
@@ -1072,10 +1088,36 @@ def _document(kind: str, tenant: str | None, entries: Sequence[_Entry]) -> dict[
 SPLIT_MIN_ENTRIES = 1000
 
 
-def _entries_text(kind: str, entries: Sequence[_Entry]) -> str:
+class _Half:
+    """The YAML of the second half of a big document's entries, emitted by a forked child
+    (`forked`) from its creation; a no-op context for a small document."""
+
+    def __init__(self, kind: str, entries: Sequence[_Entry]) -> None:
+        self.cut = len(entries) // 2 if len(entries) >= SPLIT_MIN_ENTRIES else len(entries)
+        rest = entries[self.cut :]
+        self.job = forked(lambda: _emit(kind, rest)) if rest else None
+
+    def lines(self) -> list[str]:
+        """The child's lines, without the `kind:` line that opens them."""
+        return self.job.result().splitlines(keepends=True)[1:] if self.job else []
+
+    def __enter__(self) -> _Half:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.job is not None:
+            self.job.close()
+
+
+def _emit(kind: str, entries: Sequence[_Entry]) -> str:
+    return to_yaml({kind: {e.name: e.body for e in entries}})
+
+
+def _entries_text(kind: str, entries: Sequence[_Entry], second: _Half | None = None) -> str:
     """`kind:` and its entries, as one pass of the emitter writes them; then a blank line
-    between entries that span several lines, and each entry's comment above it."""
-    lines = _entries_lines(kind, entries)
+    between entries that span several lines, and each entry's comment above it. `second`:
+    the document's `_Half`, if it was started earlier (else it is started here)."""
+    lines = _entries_lines(kind, entries, second)
     starts = [i for i, line in enumerate(lines) if _ENTRY_START.match(line)]
     spaced = any(b - a > 1 for a, b in zip(starts, [*starts[1:], len(lines)], strict=True))
     out = lines[: starts[0]]
@@ -1088,18 +1130,11 @@ def _entries_text(kind: str, entries: Sequence[_Entry]) -> str:
     return "".join(out)
 
 
-def _entries_lines(kind: str, entries: Sequence[_Entry]) -> list[str]:
-    def emit(part: Sequence[_Entry]) -> str:
-        return to_yaml({kind: {e.name: e.body for e in part}})
-
-    if len(entries) < SPLIT_MIN_ENTRIES:
-        return emit(entries).splitlines(keepends=True)
-    half = len(entries) // 2
-    with forked(lambda: emit(entries[half:])) as second:
-        first = emit(entries[:half]).splitlines(keepends=True)
+def _entries_lines(kind: str, entries: Sequence[_Entry], second: _Half | None) -> list[str]:
+    with second or _Half(kind, entries) as half:
         # Block mappings: the entries of the second half follow those of the first, under
         # one `kind:` line; the text is the same as one pass's (a test compares them).
-        return first + second.result().splitlines(keepends=True)[1:]
+        return _emit(kind, entries[: half.cut]).splitlines(keepends=True) + half.lines()
 
 
 _ENTRY_START = re.compile(r"  [^ ]")
