@@ -22,7 +22,7 @@ from wazo_reconcile.config import (
     read_stack,
 )
 from wazo_reconcile.errors import ConfigError, Location
-from wazo_reconcile.forked import forked
+from wazo_reconcile.forked import SharedQueue, forked
 
 
 def write(directory: Path, name: str, text: str | bytes) -> Path:
@@ -428,32 +428,46 @@ def _digest(stack: config.Stack) -> list[Any]:
 def test_big_stacks_are_read_by_two_processes_with_the_same_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Each process takes the next file when done with one: the faster reads more of them."""
     if threading.active_count() > 1:
         pytest.skip("the helper process is only forked from a single-threaded process")
     _big_stack(tmp_path)
     forks: list[Any] = []
 
     def spy(compute: Any) -> Any:
-        forks.append(compute.args[0])  # partial(_read_detached, files, per_document)
+        forks.append(compute)
         return forked(compute)
+
+    here = os.getpid()
+
+    def analyse(document: Any) -> tuple[bool, int]:
+        if os.getpid() == here:
+            time.sleep(0.3)  # this process is slow: the helper takes the files it has no time for
+        return os.getpid() == here, len(document.data["trunks"])
 
     monkeypatch.setattr(config, "forked", spy)
     monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 1)
-    parallel, problems = read_stack(tmp_path, per_document=lambda d: len(d.data["trunks"]))
-    assert problems == [] and len(forks) == 1 and len(forks[0]) == 2
+    parallel, problems = read_stack(tmp_path, per_document=analyse)
+    assert problems == [] and len(forks) == 1
+    assert sorted(d.analysis for d in parallel.documents) in (
+        [(False, 300), (False, 300), (False, 300), (True, 300)],
+        [(False, 300), (False, 300), (True, 300), (True, 300)],
+    )
     monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 10**12)
     serial, _ = read_stack(tmp_path, per_document=lambda d: len(d.data["trunks"]))
     assert len(forks) == 1
     assert _digest(parallel) == _digest(serial)
-    assert [d.analysis for d in parallel.documents] == [300] * 4
+    assert [d.analysis for d in serial.documents] == [300] * 4
     assert (
         option_text(parallel.declarations("trunks")[-1].data["aor"]["qualify_frequency"]) == "060"
     )
 
 
+@pytest.mark.parametrize("taken", [0, 1, 3])
 def test_a_failing_helper_process_falls_back_to_reading_here(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    taken: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The helper dies after taking `taken` files: they are read here, none twice."""
     if threading.active_count() > 1:
         pytest.skip("the helper process is only forked from a single-threaded process")
     _big_stack(tmp_path)
@@ -462,14 +476,34 @@ def test_a_failing_helper_process_falls_back_to_reading_here(
     parent = os.getpid()
     read_detached = config._read_detached
 
-    def broken(files: list[Path], per_document: Any) -> Any:
+    def broken(queue: SharedQueue[Path], per_document: Any) -> Any:
         if os.getpid() != parent:
+            for _, _ in zip(range(taken), queue, strict=False):
+                pass
             os._exit(3)  # the helper process dies
-        return read_detached(files, per_document)
+        return read_detached(queue, per_document)
+
+    def analyse(document: Any) -> int:
+        if os.getpid() == parent:
+            time.sleep(0.2)  # leave the helper the time to take its files
+        return os.getpid()
 
     monkeypatch.setattr(config, "_read_detached", broken)
-    stack, problems = read_stack(tmp_path)
+    stack, problems = read_stack(tmp_path, per_document=analyse)
     assert problems == [] and len(stack.declarations("trunks")) == 1200
+    assert [d.analysis for d in stack.documents] == [parent] * 4
+
+
+def test_a_shared_queue_hands_each_item_out_once_across_two_processes() -> None:
+    """Two processes taking from one queue get every item exactly once between them, in
+    order, also when the items come in batches (more items than pipe records)."""
+    for items in (list(range(10)), list(range(5000))):
+        with SharedQueue(items) as queue, forked(lambda: list(queue)) as child:
+            mine = list(queue)
+            theirs = child.result()
+        assert sorted(mine + theirs) == items
+        assert mine == sorted(mine) and theirs == sorted(theirs)
+    assert list(SharedQueue([])) == []
 
 
 @settings(max_examples=300, deadline=None)

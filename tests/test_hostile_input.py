@@ -471,64 +471,42 @@ def _hypothesis_settings(soak: bool, examples: int) -> settings:
     )
 
 
-def _run(
-    strategy: st.SearchStrategy[dict[str, bytes]],
-    config: settings,
-    body: Callable[[dict[str, bytes]], bool],
-) -> None:
-    def case(files: dict[str, bytes]) -> None:
-        body(files)
-
-    config(given(strategy)(case))()
+Fuzz = Callable[[st.SearchStrategy[dict[str, bytes]], int, str], Tally]
 
 
-def test_generated_documents_are_refused_or_planned(
-    pbx: tuple[Sandbox, str],
-    soak: bool,
-    capsys: pytest.CaptureFixture[str],
-    record_property: Any,
-) -> None:
-    tally = Tally()
-    _run(
-        generated_stacks(),
-        _hypothesis_settings(soak, 120),
-        lambda files: check_case(files, pbx, tally, "generated document"),
-    )
-    announce(capsys, record_property, tally, "generated documents")
+@pytest.fixture
+def fuzz(
+    pbx: tuple[Sandbox, str], soak: bool, capsys: pytest.CaptureFixture[str], record_property: Any
+) -> Fuzz:
+    """``fuzz(strategy, examples, what)``: every stack the strategy draws (``examples`` of
+    them, ten times more in the soak) is refused or planned; the tally is announced."""
+
+    def run(strategy: st.SearchStrategy[dict[str, bytes]], examples: int, what: str) -> Tally:
+        tally = Tally()
+
+        def case(files: dict[str, bytes]) -> None:
+            check_case(files, pbx, tally, what)
+
+        _hypothesis_settings(soak, examples)(given(strategy)(case))()
+        announce(capsys, record_property, tally, what)
+        return tally
+
+    return run
+
+
+def test_generated_documents_are_refused_or_planned(fuzz: Fuzz) -> None:
+    tally = fuzz(generated_stacks(), 120, "generated documents")
     assert tally.refused >= tally.cases // 2
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
-def test_mutated_examples_are_refused_or_planned(
-    name: str,
-    pbx: tuple[Sandbox, str],
-    soak: bool,
-    capsys: pytest.CaptureFixture[str],
-    record_property: Any,
-) -> None:
-    tally = Tally()
-    _run(
-        mutated_examples(name),
-        _hypothesis_settings(soak, 30),
-        lambda files: check_case(files, pbx, tally, f"mutated {name}"),
-    )
-    announce(capsys, record_property, tally, f"mutations of {name}")
+def test_mutated_examples_are_refused_or_planned(name: str, fuzz: Fuzz) -> None:
+    tally = fuzz(mutated_examples(name), 30, f"mutations of {name}")
     assert tally.refused >= tally.cases // 3
 
 
-def test_byte_mutations_of_examples_are_refused_or_planned(
-    pbx: tuple[Sandbox, str],
-    soak: bool,
-    capsys: pytest.CaptureFixture[str],
-    record_property: Any,
-) -> None:
-    tally = Tally()
-    _run(
-        byte_mutations(),
-        _hypothesis_settings(soak, 80),
-        lambda files: check_case(files, pbx, tally, "byte-mutated example"),
-    )
-    announce(capsys, record_property, tally, "byte mutations of the examples")
+def test_byte_mutations_of_examples_are_refused_or_planned(fuzz: Fuzz) -> None:
+    tally = fuzz(byte_mutations(), 80, "byte mutations of the examples")
     assert tally.refused >= tally.cases // 3
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import pickle
 import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -50,7 +51,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from wazo_reconcile.errors import ConfigError, Location, Problem
-from wazo_reconcile.forked import forked
+from wazo_reconcile.forked import SharedQueue, forked
 from wazo_reconcile.gcpause import gc_paused
 from wazo_reconcile.model import TENANT_TEMPLATES
 
@@ -300,9 +301,9 @@ def read_stack(
 ) -> tuple[Stack, list[Problem]]:
     """Read a stack and report its problems (YAML, duplicate names, policy conflicts).
 
-    ``per_document`` runs on each document in the process that read it (for big stacks, half
-    of the files are read by a forked helper); its result, which must be picklable, is kept
-    as ``document.analysis``. Validation uses it to check big stacks on two cores.
+    ``per_document`` runs on each document in the process that read it (a big stack is read
+    by two: this one and a forked helper); its result, which must be picklable, is kept as
+    ``document.analysis``. Validation uses it to check big stacks on two cores.
     """
     root = Path(path)
     problems: list[Problem] = []
@@ -331,59 +332,56 @@ PerDocument = Callable[[Document], Any] | None
 
 # Below this many bytes of YAML, one process reads faster than two.
 PARALLEL_MIN_BYTES = 512 * 1024
-# The helper's bytes per byte read here: it also forks and pickles its results (measured).
-HELPER_SHARE = 0.8
 
 
 def _read_files(files: list[Path], per_document: PerDocument) -> list[FileResult]:
-    """Each file's documents and problems, in order; big stacks are read by two processes."""
+    """Each file's documents and problems, in order; big stacks are read by two processes,
+    each taking the next file when it is done with one (the biggest files first)."""
     plain: dict[str, Any] = {}
 
     def read(file: Path) -> FileResult:
         return read_file(file, plain=plain, per_document=per_document)
 
-    helped = _helper_files(files)
-    if not helped:
+    sizes = _sizes_worth_a_helper(files)
+    if sizes is None:
         return [read(file) for file in files]
-    log.debug("a forked helper process reads %d of the %d files", len(helped), len(files))
-    with forked(partial(_read_detached, sorted(helped), per_document)) as helper:
-        mine = {file: read(file) for file in files if file not in helped}
+    with (
+        SharedQueue(sorted(files, key=sizes.__getitem__, reverse=True)) as queue,
+        forked(partial(_read_detached, queue, per_document)) as helper,
+    ):
+        found = {file: read(file) for file in queue}
         theirs = helper.result()
-    return [mine[f] if f in mine else theirs[f] for f in files]
+    log.debug("a forked helper process read %d of the %d files", len(theirs), len(files))
+    found.update((file, pickle.loads(result)) for file, result in theirs.items())
+    # A helper that failed may have taken files with it: they are read here.
+    return [found[f] if f in found else read(f) for f in files]
 
 
-def _helper_files(files: list[Path]) -> set[Path]:
-    """About half of the bytes to give a forked helper, or nothing when it is not worth it."""
+def _sizes_worth_a_helper(files: list[Path]) -> dict[Path, int] | None:
+    """The files' sizes if a forked helper should read some of them, else None."""
     if not hasattr(os, "fork") or threading.active_count() > 1 or len(files) < 2:
-        return set()  # forking a threaded process is unsafe
+        return None  # forking a threaded process is unsafe
     sizes = {}
     for file in files:
         try:
             sizes[file] = file.stat().st_size
         except OSError:
-            return set()
-    if sum(sizes.values()) < PARALLEL_MIN_BYTES:
-        return set()
-    ours, theirs, given = 0, 0, set()
-    for file in sorted(files, key=sizes.__getitem__, reverse=True):
-        if theirs < ours * HELPER_SHARE:
-            theirs += sizes[file]
-            given.add(file)
-        else:
-            ours += sizes[file]
-    return given
+            return None
+    return sizes if sum(sizes.values()) >= PARALLEL_MIN_BYTES else None
 
 
-def _read_detached(files: list[Path], per_document: PerDocument) -> dict[Path, FileResult]:
-    """What the helper process sends back: each file's documents without their node trees
-    (they cannot be pickled; a document composes its tree again to locate a problem)."""
+def _read_detached(queue: SharedQueue[Path], per_document: PerDocument) -> dict[Path, bytes]:
+    """What the helper process sends back: the files it took from ``queue``, each with its
+    documents without their node trees (they cannot be pickled; a document composes its tree
+    again to locate a problem), pickled as soon as read (not all at the end, after the other
+    process is done: 0.08 s at 5,000 trunks)."""
     plain: dict[str, Any] = {}
     results = {}
-    for file in files:
+    for file in queue:
         documents, problems = read_file(file, plain=plain, per_document=per_document)
         for document in documents:
             document.node, document._indexes = None, {}
-        results[file] = (documents, problems)
+        results[file] = pickle.dumps((documents, problems), protocol=pickle.HIGHEST_PROTOCOL)
     return results
 
 

@@ -2,8 +2,8 @@
 
 Python threads share one CPU for Python code; a forked child has its own, and starts with a
 copy of everything the parent holds, so only the result crosses (through a pipe). Used where
-the work splits into independent parts: reading a big stack (``config.read_stack``) and
-emitting a big kind's YAML (``export``).
+the work splits into independent parts: reading a big stack (``config.read_stack``, the files
+shared out through a :class:`SharedQueue`) and emitting a big kind's YAML (``export``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -87,3 +88,42 @@ def forked(compute: Callable[[], T]) -> Forked[T]:
     caller. Leaving the ``with`` block stops a child whose result was not taken.
     """
     return Forked(compute)
+
+
+_RECORD = struct.Struct("=I")
+# At most this many records wait in the pipe (4 KiB: every pipe holds that much, so they are
+# written before anyone reads); more items are handed out in batches.
+_MAX_RECORDS = 1024
+
+
+class SharedQueue(Generic[T]):
+    """Items handed out one at a time to whichever process asks first: this one or a child
+    forked after the queue was made. The faster process takes more, so two processes of
+    unequal speed still end together. The items' indices wait in a pipe; reading one index
+    is atomic, so no item is handed out twice. Iterate to take items until none is left."""
+
+    def __init__(self, items: Sequence[T]) -> None:
+        self.items = list(items)
+        self.batch = max(1, -(-len(self.items) // _MAX_RECORDS))
+        self._fd, write_end = os.pipe()
+        try:
+            count = -(-len(self.items) // self.batch)
+            os.write(write_end, b"".join(_RECORD.pack(i) for i in range(count)))
+        finally:
+            os.close(write_end)
+
+    def __iter__(self) -> Iterator[T]:
+        while self._fd >= 0 and len(record := os.read(self._fd, _RECORD.size)) == _RECORD.size:
+            start = _RECORD.unpack(record)[0] * self.batch
+            yield from self.items[start : start + self.batch]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> SharedQueue[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
