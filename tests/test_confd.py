@@ -31,6 +31,7 @@ from wazo_reconcile.confd import (
     error_messages,
     retry_after_seconds,
     sandbox_client,
+    tls_verify,
     token_lifetime,
 )
 from wazo_reconcile.errors import ApiError, AuthError, OutcomeUnknownError, UsageError
@@ -901,6 +902,16 @@ def test_tls_unreadable_ca_bundle_is_a_usage_error(tmp_path: Path) -> None:
     garbage.write_text("not a certificate")
     with pytest.raises(UsageError, match="cannot use --ca-bundle"):
         connect(ConnectionSettings(url=BASE, token=TOKEN, ca_bundle=str(garbage)))
+
+
+def test_plain_http_loads_no_ca_bundle_and_would_trust_no_certificate() -> None:
+    """A plain-http URL never uses TLS: no CA bundle is loaded for it (0.1 s of every
+    command); https verifies with the system's bundle."""
+    context = tls_verify(ConnectionSettings(url="http://127.0.0.1:9", token=TOKEN))
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] == 0
+    assert tls_verify(ConnectionSettings(url=BASE, token=TOKEN)) is True
 
 
 def test_plain_http_to_a_remote_host_warns(log_text: io.StringIO) -> None:
