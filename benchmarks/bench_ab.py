@@ -37,7 +37,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_stack import generate_stack, user_email  # noqa: E402
-from installed import probe_speed  # noqa: E402
+from installed import probe_speed, sandbox_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
@@ -80,18 +80,7 @@ def checkout(rev: str, workdir: Path) -> Revision:
 @contextmanager
 def sandbox_of(revision: Revision, stack: Path, n_users: int, latency_ms: float) -> Iterator[str]:
     """The revision's sandbox, holding `stack` as that revision applies it; yields its URL."""
-    proc = subprocess.Popen(
-        revision.command("sandbox", "--port", "0"),
-        env=revision.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        if not url.startswith("http://"):
-            raise SystemExit(f"{revision.label}: reconcile sandbox did not start ({url!r})")
+    with sandbox_process(revision.command("sandbox", "--port", "0"), revision.env()) as url:
         with httpx.Client(base_url=url, headers={"X-Auth-Token": TOKEN}, timeout=60) as http:
             for i in range(n_users):
                 body = {"firstname": f"Bench {i}", "username": f"bench-user-{i}"}
@@ -108,9 +97,6 @@ def sandbox_of(revision: Revision, stack: Path, n_users: int, latency_ms: float)
                 raise SystemExit(f"{revision.label}: apply failed\n{apply.stderr[-2000:]}")
             http.post("/_sandbox/faults", json={"latency_ms": latency_ms}).raise_for_status()
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def step_args(step: str, stack: Path, url: str, out: Path) -> tuple[list[str], int]:

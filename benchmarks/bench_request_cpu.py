@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from installed import compile_package, probe_speed  # noqa: E402
+from installed import compile_package, probe_speed, sandbox_process  # noqa: E402
 from wazo_reconcile.confd import connect  # noqa: E402
 from wazo_reconcile.settings import ConnectionSettings  # noqa: E402
 
@@ -50,15 +49,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="GETs per way (1000)")
     args = parser.parse_args()
     compile_package()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "wazo_reconcile", "sandbox", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
+    with sandbox_process([sys.executable, "-m", "wazo_reconcile", "sandbox", "--port", "0"]) as url:
         print(f"speed probe {probe_speed():.3f} s; {args.requests} GETs {PATH} each way")
         with connect(ConnectionSettings(url=url, token=TOKEN)) as client:
             ours = per_request(
@@ -74,9 +65,6 @@ def main() -> None:
 
         stdlib_ = per_request(stdlib, args.requests)
         connection.close()
-    finally:
-        server.terminate()
-        server.wait(10)
     print("| client | CPU per request | wall per request |")
     print("|---|---:|---:|")
     for name, (cpu, wall) in (

@@ -8,7 +8,10 @@ CLI start: about 0.3 s on the reference machine, which no installed copy pays.
 from __future__ import annotations
 
 import compileall
+import subprocess
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import wazo_reconcile
@@ -45,3 +48,21 @@ def cpu_model() -> str:
     except OSError:
         pass
     return "unknown CPU"
+
+
+@contextmanager
+def sandbox_process(command: list[str], env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A ``reconcile sandbox --port 0`` command line run as its own process (so its CPU is not
+    the benchmark's); yields the URL it prints, and stops it on the way out."""
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise SystemExit(f"reconcile sandbox did not start ({url!r})")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
