@@ -44,6 +44,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_stack import generate_stack, trunk_name, user_email  # noqa: E402
-from installed import compile_package, cpu_model, probe_speed  # noqa: E402
+from installed import compile_package, cpu_model, probe_speed, sandbox_process  # noqa: E402
 
 TOKEN = "bench-token"
 API = "/api/confd/1.1"
@@ -147,23 +148,13 @@ def run_cli(args: Sequence[str], workdir: Path, env: Mapping[str, str] | None = 
     )
 
 
-class SandboxProcess:
-    """``reconcile sandbox`` as a separate process, and its admin endpoints."""
+class SandboxAdmin:
+    """The admin endpoints of a ``reconcile sandbox`` run by `installed.sandbox_process`."""
 
-    def __init__(self, latency_ms: float) -> None:
-        self.proc = subprocess.Popen(
-            cli("sandbox", "--port", "0", "--latency-ms", str(latency_ms)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-        if not self.url.startswith("http://"):
-            self.stop()
-            raise BenchmarkError(f"reconcile sandbox did not start (got {self.url!r})")
+    def __init__(self, url: str) -> None:
+        self.url = url
         self.http = httpx.Client(
-            base_url=self.url,
+            base_url=url,
             headers={"X-Auth-Token": TOKEN},
             timeout=120,
             limits=httpx.Limits(max_connections=BASELINE_PARALLELISM),
@@ -184,17 +175,8 @@ class SandboxProcess:
         items: list[dict[str, Any]] = answer.json()["items"]
         return items
 
-    def stop(self) -> None:
-        if hasattr(self, "http"):
-            self.http.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+    def close(self) -> None:
+        self.http.close()
 
     def measured(self, action: Callable[[], Run]) -> Run:
         self.reset_stats()
@@ -208,7 +190,7 @@ def parallel(jobs: Iterable[Callable[[], Any]], workers: int = BASELINE_PARALLEL
         return [f.result() for f in [pool.submit(job) for job in jobs]]
 
 
-def create_users(sandbox: SandboxProcess, count: int) -> None:
+def create_users(sandbox: SandboxAdmin, count: int) -> None:
     def create(i: int) -> Callable[[], None]:
         body = {"firstname": f"Bench {i}", "username": f"bench-user-{i}", "email": user_email(i)}
         return lambda: sandbox.http.post(API + "/users", json=body).raise_for_status()
@@ -219,7 +201,7 @@ def create_users(sandbox: SandboxProcess, count: int) -> None:
 # ---------------------------------------------------------------------- hand changes
 
 
-def change_by_hand(sandbox: SandboxProcess, n: int, round_: int) -> tuple[dict[str, int], set[str]]:
+def change_by_hand(sandbox: SandboxAdmin, n: int, round_: int) -> tuple[dict[str, int], set[str]]:
     """Change one trunk in ten through the API (alternately its endpoint or its trunk row)."""
     trunks = {t["endpoint_sip"]["name"]: t for t in sandbox.list("/trunks") if t["endpoint_sip"]}
     endpoints = {e["name"]: e for e in sandbox.list("/endpoints/sip")}
@@ -246,7 +228,7 @@ def change_by_hand(sandbox: SandboxProcess, n: int, round_: int) -> tuple[dict[s
     return expected, touched
 
 
-def _put(sandbox: SandboxProcess, path: str, body: Any) -> Callable[[], None]:
+def _put(sandbox: SandboxAdmin, path: str, body: Any) -> Callable[[], None]:
     return lambda: sandbox.http.put(API + path, json=body).raise_for_status()
 
 
@@ -263,7 +245,7 @@ OBJECT_KINDS = (  # (LiveState attribute, list path, extra list params, id field
 )
 
 
-def baseline_state(sandbox: SandboxProcess) -> dict[str, list[Any]]:
+def baseline_state(sandbox: SandboxAdmin) -> dict[str, list[Any]]:
     """The ids a per-object tool keeps in its state file (read once, not timed)."""
     return {
         name: [item[key] for item in sandbox.list(path, **params)]
@@ -369,7 +351,7 @@ class Bench:
         return ["--url", url, "--token", TOKEN]
 
     def step(
-        self, sandbox: SandboxProcess, step: str, args: Sequence[str], code: int, runs: int
+        self, sandbox: SandboxAdmin, step: str, args: Sequence[str], code: int, runs: int
     ) -> list[Run]:
         found = []
         for _ in range(runs):
@@ -378,14 +360,12 @@ class Bench:
         return found
 
     def at_latency(self, latency_ms: float, log: Callable[[str], None]) -> dict[str, Any]:
-        sandbox = SandboxProcess(latency_ms)
-        try:
+        command = cli("sandbox", "--port", "0", "--latency-ms", str(latency_ms))
+        with sandbox_process(command) as url, closing(SandboxAdmin(url)) as sandbox:
             return self._steps(sandbox, latency_ms, log)
-        finally:
-            sandbox.stop()
 
     def _steps(
-        self, sandbox: SandboxProcess, latency_ms: float, log: Callable[[str], None]
+        self, sandbox: SandboxAdmin, latency_ms: float, log: Callable[[str], None]
     ) -> dict[str, Any]:
         url, stack, n = sandbox.url, str(self.stack), self.n
         conn = self.connection(url)

@@ -65,4 +65,10 @@ def sandbox_process(command: list[str], env: Mapping[str, str] | None = None) ->
         yield url
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
