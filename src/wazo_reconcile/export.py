@@ -971,30 +971,30 @@ class _Writer:
     def files(
         self, kinds: Sequence[str], entries: Entries, scope: _Scope, builder: _Builder
     ) -> tuple[list[tuple[str, str | None, tuple[_Entry, ...]]], dict[str, str]]:
-        documents: list[tuple[str, str, tuple[_Entry, ...]]] = []
+        # (kind, tenant, the document's `tenant:` line, entries) in file order
+        documents: list[tuple[str, str, str | None, tuple[_Entry, ...]]] = []
         for kind in kinds:
-            per_tenant = [("", [])] if kind == "policy" else self._by_tenant(kind, entries, scope)
-            documents += [(kind, tenant, tuple(items)) for tenant, items in per_tenant]
+            if kind == "policy":
+                documents.append((kind, "", None, ()))
+                continue
+            for tenant, items in self._by_tenant(kind, entries, scope):
+                documents.append((kind, tenant, scope.doc_tenant(tenant), tuple(items)))
         # The biggest document's second half is emitted by a forked child from the start,
         # while this process writes every other document, then that one's first half.
-        biggest = max(documents, key=lambda d: len(d[2]), default=("", "", ()))
+        biggest = max(documents, key=lambda d: len(d[3]), default=("", "", None, ()))
         texts: dict[int, str] = {}
-        with _Half(biggest[0], biggest[2]) as second:
-            for i, (kind, tenant, found) in sorted(
-                enumerate(documents), key=lambda item: item[1] is biggest
-            ):
+        with _Half(biggest[0], biggest[3]) as second:
+            for i in sorted(range(len(documents)), key=lambda i: documents[i] is biggest):
+                kind, tenant, doc_tenant, found = documents[i]
                 if kind == "policy":
                     texts[i] = self.policy_text(entries, builder.left_out)
                 else:
                     half = second if documents[i] is biggest else None
-                    texts[i] = self.document_text(
-                        kind, tenant, scope.doc_tenant(tenant), found, half
-                    )
-        sources: list[tuple[str, str | None, tuple[_Entry, ...]]] = []
+                    texts[i] = self.document_text(kind, tenant, doc_tenant, found, half)
         files: dict[str, list[str]] = {}
-        for i, (kind, tenant, found) in enumerate(documents):
-            sources.append((kind, None if kind == "policy" else scope.doc_tenant(tenant), found))
+        for i, (kind, _, _, _) in enumerate(documents):
             files.setdefault(f"{kind}.yaml", []).append(texts[i])
+        sources = [(kind, doc_tenant, found) for kind, _, doc_tenant, found in documents]
         return sources, {name: "---\n".join(parts) for name, parts in files.items()}
 
     def _by_tenant(
