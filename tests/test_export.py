@@ -591,23 +591,27 @@ def test_plain_only_where_every_reader_agrees(text: str) -> None:
             assert text.lower() not in ("yes", "no", "on", "off", "true", "false", "null", "y", "n")
 
 
-def test_random_strings_read_back_as_themselves() -> None:
+def _random_texts(seed: int, count: int, min_length: int) -> list[str]:
+    """Short texts over YAML's troublesome characters (indicators, quotes, `$`, words)."""
     import random
 
-    rng = random.Random(6)
+    rng = random.Random(seed)
     alphabet = "aZ09_-./:@,#!&*%'\"{}[]()=+<>~?| \tyesnoé$"
-    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(3000)]
+    return [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(min_length, 8)))
+        for _ in range(count)
+    ]
+
+
+def test_random_strings_read_back_as_themselves() -> None:
+    texts = _random_texts(6, 3000, 0)
     data = {"block": texts, "flow": _flow(texts[:500]), "keys": {t: t for t in texts[:500]}}
     loaded = yaml.safe_load(to_yaml(data))
     assert loaded == {"block": texts, "flow": texts[:500], "keys": {t: t for t in texts[:500]}}
 
 
 def test_the_fast_path_agrees_with_pyyaml() -> None:
-    import random
-
-    rng = random.Random(7)
-    alphabet = "aZ09_-./:@,#!&*%'\"{}[]()=+<>~?| \tyesnoé$"
-    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(5000)]
+    texts = _random_texts(7, 5000, 1)
     texts += ["${env:X}", "${file:a/b}", "$", "$x", "${env:X}:", "${env:X} #"]
     emitter = Emitter(None, allow_unicode=True)  # type: ignore[arg-type]
     for text in texts:
