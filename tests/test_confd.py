@@ -143,7 +143,7 @@ def log_text() -> Iterator[io.StringIO]:
 
 
 def test_client_get_sends_token_and_no_tenant_by_default() -> None:
-    with respx.mock(base_url=API) as router:
+    with respx.mock(base_url=API, using="httpx") as router:
         route = router.get("/trunks/3").mock(return_value=httpx.Response(200, json={"id": 3}))
         client = ConfdClient(httpx.Client(base_url=BASE), auth=TokenAuth(TOKEN))
         assert client.get("/trunks/3") == {"id": 3}
@@ -279,7 +279,7 @@ def test_put_and_delete_answer_none() -> None:
 
 
 def test_get_retried_on_503_503_then_200() -> None:
-    with respx.mock(base_url=API) as router:
+    with respx.mock(base_url=API, using="httpx") as router:
         route = router.get("/trunks").mock(
             side_effect=[
                 httpx.Response(503),
@@ -632,7 +632,7 @@ def password_client(server: AuthServer, clock: FakeClock, margin: float = 10.0) 
 
 
 def test_password_auth_posts_basic_auth_and_json_body() -> None:
-    with respx.mock(base_url=BASE) as router:
+    with respx.mock(base_url=BASE, using="httpx") as router:
         token_route = router.post("/api/auth/0.1/token").mock(
             return_value=httpx.Response(200, json=auth_answer("tok-1"))
         )

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
+from urllib.request import getproxies
 
 import httpx
 import orjson
@@ -49,6 +50,7 @@ from wazo_reconcile import __version__
 from wazo_reconcile.errors import ApiError, AuthError, OutcomeUnknownError, UsageError
 from wazo_reconcile.logsafe import mask, redact, secret_values
 from wazo_reconcile.settings import AUTH_PREFIX, CONFD_PREFIX, ConnectionSettings
+from wazo_reconcile.wire import StdlibTransport
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +296,8 @@ class _Sender:
         self._http = http
         self._policy = policy
         self._stats = stats
+        self._base = str(http.base_url).rstrip("/")
+        self._timeout = http.timeout.as_dict()
 
     def send(
         self, call: _Call, headers: Mapping[str, str], *, retry_post: bool = False
@@ -336,12 +340,8 @@ class _Sender:
             self._stats.add("retries")
         started = time.monotonic()
         try:
-            response = self._http.request(
-                call.method,
-                call.url,
-                params=call.params,
-                json=None if call.body is _NO_BODY else call.body,
-                headers=headers,
+            response = self._http.send(
+                self._build(call, headers),
                 auth=call.basic if call.basic is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TransportError as exc:
@@ -367,6 +367,22 @@ class _Sender:
             state["attempt"],
         )
         return response
+
+    def _build(self, call: _Call, headers: Mapping[str, str]) -> httpx.Request:
+        """The request ``http.request`` would build, made directly: a third of its CPU was
+        merging and re-parsing URLs, and no cookie is ever involved."""
+        url = self._base + call.url
+        if call.params:
+            url = f"{url}?{httpx.QueryParams(call.params)}"
+        merged = self._http.headers.copy()  # the client's headers, then the call's
+        merged.update(headers)
+        return httpx.Request(
+            call.method,
+            url,
+            json=None if call.body is _NO_BODY else call.body,
+            headers=merged,
+            extensions={"timeout": self._timeout},
+        )
 
     def _before_sleep(self, call: _Call, retry_state: RetryCallState) -> None:
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
@@ -910,9 +926,12 @@ def connect(
         log.warning(
             "%s is plain http: credentials and configuration travel unencrypted", settings.url
         )
+    verify = tls_verify(settings)
+    if transport is None and not _proxied():
+        transport = StdlibTransport(verify=verify)
     http = httpx.Client(
         base_url=settings.url,
-        verify=tls_verify(settings),
+        verify=verify,
         timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
         headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
         transport=transport,
@@ -926,6 +945,12 @@ def connect(
         tenant=settings.tenant,
         stats=stats,
     )
+
+
+def _proxied() -> bool:
+    """The environment names a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY): httpx's own
+    transport, which knows proxies, is used then, as httpx would choose it."""
+    return any(scheme in getproxies() for scheme in ("http", "https", "all"))
 
 
 def _auth(
