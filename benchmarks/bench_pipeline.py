@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_stack import generate_stack, trunk_name, user_email  # noqa: E402
 from installed import compile_package, cpu_model, probe_speed, sandbox_process  # noqa: E402
+from wazo_reconcile.wire import StdlibTransport  # noqa: E402
 
 TOKEN = "bench-token"
 API = "/api/confd/1.1"
@@ -263,8 +264,11 @@ def per_object_plan(url: str, stack_path: Path, ids: Mapping[str, list[Any]]) ->
 
     started = time.perf_counter()
     headers = {"X-Auth-Token": TOKEN}
-    limits = httpx.Limits(max_connections=BASELINE_PARALLELISM)
-    with httpx.Client(base_url=url, headers=headers, limits=limits, timeout=120) as http:
+    # the same HTTP stack as reconcile's client, so the ratio is the per-object way's alone;
+    # `parallel` runs BASELINE_PARALLELISM threads, so as many connections at most
+    with httpx.Client(
+        base_url=url, headers=headers, timeout=120, transport=StdlibTransport()
+    ) as http:
 
         def get(path: str) -> Any:
             answer = http.get(API + path)
