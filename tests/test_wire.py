@@ -4,12 +4,14 @@ proxy."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -28,13 +30,16 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host, 0), _Handler)
         self.connections = 0
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.close_after_answer = False  # like a keep-alive timeout: close without a word
         self.delay = 0.0
         self.hang_up_on: set[str] = set()  # methods answered by closing the connection
+        self.gzip_chunked = False  # answer gzip-encoded, in chunks (as nginx may)
+        self.say_close = False  # answer with Connection: close
         self.lock = threading.Lock()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -42,7 +47,8 @@ class _Server(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        host = str(self.server_address[0])
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.server_address[1]}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -69,12 +75,25 @@ class _Handler(BaseHTTPRequestHandler):
         answer = json.dumps({"path": self.path, "echo": body.decode()}).encode()
         self.send_response(201 if self.command == "POST" else 200, "Fine Thanks")
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
         self.send_header("Set-Cookie", "a=1")
         self.send_header("Set-Cookie", "b=2")
-        self.end_headers()
-        self.wfile.write(answer)
-        if self.server.close_after_answer:
+        self.send_header("X-Latin", "caf\xe9")  # http.server writes header lines as latin-1
+        if self.server.say_close:
+            self.send_header("Connection", "close")
+        if self.server.gzip_chunked:
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            packed = gzip.compress(answer)
+            for start in range(0, len(packed), 7):
+                chunk = packed[start : start + 7]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+        if self.server.close_after_answer or self.server.say_close:
             self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = _answer  # noqa: N815 (http.server API)
@@ -83,9 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server() -> Iterator[_Server]:
-    server = _Server()
+@contextmanager
+def _serving(server: _Server) -> Iterator[_Server]:
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -94,6 +112,12 @@ def server() -> Iterator[_Server]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    with _serving(_Server()) as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)
@@ -118,6 +142,7 @@ def test_requests_go_out_once_each_over_one_kept_alive_connection(server: _Serve
                 "echo": json.dumps({"k": "é"}, ensure_ascii=False, separators=(",", ":")),
             }
             assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+            assert dict(response.headers.raw)[b"X-Latin"] == b"caf\xe9"
     assert server.connections == 1
     method, path, headers, _ = server.requests[0]
     assert (method, path) == ("POST", "/api/x?n=0&q=a+b")
@@ -135,6 +160,27 @@ def test_a_connection_the_server_closed_is_not_reused(server: _Server) -> None:
             time.sleep(0.05)  # the server's close reaches the client
     assert server.connections == 3
     assert len(server.requests) == 3  # each POST went out once
+
+
+def test_gzip_chunked_answers_are_decoded_and_connection_close_is_obeyed(
+    server: _Server,
+) -> None:
+    server.gzip_chunked = server.say_close = True
+    with _client(server.url) as client:
+        for number in range(3):
+            answer = client.get(f"/z/{number}")
+            assert answer.json() == {"path": f"/z/{number}", "echo": ""}
+            assert answer.headers["content-encoding"] == "gzip"
+    assert server.connections == 3  # each answer said close: no connection was reused
+
+
+def test_ipv6_loopback() -> None:
+    try:
+        server = _Server("::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with _serving(server), _client(server.url) as client:
+        assert client.get("/six").json()["path"] == "/six"
 
 
 def test_eight_threads_share_the_pool(server: _Server) -> None:

@@ -74,11 +74,15 @@ class StdlibTransport(httpx.BaseTransport):
             connection.close()
         else:
             self._give_back(origin, connection)
+        # http.client decoded the header lines as latin-1: encoded back, they are the bytes sent
         return httpx.Response(
             answer.status,
-            headers=answer.getheaders(),
+            headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.getheaders()],
             stream=httpx.ByteStream(content),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason.encode()},
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": answer.reason.encode("latin-1"),
+            },
         )
 
     def close(self) -> None:
