@@ -1,15 +1,20 @@
-"""Compare two revisions of wazo-reconcile on the read-only commands, runs interleaved.
+"""Compare two revisions of wazo-reconcile command by command, runs interleaved.
 
     python benchmarks/bench_ab.py --before 3aeb6c5                 # N=5,000, 20 ms, 7 runs
     python benchmarks/bench_ab.py --before HEAD~3 --after HEAD --n 500 --runs 3
     python benchmarks/bench_ab.py --before HEAD --steps export      # one command only
+    python benchmarks/bench_ab.py --before HEAD --steps apply --runs 3
 
 The speed of a shared machine's CPUs changes from one hour to the next (see
 `installed.probe_speed`), so two benchmark runs taken apart do not compare two revisions.
 Here each revision gets its own ``reconcile sandbox`` (its own code, so sandbox changes count)
 holding the same state — the generated stack applied by that revision — and the runs of the
 two revisions alternate: before, after, before, after… For each command (validate, no-op plan,
-drift, export) the median, min and max wall time of each revision, and the ratio.
+drift, export) the median, min and max wall time of each revision, and the ratio. The `apply`
+step (not run by default: about 70 s a run at N=5,000) times ``apply --parallelism 8``
+creating everything: before each run the revision's sandbox goes back to its seed state and
+gets the N/5 users again (untimed, without latency); it ends with the stack applied, so the
+steps after it see the same state as the others.
 
 Each revision is ``git archive``d into a temporary directory and runs from there
 (``PYTHONPATH``), with its bytecode compiled first (as an installed copy has it); the working
@@ -41,7 +46,8 @@ from installed import probe_speed, sandbox_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
-STEPS = ("validate", "plan-noop", "drift", "export")
+STEPS = ("validate", "plan-noop", "drift", "export", "apply")
+DEFAULT_STEPS = STEPS[:-1]
 
 
 @dataclass
@@ -77,14 +83,23 @@ def checkout(rev: str, workdir: Path) -> Revision:
     return Revision("working tree" if rev == "." else rev, src)
 
 
+def reseed(url: str, n_users: int, latency_ms: float) -> None:
+    """The sandbox back to its seed state plus the users the stack refers to."""
+    with httpx.Client(base_url=url, headers={"X-Auth-Token": TOKEN}, timeout=60) as http:
+        http.post("/_sandbox/faults", json={"latency_ms": 0}).raise_for_status()
+        http.post("/_sandbox/reset", json={"state": True}).raise_for_status()
+        for i in range(n_users):
+            body = {"firstname": f"Bench {i}", "username": f"bench-user-{i}"}
+            http.post("/api/confd/1.1/users", json={**body, "email": user_email(i)})
+        http.post("/_sandbox/faults", json={"latency_ms": latency_ms}).raise_for_status()
+
+
 @contextmanager
 def sandbox_of(revision: Revision, stack: Path, n_users: int, latency_ms: float) -> Iterator[str]:
     """The revision's sandbox, holding `stack` as that revision applies it; yields its URL."""
     with sandbox_process(revision.command("sandbox", "--port", "0"), revision.env()) as url:
+        reseed(url, n_users, 0)
         with httpx.Client(base_url=url, headers={"X-Auth-Token": TOKEN}, timeout=60) as http:
-            for i in range(n_users):
-                body = {"firstname": f"Bench {i}", "username": f"bench-user-{i}"}
-                http.post("/api/confd/1.1/users", json={**body, "email": user_email(i)})
             apply = subprocess.run(
                 revision.command(
                     "apply", str(stack), "--url", url, "--token", TOKEN, "--auto-approve"
@@ -108,6 +123,8 @@ def step_args(step: str, stack: Path, url: str, out: Path) -> tuple[list[str], i
         return ["plan", str(stack), *conn, "--detailed-exitcode"], 0
     if step == "drift":
         return ["drift", str(stack), *conn], 0
+    if step == "apply":
+        return ["apply", str(stack), *conn, "--auto-approve", "--parallelism", "8"], 0
     return ["export", *conn, "--output", str(out)], 0
 
 
@@ -133,7 +150,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="runs per step and revision")
     parser.add_argument("--latency-ms", type=float, default=20, help="sandbox latency (20)")
     parser.add_argument(
-        "--steps", nargs="+", choices=STEPS, default=list(STEPS), help="steps to time (all)"
+        "--steps",
+        nargs="+",
+        choices=STEPS,
+        default=list(DEFAULT_STEPS),
+        help="steps to time (all but apply)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp, ExitStack() as stack_:
@@ -153,6 +174,8 @@ def main() -> None:
                 for i, (revision, url) in enumerate(zip(revisions, urls, strict=True)):
                     out = workdir / f"export-{i}-{run}"
                     step_argv, code = step_args(step, stack, url, out)
+                    if step == "apply":
+                        reseed(url, args.n // 5, args.latency_ms)
                     times.setdefault((step, revision.label), []).append(
                         timed(revision, step_argv, code)
                     )
