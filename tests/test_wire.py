@@ -216,11 +216,14 @@ def test_a_hang_up_is_a_remote_protocol_error_and_a_put_is_retried(server: _Serv
     assert len(sleeps) == 1
 
 
-def test_refused_connection_is_connect_error_and_even_a_post_is_retried() -> None:
+def _closed_port_url() -> str:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_refused_connection_is_connect_error_and_even_a_post_is_retried() -> None:
+    url = _closed_port_url()
     with _client(url) as client:
         with pytest.raises(httpx.ConnectError):
             client.get("/x")
@@ -253,10 +256,11 @@ def test_close_closes_idle_connections(server: _Server) -> None:
 def test_connect_uses_it_without_a_proxy_and_httpx_behind_one(
     server: _Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = ConnectionSettings(url="http://pbx.invalid:9486", token=TOKEN)
+    url = _closed_port_url()
+    settings = ConnectionSettings(url=url, token=TOKEN)
     with connect(settings, retry=RetryPolicy.no_wait(attempts=1)) as client:
         with pytest.raises(Exception, match="ConnectError"):
-            client.get("/x")  # no proxy: straight to a host that does not exist
+            client.get("/x")  # no proxy: straight to a port nobody listens on
     monkeypatch.setenv("HTTP_PROXY", server.url)  # the test server plays the proxy
     with connect(settings, retry=RetryPolicy.no_wait(attempts=1)) as client:
-        assert client.get("/x") == {"path": "http://pbx.invalid:9486/api/confd/1.1/x", "echo": ""}
+        assert client.get("/x") == {"path": f"{url}/api/confd/1.1/x", "echo": ""}
