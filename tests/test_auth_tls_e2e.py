@@ -30,7 +30,7 @@ import trustme
 from support import ServedState, generated_stack, invariants, plan, run_cli, served_sandbox
 from wazo_reconcile.confd import RetryPolicy, connect
 from wazo_reconcile.sandbox import FaultConfig, Sandbox
-from wazo_reconcile.sandbox.server import SandboxServer
+from wazo_reconcile.sandbox.server import SandboxServer, serving
 from wazo_reconcile.settings import ConnectionSettings
 
 PASSWORD = "Auth-Test-Password-93e1"
@@ -208,14 +208,8 @@ def https_sandbox(ca: trustme.CA, *names: str) -> Iterator[tuple[Sandbox, str]]:
     ca.issue_cert(*names).configure_cert(context)
     server = SandboxServer(sandbox, "127.0.0.1", 0)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield sandbox, f"https://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture(scope="module")

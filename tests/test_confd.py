@@ -36,6 +36,7 @@ from wazo_reconcile.confd import (
 )
 from wazo_reconcile.errors import ApiError, AuthError, OutcomeUnknownError, UsageError
 from wazo_reconcile.sandbox import FRESH_SUB, FaultConfig, FaultRule, Sandbox
+from wazo_reconcile.sandbox.server import serving
 from wazo_reconcile.settings import ConnectionSettings
 
 BASE = "https://wazo.test"
@@ -847,16 +848,10 @@ def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     ca_path = tmp_path_factory.mktemp("tls") / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_path))
-    try:
+    with serving(server):
         yield f"https://127.0.0.1:{server.server_address[1]}", ca_path
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_tls_verification_is_on_by_default(https_server: tuple[str, Path]) -> None:
@@ -932,15 +927,8 @@ def test_connect_without_url_or_credentials_is_a_usage_error() -> None:
 
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _Handler)) as server:
         yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_plain_http_loopback_server_works(http_server: str) -> None:

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,6 +19,7 @@ import pytest
 
 from wazo_reconcile.confd import RetryPolicy, connect
 from wazo_reconcile.errors import OutcomeUnknownError
+from wazo_reconcile.sandbox.server import serving
 from wazo_reconcile.settings import ConnectionSettings
 from wazo_reconcile.wire import StdlibTransport
 
@@ -102,21 +102,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def _serving(server: _Server) -> Iterator[_Server]:
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 @pytest.fixture
 def server() -> Iterator[_Server]:
-    with _serving(_Server()) as server:
+    with serving(_Server(), poll_interval=0.05) as server:
         yield server
 
 
@@ -179,7 +167,7 @@ def test_ipv6_loopback() -> None:
         server = _Server("::1")
     except OSError:
         pytest.skip("no IPv6 loopback here")
-    with _serving(server), _client(server.url) as client:
+    with serving(server, poll_interval=0.05), _client(server.url) as client:
         assert client.get("/six").json()["path"] == "/six"
 
 

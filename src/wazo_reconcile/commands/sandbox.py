@@ -10,7 +10,7 @@ from typing import Any
 
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.sandbox import PROFILES, FaultConfig, FaultRule, Sandbox
-from wazo_reconcile.sandbox.server import SandboxServer
+from wazo_reconcile.sandbox.server import SandboxServer, serving
 
 EXAMPLES = """\
 The first line printed on stdout is the base URL (http://127.0.0.1:PORT); the confd API is
@@ -118,21 +118,17 @@ def run(args: argparse.Namespace) -> int:
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    thread = threading.Thread(target=server.serve_forever, name="sandbox-server", daemon=True)
-    thread.start()
-    sys.stdout.write(server.base_url + "\n")
-    sys.stdout.flush()
-    sys.stderr.write(
-        f"sandbox: profile {args.seed_profile}, master tenant {sandbox.master_tenant}; "
-        "stop with Ctrl-C\n"
-    )
     try:
-        while not stop.wait(0.5):  # a timeout keeps the main thread responsive to signals
-            pass
+        with serving(server):
+            sys.stdout.write(server.base_url + "\n")
+            sys.stdout.flush()
+            sys.stderr.write(
+                f"sandbox: profile {args.seed_profile}, master tenant {sandbox.master_tenant}; "
+                "stop with Ctrl-C\n"
+            )
+            while not stop.wait(0.5):  # a timeout keeps the main thread responsive to signals
+                pass
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return ExitCode.OK

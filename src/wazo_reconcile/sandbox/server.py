@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
+import socketserver
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wazo_reconcile.sandbox.http import Request
 
@@ -71,15 +72,27 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the sandbox counts requests itself (``stats()``)."""
 
 
+_Server = TypeVar("_Server", bound=socketserver.BaseServer)
+
+
 @contextmanager
-def running(sandbox: Sandbox, host: str, port: int) -> Iterator[str]:
-    """Serve in a background thread for the ``with`` block; yields the base URL."""
-    server = SandboxServer(sandbox, host, port)
-    thread = threading.Thread(target=server.serve_forever, name="sandbox-server", daemon=True)
+def serving(server: _Server, poll_interval: float = 0.5) -> Iterator[_Server]:
+    """``server`` answering in a background thread for the ``with`` block, then shut down
+    and closed (``poll_interval``: how often it looks for the shutdown request)."""
+    thread = threading.Thread(
+        target=server.serve_forever, args=(poll_interval,), name="sandbox-server", daemon=True
+    )
     thread.start()
     try:
-        yield server.base_url
+        yield server
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def running(sandbox: Sandbox, host: str, port: int) -> Iterator[str]:
+    """Serve in a background thread for the ``with`` block; yields the base URL."""
+    with serving(SandboxServer(sandbox, host, port)) as server:
+        yield server.base_url
