@@ -54,15 +54,16 @@ def main() -> None:
     compile_package()
     with sandbox_process([sys.executable, "-m", "wazo_reconcile", "sandbox", "--port", "0"]) as url:
         print(f"speed probe {probe_speed():.3f} s; {args.requests} GETs {PATH} each way")
-        with connect(ConnectionSettings(url=url, token=TOKEN)) as client:
-            ours = per_request(
-                lambda: client.get("/contexts", params={"limit": "1"}), args.requests
-            )
-        settings = ConnectionSettings(url=url, token=TOKEN)
-        with connect(settings, transport=httpx.HTTPTransport()) as client:
-            ours_httpcore = per_request(
-                lambda: client.get("/contexts", params={"limit": "1"}), args.requests
-            )
+
+        def confd_client(transport: httpx.BaseTransport | None) -> tuple[float, float]:
+            settings = ConnectionSettings(url=url, token=TOKEN)
+            with connect(settings, transport=transport) as client:
+                return per_request(
+                    lambda: client.get("/contexts", params={"limit": "1"}), args.requests
+                )
+
+        ours = confd_client(None)  # its own transport, wire.StdlibTransport
+        ours_httpcore = confd_client(httpx.HTTPTransport())
         with httpx.Client(base_url=url, headers={"X-Auth-Token": TOKEN}) as plain:
             httpx_ = per_request(lambda: plain.get(PATH).json(), args.requests)
         connection = http.client.HTTPConnection(str(urlsplit(url).netloc))

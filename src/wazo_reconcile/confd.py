@@ -899,8 +899,9 @@ def tls_verify(settings: ConnectionSettings) -> ssl.SSLContext | bool:
             raise UsageError(f"cannot use --ca-bundle {settings.ca_bundle}: {reason}") from exc
     if urlsplit(settings.url or "").scheme == "http":
         # Plain http (the loopback sandbox) never uses TLS, redirects are not followed: no CA
-        # bundle to load (0.1 s of every command). Should TLS ever be tried, this context
-        # trusts no certificate.
+        # bundle to load (0.1 s). wire.StdlibTransport loads none until an https request
+        # anyway; this spares it where httpx's transports are built (behind a proxy). Should
+        # TLS ever be tried, this context trusts no certificate.
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     return True
 

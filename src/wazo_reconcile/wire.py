@@ -70,9 +70,7 @@ class StdlibTransport(httpx.BaseTransport):
         except BaseException:
             connection.close()
             raise
-        if connection.sock is None or answer.will_close:
-            connection.close()
-        else:
+        if connection.sock is not None:  # http.client closed it if the answer said so
             self._give_back(origin, connection)
         # http.client decoded the header lines as latin-1: encoded back, they are the bytes sent
         return httpx.Response(
