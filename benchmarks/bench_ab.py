@@ -41,7 +41,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gen_stack import generate_stack, user_email  # noqa: E402
+from gen_stack import generate_stack, user_body  # noqa: E402
 from installed import probe_speed, sandbox_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,8 +89,7 @@ def reseed(url: str, n_users: int, latency_ms: float) -> None:
         http.post("/_sandbox/faults", json={"latency_ms": 0}).raise_for_status()
         http.post("/_sandbox/reset", json={"state": True}).raise_for_status()
         for i in range(n_users):
-            body = {"firstname": f"Bench {i}", "username": f"bench-user-{i}"}
-            http.post("/api/confd/1.1/users", json={**body, "email": user_email(i)})
+            http.post("/api/confd/1.1/users", json=user_body(i))
         http.post("/_sandbox/faults", json={"latency_ms": latency_ms}).raise_for_status()
 
 

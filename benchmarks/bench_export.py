@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gen_stack import generate_stack, user_email  # noqa: E402
+from gen_stack import generate_stack, user_body  # noqa: E402
 from installed import compile_package  # noqa: E402
 from wazo_reconcile.apply import apply_plan  # noqa: E402
 from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect, sandbox_client  # noqa: E402
@@ -50,10 +50,7 @@ def build_pbx(n: int, workdir: Path) -> Sandbox:
     sandbox = Sandbox(profile="fresh", seed=1)
     client = sandbox_client(sandbox, retry=RetryPolicy.no_wait())
     for i in range(n // 5):
-        client.post(
-            "/users",
-            {"firstname": f"Bench {i}", "username": f"bench-user-{i}", "email": user_email(i)},
-        )
+        client.post("/users", user_body(i))
     compile_package()  # measure the CLI as installed
     stack = load_stack(generate_stack(n, workdir / "stack"))
     planned = compute_plan(stack, client, resolver=SecretResolver({}))

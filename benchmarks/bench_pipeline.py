@@ -53,7 +53,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gen_stack import generate_stack, trunk_name, user_email  # noqa: E402
+from gen_stack import generate_stack, trunk_name, user_body  # noqa: E402
 from installed import compile_package, cpu_model, probe_speed, sandbox_process  # noqa: E402
 from wazo_reconcile.wire import StdlibTransport  # noqa: E402
 
@@ -193,7 +193,7 @@ def parallel(jobs: Iterable[Callable[[], Any]], workers: int = BASELINE_PARALLEL
 
 def create_users(sandbox: SandboxAdmin, count: int) -> None:
     def create(i: int) -> Callable[[], None]:
-        body = {"firstname": f"Bench {i}", "username": f"bench-user-{i}", "email": user_email(i)}
+        body = user_body(i)
         return lambda: sandbox.http.post(API + "/users", json=body).raise_for_status()
 
     parallel(create(i) for i in range(count))

@@ -40,6 +40,11 @@ def user_email(i: int) -> str:
     return f"bench-user-{i}@example.com"
 
 
+def user_body(i: int) -> dict[str, str]:
+    """The `POST /users` body of the stack's i-th user (users are not created by apply)."""
+    return {"firstname": f"Bench {i}", "username": f"bench-user-{i}", "email": user_email(i)}
+
+
 def _templates() -> str:
     lines = [
         HEADER,
