@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property, lru_cache
+from functools import cache, cached_property, lru_cache, partial
 from importlib import resources
 from typing import Any
 
@@ -158,16 +159,14 @@ class ExportResult:
     env: tuple[EnvVar, ...]
     notes: tuple[str, ...]
     counts: Mapping[str, int]
-    sources: tuple[tuple[str, str | None, tuple[_Entry, ...]], ...] = field(
-        default=(), repr=False, compare=False
-    )
+    sources: Callable[[], Sources] = field(default=tuple, repr=False, compare=False)
 
     @cached_property
     def documents(self) -> tuple[ExportDocument, ...]:
         """What each document declares, as plain data (built on first use)."""
         return tuple(
             ExportDocument(kind, tenant, _document(kind, tenant, entries))
-            for kind, tenant, entries in self.sources
+            for kind, tenant, entries in self.sources()
         )
 
     @property
@@ -232,14 +231,24 @@ def _export(
         for k in EXPORT_KINDS
         if k in request.kinds and (scope.instance or k not in INSTANCE_KINDS)
     ]
-    builder = _Builder(scope)
-    entries = builder.build([r for r in resources if r.key.kind in wanted], wanted)
+    # Secrets are written as placeholders until every slot is known and named (`_Named`).
+    marker = None if request.include_secrets else f"WAZO_RECONCILE_{os.urandom(8).hex().upper()}_"
+    builder = _Builder(scope, marker and marker + "P")
+    ordered = builder.ordered([r for r in resources if r.key.kind in wanted])
+    writer = _Writer(request.provenance, request.schema_ref or default_schema_ref())
+    with _Tail.of(ordered, scope, marker and marker + "C") as tail:
+        entries = builder.build(ordered, wanted, tail)
+        heads = writer.heads(entries, tail)
+        tail.join(builder)
+    placeholders = [slot.text for slot in builder.slots]
     env = _assign_secrets(builder.slots, include_secrets=request.include_secrets)
-    writer = _Writer(request.provenance, request.schema_ref or default_schema_ref(), builder.slots)
-    sources, files = writer.files(wanted, entries, scope, builder)
+    documents = writer.documents(wanted, entries, scope, tail)
+    named = _Named(marker, placeholders, builder.slots)
+    files = writer.files(documents, heads, tail, entries, builder, named)
     builder.notes += _secret_notes(builder, files.values())
-    counts = {k: sum(len(e) for e in entries.get(k, {}).values()) for k in wanted}
-    return ExportResult(files, env, tuple(builder.notes), counts, tuple(sources))
+    counts = {k: sum(len(d.names) for d in documents if d.kind == k) for k in wanted}
+    sources = partial(_sources, documents, entries, tail)
+    return ExportResult(files, env, tuple(builder.notes), counts, sources)
 
 
 @cache
@@ -313,41 +322,65 @@ class _SecretSlot:
 
 
 class _Builder:
-    """Resources -> entries (plain YAML values with style markers and secret slots)."""
+    """Resources -> entries (plain YAML values with style markers and secret slots).
 
-    def __init__(self, scope: _Scope) -> None:
+    A slot's text is its value when secrets are included, else the placeholder
+    ``${env:<marker><n>}`` until the slots are named (`_Named`)."""
+
+    def __init__(self, scope: _Scope, marker: str | None = None) -> None:
         self.scope = scope
+        self.marker = marker
         self.slots: list[_SecretSlot] = []
+        self.splice = (0, 0)  # where a `_Tail`'s slots and notes go: (slot, note) indexes
         self.notes: list[str] = []
         self.left_out: list[str] = []  # default objects not written (kind/name)
         self.option_values: set[str] = set()  # non-secret option values written
         self.special_templates: dict[str, str] = {}  # default template name -> first tenant
         self.user_refs = _UserRefs(scope.index.users)
 
-    def build(self, found: Sequence[Resource], kinds: Sequence[str]) -> Entries:
-        entries: Entries = {kind: {} for kind in kinds}
-        builders: dict[str, Callable[[Resource], _Entry | None]] = {
-            "pjsip": self.pjsip,
-            "transports": self.transport,
-            "sip_templates": self.template,
-            "trunks": self.trunk,
-            "outcalls": self.outcall,
-            "users": self.user,
-        }
+    def ordered(self, found: Sequence[Resource]) -> list[Resource]:
+        """The resources in scope, in export order: by kind, tenant (the token's first), name."""
         tenants = {tenant: i for i, tenant in enumerate(("", *self.scope.tenants))}
 
         def order(resource: Resource) -> tuple[int, int, tuple[Any, ...]]:
             key = resource.key
             return (EXPORT_KINDS.index(key.kind), tenants.get(key.tenant, -1), _natural(key.name))
 
-        for resource in sorted(found, key=order):
-            tenant = resource.key.tenant
-            if not self._in_scope(resource.key.kind, tenant):
+        return sorted((r for r in found if self._in_scope(r.key.kind, r.key.tenant)), key=order)
+
+    def build(self, ordered: Sequence[Resource], kinds: Sequence[str], tail: _Tail) -> Entries:
+        """The entries of `ordered` but those `tail` builds, by kind and tenant."""
+        entries: Entries = {kind: {} for kind in kinds}
+        for i, resource in enumerate(ordered):
+            if i == tail.start:
+                self.splice = (len(self.slots), len(self.notes))
+            if tail.start <= i < tail.stop:
                 continue
-            entry = builders[resource.key.kind](resource)
+            entry = self.entry(resource)
             if entry is not None:
-                entries[resource.key.kind].setdefault(tenant, []).append(entry)
+                entries[resource.key.kind].setdefault(resource.key.tenant, []).append(entry)
         return entries
+
+    def entry(self, resource: Resource) -> _Entry | None:
+        kind = resource.key.kind
+        if kind == "trunks":
+            return self.trunk(resource)
+        if kind == "outcalls":
+            return self.outcall(resource)
+        if kind == "users":
+            return self.user(resource)
+        if kind == "sip_templates":
+            return self.template(resource)
+        if kind == "transports":
+            return self.transport(resource)
+        return self.pjsip(resource)
+
+    def add_slot(self, slot: _SecretSlot) -> None:
+        if self.marker is None:
+            slot.text = slot.value
+        else:
+            slot.text = "${env:" + self.marker + str(len(self.slots)) + "}"
+        self.slots.append(slot)
 
     def _in_scope(self, kind: str, tenant: str) -> bool:
         if kind in INSTANCE_KINDS:
@@ -633,7 +666,7 @@ class _Owner:
         slot = _SecretSlot(
             key_.kind, key_.name, key_.tenant, section if with_section else None, key, value
         )
-        self.builder.slots.append(slot)
+        self.builder.add_slot(slot)
         self.used = True
         return slot
 
@@ -752,7 +785,15 @@ def secret_env_names(slots: Sequence[_SecretSlot]) -> dict[int, str]:
 
 
 def _env_word(*parts: str) -> str:
-    return "_".join(re.sub(r"[^A-Z0-9]+", "_", p.upper()).strip("_") for p in parts if p)
+    return "_".join(_env_part(p) for p in parts if p)
+
+
+@lru_cache(maxsize=1 << 12)  # kinds, sections and keys repeat; names do not
+def _env_part(part: str) -> str:
+    return _NOT_ENV.sub("_", part.upper()).strip("_")
+
+
+_NOT_ENV = re.compile(r"[^A-Z0-9]+")
 
 
 # ------------------------------------------------------------------------------ notes
@@ -831,6 +872,11 @@ _SIMPLE = re.compile(
 )
 _FLOW_UNSAFE = re.compile(r"[,:{}]")
 _RESOLVER = yaml.resolver.Resolver()
+# The first characters of the texts that a YAML reader may read as something else than a
+# string: PyYAML's implicit resolvers are keyed by them, and _AMBIGUOUS's texts start so.
+_RESOLVABLE_FIRST = frozenset(_RESOLVER.yaml_implicit_resolvers) | frozenset(
+    "+-.0123456789yYnNtTfFoO~"
+)
 _ANALYZER = Emitter(io.StringIO(), allow_unicode=True)
 
 
@@ -850,8 +896,11 @@ def quote_style(text: str, flow: bool = False) -> str | None:
         analysis: ScalarAnalysis = _ANALYZER.analyze_scalar(text)
         allowed = analysis.allow_flow_plain if flow else analysis.allow_block_plain
         plain = bool(allowed) and not analysis.multiline
-    if plain and text and not _AMBIGUOUS.fullmatch(text) and _implicit_tag(text) == _STR_TAG:
-        return None
+    if plain and text:
+        if text[0] not in _RESOLVABLE_FIRST:
+            return None  # most names, hosts and references: nothing else to check
+        if not _AMBIGUOUS.fullmatch(text) and _implicit_tag(text) == _STR_TAG:
+            return None
     if '"' in text and "'" not in text and text.isprintable():
         return "'"
     return '"'
@@ -956,55 +1005,90 @@ EMPTY_NOTES = {
 MAX_LISTED_VARIABLES = 20
 
 
+@dataclass(frozen=True)
+class _Document:
+    """One YAML document to write: its kind's entries of one tenant (of none: instance-wide)."""
+
+    kind: str
+    tenant: str
+    doc_tenant: str | None  # its `tenant:` line
+    names: Sequence[str]  # its entries' names, in order
+    comments: Sequence[str | None]  # its entries' comments
+
+
 class _Writer:
-    def __init__(
-        self, provenance: Provenance | None, schema_ref: str, slots: Sequence[_SecretSlot]
-    ) -> None:
+    def __init__(self, provenance: Provenance | None, schema_ref: str) -> None:
         self.provenance = provenance
         self.schema_ref = schema_ref
-        self.variables: dict[tuple[str, str, str], dict[str, None]] = {}
-        for slot in slots:
-            if slot.env is not None:
-                owner = (slot.kind, slot.tenant, slot.owner)
-                self.variables.setdefault(owner, {})[slot.env] = None
 
-    def files(
-        self, kinds: Sequence[str], entries: Entries, scope: _Scope, builder: _Builder
-    ) -> tuple[list[tuple[str, str | None, tuple[_Entry, ...]]], dict[str, str]]:
-        # (kind, tenant, the document's `tenant:` line, entries) in file order
-        documents: list[tuple[str, str, str | None, tuple[_Entry, ...]]] = []
+    def heads(self, entries: Entries, tail: _Tail) -> dict[tuple[str, str], str]:
+        """The YAML of every kind's entries, per tenant, but those of `tail`."""
+        texts = {
+            (kind, tenant): _emit(kind, items)
+            for kind, by_tenant in entries.items()
+            for tenant, items in by_tenant.items()
+            if items
+        }
+        if tail.kind:
+            texts.setdefault((tail.kind, tail.tenant), f"{tail.kind}:\n")
+        return texts
+
+    def documents(
+        self, kinds: Sequence[str], entries: Entries, scope: _Scope, tail: _Tail
+    ) -> list[_Document]:
+        """The documents in file order (each kind's tenants, the token's first)."""
+        found = []
         for kind in kinds:
             if kind == "policy":
-                documents.append((kind, "", None, ()))
+                found.append(_Document(kind, "", None, (), ()))
                 continue
-            for tenant, items in self._by_tenant(kind, entries, scope):
-                documents.append((kind, tenant, scope.doc_tenant(tenant), tuple(items)))
-        # The biggest document's second half is emitted by a forked child from the start,
-        # while this process writes every other document, then that one's first half.
-        biggest = max(documents, key=lambda d: len(d[3]), default=("", "", None, ()))
-        texts: dict[int, str] = {}
-        with _Half(biggest[0], biggest[3]) as second:
-            for i in sorted(range(len(documents)), key=lambda i: documents[i] is biggest):
-                kind, tenant, doc_tenant, found = documents[i]
-                if kind == "policy":
-                    texts[i] = self.policy_text(entries, builder.left_out)
-                else:
-                    half = second if documents[i] is biggest else None
-                    texts[i] = self.document_text(kind, tenant, doc_tenant, found, half)
-        files: dict[str, list[str]] = {}
-        for i, (kind, _, _, _) in enumerate(documents):
-            files.setdefault(f"{kind}.yaml", []).append(texts[i])
-        sources = [(kind, doc_tenant, found) for kind, _, doc_tenant, found in documents]
-        return sources, {name: "---\n".join(parts) for name, parts in files.items()}
+            for tenant, items in self._by_tenant(kind, entries, scope, tail):
+                names = [e.name for e in items]
+                comments = [e.comment for e in items]
+                if (kind, tenant) == (tail.kind, tail.tenant) and tail.part is not None:
+                    names += tail.part.names
+                    comments += tail.part.comments
+                found.append(_Document(kind, tenant, scope.doc_tenant(tenant), names, comments))
+        return found
 
     def _by_tenant(
-        self, kind: str, entries: Entries, scope: _Scope
+        self, kind: str, entries: Entries, scope: _Scope, tail: _Tail
     ) -> list[tuple[str, list[_Entry]]]:
         found = entries.get(kind, {})
         if kind in INSTANCE_KINDS:
             return [("", found.get("", []))]
-        chosen = [(t, found[t]) for t in scope.tenants if found.get(t)]
+        chosen = [
+            (t, found.get(t, []))
+            for t in scope.tenants
+            if t in found or ((kind, t) == (tail.kind, tail.tenant) and tail.names())
+        ]
         return chosen or [(scope.tenants[0], [])]
+
+    def files(
+        self,
+        documents: Sequence[_Document],
+        heads: Mapping[tuple[str, str], str],
+        tail: _Tail,
+        entries: Entries,
+        builder: _Builder,
+        named: _Named,
+    ) -> dict[str, str]:
+        variables: dict[tuple[str, str, str], dict[str, None]] = {}
+        for slot in builder.slots:
+            if slot.env is not None:
+                owner = (slot.kind, slot.tenant, slot.owner)
+                variables.setdefault(owner, {})[slot.env] = None
+        files: dict[str, list[str]] = {}
+        for document in documents:
+            if document.kind == "policy":
+                text = self.policy_text(entries, builder.left_out)
+            else:
+                body = heads.get((document.kind, document.tenant), "")
+                if (document.kind, document.tenant) == (tail.kind, tail.tenant):
+                    body += tail.text()
+                text = named(self.document_text(document, body, variables))
+            files.setdefault(f"{document.kind}.yaml", []).append(text)
+        return {name: "---\n".join(parts) for name, parts in files.items()}
 
     def header(self, kind: str, variables: Sequence[str] = ()) -> list[str]:
         lines = [f"# yaml-language-server: $schema={self.schema_ref}", "#"]
@@ -1028,20 +1112,21 @@ class _Writer:
 
     def document_text(
         self,
-        kind: str,
-        tenant: str,
-        doc_tenant: str | None,
-        found: Sequence[_Entry],
-        second: _Half | None = None,
+        document: _Document,
+        body: str,
+        variables: Mapping[tuple[str, str, str], Mapping[str, None]],
     ) -> str:
-        variables = [name for e in found for name in self.variables.get((kind, tenant, e.name), {})]
-        head = {"version": 1} if doc_tenant is None else {"version": 1, "tenant": doc_tenant}
-        parts = ["\n".join(self.header(kind, variables)) + "\n" + to_yaml(head)]
-        if not found:
+        kind, tenant = document.kind, document.tenant
+        used = [name for e in document.names for name in variables.get((kind, tenant, e), {})]
+        head: dict[str, Any] = {"version": 1}
+        if document.doc_tenant is not None:
+            head["tenant"] = document.doc_tenant
+        parts = ["\n".join(self.header(kind, used)) + "\n" + to_yaml(head)]
+        if not document.names:
             note = EMPTY_NOTES.get(kind, f"Nothing to declare: no {kind} on the PBX.")
             parts.append("".join(f"# {line}\n" for line in _wrap(note)))
         else:
-            parts.append(_entries_text(kind, found, second))
+            parts.append(_entries_text(body, document.comments))
         return "\n".join(parts)
 
     def policy_text(self, entries: Entries, left_out: Sequence[str]) -> str:
@@ -1083,25 +1168,102 @@ def _document(kind: str, tenant: str | None, entries: Sequence[_Entry]) -> dict[
     return document
 
 
-# From this many entries, a kind's YAML is emitted in two halves, the second by a forked
-# child (`forked`): emitting 5,000 trunks takes about a second of one CPU.
+# From this many resources of one kind and tenant, a forked child (`forked`) builds and
+# writes the last CHILD_SHARE of them while this process builds and writes the others:
+# building and emitting 5,000 trunks take about 2 s of one CPU. This process also writes the
+# other kinds; a bigger share for the child made it finish last (measured at 5,000 trunks).
 SPLIT_MIN_ENTRIES = 1000
+CHILD_SHARE = 0.5
+# Kinds whose entries depend on no entry built before them (a default template does).
+SPLIT_KINDS = ("trunks", "outcalls", "users")
+
+SlotFields = tuple[str, str, str, str | None, str, str, str]  # _SecretSlot's, with its text
 
 
-class _Half:
-    """The YAML of the second half of a big document's entries, emitted by a forked child
-    (`forked`) from its creation; a no-op context for a small document."""
+@dataclass(frozen=True)
+class _TailPart:
+    """What the child sends back: its entries' YAML (without the `kind:` line that opens
+    them), names and comments, and the slots, notes and option values collected."""
 
-    def __init__(self, kind: str, entries: Sequence[_Entry]) -> None:
-        self.cut = len(entries) // 2 if len(entries) >= SPLIT_MIN_ENTRIES else len(entries)
-        rest = entries[self.cut :]
-        self.job = forked(lambda: _emit(kind, rest)) if rest else None
+    text: str
+    names: list[str]
+    comments: list[str | None]
+    slots: list[SlotFields]
+    notes: list[str]
+    option_values: set[str]
 
-    def lines(self) -> list[str]:
-        """The child's lines, without the `kind:` line that opens them."""
-        return self.job.result().splitlines(keepends=True)[1:] if self.job else []
 
-    def __enter__(self) -> _Half:
+def _build_tail(scope: _Scope, marker: str | None, resources: Sequence[Resource]) -> _TailPart:
+    builder = _Builder(scope, marker)
+    entries = [e for r in resources if (e := builder.entry(r)) is not None]
+    text = _emit(resources[0].key.kind, entries).split("\n", 1)[1] if entries else ""
+    return _TailPart(
+        text,
+        [e.name for e in entries],
+        [e.comment for e in entries],
+        [(s.kind, s.owner, s.tenant, s.section, s.key, s.value, s.text) for s in builder.slots],
+        builder.notes,
+        builder.option_values,
+    )
+
+
+class _Tail:
+    """The last resources of the biggest group (same kind and tenant) of the ordered
+    resources, built and emitted by a forked child from its creation; nothing below
+    SPLIT_MIN_ENTRIES. `join` splices what the child collected into the parent's builder
+    where the parent would have collected it, so that the result is the one of one pass."""
+
+    def __init__(
+        self, scope: _Scope, marker: str | None, ordered: Sequence[Resource], start: int, stop: int
+    ) -> None:
+        self.scope = scope
+        self.start, self.stop = start, stop
+        self.resources = ordered[start:stop]
+        key = self.resources[0].key if self.resources else None
+        self.kind, self.tenant = (key.kind, key.tenant) if key else ("", "")
+        self.part: _TailPart | None = None
+        self.slots: list[_SecretSlot] = []
+        self.job = forked(partial(_build_tail, scope, marker, self.resources)) if key else None
+
+    @classmethod
+    def of(cls, ordered: Sequence[Resource], scope: _Scope, marker: str | None) -> _Tail:
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, resource in enumerate(ordered):
+            if resource.key.kind in SPLIT_KINDS:
+                groups.setdefault((resource.key.kind, resource.key.tenant), []).append(i)
+        biggest = max(groups.values(), key=len, default=[])
+        if len(biggest) < SPLIT_MIN_ENTRIES:
+            return cls(scope, marker, ordered, len(ordered), len(ordered))
+        stop = biggest[-1] + 1
+        return cls(scope, marker, ordered, stop - round(len(biggest) * CHILD_SHARE), stop)
+
+    def join(self, builder: _Builder) -> None:
+        """Take the child's part (computed here if the child could not be forked or failed)."""
+        if self.job is None:
+            return
+        part = self.part = self.job.result()
+        self.slots = [_SecretSlot(*fields) for fields in part.slots]
+        slot_at, note_at = builder.splice
+        builder.slots[slot_at:slot_at] = self.slots
+        builder.notes[note_at:note_at] = part.notes
+        builder.option_values |= part.option_values
+
+    def text(self) -> str:
+        return self.part.text if self.part is not None else ""
+
+    def names(self) -> list[str]:
+        return self.part.names if self.part is not None else []
+
+    def entries(self) -> tuple[_Entry, ...]:
+        """The child's entries, built again here (for `ExportResult.documents`), their
+        secrets written as the child's slots are once named."""
+        builder = _Builder(self.scope)
+        entries = tuple(e for r in self.resources if (e := builder.entry(r)) is not None)
+        for again, slot in zip(builder.slots, self.slots, strict=True):
+            again.text, again.env = slot.text, slot.env
+        return entries
+
+    def __enter__(self) -> _Tail:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -1109,35 +1271,58 @@ class _Half:
             self.job.close()
 
 
+class _Named:
+    """Texts with the slots' placeholders replaced by the slots' final texts."""
+
+    def __init__(
+        self, marker: str | None, placeholders: Sequence[str], slots: Sequence[_SecretSlot]
+    ) -> None:
+        escaped = re.escape("${env:" + (marker or ""))
+        self.pattern = re.compile(escaped + r"[PC][0-9]+\}") if marker else None
+        self.texts = {p: slot.text for p, slot in zip(placeholders, slots, strict=True)}
+
+    def __call__(self, text: str) -> str:
+        if self.pattern is None:
+            return text
+        return self.pattern.sub(lambda m: self.texts[m[0]], text)
+
+
+Sources = tuple[tuple[str, str | None, tuple[_Entry, ...]], ...]
+
+
+def _sources(documents: Sequence[_Document], entries: Entries, tail: _Tail) -> Sources:
+    """Each document's kind, `tenant:` line and entries (see `ExportResult.documents`)."""
+    found = []
+    for document in documents:
+        items = tuple(entries.get(document.kind, {}).get(document.tenant, ()))
+        if (document.kind, document.tenant) == (tail.kind, tail.tenant):
+            items += tail.entries()
+        found.append((document.kind, document.doc_tenant, items))
+    return tuple(found)
+
+
 def _emit(kind: str, entries: Sequence[_Entry]) -> str:
     return to_yaml({kind: {e.name: e.body for e in entries}})
 
 
-def _entries_text(kind: str, entries: Sequence[_Entry], second: _Half | None = None) -> str:
-    """`kind:` and its entries, as one pass of the emitter writes them; then a blank line
-    between entries that span several lines, and each entry's comment above it. `second`:
-    the document's `_Half`, if it was started earlier (else it is started here)."""
-    lines = _entries_lines(kind, entries, second)
-    starts = [i for i, line in enumerate(lines) if _ENTRY_START.match(line)]
-    spaced = any(b - a > 1 for a, b in zip(starts, [*starts[1:], len(lines)], strict=True))
-    out = lines[: starts[0]]
-    for n, (entry, start) in enumerate(zip(entries, starts, strict=True)):
+def _entries_text(text: str, comments: Sequence[str | None]) -> str:
+    """A kind's entries as the emitter wrote them (the `kind:` line first), with a blank line
+    between entries when any spans several lines, and each entry's comment above it."""
+    starts = [m.start() + 1 for m in _ENTRY_START.finditer(text)]
+    spaced = text.count("\n", starts[0]) > len(starts)  # more lines than entries
+    if not spaced and not any(comments):
+        return text
+    out = [text[: starts[0]]]
+    for n, (comment, start) in enumerate(zip(comments, starts, strict=True)):
         if spaced and n:
             out.append("\n")
-        if entry.comment:
-            out += [f"  # {line}\n" for line in _wrap(entry.comment)]
-        out += lines[start : starts[n + 1] if n + 1 < len(starts) else len(lines)]
+        if comment:
+            out += [f"  # {line}\n" for line in _wrap(comment)]
+        out.append(text[start : starts[n + 1] if n + 1 < len(starts) else len(text)])
     return "".join(out)
 
 
-def _entries_lines(kind: str, entries: Sequence[_Entry], second: _Half | None) -> list[str]:
-    with second or _Half(kind, entries) as half:
-        # Block mappings: the entries of the second half follow those of the first, under
-        # one `kind:` line; the text is the same as one pass's (a test compares them).
-        return _emit(kind, entries[: half.cut]).splitlines(keepends=True) + half.lines()
-
-
-_ENTRY_START = re.compile(r"  [^ ]")
+_ENTRY_START = re.compile(r"\n  [^ ]")  # the line break before an entry's first line
 
 
 def _commented(text: str, prefix: str) -> list[str]:
