@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from wazo_reconcile.cli import main
+from wazo_reconcile.cli import console
 
-raise SystemExit(main())
+console()

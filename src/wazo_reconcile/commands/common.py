@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from wazo_reconcile.cli import keep_until_exit
 from wazo_reconcile.confd import ConfdClient, connect
 from wazo_reconcile.config import Stack, read_stack
 from wazo_reconcile.errors import ConfigError, Problem, UsageError
@@ -115,13 +116,15 @@ class Session:
     def plan(self, client: ConfdClient, selection: Selection | None = None) -> Planned:
         from wazo_reconcile.engine import Selection, compute_plan
 
-        return compute_plan(
+        planned = compute_plan(
             self.stack,
             client,
             tenant=self.settings.tenant,
             resolver=self.resolver,
             selection=selection or Selection(),
         )
+        keep_until_exit(self.stack, planned)
+        return planned
 
     @property
     def target(self) -> str:

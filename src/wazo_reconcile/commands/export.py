@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from wazo_reconcile import __version__
+from wazo_reconcile.cli import keep_until_exit
 from wazo_reconcile.commands.common import Output, protect_logs
 from wazo_reconcile.confd import connect
 from wazo_reconcile.errors import ExitCode, UsageError
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     target = _target(args.output, force=args.force, kinds=args.kinds or EXPORT_KINDS)
     with connect(settings) as client, gc_paused(freeze=True):  # see engine.compute_plan
         live = fetch_live(client)
+    keep_until_exit(live)
     for item in _secret_values(live):
         output.secrets.add(item)
     result = export_documents(
@@ -118,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         provenance=Provenance(_source(settings), _date(), f"wazo-reconcile {__version__}"),
         schema_ref=args.schema_ref,
     )
+    keep_until_exit(result)
     if target is None:
         output.stdout.write(result.stream)  # unscrubbed: the YAML holds no secret value
         output.stdout.flush()
