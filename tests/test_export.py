@@ -746,21 +746,19 @@ started = []
 real_forked = export.forked
 export.forked = lambda compute: started.append(compute) or real_forked(compute)
 checked = 0
-for include_secrets in (False, True):
+for options in ({}, {"include_secrets": True}, {"everything": True}):
     export.SPLIT_MIN_ENTRIES = 10**9
-    one_pass = parts(export.export_documents(
-        live, provenance=PROVENANCE, include_secrets=include_secrets))
+    one_pass = parts(export.export_documents(live, provenance=PROVENANCE, **options))
     assert not started
     export.SPLIT_MIN_ENTRIES = 2
     size = one_pass[3]["trunks"]
     for share in range(1, size):
         export.CHILD_SHARE = share / size
-        split = parts(export.export_documents(
-            live, provenance=PROVENANCE, include_secrets=include_secrets))
+        split = parts(export.export_documents(live, provenance=PROVENANCE, **options))
         assert started, "no part was built by a child"
         started.clear()
         for got, want in zip(split, one_pass, strict=True):
-            assert got == want, (share, include_secrets)
+            assert got == want, (share, options)
         checked += 1
 print(checked, size)
 """
@@ -770,7 +768,7 @@ def test_a_big_kind_built_by_two_processes_is_the_one_pass_export() -> None:
     """From SPLIT_MIN_ENTRIES resources of one kind and tenant, a forked child builds and writes
     the last of them: files, variables, notes, counts and documents are those of one pass,
     wherever the cut falls (between trunks whose variables collide, around a trunk without
-    endpoint), secrets included or not. In a fresh interpreter: forking needs a process
+    endpoint), secrets included or not, defaults written or not. In a fresh interpreter: forking needs a process
     without other threads (a pytest worker may have some)."""
     import subprocess
     import sys
@@ -781,4 +779,4 @@ def test_a_big_kind_built_by_two_processes_is_the_one_pass_export() -> None:
     )
     assert result.returncode == 0, result.stderr
     checked, size = map(int, result.stdout.split())
-    assert size > 20 and checked == 2 * (size - 1)
+    assert size > 20 and checked == 3 * (size - 1)

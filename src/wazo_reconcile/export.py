@@ -244,7 +244,7 @@ def _export(
     env = _assign_secrets(builder.slots, include_secrets=request.include_secrets)
     documents = writer.documents(wanted, entries, scope, tail)
     named = _Named(marker, placeholders, builder.slots)
-    files = writer.files(documents, heads, tail, entries, builder, named)
+    files = writer.files(documents, heads, tail, builder, named)
     builder.notes += _secret_notes(builder, files.values())
     counts = {k: sum(len(d.names) for d in documents if d.kind == k) for k in wanted}
     sources = partial(_sources, documents, entries, tail)
@@ -1069,7 +1069,6 @@ class _Writer:
         documents: Sequence[_Document],
         heads: Mapping[tuple[str, str], str],
         tail: _Tail,
-        entries: Entries,
         builder: _Builder,
         named: _Named,
     ) -> dict[str, str]:
@@ -1081,7 +1080,7 @@ class _Writer:
         files: dict[str, list[str]] = {}
         for document in documents:
             if document.kind == "policy":
-                text = self.policy_text(entries, builder.left_out)
+                text = self.policy_text(documents, builder.left_out)
             else:
                 body = heads.get((document.kind, document.tenant), "")
                 if (document.kind, document.tenant) == (tail.kind, tail.tenant):
@@ -1129,12 +1128,14 @@ class _Writer:
             parts.append(_entries_text(body, document.comments))
         return "\n".join(parts)
 
-    def policy_text(self, entries: Entries, left_out: Sequence[str]) -> str:
+    def policy_text(self, documents: Sequence[_Document], left_out: Sequence[str]) -> str:
         exported = [
-            k for k in ("transports", "sip_templates", "trunks", "outcalls") if _any(entries, k)
+            k
+            for k in ("transports", "sip_templates", "trunks", "outcalls")
+            if any(d.kind == k and d.names for d in documents)
         ]
         prune = [k for k in ("trunks", "outcalls") if k in exported] or ["trunks", "outcalls"]
-        protect = list(left_out) or [_first_ref(entries) or "trunks/emergency"]
+        protect = list(left_out) or [_first_ref(documents) or "trunks/emergency"]
         lines = self.header("policy") + [to_yaml({"version": 1}).rstrip("\n"), ""]
         lines += [
             "# policy:",
@@ -1329,15 +1330,11 @@ def _commented(text: str, prefix: str) -> list[str]:
     return [prefix + line for line in text.splitlines()]
 
 
-def _any(entries: Entries, kind: str) -> bool:
-    return any(entries.get(kind, {}).values())
-
-
-def _first_ref(entries: Entries) -> str | None:
+def _first_ref(documents: Sequence[_Document]) -> str | None:
     for kind in ("trunks", "outcalls"):
-        for found in entries.get(kind, {}).values():
-            if found:
-                return f"{kind}/{found[0].name}"
+        for document in documents:
+            if document.kind == kind and document.names:
+                return f"{kind}/{document.names[0]}"
     return None
 
 
