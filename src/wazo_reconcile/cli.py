@@ -105,7 +105,7 @@ def console() -> NoReturn:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except (BrokenPipeError, ValueError):  # the reader went away: as main does
+    except (OSError, ValueError):  # the reader went away (as main does), or a closed stream
         code = code or ExitCode.ERROR
     os._exit(code)
 
