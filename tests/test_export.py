@@ -768,8 +768,8 @@ def test_a_big_kind_built_by_two_processes_is_the_one_pass_export() -> None:
     """From SPLIT_MIN_ENTRIES resources of one kind and tenant, a forked child builds and writes
     the last of them: files, variables, notes, counts and documents are those of one pass,
     wherever the cut falls (between trunks whose variables collide, around a trunk without
-    endpoint), secrets included or not, defaults written or not. In a fresh interpreter: forking needs a process
-    without other threads (a pytest worker may have some)."""
+    endpoint), secrets included or not, defaults written or not. In a fresh interpreter:
+    forking needs a process without other threads (a pytest worker may have some)."""
     import subprocess
     import sys
 
