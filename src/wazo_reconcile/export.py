@@ -1045,9 +1045,9 @@ class _Writer:
             for tenant, items in self._by_tenant(kind, entries, scope, tail):
                 names = [e.name for e in items]
                 comments = [e.comment for e in items]
-                if (kind, tenant) == (tail.kind, tail.tenant) and tail.part is not None:
-                    names += tail.part.names
-                    comments += tail.part.comments
+                if part := tail.part_of(kind, tenant):
+                    names += part.names
+                    comments += part.comments
                 found.append(_Document(kind, tenant, scope.doc_tenant(tenant), names, comments))
         return found
 
@@ -1060,7 +1060,7 @@ class _Writer:
         chosen = [
             (t, found.get(t, []))
             for t in scope.tenants
-            if t in found or ((kind, t) == (tail.kind, tail.tenant) and tail.names())
+            if t in found or ((part := tail.part_of(kind, t)) and part.names)
         ]
         return chosen or [(scope.tenants[0], [])]
 
@@ -1083,8 +1083,8 @@ class _Writer:
                 text = self.policy_text(documents, builder.left_out)
             else:
                 body = heads.get((document.kind, document.tenant), "")
-                if (document.kind, document.tenant) == (tail.kind, tail.tenant):
-                    body += tail.text()
+                if part := tail.part_of(document.kind, document.tenant):
+                    body += part.text
                 text = named(self.document_text(document, body, variables))
             files.setdefault(f"{document.kind}.yaml", []).append(text)
         return {name: "---\n".join(parts) for name, parts in files.items()}
@@ -1249,11 +1249,9 @@ class _Tail:
         builder.notes[note_at:note_at] = part.notes
         builder.option_values |= part.option_values
 
-    def text(self) -> str:
-        return self.part.text if self.part is not None else ""
-
-    def names(self) -> list[str]:
-        return self.part.names if self.part is not None else []
+    def part_of(self, kind: str, tenant: str) -> _TailPart | None:
+        """The child's part if it belongs to the document of `kind` and `tenant`."""
+        return self.part if (kind, tenant) == (self.kind, self.tenant) else None
 
     def entries(self) -> tuple[_Entry, ...]:
         """The child's entries, built again here (for `ExportResult.documents`), their
@@ -1296,7 +1294,7 @@ def _sources(documents: Sequence[_Document], entries: Entries, tail: _Tail) -> S
     found = []
     for document in documents:
         items = tuple(entries.get(document.kind, {}).get(document.tenant, ()))
-        if (document.kind, document.tenant) == (tail.kind, tail.tenant):
+        if tail.part_of(document.kind, document.tenant):
             items += tail.entries()
         found.append((document.kind, document.doc_tenant, items))
     return tuple(found)

@@ -3,7 +3,8 @@
 Python threads share one CPU for Python code; a forked child has its own, and starts with a
 copy of everything the parent holds, so only the result crosses (through a pipe). Used where
 the work splits into independent parts: reading a big stack (``config.read_stack``, the files
-shared out through a :class:`SharedQueue`) and emitting a big kind's YAML (``export``).
+shared out through a :class:`SharedQueue`) and building and emitting half of a big kind's
+entries (``export``).
 """
 
 from __future__ import annotations

@@ -108,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
     target = _target(args.output, force=args.force, kinds=args.kinds or EXPORT_KINDS)
     with connect(settings) as client, gc_paused(freeze=True):  # see engine.compute_plan
         live = fetch_live(client)
-    keep_until_exit(live)
     for item in _secret_values(live):
         output.secrets.add(item)
     result = export_documents(
@@ -120,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         provenance=Provenance(_source(settings), _date(), f"wazo-reconcile {__version__}"),
         schema_ref=args.schema_ref,
     )
-    keep_until_exit(result)
+    keep_until_exit(live, result)
     if target is None:
         output.stdout.write(result.stream)  # unscrubbed: the YAML holds no secret value
         output.stdout.flush()
