@@ -28,7 +28,8 @@ from wazo_reconcile.export import (
     quote_style,
     to_yaml,
 )
-from wazo_reconcile.live import fetch_live
+from wazo_reconcile.live import LIST_KINDS, fetch_live
+from wazo_reconcile.normalise import LivePreparer, index_live, normalise_live
 from wazo_reconcile.render import render_text
 from wazo_reconcile.sandbox import FRESH_MASTER, FRESH_SUB, Sandbox
 
@@ -395,6 +396,38 @@ def test_rich_export_outcall_keeps_order_and_pattern_details(rich: Sandbox) -> N
     }
 
 
+def test_sections_prepared_while_the_lists_arrive_are_the_ones_normalised(rich: Sandbox) -> None:
+    """`fetch_live` hands each list, as kept, to ``received`` once; a `LivePreparer` there
+    computes the sections of every SIP endpoint and template, and `normalise_live` uses them:
+    the same resources as normalising afterwards."""
+    preparer = LivePreparer()
+    seen: list[tuple[str, Any]] = []
+
+    def received(kind: str, items: Any) -> None:
+        seen.append((kind, items))
+        preparer(kind, items)
+
+    live = fetch_live(client_for(rich), received=received)
+    assert sorted(kind for kind, _ in seen) == sorted(kind.name for kind in LIST_KINDS)
+    assert all(items is live.items(kind) for kind, items in seen)
+    prepared = preparer.prepared()
+    assert set(prepared) == {id(item) for item in live.endpoints_sip + live.sip_templates}
+    index = index_live(live)
+    with_prepared, after = normalise_live(live, index, prepared), normalise_live(live, index)
+    assert any(r.fields.get("headers") and r.fields.get("match_header") for r in after)
+    assert [(r, dict(r.remote), r.default_object) for r in with_prepared] == [
+        (r, dict(r.remote), r.default_object) for r in after
+    ]
+    endpoint = next(e for e in live.endpoints_sip if e.get("trunk"))
+    marked = {**prepared, id(endpoint): {**prepared[id(endpoint)], "aor": (("mark", "1"),)}}
+    (trunk,) = [
+        r
+        for r in normalise_live(live, index, marked)
+        if r.remote.get("endpoint_uuid") == endpoint["uuid"]
+    ]
+    assert trunk.fields["aor"] == (("mark", "1"),)
+
+
 def test_rich_export_is_deterministic(rich: Sandbox) -> None:
     client = client_for(rich)
     assert export_of(client).files == export_of(client).files
@@ -720,7 +753,8 @@ from test_export import PROVENANCE, STACKS, build_hand_made
 from wazo_reconcile import export
 from wazo_reconcile.config import load_stack
 from wazo_reconcile.forked import forked
-from wazo_reconcile.live import fetch_live
+from wazo_reconcile.live import LIST_KINDS, fetch_live
+from wazo_reconcile.normalise import LivePreparer, index_live, normalise_live
 from wazo_reconcile.sandbox import Sandbox
 
 with forked(os.getpid) as child:

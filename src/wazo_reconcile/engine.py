@@ -23,7 +23,9 @@ from wazo_reconcile.model import SIP_SECTIONS, TENANT_TEMPLATES, Resource
 from wazo_reconcile.normalise import (
     DesiredContext,
     LiveIndex,
+    LivePreparer,
     Prepared,
+    PreparedLive,
     index_live,
     normalise_desired,
     normalise_live,
@@ -74,10 +76,12 @@ def compute_plan(
     # command ends: the cyclic collector rescanning them cost a sixth of a plan at 5,000 trunks.
     resolver = resolver or SecretResolver()
     with gc_paused(freeze=True):
-        # The desired state's option sections need no live state: they are normalised while
-        # the live state is read (the reads mostly wait for confd).
+        # The desired state's option sections need no live state, and a live SIP item's
+        # sections need nothing else: both are normalised while the live state is read (the
+        # reads mostly wait for confd).
+        preparer = LivePreparer()
         with ThreadPoolExecutor(1, thread_name_prefix="fetch") as pool:
-            fetching = pool.submit(fetch_live, client)
+            fetching = pool.submit(fetch_live, client, received=preparer)
             prepared = prepare_desired(stack.all_declarations(), _texter(resolver))
             live = fetching.result()
         return plan_against(
@@ -87,6 +91,7 @@ def compute_plan(
             resolver=resolver,
             selection=selection,
             prepared=prepared,
+            prepared_live=preparer.prepared(),
         )
 
 
@@ -108,9 +113,11 @@ def plan_against(
     resolver: SecretResolver | None = None,
     selection: Selection = Selection(),
     prepared: Prepared | None = None,
+    prepared_live: PreparedLive | None = None,
 ) -> Planned:
-    """The plan for `stack` against an already fetched live state (pure). ``prepared``: what
-    `prepare_desired` computed for these declarations, if it was run ahead."""
+    """The plan for `stack` against an already fetched live state (pure). ``prepared`` and
+    ``prepared_live``: what `prepare_desired` computed for these declarations and
+    a `LivePreparer` for these live items, if they were run ahead."""
     resolver = resolver or SecretResolver()
     index = index_live(live)
     default_tenant = live.default_tenant(tenant)
@@ -128,7 +135,7 @@ def plan_against(
     )
     desired = normalise_desired(declarations, ctx)
     index.use_handles({r.identity: r.key.name for r in desired if r.key.kind == "trunks"})
-    live_resources = normalise_live(live, index)
+    live_resources = normalise_live(live, index, prepared_live)
     problems = ctx.problems + live_problems(stack, desired, live_resources, live, index)
     if problems:
         raise ConfigError(problems)

@@ -207,15 +207,22 @@ def _canonical_text(value: Any, field_name: str | None = None) -> str:
 # --------------------------------------------------------------------------- fetching
 
 
-def fetch_live(client: ConfdClient, *, max_workers: int = 8) -> LiveState:
+def fetch_live(
+    client: ConfdClient,
+    *,
+    max_workers: int = 8,
+    received: Callable[[str, Items], object] | None = None,
+) -> LiveState:
     """Read the live configuration visible to the client's token.
 
     One paginated list request per kind (plus the token's tenant, the visible tenants, PJSIP
     global/system/doc), ``max_workers`` at a time. Errors propagate (the first in a fixed
     order), except that PJSIP global/system unreadable by a non-master token become ``None``.
+    ``received(kind, items)`` is called with each list as soon as it is read, in the thread
+    that read it, while the other lists are still being read.
     """
     started, before = time.monotonic(), client.stats.requests
-    jobs = _jobs(client)
+    jobs = _jobs(client, received)
     results = _run(jobs, max_workers)
     state = LiveState(
         token_tenant=results.pop("token_tenant"),
@@ -236,13 +243,15 @@ def fetch_live(client: ConfdClient, *, max_workers: int = 8) -> LiveState:
     return state
 
 
-def _jobs(client: ConfdClient) -> dict[str, Callable[[], Any]]:
+def _jobs(
+    client: ConfdClient, received: Callable[[str, Items], object] | None = None
+) -> dict[str, Callable[[], Any]]:
     jobs: dict[str, Callable[[], Any]] = {
         "token_tenant": lambda: _token_tenant(client),
         "tenants": lambda: _tenants(client),
     }
     for kind in LIST_KINDS:
-        jobs[kind.name] = _list_job(client, kind)
+        jobs[kind.name] = _list_job(client, kind, received)
     jobs["pjsip_global"] = lambda: _pjsip_section(client, "/asterisk/pjsip/global")
     jobs["pjsip_system"] = lambda: _pjsip_section(client, "/asterisk/pjsip/system")
     jobs["pjsip_doc"] = lambda: _pjsip_doc(client)
@@ -262,10 +271,15 @@ def _run(jobs: Mapping[str, Callable[[], Any]], max_workers: int) -> dict[str, A
             raise
 
 
-def _list_job(client: ConfdClient, kind: ListKind) -> Callable[[], Items]:
+def _list_job(
+    client: ConfdClient, kind: ListKind, received: Callable[[str, Items], object] | None
+) -> Callable[[], Items]:
     def job() -> Items:
         # no Wazo-Tenant header: the token's tenant, and with recurse=true its sub-tenants
-        return tuple(client.list(kind.path, params=dict(kind.params), tenant=None))
+        items = tuple(client.list(kind.path, params=dict(kind.params), tenant=None))
+        if received is not None:
+            received(kind.name, items)
+        return items
 
     return job
 
