@@ -29,15 +29,20 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         assert f"{name}  " in out and summary in out
 
 
-def imported_commands(*argv: str) -> list[str]:
+def imported_modules(*argv: str) -> list[str]:
+    """The modules imported once the parser of ``reconcile ARGV`` is built."""
     code = (
         "import sys; from wazo_reconcile import cli; cli.build_parser(sys.argv[1:]); "
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith('wazo_reconcile.comm'))))"
+        "print(' '.join(sorted(sys.modules)))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
     )
     return result.stdout.split()
+
+
+def imported_commands(*argv: str) -> list[str]:
+    return [m for m in imported_modules(*argv) if m.startswith("wazo_reconcile.comm")]
 
 
 def test_only_the_chosen_command_is_imported() -> None:
@@ -47,6 +52,15 @@ def test_only_the_chosen_command_is_imported() -> None:
     assert "wazo_reconcile.commands.export" not in found
     assert "wazo_reconcile.commands.sandbox" not in found
     assert not any(m.endswith((".plan", ".apply", ".sandbox")) for m in imported_commands("--help"))
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "drift"])
+def test_commands_that_read_a_stack_first_import_the_client_later(command: str) -> None:
+    """httpx (most of the client's 0.1 s import) is imported while a big stack is read by
+    two processes (`read_stack`'s ``meanwhile``), not before reading starts."""
+    found = imported_modules(command, "--url", "u", "x")
+    assert f"wazo_reconcile.commands.{command}" in found
+    assert "wazo_reconcile.confd" not in found and "httpx" not in found
 
 
 def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

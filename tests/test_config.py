@@ -463,6 +463,40 @@ def test_big_stacks_are_read_by_two_processes_with_the_same_result(
     )
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_meanwhile_runs_once_here_while_the_helper_reads(
+    parallel: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller's ``meanwhile`` work runs once, in this process: once the helper has been
+    forked for a big stack (it reads meanwhile), before reading for a small one."""
+    if threading.active_count() > 1:
+        pytest.skip("the helper process is only forked from a single-threaded process")
+    _big_stack(tmp_path)
+    forks: list[Any] = []
+    runs: list[tuple[int, int, int]] = []  # (pid, forks so far, documents read here so far)
+    read_here: list[str] = []
+    here = os.getpid()
+
+    def spy(compute: Any) -> Any:
+        forks.append(compute)
+        return forked(compute)
+
+    def analyse(document: Any) -> int:
+        if os.getpid() == here:
+            read_here.append(document.file)
+        return os.getpid()
+
+    monkeypatch.setattr(config, "forked", spy)
+    monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 1 if parallel else 10**12)
+    stack, problems = read_stack(
+        tmp_path,
+        per_document=analyse,
+        meanwhile=lambda: runs.append((os.getpid(), len(forks), len(read_here))),
+    )
+    assert problems == [] and len(stack.declarations("trunks")) == 1200
+    assert runs == [(here, int(parallel), 0)]
+
+
 @pytest.mark.parametrize("taken", [0, 1, 3])
 def test_a_failing_helper_process_falls_back_to_reading_here(
     taken: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -297,13 +297,18 @@ def load_stack(path: str | os.PathLike[str]) -> Stack:
 
 
 def read_stack(
-    path: str | os.PathLike[str], *, per_document: Callable[[Document], Any] | None = None
+    path: str | os.PathLike[str],
+    *,
+    per_document: Callable[[Document], Any] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[Stack, list[Problem]]:
     """Read a stack and report its problems (YAML, duplicate names, policy conflicts).
 
     ``per_document`` runs on each document in the process that read it (a big stack is read
     by two: this one and a forked helper); its result, which must be picklable, is kept as
     ``document.analysis``. Validation uses it to check big stacks on two cores.
+    ``meanwhile`` is work of the caller's for this process to do while it reads: run as soon
+    as a helper is reading (the helper then reads more of the files), else first.
     """
     root = Path(path)
     problems: list[Problem] = []
@@ -314,7 +319,7 @@ def read_stack(
         problems.append(_problem(Location(str(root), 1, 1), "no *.yaml or *.yml file here"))
         readable = False
     with gc_paused(freeze=True):
-        results = _read_files(files, per_document)
+        results = _read_files(files, per_document, meanwhile)
     for docs, file_problems in results:
         for document in docs:
             document.ordinal = len(documents)
@@ -334,7 +339,9 @@ PerDocument = Callable[[Document], Any] | None
 PARALLEL_MIN_BYTES = 512 * 1024
 
 
-def _read_files(files: list[Path], per_document: PerDocument) -> list[FileResult]:
+def _read_files(
+    files: list[Path], per_document: PerDocument, meanwhile: Callable[[], object] | None
+) -> list[FileResult]:
     """Each file's documents and problems, in order; big stacks are read by two processes,
     each taking the next file when it is done with one (the biggest files first)."""
     plain: dict[str, Any] = {}
@@ -344,11 +351,15 @@ def _read_files(files: list[Path], per_document: PerDocument) -> list[FileResult
 
     sizes = _sizes_worth_a_helper(files)
     if sizes is None:
+        if meanwhile is not None:
+            meanwhile()
         return [read(file) for file in files]
     with (
         SharedQueue(sorted(files, key=sizes.__getitem__, reverse=True)) as queue,
         forked(partial(_read_detached, queue, per_document)) as helper,
     ):
+        if meanwhile is not None:
+            meanwhile()
         found = {file: read(file) for file in queue}
         theirs = helper.result()
     log.debug("a forked helper process read %d of the %d files", len(theirs), len(files))

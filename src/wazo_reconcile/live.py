@@ -16,10 +16,12 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wazo_reconcile.confd import ConfdClient
 from wazo_reconcile.errors import ApiError, AuthError, UsageError
+
+if TYPE_CHECKING:  # not imported with this module: a plan reads its stack before connecting
+    from wazo_reconcile.confd import ConfdClient
 
 log = logging.getLogger(__name__)
 

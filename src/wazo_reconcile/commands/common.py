@@ -12,13 +12,13 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from wazo_reconcile.cli import keep_until_exit
-from wazo_reconcile.confd import ConfdClient, connect
 from wazo_reconcile.config import Stack, read_stack
 from wazo_reconcile.errors import ConfigError, Problem, UsageError
 from wazo_reconcile.logsafe import RedactingFilter
@@ -26,6 +26,7 @@ from wazo_reconcile.secrets import ScrubbingFilter, SecretRegistry, SecretResolv
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
 
 if TYPE_CHECKING:  # imported where used: `export` needs neither the planner nor the linter
+    from wazo_reconcile.confd import ConfdClient
     from wazo_reconcile.engine import Planned, Selection
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ class Session:
     resolver: SecretResolver
 
     def client(self) -> ConfdClient:
+        from wazo_reconcile.confd import connect
+
         return connect(self.settings)
 
     def plan(self, client: ConfdClient, selection: Selection | None = None) -> Planned:
@@ -138,11 +141,27 @@ def open_session(args: argparse.Namespace, path: str) -> Session:
     output = Output()
     protect_logs(output.secrets, settings)
     resolver = SecretResolver(os.environ)
-    stack = load_checked(path, output, resolver, strict=getattr(args, "strict", False))
+    strict = getattr(args, "strict", False)
+    stack = load_checked(path, output, resolver, strict=strict, meanwhile=_import_client)
     return Session(stack, settings, output, resolver)
 
 
-def load_checked(path: str, output: Output, resolver: SecretResolver, *, strict: bool) -> Stack:
+def _import_client() -> None:
+    """The confd client (httpx's import mostly: 0.1 s), imported while a forked helper reads
+    its share of a big stack, not before the stack is read."""
+    import wazo_reconcile.confd  # noqa: F401
+
+
+def load_checked(
+    path: str,
+    output: Output,
+    resolver: SecretResolver,
+    *,
+    strict: bool,
+    meanwhile: Callable[[], object] | None = None,
+) -> Stack:
+    """The stack at ``path``, checked; a `ConfigError` with every problem if any is an error.
+    ``meanwhile`` is as for `read_stack`."""
     if not Path(path).exists():
         raise UsageError(f"{path}: no such file or directory")
     from wazo_reconcile.lint import LintOptions, analyse_document, check_stack
@@ -150,7 +169,9 @@ def load_checked(path: str, output: Output, resolver: SecretResolver, *, strict:
     options = LintOptions(env=resolver.env)
     # As `validate` does: each document is checked by the process that reads it (a big stack
     # is read by two), so only the checks across documents are left for check_stack.
-    stack, problems = read_stack(path, per_document=partial(analyse_document, options=options))
+    stack, problems = read_stack(
+        path, per_document=partial(analyse_document, options=options), meanwhile=meanwhile
+    )
     problems += check_stack(stack, options=options, secrets=output.secrets)
     if strict:
         problems = [
