@@ -61,6 +61,16 @@ CASES = [
         id="undeclared-references-are-warnings",
     ),
     pytest.param(
+        "trunks:\n  acme:\n    templates: [global]\n"
+        "    registration: [[expiration, '60'], [transport, tcp]]\n"
+        "  other:\n    templates: [global]\n    registration: {expiration: 60}\n",
+        [
+            "0.yaml:5:52: trunks.acme.registration[1][1]: warning: transport 'tcp' is not "
+            "declared in this stack; it must exist on the PBX",
+        ],
+        id="a-registration-transport-written-as-pairs",
+    ),
+    pytest.param(
         "policy: {prune: [trunks], protect: [trunks/kept]}\n"
         "outcalls:\n  o: {trunks: [gone, kept]}\n",
         [

