@@ -290,16 +290,21 @@ def _hand_users_and_pjsip(client: ConfdClient) -> None:
     client.put("/asterisk/pjsip/system", {"options": {"timer_t1": "500"}})
 
 
-@pytest.fixture
-def rich(tmp_path: Path) -> Sandbox:
-    """The generated stack and tests/stacks/full.yaml applied, plus the hand-made objects."""
+def rich_sandbox(directory: Path) -> Sandbox:
+    """The generated stack (written under `directory`) and tests/stacks/full.yaml applied,
+    plus the hand-made objects."""
     sandbox = Sandbox(profile="fresh")
     client = client_for(sandbox)
-    for stack in (generated_stack(tmp_path / "generated"), load_stack(STACKS / "full.yaml")):
+    for stack in (generated_stack(directory / "generated"), load_stack(STACKS / "full.yaml")):
         _, report = apply(stack, client)
         assert report.ok
     build_hand_made(client)
     return sandbox
+
+
+@pytest.fixture
+def rich(tmp_path: Path) -> Sandbox:
+    return rich_sandbox(tmp_path)
 
 
 # ------------------------------------------------------------------------ round trips
@@ -748,23 +753,16 @@ import os, sys, tempfile
 from pathlib import Path
 
 sys.path.insert(0, sys.argv[1])
-from support import apply, client_for, generated_stack
-from test_export import PROVENANCE, STACKS, build_hand_made
+from support import client_for
+from test_export import PROVENANCE, rich_sandbox
 from wazo_reconcile import export
-from wazo_reconcile.config import load_stack
 from wazo_reconcile.forked import forked
-from wazo_reconcile.live import LIST_KINDS, fetch_live
-from wazo_reconcile.normalise import LivePreparer, index_live, normalise_live
-from wazo_reconcile.sandbox import Sandbox
+from wazo_reconcile.live import fetch_live
 
 with forked(os.getpid) as child:
     assert child.result() != os.getpid(), "no child was forked"
-sandbox = Sandbox(profile="fresh")
-client = client_for(sandbox)
 with tempfile.TemporaryDirectory() as tmp:
-    for stack in (generated_stack(Path(tmp)), load_stack(STACKS / "full.yaml")):
-        assert apply(stack, client)[1].ok
-build_hand_made(client)
+    client = client_for(rich_sandbox(Path(tmp)))
 for name in ("clash.1", "clash_1", "clash-1"):  # one variable name, in export order: _2, _3
     _, endpoint = client.post("/endpoints/sip", {
         "name": name, "auth_section_options": [["username", name], ["password", "clash-pw"]],
