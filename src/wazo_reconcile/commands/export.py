@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         provenance=Provenance(_source(settings), _date(), f"wazo-reconcile {__version__}"),
         schema_ref=args.schema_ref,
     )
-    keep_until_exit(live, result)
+    keep_until_exit(live, index, resources, result)
     if target is None:
         output.stdout.write(result.stream)  # unscrubbed: the YAML holds no secret value
         output.stdout.flush()
