@@ -1178,7 +1178,9 @@ CHILD_SHARE = 0.55
 # Kinds whose entries depend on no entry built before them (a default template does).
 SPLIT_KINDS = ("trunks", "outcalls", "users")
 
-SlotFields = tuple[str, str, str, str | None, str, str, str]  # _SecretSlot's, with its text
+# A _SecretSlot's fields, with its text, as the child sends them back: 8,000 slots pickle and
+# load in 13 ms as tuples, 63 ms as dataclass instances.
+SlotFields = tuple[str, str, str, str | None, str, str, str]
 
 
 @dataclass(frozen=True)
