@@ -309,8 +309,10 @@ def _option_problems(stack: Stack, doc: PjsipDoc) -> list[Problem]:
     for decl in stack.declarations("sip_templates") + stack.declarations("trunks"):
         data = decl.data if isinstance(decl.data, dict) else {}
         for section in SIP_SECTIONS:
-            allowed = allowed_keys[section]
-            for key, where in _unknown_keys(data.get(section), allowed):
+            allowed, value = allowed_keys[section], data.get(section)
+            if value is None or (type(value) is dict and allowed.issuperset(value)):
+                continue  # the usual case: 35,000 sections at 5,000 trunks
+            for key, where in _unknown_keys(value, allowed):
                 if not (key.startswith("@") and section in ("aor", "endpoint")):
                     problems.append(
                         Problem(
@@ -324,11 +326,8 @@ def _option_problems(stack: Stack, doc: PjsipDoc) -> list[Problem]:
 
 def _unknown_keys(section: Any, allowed: frozenset[str]) -> list[tuple[str, tuple[str | int, ...]]]:
     """The option keys of a section (a mapping or [key, value] pairs) not in `allowed`, in
-    order, each with its path in the section (a mapping key's, or a pair's first item). A
-    mapping is checked with one set difference first (35,000 sections at 5,000 trunks)."""
+    order, each with its path in the section (a mapping key's, or a pair's first item)."""
     if isinstance(section, dict):
-        if not section.keys() - allowed:
-            return []
         return [(str(k), (k,)) for k in section if str(k) not in allowed]
     if isinstance(section, list):
         return [
