@@ -230,3 +230,48 @@ def test_options_this_pbx_does_not_know_are_located(sandbox: Sandbox, tmp_path: 
         f"{path}:9:16: trunks.acme.endpoint.direct_media: option 'direct_media' is not known "
         "to this PBX's PJSIP (endpoint section)",
     ]
+
+
+def test_contexts_are_found_by_name_or_label_in_the_tenant(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A trunk's context is a name, else a label (several: the incall one); an unknown or
+    ambiguous one is reported where it is written, before any write."""
+    from dataclasses import replace
+
+    from wazo_reconcile.engine import plan_against
+    from wazo_reconcile.errors import ConfigError
+    from wazo_reconcile.live import fetch_live
+
+    live = fetch_live(client_for(sandbox))
+    tenant = live.token_tenant
+    extra = [  # two more contexts labelled "Shared"; one more labelled "Incalls", internal
+        {"name": "shared-a", "label": "Shared", "type": "internal", "tenant_uuid": tenant},
+        {"name": "shared-b", "label": "Shared", "type": "internal", "tenant_uuid": tenant},
+        {"name": "more-in", "label": "Incalls", "type": "internal", "tenant_uuid": tenant},
+    ]
+    live = replace(live, contexts=(*live.contexts, *extra))
+    path = tmp_path / "stack.yaml"
+    trunks = {"by-name": "to-extern", "by-label": "Outcalls", "by-type": "Incalls"}
+    path.write_text(
+        "version: 1\ntrunks:\n"
+        + "".join(f"  {name}:\n    context: {context}\n" for name, context in trunks.items())
+    )
+    planned = plan_against(load_stack(path), live)
+    contexts = {c.key.name: c.after.fields["context"] for c in planned.plan.changes if c.after}
+    assert contexts == {"by-name": "to-extern", "by-label": "to-extern", "by-type": "from-extern"}
+    path.write_text(
+        "version: 1\ntrunks:\n"
+        "  shared:\n    context: Shared\n"
+        "  nowhere:\n    context: Nowhere\n"
+        "  elsewhere:\n    context: ctx-sub-incall-3501bacb-94c0-4f38-b7dd-6d1fe1988ac7\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        plan_against(load_stack(path), live)
+    assert sorted(str(p) for p in caught.value.problems) == [
+        f"{path}:4:14: trunks.shared.context: context label 'Shared' is ambiguous "
+        "(shared-a, shared-b); use the name",
+        f"{path}:6:14: trunks.nowhere.context: unknown context 'Nowhere' in tenant {tenant}",
+        f"{path}:8:14: trunks.elsewhere.context: unknown context "
+        f"'ctx-sub-incall-3501bacb-94c0-4f38-b7dd-6d1fe1988ac7' in tenant {tenant}",
+    ]

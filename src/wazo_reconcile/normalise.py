@@ -141,6 +141,9 @@ class LiveData(Protocol):
     def pjsip_system(self) -> Mapping[str, str] | None: ...
 
 
+ContextsByText = dict[object, list[Mapping[str, Any]]]
+
+
 @dataclass
 class LiveIndex:
     """Lookups over the live state, shared by the normaliser, the planner and the apply engine."""
@@ -170,6 +173,9 @@ class LiveIndex:
     _user_keys: tuple[dict[str, Mapping[str, Any]], ...] | None = field(
         default=None, repr=False, compare=False
     )
+    _context_keys: dict[str, tuple[ContextsByText, ContextsByText]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def find_user(self, ref: str) -> Mapping[str, Any] | None:
         """``find_user(self.users, ref)`` with the users indexed once (a stack of 1,000 users
@@ -181,6 +187,21 @@ class LiveIndex:
             if found is not None:
                 return found
         return None
+
+    def contexts_called(
+        self, tenant: str, text: str
+    ) -> tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]]:
+        """A tenant's contexts named ``text``, and those labelled so, with each tenant's
+        contexts indexed once (not scanned once per trunk and outcall)."""
+        keys = self._context_keys.get(tenant)
+        if keys is None:
+            by_name: ContextsByText = {}
+            by_label: ContextsByText = {}
+            for context in self.contexts.get(tenant, []):
+                by_name.setdefault(context["name"], []).append(context)
+                by_label.setdefault(context.get("label"), []).append(context)
+            keys = self._context_keys[tenant] = (by_name, by_label)
+        return keys[0].get(text, []), keys[1].get(text, [])
 
     def use_handles(self, aliases: Mapping[tuple[str, ...], str]) -> None:
         """Name live trunks as the stack does (a custom trunk's handle is not its interface)."""
@@ -792,9 +813,7 @@ def _resolve_context(
 ) -> str | None:
     if wanted is None:
         return None
-    contexts = ctx.index.contexts.get(ctx.tenant_of(decl), [])
-    by_name = [c for c in contexts if c["name"] == wanted]
-    by_label = [c for c in contexts if c.get("label") == wanted]
+    by_name, by_label = ctx.index.contexts_called(ctx.tenant_of(decl), wanted)
     if len(by_label) > 1:
         by_label = [c for c in by_label if c.get("type") == kind] or by_label
     found = by_name or by_label
