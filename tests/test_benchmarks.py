@@ -53,3 +53,17 @@ def test_markdown_table_has_a_row_per_step(results: dict[str, Any]) -> None:
     table = bench_pipeline.markdown(results).splitlines()
     assert len(table) == 2 + len(bench_pipeline.STEP_ORDER)
     assert all(row.startswith("|") and row.endswith("|") for row in table)
+
+
+@pytest.mark.slow
+def test_the_budget_times_every_stage_of_a_no_op_plan() -> None:
+    import bench_budget
+
+    results = bench_budget.run_budget(N, 0, runs=1)  # it fails unless the plan is empty
+    stages = results["stages"]
+    assert list(stages) == ["interpreter", "start", *bench_budget.STAGES]
+    assert all(figures["seconds"] > 0 for figures in stages.values())
+    assert all("cpu_seconds" in stages[name] for name in bench_budget.STAGES)
+    assert results["events"] > 1000
+    table = bench_budget.table(results).splitlines()
+    assert len(table) == 2 + len(stages)
