@@ -5,7 +5,7 @@
 
 `bench_pipeline.py` times the CLI as people run it; this script says where that time goes, to
 tell what is left to gain and where. It starts ``reconcile sandbox`` as its own process,
-applies the generated stack to it (as `bench_ab.py` does), sets the latency, then runs each
+applies the generated stack to it (`bench_ab.sandbox_of`), sets the latency, then runs each
 stage of ``reconcile plan`` alone, ``--runs`` times, in this process:
 
 ==============  =============================================================================
@@ -44,8 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,9 +55,10 @@ from yaml._yaml import CParser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ab import TOKEN, reseed  # noqa: E402
+import wazo_reconcile  # noqa: E402
+from bench_ab import TOKEN, Revision, sandbox_of  # noqa: E402
 from gen_stack import generate_stack  # noqa: E402
-from installed import compile_package, cpu_model, probe_speed, sandbox_process  # noqa: E402
+from installed import compile_package, cpu_model, probe_speed  # noqa: E402
 from wazo_reconcile import engine  # noqa: E402
 from wazo_reconcile.commands.common import Output, load_checked  # noqa: E402
 from wazo_reconcile.confd import ConfdClient, connect  # noqa: E402
@@ -69,7 +69,8 @@ from wazo_reconcile.normalise import LivePreparer, prepare_desired  # noqa: E402
 from wazo_reconcile.secrets import SecretResolver  # noqa: E402
 from wazo_reconcile.settings import ConnectionSettings  # noqa: E402
 
-CLI = [sys.executable, "-m", "wazo_reconcile"]
+# The package this process imports, for the sandbox and the apply that sets it up.
+INSTALLED = Revision("installed", Path(wazo_reconcile.__file__).resolve().parents[1])
 # What `reconcile plan` imports before it forks the helper that reads with it.
 START = "import wazo_reconcile.cli, wazo_reconcile.commands.plan, wazo_reconcile.lint"
 STAGES = (  # in process, in this order in every run
@@ -103,23 +104,6 @@ class Stage:
             cpu = statistics.median(self.cpus)
             found.update(cpu_seconds=round(cpu, 3), cpus_busy=round(cpu / wall, 2))
         return found
-
-
-@contextmanager
-def applied_sandbox(stack: Path, n_users: int, latency_ms: float) -> Iterator[str]:
-    """A ``reconcile sandbox`` process holding ``stack`` applied; yields its URL."""
-    with sandbox_process([*CLI, "sandbox", "--port", "0"]) as url:
-        reseed(url, n_users, 0)
-        applied = subprocess.run(
-            [*CLI, "apply", str(stack), "--url", url, "--token", TOKEN, "--auto-approve"],
-            capture_output=True,
-            text=True,
-        )
-        if applied.returncode != 0:
-            raise SystemExit(f"apply failed\n{applied.stderr[-2000:]}")
-        with httpx.Client(base_url=url, headers={"X-Auth-Token": TOKEN}) as http:
-            http.post("/_sandbox/faults", json={"latency_ms": latency_ms}).raise_for_status()
-        yield url
 
 
 def list_bodies(url: str) -> list[bytes]:
@@ -240,7 +224,7 @@ def run_budget(n: int, latency_ms: float, runs: int) -> dict[str, Any]:
             "runs": runs,
             "machine": {"cpu": cpu_model(), "nproc": os.cpu_count(), "probe": probe_speed()},
         }
-        with applied_sandbox(stack, n // 5, latency_ms) as url:
+        with sandbox_of(INSTALLED, stack, n // 5, latency_ms) as url:
             budget = Budget(stack, url)
             stages = {name: Stage(name) for name in ("interpreter", "start")}
             with connect(budget.settings) as client:
