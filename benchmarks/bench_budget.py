@@ -127,7 +127,6 @@ class Budget:
         self.settings = ConnectionSettings(url=url, token=TOKEN)
         self.bodies = list_bodies(url)
         self.loaded = self.load()
-        self.documents = [d for f in self.files for d in read_file(f, plain={})[0]]
         self.live: LiveState | None = None
         self.preparer = LivePreparer()
         self.prepared: dict[int, dict[str, Any]] = {}
@@ -137,7 +136,7 @@ class Budget:
         return {
             "yaml-events": self.yaml_events,
             "read": self.read,
-            "checks": lambda: [analyse_document(d, self.options) for d in self.documents],
+            "checks": lambda: [analyse_document(d, self.options) for d in self.loaded.documents],
             "load": self.load,
             "check_stack": lambda: check_stack(self.loaded, options=self.options),
             "fetch": lambda: self.fetch(client),
