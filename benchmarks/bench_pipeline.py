@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ def parallel(jobs: Iterable[Callable[[], Any]], workers: int = BASELINE_PARALLEL
 
 
 def create_users(sandbox: SandboxAdmin, count: int) -> None:
-    def create(i: int) -> Callable[[], None]:
+    def create(i: int) -> Callable[[], object]:
         body = user_body(i)
         return lambda: sandbox.http.post(API + "/users", json=body).raise_for_status()
 
@@ -206,7 +207,7 @@ def change_by_hand(sandbox: SandboxAdmin, n: int, round_: int) -> tuple[dict[str
     """Change one trunk in ten through the API (alternately its endpoint or its trunk row)."""
     trunks = {t["endpoint_sip"]["name"]: t for t in sandbox.list("/trunks") if t["endpoint_sip"]}
     endpoints = {e["name"]: e for e in sandbox.list("/endpoints/sip")}
-    jobs: list[Callable[[], None]] = []
+    jobs: list[Callable[[], object]] = []
     touched: set[str] = set()
     expected = {"PUT /endpoints/sip/{uuid}": 0, "PUT /trunks/{id}": 0}
     for i in range(round_ % CHANGED_SHARE, n, CHANGED_SHARE):
@@ -218,7 +219,8 @@ def change_by_hand(sandbox: SandboxAdmin, n: int, round_: int) -> tuple[dict[str
                 [k, f"hand-{round_}.example" if k == "from_domain" else v]
                 for k, v in endpoint["endpoint_section_options"]
             ]
-            path, body = f"/endpoints/sip/{endpoint['uuid']}", {"endpoint_section_options": options}
+            path = f"/endpoints/sip/{endpoint['uuid']}"
+            body: dict[str, Any] = {"endpoint_section_options": options}
             expected["PUT /endpoints/sip/{uuid}"] += 1
         else:
             path = f"/trunks/{trunks[name]['id']}"
@@ -229,14 +231,15 @@ def change_by_hand(sandbox: SandboxAdmin, n: int, round_: int) -> tuple[dict[str
     return expected, touched
 
 
-def _put(sandbox: SandboxAdmin, path: str, body: Any) -> Callable[[], None]:
+def _put(sandbox: SandboxAdmin, path: str, body: Any) -> Callable[[], object]:
     return lambda: sandbox.http.put(API + path, json=body).raise_for_status()
 
 
 # -------------------------------------------------------------------------- the baseline
 
 
-OBJECT_KINDS = (  # (LiveState attribute, list path, extra list params, id field)
+# (LiveState attribute, list path, extra list params, id field)
+OBJECT_KINDS: tuple[tuple[str, str, dict[str, str], str], ...] = (
     ("sip_templates", "/endpoints/sip/templates", {}, "uuid"),
     ("endpoints_sip", "/endpoints/sip", {}, "uuid"),
     ("trunks", "/trunks", {}, "id"),
@@ -287,7 +290,7 @@ def per_object_plan(url: str, stack_path: Path, ids: Mapping[str, list[Any]]) ->
         jobs: list[tuple[str, str]] = [(name, path) for name, path in singles.items()]
         for name, path, _params, _key in OBJECT_KINDS:
             jobs += [(name, f"{path}/{value}") for value in ids[name]]
-        answers = parallel([(lambda p=path: get(p)) for _name, path in jobs])
+        answers = parallel([partial(get, path) for _name, path in jobs])
         fetched = time.perf_counter() - started
     found: dict[str, list[Any]] = {}
     for (name, _path), answer in zip(jobs, answers, strict=True):
