@@ -67,3 +67,16 @@ def test_the_budget_times_every_stage_of_a_no_op_plan() -> None:
     assert results["events"] > 1000
     table = bench_budget.table(results).splitlines()
     assert len(table) == 2 + len(stages)
+
+
+@pytest.mark.slow
+def test_the_settle_benchmark_times_plans_at_rest_and_after_a_load() -> None:
+    import bench_settle
+
+    results = bench_settle.run_settle(N, 0, rested_runs=2, load_seconds=0.5, watch_seconds=1)
+    assert len(results["rested"]) == 2 and results["after"]  # each plan exited 0 (no-op)
+    since = [r["since_load"] for r in results["after"]]
+    assert since == sorted(since) and all(0 <= s < 1 for s in since)  # --watch-seconds 1
+    assert all(r["seconds"] > 0 and r["probe"] > 0 for r in results["rested"] + results["after"])
+    table = bench_settle.table(results).splitlines()
+    assert len(table) == 4 + len(results["after"])
