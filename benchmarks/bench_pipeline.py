@@ -27,6 +27,11 @@ an empty PBX each time): wall time, HTTP requests (the sandbox's counters, reset
 run), the CLI's CPU time and its peak RSS (GNU time). Structural checks (request counts,
 exactly the changed objects planned and written, exit codes) fail the benchmark; time targets
 are reported, not asserted.
+Each step (and each round of hand changes) starts after ``--settle`` seconds of rest: in the
+first 15 s after a minute with both CPUs busy (what apply-create does), this host ran the same
+no-op plan 4% and 27% slower than at rest, in two runs of ``bench_settle.py``; without a rest
+that would be charged to the step that follows. Each step's figures carry the speed probe
+taken after that rest (`installed.probe_speed`; for the rounds of hand changes, the last).
 Results: a JSON file (``--output``) and a Markdown table on stdout.
 """
 
@@ -353,6 +358,14 @@ class Bench:
     apply_runs: int
     parallelism: int
     baseline_runs: int
+    settle: float = 0.0
+    probe: float = 0.0  # the speed probe taken after the last rest
+
+    def rest(self) -> None:
+        """Let the host get its speed back before a step (see ``--settle``), then take the
+        speed probe that the step's figures will carry."""
+        time.sleep(self.settle)
+        self.probe = probe_speed()
 
     def connection(self, url: str) -> list[str]:
         return ["--url", url, "--token", TOKEN]
@@ -379,9 +392,10 @@ class Bench:
         steps: dict[str, Any] = {}
 
         def record(name: str, figures: dict[str, Any]) -> None:
-            steps[name] = figures
+            steps[name] = figures = {**figures, "speed_probe_seconds": self.probe}
             log(f"  {latency_ms:g} ms {name}: {json.dumps(figures)}")
 
+        self.rest()
         record(
             "validate", summarise(self.step(sandbox, "validate", ["validate", stack], 0, self.runs))
         )
@@ -391,12 +405,15 @@ class Bench:
             if attempt:
                 sandbox.reset_state()
             create_users(sandbox, n // 5)
+            self.rest()
             empty_plans += self.step(
                 sandbox, "plan-empty", ["plan", *conn, "--detailed-exitcode", stack], 2, 1
             )
+            self.rest()
             applies += self.step(sandbox, "apply-create", [*apply_args, stack], 0, 1)
         record("plan-empty", summarise(empty_plans))
         record("apply-create", self._apply_figures(applies, latency_ms))
+        self.rest()
         noop = self.step(
             sandbox, "plan-noop", ["plan", *conn, "--detailed-exitcode", stack], 0, self.runs
         )
@@ -405,7 +422,10 @@ class Bench:
         record("plan-noop", summarise(noop))
         ids = baseline_state(sandbox)
         sandbox.reset_stats()
-        baseline = [per_object_plan(url, self.stack, ids) for _ in range(self.baseline_runs)]
+        baseline = []
+        for _ in range(self.baseline_runs):
+            self.rest()
+            baseline.append(per_object_plan(url, self.stack, ids))
         counted = sandbox.stats()
         if sum(counted.values()) != sum(b["requests"] for b in baseline) or any(
             not key.startswith("GET ") for key in counted
@@ -428,6 +448,7 @@ class Bench:
         for round_ in range(self.runs):
             expected, touched = change_by_hand(sandbox, n, round_)
             changed = len(touched)
+            self.rest()
             plan = self.step(
                 sandbox, "plan-changed", ["plan", *conn, "--detailed-exitcode", stack], 2, 1
             )[0]
@@ -443,10 +464,12 @@ class Bench:
         record("plan-changed", summarise(changed_plans, changed=changed))
         record("apply-changed", summarise(changed_applies, changed=changed, exact_writes=True))
         exports = []
+        self.rest()
         for run in range(self.runs):
             out = self.workdir / f"export-{latency_ms:g}-{run}"
             exports += self.step(sandbox, "export", ["export", *conn, "--output", str(out)], 0, 1)
         record("export", summarise(exports))
+        self.rest()
         record(
             "drift", summarise(self.step(sandbox, "drift", ["drift", *conn, stack], 0, self.runs))
         )
@@ -535,9 +558,9 @@ STEP_ORDER = (
 
 def markdown(results: Mapping[str, Any]) -> str:
     lines = [
-        "| step | latency | wall (s) | CLI CPU (s) | HTTP requests | writes | peak RSS (MB) "
-        "| notes |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| step | latency | speed probe (s) | wall (s) | CLI CPU (s) | HTTP requests | writes "
+        "| peak RSS (MB) | notes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for latency, steps in results["latencies"].items():
         for name in STEP_ORDER:
@@ -552,7 +575,8 @@ def markdown(results: Mapping[str, Any]) -> str:
             elif name in ("plan-changed", "apply-changed"):
                 notes = f"{s['changed']} trunks changed by hand"
             lines.append(
-                f"| {name} | {latency} ms | {s['seconds']:.2f} | {_cpu(s)} | {s['requests']} | "
+                f"| {name} | {latency} ms | {s['speed_probe_seconds']:.3f} | {s['seconds']:.2f} "
+                f"| {_cpu(s)} | {s['requests']} | "
                 f"{s.get('writes', 0)} | {s.get('rss_mb', '—')} | {notes} |"
             )
     return "\n".join(lines)
@@ -570,14 +594,16 @@ def run_benchmark(
     apply_runs: int = 1,
     baseline_runs: int = 1,
     parallelism: int = 8,
+    settle: float = 0.0,
     log: Callable[[str], None] = lambda _line: None,
 ) -> dict[str, Any]:
-    """Every step at every latency; raises `BenchmarkError` when a structural check fails."""
+    """Every step at every latency, each after ``settle`` seconds of rest; raises
+    `BenchmarkError` when a structural check fails."""
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         workdir = Path(tmp)
         compile_package()  # measure the CLI as installed
         stack = generate_stack(n, workdir / "stack")
-        bench = Bench(n, stack, workdir, runs, apply_runs, parallelism, baseline_runs)
+        bench = Bench(n, stack, workdir, runs, apply_runs, parallelism, baseline_runs, settle)
         results: dict[str, Any] = {
             "n": n,
             "trunks": n,
@@ -586,6 +612,7 @@ def run_benchmark(
             "runs": runs,
             "apply_runs": apply_runs,
             "parallelism": parallelism,
+            "settle_seconds": settle,
             "machine": machine(),
             "latencies": {},
         }
@@ -608,6 +635,13 @@ def main() -> None:
     parser.add_argument("--apply-runs", type=int, default=1, help="apply-create runs (default 1)")
     parser.add_argument("--baseline-runs", type=int, default=1, help="baseline runs (default 1)")
     parser.add_argument("--parallelism", type=int, default=8, help="apply --parallelism")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=20,
+        help="seconds of rest before each step, so that no step is timed on a host still slowed "
+        "by the step before it (default 20; see bench_settle.py)",
+    )
     parser.add_argument("--output", type=Path, help="write the JSON results here")
     args = parser.parse_args()
     latencies = [float(x) for x in args.latency_ms.split(",") if x.strip()]
@@ -618,6 +652,7 @@ def main() -> None:
         apply_runs=args.apply_runs,
         baseline_runs=args.baseline_runs,
         parallelism=args.parallelism,
+        settle=args.settle,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     text = json.dumps(results, indent=2) + "\n"

@@ -27,6 +27,7 @@ def test_every_step_runs_against_the_served_sandbox(results: dict[str, Any]) -> 
     assert list(steps) == list(bench_pipeline.STEP_ORDER)
     for name in bench_pipeline.STEP_ORDER:
         assert steps[name]["seconds"] > 0, name
+        assert steps[name]["speed_probe_seconds"] > 0, name
     for name in ("plan-empty", "plan-noop", "plan-changed", "export", "drift"):
         assert steps[name]["requests"] == 15 and steps[name]["writes"] == 0, name
         assert steps[name]["rss_mb"] > 10, name
