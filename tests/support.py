@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from wazo_reconcile.apply import Report, apply_plan
 from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect, sandbox_client
@@ -104,7 +104,13 @@ def generated_stack(directory: Path, *, sip: int = 12, iax: int = 3, custom: int
     return load_stack(directory)
 
 
-def invariants(sandbox: Sandbox) -> list[str]:
+class StateSource(Protocol):
+    """Whatever shows a sandbox's whole state: a `Sandbox`, or a served one (`ServedState`)."""
+
+    def state(self) -> dict[str, Any]: ...
+
+
+def invariants(sandbox: StateSource) -> list[str]:
     """What must never be left behind: duplicates, orphan endpoints, bare trunks."""
     state = sandbox.state()
     problems = []

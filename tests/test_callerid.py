@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from hypothesis import given
@@ -689,6 +689,13 @@ def test_compile_pattern_min_length() -> None:
 DOC = Path(__file__).resolve().parent.parent / "docs" / "caller-id.md"
 
 
+class Caller(TypedDict):
+    """The arguments of `explain` shared by several calls."""
+
+    user: UserView | None
+    outcall: OutcallView
+
+
 def test_doc_text_examples_are_real_output() -> None:
     national = OutcallView(
         "national",
@@ -698,7 +705,7 @@ def test_doc_text_examples_are_real_output() -> None:
         ),
         ("acme", "hq-iax"),
     )
-    carol = {"user": UserView("carol"), "outcall": national}
+    carol: Caller = {"user": UserView("carol"), "outcall": national}
     outputs = [
         explain(user=UserView("alice", "anonymous"), outcall=national, number="0612345678"),
         explain(**carol, number="0044201234567", default_caller_id='"Carol" <1003>'),

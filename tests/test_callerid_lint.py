@@ -28,7 +28,7 @@ CTX = "to-extern"
 def naive_pairs(patterns: list[Pattern]) -> list[tuple[str, str, str | None]]:
     """Every pair in Asterisk's order, the first hiding pattern wins (the reference)."""
     ordered = sort_patterns(dict.fromkeys(patterns))
-    found = []
+    found: list[tuple[str, str, str | None]] = []
     for i, later in enumerate(ordered):
         second = compile_pattern(later.exten)
         for earlier in ordered[:i]:

@@ -352,16 +352,25 @@ def test_dev_hooks_follow_the_style_guide() -> None:
     }
 
 
-def test_the_mypy_hook_installs_every_runtime_dependency() -> None:
-    """The hook runs mypy in an environment of its own: a runtime dependency missing there
-    is an import error under --strict."""
+def test_the_mypy_hook_installs_every_dependency_the_checked_code_imports() -> None:
+    """The hook runs mypy in an environment of its own: a runtime dependency, or a test
+    dependency that tests import, missing there is an import error under --strict."""
 
     def names(specs: list[str]) -> set[str]:  # "orjson>=3.9" -> "orjson"
         return {re.split(r"[<>=!~\[ ]", spec)[0].lower() for spec in specs}
 
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project, checked = pyproject["project"], pyproject["tool"]["mypy"]["files"]
     (mypy,) = [h for repo in load(DEV_HOOKS)["repos"] for h in repo["hooks"] if h["id"] == "mypy"]
-    wanted, given = names(project["dependencies"]), names(mypy["additional_dependencies"])
+    imported = {
+        match.group(1).lower()
+        for path in (ROOT / "tests").rglob("*.py")
+        for match in re.finditer(r"^(?:import|from) (\w+)", path.read_text(), re.MULTILINE)
+    }
+    wanted = names(project["dependencies"])
+    wanted |= names(project["optional-dependencies"]["test"]) & imported
+    given = names(mypy["additional_dependencies"])
+    assert "tests" in checked and wanted >= {"pytest", "hypothesis"}
     assert wanted <= given, f"add to the mypy hook: {sorted(wanted - given)}"
 
 
@@ -398,7 +407,8 @@ class FakeGitLab:
         self.writes.append(("PUT", path, data))
 
     def download(self, path: str) -> bytes:
-        return self.data[path]
+        body: bytes = self.data[path]
+        return body
 
 
 def test_mr_note_is_updated_in_place() -> None:

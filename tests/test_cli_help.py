@@ -11,7 +11,7 @@ import pytest
 from wazo_reconcile.cli import COMMANDS, build_parser, main
 
 # `explain` has subcommands: its help is checked for `explain caller-id`.
-HELP_COMMANDS = [
+HELP_COMMANDS: list[tuple[str, ...]] = [
     (name,)
     for name in COMMANDS
     if name != "explain" and importlib.util.find_spec(f"wazo_reconcile.commands.{name}")

@@ -21,7 +21,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import pytest
@@ -339,15 +339,22 @@ def test_contract_recordings_profile_is_the_recorded_seed() -> None:
             assert same(expected["body"], response.json()), request["path"]
 
 
+class TrunkBody(TypedDict):
+    uuid: str
+    name: str
+    links: list[dict[str, str]]
+    id: int
+
+
 def test_contract_renamer_binds_and_translates() -> None:
     renamer = Renamer()
-    recorded = {
+    recorded: TrunkBody = {
         "uuid": "11111111-2222-4333-8444-555555555555",
         "name": "ab12cd34",
         "links": [{"rel": "trunks", "href": "http://h/api/confd/1.1/trunks/4"}],
         "id": 4,
     }
-    actual = {
+    actual: TrunkBody = {
         "uuid": "99999999-2222-4333-8444-555555555555",
         "name": "zz99yy88",
         "links": [{"rel": "trunks", "href": "http://h/api/confd/1.1/trunks/7"}],

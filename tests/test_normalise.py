@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from wazo_reconcile.normalise import LiveIndex, find_user
 
-USERS = [
+USERS: list[Mapping[str, str | None]] = [
     {"uuid": "u-1", "email": "Alice@Example.com", "username": "alice"},
     {"uuid": "u-2", "email": "bob@example.com", "username": "alice@example.com"},
     {"uuid": "u-3", "email": None, "username": "carol"},

@@ -48,7 +48,7 @@ def user(value: str | None, name: str = "alice@example.com") -> Resource:
 def change(action: Action, before: Resource | None, after: Resource | None) -> Change:
     resource = after or before
     assert resource is not None
-    deltas = ()
+    deltas: tuple[FieldChange, ...] = ()
     if before is not None and after is not None:
         deltas = tuple(
             FieldChange(k, before.fields.get(k), v)

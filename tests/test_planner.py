@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from wazo_reconcile.diff import Action, Change, DiffResult, diff
 from wazo_reconcile.model import Pattern, Resource, ResourceKey, options
-from wazo_reconcile.planner import Guards, build_plan, impact_of
+from wazo_reconcile.planner import Guards, Plan, build_plan, impact_of
 
 T1 = "11111111-1111-4111-8111-111111111111"
 
@@ -21,7 +21,7 @@ def res(kind: str, name: str, identity: tuple[str, ...], **fields: object) -> Re
     return Resource.create(ResourceKey(kind, name, tenant), identity, fields)
 
 
-def transport(name: str, **fields: object) -> Resource:
+def transport(name: str, **fields: str) -> Resource:
     return res("transports", name, ("transport", name), options=options(fields.items()))
 
 
@@ -38,10 +38,14 @@ def outcall(name: str, *trunks: str, **fields: object) -> Resource:
 
 
 def plan_for(
-    desired: list[Resource], live: list[Resource], policy: Policy | None = None, **kw: object
-):
+    desired: list[Resource],
+    live: list[Resource],
+    policy: Policy | None = None,
+    *,
+    guards: Guards | None = None,
+) -> Plan:
     result = diff(desired, live, policy or Policy(), tenants=frozenset({T1}))
-    return build_plan(result, desired=desired, live=live, **kw)  # type: ignore[arg-type]
+    return build_plan(result, desired=desired, live=live, guards=guards or Guards())
 
 
 def test_plan_orders_creates_by_dependencies() -> None:
