@@ -41,6 +41,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import wazo_reconcile  # noqa: E402
 from gen_stack import generate_stack, user_body  # noqa: E402
 from installed import probe_speed, sandbox_process  # noqa: E402
 
@@ -60,6 +61,10 @@ class Revision:
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "wazo_reconcile", *args]
+
+
+# The package this process imports (an installed or editable copy), as a revision to run.
+INSTALLED = Revision("installed", Path(wazo_reconcile.__file__).resolve().parents[1])
 
 
 def checkout(rev: str, workdir: Path) -> Revision:

@@ -55,8 +55,7 @@ from yaml._yaml import CParser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import wazo_reconcile  # noqa: E402
-from bench_ab import TOKEN, Revision, sandbox_of  # noqa: E402
+from bench_ab import INSTALLED, TOKEN, sandbox_of  # noqa: E402
 from gen_stack import generate_stack  # noqa: E402
 from installed import compile_package, cpu_model, probe_speed  # noqa: E402
 from wazo_reconcile import engine  # noqa: E402
@@ -69,8 +68,6 @@ from wazo_reconcile.normalise import LivePreparer, prepare_desired  # noqa: E402
 from wazo_reconcile.secrets import SecretResolver  # noqa: E402
 from wazo_reconcile.settings import ConnectionSettings  # noqa: E402
 
-# The package this process imports, for the sandbox and the apply that sets it up.
-INSTALLED = Revision("installed", Path(wazo_reconcile.__file__).resolve().parents[1])
 # What `reconcile plan` imports before it forks the helper that reads with it.
 START = "import wazo_reconcile.cli, wazo_reconcile.commands.plan, wazo_reconcile.lint"
 STAGES = (  # in process, in this order in every run

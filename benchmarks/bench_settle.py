@@ -29,8 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ab import sandbox_of, step_args, timed  # noqa: E402
-from bench_budget import INSTALLED  # noqa: E402
+from bench_ab import INSTALLED, sandbox_of, step_args, timed  # noqa: E402
 from gen_stack import generate_stack  # noqa: E402
 from installed import compile_package, cpu_model, probe_speed  # noqa: E402
 
