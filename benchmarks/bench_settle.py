@@ -69,7 +69,7 @@ def run_settle(
             loaded_until = time.monotonic()
             after = []
             while (since := time.monotonic() - loaded_until) < watch_seconds:
-                after.append({"since_load": round(since, 1), **plan()})
+                after.append({"since_load": since, **plan()})
     return {
         "n": n,
         "latency_ms": latency_ms,
