@@ -4,6 +4,8 @@
     python benchmarks/bench_ab.py --before HEAD~3 --after HEAD --n 500 --runs 3
     python benchmarks/bench_ab.py --before HEAD --steps export      # one command only
     python benchmarks/bench_ab.py --before HEAD --steps apply --runs 3
+    python benchmarks/bench_ab.py --before . --python-before /tmp/venv-a/bin/python \
+        --python-after /tmp/venv-b/bin/python        # one revision on two interpreters
 
 The speed of a shared machine's CPUs changes from one hour to the next (see
 `installed.probe_speed`), so two benchmark runs taken apart do not compare two revisions.
@@ -18,7 +20,9 @@ steps after it see the same state as the others.
 
 Each revision is ``git archive``d into a temporary directory and runs from there
 (``PYTHONPATH``), with its bytecode compiled first (as an installed copy has it); the working
-tree itself is used for ``--after .`` (the default).
+tree itself is used for ``--after .`` (the default). Each side runs on this script's
+interpreter unless ``--python-before``/``--python-after`` name another (the ``python`` of a
+virtual environment holding wazo-reconcile's dependencies): its CLI and its sandbox both.
 """
 
 from __future__ import annotations
@@ -55,20 +59,23 @@ DEFAULT_STEPS = STEPS[:-1]
 class Revision:
     label: str
     src: Path  # the directory holding the `wazo_reconcile` package
+    python: str = sys.executable  # the interpreter that runs it
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "PYTHONPATH": str(self.src)}
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "wazo_reconcile", *args]
+        return [self.python, "-m", "wazo_reconcile", *args]
 
 
 # The package this process imports (an installed or editable copy), as a revision to run.
 INSTALLED = Revision("installed", Path(wazo_reconcile.__file__).resolve().parents[1])
 
 
-def checkout(rev: str, workdir: Path) -> Revision:
-    """``rev``'s ``src/`` in a directory of its own (``.``: the working tree), compiled."""
+def checkout(rev: str, workdir: Path, python: str | None = None) -> Revision:
+    """``rev``'s ``src/`` in a directory of its own (``.``: the working tree), compiled by the
+    interpreter that will run it (``python``; default: this one)."""
+    python = python or sys.executable
     if rev == ".":
         src = ROOT / "src"
     else:
@@ -82,10 +89,11 @@ def checkout(rev: str, workdir: Path) -> Revision:
         with tarfile.open(archive_path) as tar:
             tar.extractall(target, filter="data")
         src = target / "src"
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(src / "wazo_reconcile")], check=True
-    )
-    return Revision("working tree" if rev == "." else rev, src)
+    subprocess.run([python, "-m", "compileall", "-q", str(src / "wazo_reconcile")], check=True)
+    label = "working tree" if rev == "." else rev
+    if python != sys.executable:
+        label += f" on {python}"
+    return Revision(label, src, python)
 
 
 def reseed(url: str, n_users: int, latency_ms: float) -> None:
@@ -150,6 +158,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="git revision to compare against")
     parser.add_argument("--after", default=".", help="git revision (default: the working tree)")
+    for side in ("before", "after"):
+        parser.add_argument(
+            f"--python-{side}",
+            metavar="PYTHON",
+            help=f"the interpreter that runs the {side} side (default: this one)",
+        )
     parser.add_argument("--n", type=int, default=5000, help="SIP trunks (default 5000)")
     parser.add_argument("--runs", type=int, default=7, help="runs per step and revision")
     parser.add_argument("--latency-ms", type=float, default=20, help="sandbox latency (20)")
@@ -165,7 +179,12 @@ def main() -> None:
         workdir = Path(tmp)
         (workdir / "revs").mkdir()
         stack = generate_stack(args.n, workdir / "stack")
-        revisions = [checkout(rev, workdir / "revs") for rev in (args.before, args.after)]
+        revisions = [
+            checkout(args.before, workdir / "revs", args.python_before),
+            checkout(args.after, workdir / "revs", args.python_after),
+        ]
+        if revisions[0].label == revisions[1].label:
+            raise SystemExit("--before and --after name the same revision on the same Python")
         print(f"N={args.n}, latency {args.latency_ms:g} ms, {args.runs} runs, interleaved")
         print(f"speed probe before: {probe_speed():.3f} s; load average {_load()}")
         urls = [
