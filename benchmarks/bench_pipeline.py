@@ -14,8 +14,9 @@ validate            ``reconcile validate`` (offline)
 plan-empty          ``reconcile plan`` on the empty PBX (everything to create)
 apply-create        ``reconcile apply --auto-approve --parallelism P``: creates everything
 plan-noop           ``reconcile plan`` right after: nothing to do
-baseline            the same no-op plan the per-object way: one GET per object (ids known, as
-                    in a Terraform state), 10 in parallel (httpx), then the same diff in-process
+baseline            the same no-op plan the per-object way (``per_object_plan.py``, its own
+                    process): the stack validated as plan does, then one GET per object (ids
+                    known, as in a Terraform state), 10 in parallel, then the same diff
 plan-changed        ``reconcile plan`` after 10% of the trunks were changed through the API
 apply-changed       ``reconcile apply`` of those changes: exactly one write per changed trunk
 export              ``reconcile export`` into a fresh directory
@@ -51,7 +52,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +60,18 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_stack import generate_stack, trunk_name, user_body  # noqa: E402
-from installed import compile_package, cpu_model, probe_speed, sandbox_process  # noqa: E402
-from wazo_reconcile.wire import StdlibTransport  # noqa: E402
+from installed import (  # noqa: E402
+    compile_package,
+    cpu_model,
+    interpreter,
+    probe_speed,
+    sandbox_process,
+)
+from per_object_plan import OBJECT_KINDS, PARALLELISM  # noqa: E402
 
 TOKEN = "bench-token"
 API = "/api/confd/1.1"
-BASELINE_PARALLELISM = 10
+BASELINE_PARALLELISM = PARALLELISM  # the per-object baseline's, as Terraform's default
 CHANGED_SHARE = 10  # one trunk in CHANGED_SHARE is changed by hand
 
 TARGETS = {
@@ -129,11 +135,15 @@ GNU_TIME = Path("/usr/bin/time")
 
 
 def run_cli(args: Sequence[str], workdir: Path, env: Mapping[str, str] | None = None) -> Run:
-    """Run the CLI. Its peak RSS is measured by GNU time (``%M``) when available: Linux
-    counts in a child's ``ru_maxrss`` the RSS of the process it was forked from (this
-    benchmark, hundreds of MB after the baseline), so ``wait4`` alone would overstate it."""
+    """Run the CLI (see `run_process`)."""
+    return run_process(cli(*args), workdir, env)
+
+
+def run_process(command: list[str], workdir: Path, env: Mapping[str, str] | None = None) -> Run:
+    """Run a command and measure it. Its peak RSS is measured by GNU time (``%M``) when
+    available: Linux counts in a child's ``ru_maxrss`` the RSS of the process it was forked
+    from (this benchmark), so ``wait4`` alone would overstate it."""
     out_path, err_path, rss_path = workdir / "cli.out", workdir / "cli.err", workdir / "cli.rss"
-    command = cli(*args)
     if GNU_TIME.exists():
         command = [str(GNU_TIME), "-f", "%M", "-o", str(rss_path), *command]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
@@ -243,17 +253,6 @@ def _put(sandbox: SandboxAdmin, path: str, body: Any) -> Callable[[], object]:
 # -------------------------------------------------------------------------- the baseline
 
 
-# (LiveState attribute, list path, extra list params, id field)
-OBJECT_KINDS: tuple[tuple[str, str, dict[str, str], str], ...] = (
-    ("sip_templates", "/endpoints/sip/templates", {}, "uuid"),
-    ("endpoints_sip", "/endpoints/sip", {}, "uuid"),
-    ("trunks", "/trunks", {}, "id"),
-    ("outcalls", "/outcalls", {}, "id"),
-    ("extensions", "/extensions", {"type": "outcall"}, "id"),
-    ("users", "/users", {}, "uuid"),
-)
-
-
 def baseline_state(sandbox: SandboxAdmin) -> dict[str, list[Any]]:
     """The ids a per-object tool keeps in its state file (read once, not timed)."""
     return {
@@ -262,63 +261,10 @@ def baseline_state(sandbox: SandboxAdmin) -> dict[str, list[Any]]:
     }
 
 
-def per_object_plan(url: str, stack_path: Path, ids: Mapping[str, list[Any]]) -> dict[str, Any]:
-    """The no-op plan done the per-object way: every object read with its own GET, 10 at a
-    time, then the same normalise + diff + plan as ``reconcile plan`` (in this process)."""
-    from wazo_reconcile.config import load_stack
-    from wazo_reconcile.engine import plan_against
-    from wazo_reconcile.live import LiveState
-    from wazo_reconcile.secrets import SecretResolver
-
-    started = time.perf_counter()
-    headers = {"X-Auth-Token": TOKEN}
-    # the same HTTP stack as reconcile's client, so the ratio is the per-object way's alone;
-    # `parallel` runs BASELINE_PARALLELISM threads, so as many connections at most
-    with httpx.Client(
-        base_url=url, headers=headers, timeout=120, transport=StdlibTransport()
-    ) as http:
-
-        def get(path: str) -> Any:
-            answer = http.get(API + path)
-            answer.raise_for_status()
-            return answer.json()
-
-        singles = {
-            "token_tenant": "/tenants",
-            "tenants": "/tenants?recurse=true",
-            "transports": "/sip/transports",
-            "contexts": "/contexts?recurse=true",
-            "pjsip_global": "/asterisk/pjsip/global",
-            "pjsip_system": "/asterisk/pjsip/system",
-            "pjsip_doc": "/asterisk/pjsip/doc",
-        }
-        jobs: list[tuple[str, str]] = [(name, path) for name, path in singles.items()]
-        for name, path, _params, _key in OBJECT_KINDS:
-            jobs += [(name, f"{path}/{value}") for value in ids[name]]
-        answers = parallel([partial(get, path) for _name, path in jobs])
-        fetched = time.perf_counter() - started
-    found: dict[str, list[Any]] = {}
-    for (name, _path), answer in zip(jobs, answers, strict=True):
-        found.setdefault(name, []).append(answer)
-    live = LiveState(
-        token_tenant=found["token_tenant"][0]["items"][0]["uuid"],
-        tenants={t["uuid"]: t for t in found["tenants"][0]["items"]},
-        transports=tuple(found["transports"][0]["items"]),
-        contexts=tuple(found["contexts"][0]["items"]),
-        pjsip_global={str(k): str(v) for k, v in found["pjsip_global"][0]["options"].items()},
-        pjsip_system={str(k): str(v) for k, v in found["pjsip_system"][0]["options"].items()},
-        pjsip_doc=found["pjsip_doc"][0],
-        **{name: tuple(found.get(name, ())) for name, *_rest in OBJECT_KINDS},
-    )
-    stack = load_stack(stack_path)
-    planned = plan_against(stack, live, resolver=SecretResolver(os.environ))
-    if not planned.plan.is_empty:
-        raise BenchmarkError(f"the per-object no-op plan has {len(planned.plan.changes)} changes")
-    return {
-        "seconds": time.perf_counter() - started,
-        "fetch_seconds": fetched,
-        "requests": len(jobs),
-    }
+def per_object_command(url: str, stack: Path, ids_path: Path) -> list[str]:
+    """The per-object baseline (`per_object_plan.py`) as its own process, as plan runs."""
+    script = Path(__file__).resolve().with_name("per_object_plan.py")
+    return [sys.executable, str(script), url, TOKEN, str(stack), str(ids_path)]
 
 
 # ------------------------------------------------------------------------------ the steps
@@ -420,30 +366,25 @@ class Bench:
         if max(r.total for r in noop) > TARGETS["plan_noop_requests"]:
             raise BenchmarkError(f"plan-noop: {max(r.total for r in noop)} requests")
         record("plan-noop", summarise(noop))
-        ids = baseline_state(sandbox)
-        sandbox.reset_stats()
+        ids_path = self.workdir / "baseline-ids.json"
+        ids_path.write_text(json.dumps(baseline_state(sandbox)))
         baseline = []
         for _ in range(self.baseline_runs):
             self.rest()
-            baseline.append(per_object_plan(url, self.stack, ids))
-        counted = sandbox.stats()
-        if sum(counted.values()) != sum(b["requests"] for b in baseline) or any(
-            not key.startswith("GET ") for key in counted
-        ):
-            raise BenchmarkError(f"baseline: the sandbox counted {counted}")
-        seconds = median([b["seconds"] for b in baseline])
-        record(
-            "baseline",
-            {
-                "seconds": round(seconds, 3),
-                "seconds_runs": [round(b["seconds"], 3) for b in baseline],
-                "fetch_seconds": round(median([b["fetch_seconds"] for b in baseline]), 3),
-                "requests": baseline[0]["requests"],
-                "parallelism": BASELINE_PARALLELISM,
-                "ratio_to_plan_noop": round(seconds / steps["plan-noop"]["seconds"], 1),
-                "runs": len(baseline),
-            },
+            done = sandbox.measured(
+                lambda: run_process(per_object_command(url, self.stack, ids_path), self.workdir)
+            )
+            told = json.loads(expect(done, 0, "baseline").stdout)
+            if done.total != told["requests"] or done.writes:
+                raise BenchmarkError(f"baseline: the sandbox counted {done.requests}")
+            baseline.append((done, told))
+        figures = summarise([done for done, _told in baseline])
+        figures.update(
+            fetch_seconds=round(median([told["fetch_seconds"] for _run, told in baseline]), 3),
+            parallelism=BASELINE_PARALLELISM,
+            ratio_to_plan_noop=round(figures["seconds"] / steps["plan-noop"]["seconds"], 1),
         )
+        record("baseline", figures)
         changed_plans, changed_applies = [], []
         for round_ in range(self.runs):
             expected, touched = change_by_hand(sandbox, n, round_)
@@ -506,6 +447,7 @@ def machine() -> dict[str, Any]:
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "python": platform.python_version(),
+        "interpreter": interpreter(),
         "system": f"{platform.system()} {platform.release()}",
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "speed_probe_seconds": probe_speed(),
