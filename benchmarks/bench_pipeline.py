@@ -48,8 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,11 +66,10 @@ from installed import (  # noqa: E402
     probe_speed,
     sandbox_process,
 )
-from per_object_plan import OBJECT_KINDS, PARALLELISM  # noqa: E402
+from per_object_plan import API, OBJECT_KINDS, parallel  # noqa: E402
+from per_object_plan import PARALLELISM as BASELINE_PARALLELISM  # noqa: E402
 
 TOKEN = "bench-token"
-API = "/api/confd/1.1"
-BASELINE_PARALLELISM = PARALLELISM  # the per-object baseline's, as Terraform's default
 CHANGED_SHARE = 10  # one trunk in CHANGED_SHARE is changed by hand
 
 TARGETS = {
@@ -200,11 +198,6 @@ class SandboxAdmin:
         run = action()
         run.requests = self.stats()
         return run
-
-
-def parallel(jobs: Iterable[Callable[[], Any]], workers: int = BASELINE_PARALLELISM) -> list[Any]:
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [f.result() for f in [pool.submit(job) for job in jobs]]
 
 
 def create_users(sandbox: SandboxAdmin, count: int) -> None:

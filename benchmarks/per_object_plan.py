@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -52,7 +52,8 @@ SINGLES = {
 }
 
 
-def parallel(jobs: list[Callable[[], Any]], workers: int = PARALLELISM) -> list[Any]:
+def parallel(jobs: Iterable[Callable[[], Any]], workers: int = PARALLELISM) -> list[Any]:
+    """Run ``jobs`` ``workers`` at a time; their results in order (the first error raised)."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda job: job(), jobs))
 
