@@ -11,7 +11,7 @@ have, with -v and with -vv; then commands fail on purpose: an API error that ech
 bad input quoting one, a wrong token, a wrong password. stdout, stderr and every file written
 are scanned.
 
-tests/test_validate_cli.py, tests/test_engine.py and tests/test_cli_e2e.py check parts of this
+tests/test_validate_cli.py, tests/test_pipeline.py and tests/test_cli_e2e.py check parts of this
 (validate alone, renderings in-process, one CLI cycle); this is the whole matrix.
 """
 

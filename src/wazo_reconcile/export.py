@@ -35,6 +35,8 @@ from yaml.emitter import Emitter, ScalarAnalysis
 from wazo_reconcile.errors import UsageError
 from wazo_reconcile.forked import forked
 from wazo_reconcile.gcpause import gc_paused
+from wazo_reconcile.live import LiveIndex, index_live
+from wazo_reconcile.live import LiveState as LiveData
 from wazo_reconcile.model import (
     SIP_SECTIONS,
     TENANT_TEMPLATES,
@@ -45,11 +47,8 @@ from wazo_reconcile.model import (
 )
 from wazo_reconcile.normalise import (
     DEFAULT_IDENTIFY_BY,
-    LiveData,
-    LiveIndex,
     header_set_var,
     identify_by_has_header,
-    index_live,
     normalise_live,
     split_headers,
     split_match_header,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from wazo_reconcile import __version__
@@ -39,7 +39,6 @@ class RenderOptions:
     color: bool = False
     title: str = "plan"  # "plan" | "drift"
     source: str = ""  # what was compared, e.g. "examples/nat-provider → https://pbx"
-    operations: Mapping[int, Sequence[str]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- values
@@ -188,7 +187,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         head = change_header(change)
         out.append(_paint(f"  {head}", symbol, options.color) + f"  [{', '.join(change.impact)}]")
         out += [f"      {line}" for line in change_body(change)]
-        for summary in options.operations.get(i, ()):
+        for summary in plan.summaries(i):
             out.append(f"      · {summary}")
     if plan.changes:
         out.append("")
@@ -386,9 +385,7 @@ def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str,
         "restart_required": plan.restart_required,
         "restart_reasons": list(plan.restart_reasons),
         "refusals": list(plan.refusals),
-        "changes": [
-            change_dict(c, options.operations.get(i, ())) for i, c in enumerate(plan.changes)
-        ],
+        "changes": [change_dict(c, plan.summaries(i)) for i, c in enumerate(plan.changes)],
         "unmanaged": [_key_dict(r) for r in plan.unmanaged],
         "kept": [{**_key_dict(k.resource), "reason": k.reason} for k in plan.kept],
         "caller_id": [entry.to_dict() for entry in plan_caller_id_changes(plan.changes)],
@@ -445,7 +442,7 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
         out.append(f"<details><summary><code>{change_header(change)}</code> — {impact}</summary>")
         out += ["", "```diff"]
         out += [_diff_line(line) for line in change_body(change)]
-        out += [f"# {s}" for s in options.operations.get(i, ())]
+        out += [f"# {s}" for s in plan.summaries(i)]
         out += ["```", "", "</details>", ""]
     out += caller_id_markdown(plan)
     if plan.unmanaged or plan.kept:
