@@ -47,7 +47,13 @@ from wazo_reconcile.config import (
 )
 from wazo_reconcile.diff import matches
 from wazo_reconcile.errors import Problem
-from wazo_reconcile.model import TENANT_TEMPLATES, Pattern, Resource
+from wazo_reconcile.model import (
+    SIP_SECTIONS,
+    TEMPLATES_INHERITING_GLOBAL,
+    TENANT_TEMPLATES,
+    Pattern,
+    Resource,
+)
 from wazo_reconcile.pjsip import ENDPOINT_SECTIONS, PjsipDoc, load_pjsip_doc
 from wazo_reconcile.schema import suggest, validate_document
 from wazo_reconcile.secrets import (
@@ -64,12 +70,6 @@ from wazo_reconcile.secrets import (
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
-SIP_SECTIONS = tuple(ENDPOINT_SECTIONS)
-# Per-tenant templates confd creates and records on the tenant; YAML names them by label.
-DEFAULT_TEMPLATES = frozenset({"global", "webrtc", "meeting_guest", "registration_trunk"})
-# confd's default templates that inherit `global` (registration_trunk does; twilio_trunk,
-# which inherits registration_trunk, is not addressable by label).
-DEFAULT_TEMPLATES_WITH_GLOBAL = frozenset({"global", "registration_trunk"})
 
 SIP_NAME = re.compile(r"[-_.a-zA-Z0-9]{1,79}")
 IAX_NAME = re.compile(r"[a-zA-Z0-9_-]{1,40}")
@@ -352,7 +352,7 @@ def _template_ref(
             f"tenant {decl.tenant}; confd refuses templates of another tenant"
         )
         yield ctx.problem(decl, path, message)
-    elif name not in DEFAULT_TEMPLATES:
+    elif name not in TENANT_TEMPLATES:
         yield _undeclared(ctx, decl, path, "sip_templates", name, "SIP template")
 
 
@@ -472,7 +472,7 @@ def _inherits_global(
     todo, seen = list(parents), set()
     while todo:
         name = todo.pop()
-        if name in DEFAULT_TEMPLATES_WITH_GLOBAL:
+        if name in TEMPLATES_INHERITING_GLOBAL:
             return True
         node = _node(name, tenant)
         if node in seen:
@@ -480,7 +480,7 @@ def _inherits_global(
         seen.add(node)
         if node in templates:
             todo += templates[node]
-        elif name not in DEFAULT_TEMPLATES:
+        elif name not in TENANT_TEMPLATES:
             unknown = True
     return None if unknown else False
 

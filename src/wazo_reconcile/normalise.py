@@ -18,6 +18,7 @@ from wazo_reconcile.live import LiveIndex, LiveState, TrunkIdentity, trunk_ident
 from wazo_reconcile.model import (
     SIP_SECTIONS,
     TENANT_TEMPLATES,
+    TWILIO_TEMPLATE,
     Options,
     Pattern,
     Resource,
@@ -180,7 +181,7 @@ def _live_template(template: SipBody, index: LiveIndex) -> Resource:
 
 def _is_default_label(template: SipBody) -> bool:
     # twilio_trunk has no pointer on the tenant; confd creates it with that label.
-    return template.get("label") == "twilio_trunk" and template.get("name") != "twilio_trunk"
+    return template.get("label") == TWILIO_TEMPLATE and template.get("name") != TWILIO_TEMPLATE
 
 
 def _live_trunks(live: LiveState, index: LiveIndex) -> list[Resource]:

@@ -20,8 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from wazo_reconcile.config import Stack, read_stack
 from wazo_reconcile.errors import ConfigError, Problem, UsageError
-from wazo_reconcile.logsafe import RedactingFilter
-from wazo_reconcile.secrets import ScrubbingFilter, SecretRegistry, SecretResolver
+from wazo_reconcile.secrets import RedactingFilter, ScrubbingFilter, SecretRegistry, SecretResolver
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
 
 if TYPE_CHECKING:  # imported where used: `export` needs neither the planner nor the linter
