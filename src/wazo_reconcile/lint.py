@@ -28,12 +28,9 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from wazo_reconcile.callerid import (
-    Finding,
     OutcallView,
     UserView,
     caller_id_problems,
-    context_problems,
-    exten_problems,
     pattern_value_problems,
     user_problems,
 )
@@ -45,6 +42,7 @@ from wazo_reconcile.config import (
     format_path,
     option_text,
 )
+from wazo_reconcile.dialpattern import Finding, context_problems, exten_problems
 from wazo_reconcile.diff import matches
 from wazo_reconcile.errors import Problem
 from wazo_reconcile.model import (
