@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from wazo_reconcile.model import Pattern
 
@@ -265,7 +265,7 @@ class Finding:
     field: str | None = None
     related: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "severity": self.severity,
             "code": self.code,
@@ -306,7 +306,7 @@ def _by_context(patterns: Iterable[Pattern]) -> dict[str, list[Pattern]]:
 
 
 def finding(
-    severity: Severity, code: str, message: str, p: Pattern, field: str = "exten", **kw: Any
+    severity: Severity, code: str, message: str, p: Pattern, field: str = "exten", **kw: str | None
 ) -> Finding:
     return Finding(severity, code, message, p.exten, p.context, field, **kw)
 

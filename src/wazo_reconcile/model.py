@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from wazo_reconcile.errors import Location
 
@@ -53,6 +53,7 @@ TWILIO_TEMPLATE = "twilio_trunk"
 TEMPLATES_INHERITING_GLOBAL = frozenset({"global", "registration_trunk"})
 
 Options = tuple[tuple[str, str], ...]
+T = TypeVar("T")
 
 
 def options(pairs: Iterable[tuple[str, str]]) -> Options:
@@ -63,7 +64,7 @@ def options(pairs: Iterable[tuple[str, str]]) -> Options:
     return tuple(found)
 
 
-def empty_to_none(value: Any) -> Any:
+def empty_to_none(value: T) -> T | None:
     """confd reads back several nullable strings as ``""`` or ``None`` interchangeably."""
     return None if value == "" else value
 

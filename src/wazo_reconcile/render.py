@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wazo_reconcile import __version__
-from wazo_reconcile.apply import Report, Status
+from wazo_reconcile.apply import Outcome, Report, Status
 from wazo_reconcile.callerid import (
     ANONYMOUS,
     CallerIdChange,
@@ -43,7 +43,7 @@ class RenderOptions:
 # ---------------------------------------------------------------------------- values
 
 
-def show(value: Any) -> str:
+def show(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -70,7 +70,7 @@ def masked_pair(key: str, value: str) -> tuple[str, str]:
     return (key, MASK if is_secret_key(key) else value)
 
 
-def _is_pairs(value: Any) -> bool:
+def _is_pairs(value: object) -> bool:
     return isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value)
 
 
@@ -120,7 +120,7 @@ def field_lines(change: FieldChange) -> list[str]:
     return [f"{name}: {show(change.before)} → {show(change.after)}"]
 
 
-def _item(name: str, value: Any) -> str:
+def _item(name: str, value: object) -> str:
     if isinstance(value, Pattern):
         return show_pattern(value)
     if isinstance(value, tuple) and len(value) == 2:
@@ -325,8 +325,8 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, Any]:
-    data: dict[str, Any] = {
+def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, object]:
+    data: dict[str, object] = {
         "action": change.action.value,
         "kind": change.key.kind,
         "name": change.key.name,
@@ -337,9 +337,10 @@ def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, Any
         "notes": list(change.notes),
         "affects": list(change.affects),
     }
+    fields: list[dict[str, object]] = []
     if change.action is Action.UPDATE:
         for delta in change.fields:
-            entry = {
+            entry: dict[str, object] = {
                 "field": delta.field,
                 "before": json_value(delta.before),
                 "after": json_value(delta.after),
@@ -348,17 +349,18 @@ def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, Any
                 added, removed = field_delta(delta)
                 entry["added"] = [_json_item(v) for v in added]
                 entry["removed"] = [_json_item(v) for v in removed]
-            data["fields"].append(entry)
+            fields.append(entry)
     elif change.action is Action.CREATE:
-        data["fields"] = [
+        fields = [
             {"field": name, "before": None, "after": json_value(value)}
             for name, value in sorted(change.resource.fields.items())
         ]
     else:
-        data["fields"] = [
+        fields = [
             {"field": name, "before": json_value(value), "after": None}
             for name, value in sorted(change.resource.fields.items())
         ]
+    data["fields"] = fields
     if operations:
         data["operations"] = list(operations)
     return data
@@ -370,7 +372,7 @@ def _json_item(value: Any) -> Any:
     return json_value(value)
 
 
-def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str, Any]:
+def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str, object]:
     counts = plan.counts
     return {
         "format_version": FORMAT_VERSION,
@@ -388,7 +390,7 @@ def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str,
     }
 
 
-def _key_dict(resource: Resource) -> dict[str, Any]:
+def _key_dict(resource: Resource) -> dict[str, object]:
     return {
         "kind": resource.key.kind,
         "name": resource.key.name,
@@ -456,7 +458,7 @@ def _diff_line(line: str) -> str:
 # ------------------------------------------------------------------------------ apply
 
 
-def outcome_line(outcome: Any) -> str:
+def outcome_line(outcome: Outcome) -> str:
     change = outcome.change
     verbs = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}
     if outcome.status is Status.DONE:
@@ -486,7 +488,7 @@ def report_text(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_dict(report: Report) -> dict[str, Any]:
+def report_dict(report: Report) -> dict[str, object]:
     return {
         "format_version": FORMAT_VERSION,
         "kind": "apply-report",

@@ -15,7 +15,7 @@ from typing import Any
 
 from wazo_reconcile.errors import StalePlanError, UsageError
 from wazo_reconcile.planner import Plan, Selection
-from wazo_reconcile.render import plan_dict
+from wazo_reconcile.render import change_dict, plan_dict
 
 SAVED_KIND = "saved-plan"
 
@@ -69,8 +69,7 @@ def check_fresh(saved: Mapping[str, Any], plan: Plan, *, target: Mapping[str, An
     if saved.get("fingerprint") != plan.fingerprint:
         reasons.append("the PBX changed since the plan was made")
     old = {_label(c): _signature(c) for c in saved["plan"]["changes"]}
-    new_plan = plan_dict(plan)
-    new = {_label(c): _signature(c) for c in new_plan["changes"]}
+    new = {_label(c): _signature(c) for c in map(change_dict, plan.changes)}
     for label in sorted(set(old) | set(new)):
         if label not in new:
             reasons.append(f"{label} is no longer needed")
