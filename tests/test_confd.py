@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -827,9 +828,11 @@ def test_client_is_thread_safe_and_counts_every_request() -> None:
 
 class _Handler(BaseHTTPRequestHandler):
     hits = 0
+    paths: list[str] = []
 
     def do_GET(self) -> None:  # noqa: N802 (http.server API)
         type(self).hits += 1
+        self.paths.append(self.path)
         body = json.dumps({"total": 1, "items": [{"uuid": TENANT}]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -944,6 +947,35 @@ def test_https_to_a_plain_http_port_is_a_clear_unretried_error(http_server: str)
             client.get("/tenants")
     assert "is --url right" in str(info.value)
     assert sleeps == []
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_a_refused_connection_is_retried_even_for_a_post() -> None:
+    sleeps: list[float] = []
+    settings = ConnectionSettings(url=_closed_port_url(), token=TOKEN)
+    with connect(settings, retry=RetryPolicy.no_wait(attempts=3, sleep=sleeps.append)) as client:
+        with pytest.raises(ApiError, match="ConnectError") as info:
+            client.post("/trunks", {})
+    assert not isinstance(info.value, OutcomeUnknownError)  # it surely never arrived
+    assert len(sleeps) == 2
+
+
+def test_connect_goes_through_the_proxy_the_environment_names(
+    http_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://{http_server}")  # the test server plays the proxy
+    url = _closed_port_url()
+    with connect(ConnectionSettings(url=url, token=TOKEN)) as client:
+        assert client.list("/tenants") == [{"uuid": TENANT}]
+    assert _Handler.paths[-1] == f"{url}/api/confd/1.1/tenants?limit=10000&offset=0"
 
 
 # --------------------------------------------------------------------------- against the sandbox

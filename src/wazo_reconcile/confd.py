@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
-from urllib.request import getproxies
 
 import httpx
 import orjson
@@ -50,7 +49,6 @@ from wazo_reconcile import __version__
 from wazo_reconcile.errors import ApiError, AuthError, OutcomeUnknownError, UsageError
 from wazo_reconcile.logsafe import mask, redact, secret_values
 from wazo_reconcile.settings import AUTH_PREFIX, CONFD_PREFIX, ConnectionSettings
-from wazo_reconcile.wire import StdlibTransport
 
 log = logging.getLogger(__name__)
 
@@ -369,8 +367,8 @@ class _Sender:
         return response
 
     def _build(self, call: _Call, headers: Mapping[str, str]) -> httpx.Request:
-        """The request ``http.request`` would build, made directly: a third of its CPU was
-        merging and re-parsing URLs, and no cookie is ever involved."""
+        """The request, built here rather than by ``http.build_request``: the client's
+        headers and the call's, its timeouts, and never a cookie (docs/connection.md)."""
         url = self._base + call.url
         if call.params:
             url = f"{url}?{httpx.QueryParams(call.params)}"
@@ -898,10 +896,9 @@ def tls_verify(settings: ConnectionSettings) -> ssl.SSLContext | bool:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise UsageError(f"cannot use --ca-bundle {settings.ca_bundle}: {reason}") from exc
     if urlsplit(settings.url or "").scheme == "http":
-        # Plain http (the loopback sandbox) never uses TLS, redirects are not followed: no CA
-        # bundle to load (0.1 s). wire.StdlibTransport loads none until an https request
-        # anyway; this spares it where httpx's transports are built (behind a proxy). Should
-        # TLS ever be tried, this context trusts no certificate.
+        # Plain http (the loopback sandbox) never uses TLS, and redirects are not followed:
+        # no CA bundle to load (0.1 s, when httpx builds its transports). Should TLS ever be
+        # tried, this context trusts no certificate.
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     return True
 
@@ -914,8 +911,9 @@ def connect(
 ) -> ConfdClient:
     """A client for ``settings``: the sandbox in-process, or the URL with its credentials.
 
-    ``transport`` replaces the network (tests); ``retry`` defaults to ``settings.retries``
-    retries with backoff.
+    httpx's own transport carries the requests (keep-alive connections, and the proxies the
+    environment names); ``transport`` replaces it (tests). ``retry`` defaults to
+    ``settings.retries`` retries with backoff.
     """
     policy = retry or RetryPolicy(attempts=settings.retries + 1)
     if settings.sandbox:
@@ -927,12 +925,9 @@ def connect(
         log.warning(
             "%s is plain http: credentials and configuration travel unencrypted", settings.url
         )
-    verify = tls_verify(settings)
-    if transport is None and not _proxied():
-        transport = StdlibTransport(verify=verify)
     http = httpx.Client(
         base_url=settings.url,
-        verify=verify,
+        verify=tls_verify(settings),
         timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
         headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
         transport=transport,
@@ -946,12 +941,6 @@ def connect(
         tenant=settings.tenant,
         stats=stats,
     )
-
-
-def _proxied() -> bool:
-    """The environment names a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY): httpx's own
-    transport, which knows proxies, is used then, as httpx would choose it."""
-    return any(scheme in getproxies() for scheme in ("http", "https", "all"))
 
 
 def _auth(
