@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from wazo_reconcile.apply import Report, apply_plan
-from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect, sandbox_client
+from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect
 from wazo_reconcile.config import Stack, load_stack
 from wazo_reconcile.engine import Planned, compute_plan
 from wazo_reconcile.sandbox import Sandbox
+from wazo_reconcile.sandbox.client import sandbox_client
 from wazo_reconcile.secrets import SecretResolver
 from wazo_reconcile.settings import ConnectionSettings
 

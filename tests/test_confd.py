@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -21,9 +22,9 @@ import pytest
 import respx
 import trustme
 
+import wazo_reconcile
 from wazo_reconcile.confd import (
     CLIENT_TENANT,
-    SANDBOX_URL,
     ConfdClient,
     PasswordAuth,
     RetryPolicy,
@@ -31,12 +32,12 @@ from wazo_reconcile.confd import (
     connect,
     error_messages,
     retry_after_seconds,
-    sandbox_client,
     tls_verify,
     token_lifetime,
 )
 from wazo_reconcile.errors import ApiError, AuthError, OutcomeUnknownError, UsageError
 from wazo_reconcile.sandbox import FRESH_SUB, FaultConfig, FaultRule, Sandbox
+from wazo_reconcile.sandbox.client import SANDBOX_URL, connect_sandbox, sandbox_client
 from wazo_reconcile.sandbox.server import serving
 from wazo_reconcile.settings import ConnectionSettings
 
@@ -981,8 +982,18 @@ def test_connect_goes_through_the_proxy_the_environment_names(
 # --------------------------------------------------------------------------- against the sandbox
 
 
-def test_connect_with_sandbox_settings_talks_to_an_in_process_fresh_wazo() -> None:
-    with connect(ConnectionSettings(sandbox=True), retry=RetryPolicy.no_wait()) as client:
+def test_the_client_never_imports_the_sandbox() -> None:
+    """The sandbox builds on the client (`sandbox/client.py`), never the reverse."""
+    package = Path(str(wazo_reconcile.__file__)).parent
+    for name in ("confd.py",):
+        tree = ast.parse((package / name).read_text())
+        imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert not [name for name in imported if name.startswith("wazo_reconcile.sandbox")]
+
+
+def test_connect_sandbox_talks_to_an_in_process_fresh_wazo() -> None:
+    with connect_sandbox(ConnectionSettings(sandbox=True), retry=RetryPolicy.no_wait()) as client:
         assert {t["name"] for t in client.list("/sip/transports")} == {
             "transport-udp",
             "transport-wss",

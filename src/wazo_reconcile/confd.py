@@ -13,6 +13,10 @@
 - confd pagination (``limit``/``offset``/``total``), thread-safe request counters, and logs
   that never carry headers, tokens or passwords.
 
+:func:`connect` makes a client from the connection settings. The in-process sandbox of
+``--sandbox`` has its own factory, ``wazo_reconcile.sandbox.client``: the sandbox builds on
+this module, never the reverse.
+
 Paths given to the methods are relative to ``/api/confd/1.1``.
 """
 
@@ -32,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -865,7 +870,10 @@ class ConfdClient:
 
 # --------------------------------------------------------------------------- factory
 
-_USER_AGENT = f"wazo-reconcile/{__version__}"
+CLIENT_HEADERS: Mapping[str, str] = MappingProxyType(
+    {"User-Agent": f"wazo-reconcile/{__version__}", "Accept": "application/json"}
+)
+"""The headers of every request (the sandbox's in-process clients send them too)."""
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -907,17 +915,17 @@ def connect(
     transport: httpx.BaseTransport | None = None,
     retry: RetryPolicy | None = None,
 ) -> ConfdClient:
-    """A client for ``settings``: the sandbox in-process, or the URL with its credentials.
+    """A client of the Wazo stack at ``settings.url``, with its credentials and TLS settings.
 
     httpx's own transport carries the requests (keep-alive connections, and the proxies the
     environment names); ``transport`` replaces it (tests). ``retry`` defaults to
     ``settings.retries`` retries with backoff.
     """
-    policy = retry or RetryPolicy(attempts=settings.retries + 1)
     if settings.sandbox:
-        return _connect_sandbox(settings, policy)
+        raise ValueError("--sandbox has its own client: wazo_reconcile.sandbox.client")
     if not settings.url:
         raise UsageError("no PBX to talk to: give --url (or set WAZO_URL), or use --sandbox")
+    policy = retry or RetryPolicy(attempts=settings.retries + 1)
     host = urlsplit(settings.url).hostname
     if settings.url.startswith("http://") and not _is_loopback(host):
         log.warning(
@@ -927,7 +935,7 @@ def connect(
         base_url=settings.url,
         verify=tls_verify(settings),
         timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
-        headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+        headers=CLIENT_HEADERS,
         transport=transport,
         follow_redirects=False,
     )
@@ -952,31 +960,3 @@ def _auth(
         "no credentials: set WAZO_TOKEN (or --token), or WAZO_USERNAME and "
         "WAZO_PASSWORD (or --username/--password)"
     )
-
-
-class _SandboxLike(Protocol):
-    def transport(self) -> httpx.BaseTransport: ...
-
-    def issue_token(self, tenant_uuid: str | None = None, lifetime: float | None = None) -> str: ...
-
-
-SANDBOX_URL = "http://sandbox.invalid"
-
-
-def sandbox_client(
-    sandbox: _SandboxLike, *, retry: RetryPolicy | None = None, tenant: str | None = None
-) -> ConfdClient:
-    """A client talking in-process to ``sandbox`` with a master-tenant token it issued."""
-    http = httpx.Client(
-        base_url=SANDBOX_URL,
-        transport=sandbox.transport(),
-        headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
-    )
-    return ConfdClient(http, auth=TokenAuth(sandbox.issue_token()), retry=retry, tenant=tenant)
-
-
-def _connect_sandbox(settings: ConnectionSettings, policy: RetryPolicy) -> ConfdClient:
-    from wazo_reconcile.sandbox import Sandbox  # lazily: only --sandbox needs the emulator
-
-    log.info("using an in-process sandbox seeded like a fresh Wazo, not a real PBX")
-    return sandbox_client(Sandbox(profile="fresh"), retry=policy, tenant=settings.tenant)

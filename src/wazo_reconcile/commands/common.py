@@ -112,9 +112,9 @@ class Session:
     resolver: SecretResolver
 
     def client(self) -> ConfdClient:
-        from wazo_reconcile.confd import connect
+        from wazo_reconcile.commands.connection import open_client
 
-        return connect(self.settings)
+        return open_client(self.settings)
 
     def plan(self, client: ConfdClient, selection: Selection | None = None) -> Planned:
         from wazo_reconcile.engine import Selection, compute_plan

@@ -12,7 +12,7 @@ from typing import Any
 from wazo_reconcile import __version__
 from wazo_reconcile.cli import keep_until_exit
 from wazo_reconcile.commands.common import Output, protect_logs
-from wazo_reconcile.confd import connect
+from wazo_reconcile.commands.connection import open_client
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
 from wazo_reconcile.gcpause import gc_paused
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     protect_logs(output.secrets, settings)
     target = _target(args.output, force=args.force, kinds=args.kinds or EXPORT_KINDS)
     preparer = LivePreparer()  # as engine.compute_plan does
-    with connect(settings) as client, gc_paused(freeze=True):  # see engine.compute_plan
+    with open_client(settings) as client, gc_paused(freeze=True):  # see engine.compute_plan
         live = fetch_live(client, received=preparer)
         index = index_live(live)
         resources = normalise_live(live, index, preparer.prepared())
