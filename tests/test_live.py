@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from wazo_reconcile.confd import ConfdClient, RetryPolicy, TokenAuth, connect
+from wazo_reconcile.auth import TokenAuth
+from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect
 from wazo_reconcile.errors import ApiError, UsageError
 from wazo_reconcile.live import LIST_KINDS, LiveState, fetch_live
 from wazo_reconcile.sandbox import FRESH_MASTER, FRESH_SUB, FaultConfig, FaultRule, Sandbox

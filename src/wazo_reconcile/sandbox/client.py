@@ -11,7 +11,8 @@ import logging
 
 import httpx
 
-from wazo_reconcile.confd import CLIENT_HEADERS, ConfdClient, RetryPolicy, TokenAuth
+from wazo_reconcile.auth import TokenAuth
+from wazo_reconcile.confd import CLIENT_HEADERS, ConfdClient, RetryPolicy
 from wazo_reconcile.sandbox.app import Sandbox
 from wazo_reconcile.settings import ConnectionSettings
 
