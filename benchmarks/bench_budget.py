@@ -20,7 +20,7 @@ load            ``load_checked`` as plan runs it: a big stack read and checked b
 check_stack     the checks across documents alone
 fetch           ``fetch_live`` with plan's ``LivePreparer``: 15 requests, 8 at a time, their
                 JSON decoded and the live SIP sections prepared in the reading threads
-decode          ``orjson.loads`` on the bodies of those lists, alone
+decode          ``json.loads`` on the bodies of those lists, alone
 prepare         ``prepare_desired``: the desired SIP option sections
 plan_against    both sides normalised, the live checks, the diff and the plan (pure)
 compute_plan    fetch, prepare and plan_against as plan runs them (prepare during the fetch)
@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 from yaml._yaml import CParser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -152,7 +151,7 @@ class Budget:
             "load": self.load,
             "check_stack": lambda: check_stack(self.loaded, options=self.options),
             "fetch": lambda: self.fetch(client),
-            "decode": lambda: [orjson.loads(body) for body in self.bodies],
+            "decode": lambda: [json.loads(body) for body in self.bodies],
             "prepare": self.prepare,
             "plan_against": self.plan_against,
             "compute_plan": lambda: self.empty(

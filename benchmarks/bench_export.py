@@ -32,13 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_stack import generate_stack, user_body  # noqa: E402
 from installed import compile_package  # noqa: E402
 from wazo_reconcile.apply import apply_plan  # noqa: E402
-from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect, sandbox_client  # noqa: E402
+from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect  # noqa: E402
 from wazo_reconcile.config import load_stack  # noqa: E402
 from wazo_reconcile.engine import compute_plan  # noqa: E402
 from wazo_reconcile.export import export_documents  # noqa: E402
 from wazo_reconcile.live import fetch_live  # noqa: E402
 from wazo_reconcile.normalise import index_live, normalise_live  # noqa: E402
 from wazo_reconcile.sandbox import Sandbox  # noqa: E402
+from wazo_reconcile.sandbox.client import sandbox_client  # noqa: E402
 from wazo_reconcile.secrets import SecretResolver  # noqa: E402
 from wazo_reconcile.settings import ConnectionSettings  # noqa: E402
 

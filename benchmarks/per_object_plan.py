@@ -7,7 +7,7 @@ Everything ``reconcile plan`` does but its reads: the interpreter's start and th
 stack read and validated offline (`load_checked`, as plan does, every check included), then
 every object read with its own ``GET`` (the ids known beforehand, as a state file holds them:
 ``IDS_JSON`` maps each kind of `OBJECT_KINDS` to its ids), ``PARALLELISM`` at a time over
-the same HTTP transport as ``reconcile`` (`wire.StdlibTransport`), then the same normalise +
+the same HTTP transport as ``reconcile`` (httpx's own), then the same normalise +
 diff + plan (`plan_against`), and the same exit that frees nothing (`cli.console`).
 
 Prints ``{"fetch_seconds": …, "requests": …, "changes": …}`` on stdout; exits 0 when the plan
@@ -65,7 +65,6 @@ def per_object_plan(url: str, token: str, stack_path: str, ids: dict[str, list[A
     from wazo_reconcile.engine import plan_against
     from wazo_reconcile.live import LiveState
     from wazo_reconcile.secrets import SecretResolver
-    from wazo_reconcile.wire import StdlibTransport
 
     resolver = SecretResolver(os.environ)
     stack = load_checked(stack_path, Output(), resolver, strict=False)
@@ -74,9 +73,7 @@ def per_object_plan(url: str, token: str, stack_path: str, ids: dict[str, list[A
     for name, path, _params, _key in OBJECT_KINDS:
         jobs += [(name, f"{path}/{value}") for value in ids[name]]
     # at most PARALLELISM connections: one per thread of `parallel`
-    with httpx.Client(
-        base_url=url, headers={"X-Auth-Token": token}, timeout=120, transport=StdlibTransport()
-    ) as http:
+    with httpx.Client(base_url=url, headers={"X-Auth-Token": token}, timeout=120) as http:
 
         def get(path: str) -> Any:
             answer = http.get(API + path)

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from wazo_reconcile.apply import Report, apply_plan
-from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect, sandbox_client
+from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect
 from wazo_reconcile.config import Stack, load_stack
 from wazo_reconcile.pipeline import fetch_and_compare
 from wazo_reconcile.planner import Plan
 from wazo_reconcile.sandbox import Sandbox
+from wazo_reconcile.sandbox.client import sandbox_client
 from wazo_reconcile.secrets import SecretResolver
 from wazo_reconcile.settings import ConnectionSettings
 

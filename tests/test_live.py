@@ -10,17 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from wazo_reconcile.confd import (
-    SANDBOX_URL,
-    ConfdClient,
-    RetryPolicy,
-    TokenAuth,
-    connect,
-    sandbox_client,
-)
+from wazo_reconcile.auth import TokenAuth
+from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect
 from wazo_reconcile.errors import ApiError, UsageError
 from wazo_reconcile.live import LIST_KINDS, LiveState, fetch_live
 from wazo_reconcile.sandbox import FRESH_MASTER, FRESH_SUB, FaultConfig, FaultRule, Sandbox
+from wazo_reconcile.sandbox.client import SANDBOX_URL, connect_sandbox, sandbox_client
 from wazo_reconcile.settings import ConnectionSettings
 
 MASTER = "11111111-1111-4111-8111-111111111111"
@@ -530,7 +525,7 @@ def seed_trunks(client: ConfdClient, count: int, tenant: str | None = None) -> N
 
 
 def test_fetch_live_of_a_fresh_sandbox_through_connect() -> None:
-    with connect(ConnectionSettings(sandbox=True)) as client:
+    with connect_sandbox(ConnectionSettings(sandbox=True)) as client:
         live = fetch_live(client)
     assert live.token_tenant == FRESH_MASTER
     assert set(live.tenants) == {FRESH_MASTER, FRESH_SUB}

@@ -280,7 +280,7 @@ class ChainStep:
     gives: str | None
     note: str
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "applied": self.applied,
@@ -312,7 +312,7 @@ class Explanation:
     notes: tuple[str, ...] = ()
     user: str | None = None
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """The `--format json` document (`notes` added to the issue's six keys)."""
         return {
             "caller_id": self.caller_id,
@@ -600,7 +600,7 @@ class CallerIdChange:
     after: str | None  # None: the pattern is removed
     note: str = ""
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "outcall": self.outcall,
             "pattern": self.pattern,
@@ -620,7 +620,7 @@ class UserCallerIdChange:
     after: str
     note: str
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {"user": self.user, "before": self.before, "after": self.after, "note": self.note}
 
 

@@ -372,7 +372,7 @@ def _json_item(value: Any) -> Any:
     return json_value(value)
 
 
-def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str, object]:
+def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str, Any]:
     counts = plan.counts
     return {
         "format_version": FORMAT_VERSION,
@@ -488,7 +488,7 @@ def report_text(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_dict(report: Report) -> dict[str, object]:
+def report_dict(report: Report) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "kind": "apply-report",

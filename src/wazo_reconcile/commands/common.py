@@ -110,9 +110,9 @@ class Session:
     resolver: SecretResolver
 
     def client(self) -> ConfdClient:
-        from wazo_reconcile.confd import connect
+        from wazo_reconcile.commands.connection import open_client
 
-        return connect(self.settings)
+        return open_client(self.settings)
 
     def compare(self, client: ConfdClient, selection: Selection | None = None) -> Plan:
         """Fetch the live state and compare the stack with it."""

@@ -34,7 +34,7 @@ from wazo_reconcile.callerid import (
     parse_caller_id,
 )
 from wazo_reconcile.commands.common import Output, load_checked, open_session, protect_logs
-from wazo_reconcile.confd import connect
+from wazo_reconcile.commands.connection import open_client
 from wazo_reconcile.config import Stack
 from wazo_reconcile.diff import Action
 from wazo_reconcile.errors import ApiError, ExitCode, ReconcileError, UsageError
@@ -255,7 +255,7 @@ def json_document(explanation: Explanation, state: State) -> dict[str, Any]:
 def live_state(args: argparse.Namespace, output: Output) -> State:
     settings = settings_from_args(args, os.environ)
     protect_logs(output.secrets, settings)
-    with connect(settings) as client:
+    with open_client(settings) as client:
         live = fetch_live(client)
     index = index_live(live)
     resources = normalise_live(live, index)

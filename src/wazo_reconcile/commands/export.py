@@ -11,7 +11,7 @@ from typing import Any
 
 from wazo_reconcile import __version__
 from wazo_reconcile.commands.common import Output, protect_logs
-from wazo_reconcile.confd import connect
+from wazo_reconcile.commands.connection import open_client
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
 from wazo_reconcile.live import fetch_live, index_live
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     output = Output()
     protect_logs(output.secrets, settings)
     target = _target(args.output, force=args.force, kinds=args.kinds or EXPORT_KINDS)
-    with connect(settings) as client:
+    with open_client(settings) as client:
         live = fetch_live(client)
     index = index_live(live)
     resources = normalise_live(live, index)
