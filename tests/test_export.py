@@ -525,6 +525,25 @@ def test_secrets_become_env_references_with_readable_unique_names(rich: Sandbox)
     )
 
 
+def test_colliding_variable_names_are_numbered_in_export_order(rich: Sandbox) -> None:
+    client = client_for(rich)
+    for name in ("clash.1", "clash_1", "clash-1"):
+        _, endpoint = client.post(
+            "/endpoints/sip",
+            {"name": name, "auth_section_options": [["username", name], ["password", "pw"]]},
+        )
+        _, trunk = client.post("/trunks", {})
+        client.put(f"/trunks/{trunk['id']}/endpoints/sip/{endpoint['uuid']}")
+    result = export_of(client)
+    clashing = [(v.name, v.used_by) for v in result.env if v.name.startswith("WAZO_TRUNK_CLASH")]
+    assert clashing == [
+        ("WAZO_TRUNK_CLASH_1_AUTH_PASSWORD", ("trunks.clash-1.auth.password",)),
+        ("WAZO_TRUNK_CLASH_1_AUTH_PASSWORD_2", ("trunks.clash.1.auth.password",)),
+        ("WAZO_TRUNK_CLASH_1_AUTH_PASSWORD_3", ("trunks.clash_1.auth.password",)),
+    ]
+    assert "password: ${env:WAZO_TRUNK_CLASH_1_AUTH_PASSWORD_3}" in result.files["trunks.yaml"]
+
+
 def test_include_secrets_writes_values(rich: Sandbox) -> None:
     result = export_of(client_for(rich), include_secrets=True)
     assert result.env == ()
@@ -746,69 +765,3 @@ def test_cli_unknown_tenant_and_bad_output(
     file.write_text("x")
     assert main(["export", "--sandbox", "--output", str(file)]) == 1
     assert "not a directory" in capsys.readouterr().err
-
-
-SPLIT_SCRIPT = """
-import os, sys, tempfile
-from pathlib import Path
-
-sys.path.insert(0, sys.argv[1])
-from support import client_for
-from test_export import PROVENANCE, rich_sandbox
-from wazo_reconcile import export
-from wazo_reconcile.forked import forked
-from wazo_reconcile.live import fetch_live
-
-with forked(os.getpid) as child:
-    assert child.result() != os.getpid(), "no child was forked"
-with tempfile.TemporaryDirectory() as tmp:
-    client = client_for(rich_sandbox(Path(tmp)))
-for name in ("clash.1", "clash_1", "clash-1"):  # one variable name, in export order: _2, _3
-    _, endpoint = client.post("/endpoints/sip", {
-        "name": name, "auth_section_options": [["username", name], ["password", "clash-pw"]],
-    })
-    _, trunk = client.post("/trunks", {})
-    client.put(f"/trunks/{trunk['id']}/endpoints/sip/{endpoint['uuid']}")
-live = fetch_live(client)
-
-def parts(result):
-    return result.files, result.env, result.notes, result.counts, result.documents
-
-started = []
-real_forked = export.forked
-export.forked = lambda compute: started.append(compute) or real_forked(compute)
-checked = 0
-for options in ({}, {"include_secrets": True}, {"everything": True}):
-    export.SPLIT_MIN_ENTRIES = 10**9
-    one_pass = parts(export.export_documents(live, provenance=PROVENANCE, **options))
-    assert not started
-    export.SPLIT_MIN_ENTRIES = 2
-    size = one_pass[3]["trunks"]
-    for share in range(1, size):
-        export.CHILD_SHARE = share / size
-        split = parts(export.export_documents(live, provenance=PROVENANCE, **options))
-        assert started, "no part was built by a child"
-        started.clear()
-        for got, want in zip(split, one_pass, strict=True):
-            assert got == want, (share, options)
-        checked += 1
-print(checked, size)
-"""
-
-
-def test_a_big_kind_built_by_two_processes_is_the_one_pass_export() -> None:
-    """From SPLIT_MIN_ENTRIES resources of one kind and tenant, a forked child builds and writes
-    the last of them: files, variables, notes, counts and documents are those of one pass,
-    wherever the cut falls (between trunks whose variables collide, around a trunk without
-    endpoint), secrets included or not, defaults written or not. In a fresh interpreter:
-    forking needs a process without other threads (a pytest worker may have some)."""
-    import subprocess
-    import sys
-
-    tests = str(Path(__file__).resolve().parent)
-    result = subprocess.run(
-        [sys.executable, "-c", SPLIT_SCRIPT, tests], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    checked, size = map(int, result.stdout.split())
-    assert size > 20 and checked == 3 * (size - 1)

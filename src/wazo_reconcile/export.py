@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,8 +32,6 @@ import yaml
 from yaml.emitter import Emitter, ScalarAnalysis
 
 from wazo_reconcile.errors import UsageError
-from wazo_reconcile.forked import forked
-from wazo_reconcile.gcpause import gc_paused
 from wazo_reconcile.model import (
     SIP_SECTIONS,
     TENANT_TEMPLATES,
@@ -202,13 +199,12 @@ def export_documents(
     also writes what equals confd's defaults. `index`/`resources` may be passed when the
     caller already normalised `live`.
     """
-    with gc_paused(freeze=True):  # the result lives on: no later collection rescans it
-        return _export(
-            live,
-            index if index is not None else index_live(live),
-            resources,
-            _Request(tenant, tuple(kinds), include_secrets, everything, provenance, schema_ref),
-        )
+    return _export(
+        live,
+        index if index is not None else index_live(live),
+        resources,
+        _Request(tenant, tuple(kinds), include_secrets, everything, provenance, schema_ref),
+    )
 
 
 @dataclass(frozen=True)
@@ -231,23 +227,16 @@ def _export(
         for k in EXPORT_KINDS
         if k in request.kinds and (scope.instance or k not in INSTANCE_KINDS)
     ]
-    # Secrets are written as placeholders until every slot is known and named (`_Named`).
-    marker = None if request.include_secrets else f"WAZO_RECONCILE_{os.urandom(8).hex().upper()}_"
-    builder = _Builder(scope, marker and marker + "P")
-    ordered = builder.ordered([r for r in resources if r.key.kind in wanted])
-    writer = _Writer(request.provenance, request.schema_ref or default_schema_ref())
-    with _Tail.of(ordered, scope, marker and marker + "C") as tail:
-        entries = builder.build(ordered, wanted, tail)
-        heads = writer.heads(entries, tail)
-        tail.join(builder)
-    placeholders = [slot.text for slot in builder.slots]
+    builder = _Builder(scope)
+    entries = builder.build(builder.ordered([r for r in resources if r.key.kind in wanted]), wanted)
+    # Every slot is known: each secret's variable can be named, then the files written.
     env = _assign_secrets(builder.slots, include_secrets=request.include_secrets)
-    documents = writer.documents(wanted, entries, scope, tail)
-    named = _Named(marker, placeholders, builder.slots)
-    files = writer.files(documents, heads, tail, builder, named)
+    writer = _Writer(request.provenance, request.schema_ref or default_schema_ref())
+    documents = writer.documents(wanted, entries, scope)
+    files = writer.files(documents, entries, builder)
     builder.notes += _secret_notes(builder, files.values())
     counts = {k: sum(len(d.names) for d in documents if d.kind == k) for k in wanted}
-    sources = partial(_sources, documents, entries, tail)
+    sources = partial(_sources, documents, entries)
     return ExportResult(files, env, tuple(builder.notes), counts, sources)
 
 
@@ -322,16 +311,12 @@ class _SecretSlot:
 
 
 class _Builder:
-    """Resources -> entries (plain YAML values with style markers and secret slots).
+    """Resources -> entries (plain YAML values with style markers and secret slots, whose text
+    `_assign_secrets` gives once every slot is known)."""
 
-    A slot's text is its value when secrets are included, else the placeholder
-    ``${env:<marker><n>}`` until the slots are named (`_Named`)."""
-
-    def __init__(self, scope: _Scope, marker: str | None = None) -> None:
+    def __init__(self, scope: _Scope) -> None:
         self.scope = scope
-        self.marker = marker
         self.slots: list[_SecretSlot] = []
-        self.splice = (0, 0)  # where a `_Tail`'s slots and notes go: (slot, note) indexes
         self.notes: list[str] = []
         self.left_out: list[str] = []  # default objects not written (kind/name)
         self.option_values: set[str] = set()  # non-secret option values written
@@ -348,14 +333,10 @@ class _Builder:
 
         return sorted((r for r in found if self._in_scope(r.key.kind, r.key.tenant)), key=order)
 
-    def build(self, ordered: Sequence[Resource], kinds: Sequence[str], tail: _Tail) -> Entries:
-        """The entries of `ordered` but those `tail` builds, by kind and tenant."""
+    def build(self, ordered: Sequence[Resource], kinds: Sequence[str]) -> Entries:
+        """The entries of `ordered`, by kind and tenant."""
         entries: Entries = {kind: {} for kind in kinds}
-        for i, resource in enumerate(ordered):
-            if i == tail.start:
-                self.splice = (len(self.slots), len(self.notes))
-            if tail.start <= i < tail.stop:
-                continue
+        for resource in ordered:
             entry = self.entry(resource)
             if entry is not None:
                 entries[resource.key.kind].setdefault(resource.key.tenant, []).append(entry)
@@ -376,10 +357,6 @@ class _Builder:
         return self.pjsip(resource)
 
     def add_slot(self, slot: _SecretSlot) -> None:
-        if self.marker is None:
-            slot.text = slot.value
-        else:
-            slot.text = "${env:" + self.marker + str(len(self.slots)) + "}"
         self.slots.append(slot)
 
     def _in_scope(self, kind: str, tenant: str) -> bool:
@@ -1021,56 +998,30 @@ class _Writer:
         self.provenance = provenance
         self.schema_ref = schema_ref
 
-    def heads(self, entries: Entries, tail: _Tail) -> dict[tuple[str, str], str]:
-        """The YAML of every kind's entries, per tenant, but those of `tail`."""
-        texts = {
-            (kind, tenant): _emit(kind, items)
-            for kind, by_tenant in entries.items()
-            for tenant, items in by_tenant.items()
-            if items
-        }
-        if tail.kind:
-            texts.setdefault((tail.kind, tail.tenant), f"{tail.kind}:\n")
-        return texts
-
-    def documents(
-        self, kinds: Sequence[str], entries: Entries, scope: _Scope, tail: _Tail
-    ) -> list[_Document]:
+    def documents(self, kinds: Sequence[str], entries: Entries, scope: _Scope) -> list[_Document]:
         """The documents in file order (each kind's tenants, the token's first)."""
         found = []
         for kind in kinds:
             if kind == "policy":
                 found.append(_Document(kind, "", None, (), ()))
                 continue
-            for tenant, items in self._by_tenant(kind, entries, scope, tail):
+            for tenant, items in self._by_tenant(kind, entries, scope):
                 names = [e.name for e in items]
                 comments = [e.comment for e in items]
-                if part := tail.part_of(kind, tenant):
-                    names += part.names
-                    comments += part.comments
                 found.append(_Document(kind, tenant, scope.doc_tenant(tenant), names, comments))
         return found
 
     def _by_tenant(
-        self, kind: str, entries: Entries, scope: _Scope, tail: _Tail
+        self, kind: str, entries: Entries, scope: _Scope
     ) -> list[tuple[str, list[_Entry]]]:
         found = entries.get(kind, {})
         if kind in INSTANCE_KINDS:
             return [("", found.get("", []))]
-        chosen = [
-            (t, found.get(t, []))
-            for t in scope.tenants
-            if t in found or ((part := tail.part_of(kind, t)) and part.names)
-        ]
+        chosen = [(t, found[t]) for t in scope.tenants if t in found]
         return chosen or [(scope.tenants[0], [])]
 
     def files(
-        self,
-        documents: Sequence[_Document],
-        heads: Mapping[tuple[str, str], str],
-        tail: _Tail,
-        builder: _Builder,
-        named: _Named,
+        self, documents: Sequence[_Document], entries: Entries, builder: _Builder
     ) -> dict[str, str]:
         variables: dict[tuple[str, str, str], dict[str, None]] = {}
         for slot in builder.slots:
@@ -1082,10 +1033,9 @@ class _Writer:
             if document.kind == "policy":
                 text = self.policy_text(documents, builder.left_out)
             else:
-                body = heads.get((document.kind, document.tenant), "")
-                if part := tail.part_of(document.kind, document.tenant):
-                    body += part.text
-                text = named(self.document_text(document, body, variables))
+                items = entries.get(document.kind, {}).get(document.tenant, [])
+                body = _emit(document.kind, items) if items else ""
+                text = self.document_text(document, body, variables)
             files.setdefault(f"{document.kind}.yaml", []).append(text)
         return {name: "---\n".join(parts) for name, parts in files.items()}
 
@@ -1169,135 +1119,14 @@ def _document(kind: str, tenant: str | None, entries: Sequence[_Entry]) -> dict[
     return document
 
 
-# From this many resources of one kind and tenant, a forked child (`forked`) builds and
-# writes the last CHILD_SHARE of them while this process builds and writes the others:
-# building and emitting 5,000 trunks take about 2 s of one CPU. This process also writes the
-# other kinds; a bigger share for the child made it finish last (measured at 5,000 trunks).
-SPLIT_MIN_ENTRIES = 1000
-CHILD_SHARE = 0.55
-# Kinds whose entries depend on no entry built before them (a default template does).
-SPLIT_KINDS = ("trunks", "outcalls", "users")
-
-# A _SecretSlot's fields, with its text, as the child sends them back: 8,000 slots pickle and
-# load in 13 ms as tuples, 63 ms as dataclass instances.
-SlotFields = tuple[str, str, str, str | None, str, str, str]
-
-
-@dataclass(frozen=True)
-class _TailPart:
-    """What the child sends back: its entries' YAML (without the `kind:` line that opens
-    them), names and comments, and the slots, notes and option values collected."""
-
-    text: str
-    names: list[str]
-    comments: list[str | None]
-    slots: list[SlotFields]
-    notes: list[str]
-    option_values: set[str]
-
-
-def _build_tail(scope: _Scope, marker: str | None, resources: Sequence[Resource]) -> _TailPart:
-    builder = _Builder(scope, marker)
-    entries = [e for r in resources if (e := builder.entry(r)) is not None]
-    text = _emit(resources[0].key.kind, entries).split("\n", 1)[1] if entries else ""
-    return _TailPart(
-        text,
-        [e.name for e in entries],
-        [e.comment for e in entries],
-        [(s.kind, s.owner, s.tenant, s.section, s.key, s.value, s.text) for s in builder.slots],
-        builder.notes,
-        builder.option_values,
-    )
-
-
-class _Tail:
-    """The last resources of the biggest group (same kind and tenant) of the ordered
-    resources, built and emitted by a forked child from its creation; nothing below
-    SPLIT_MIN_ENTRIES. `join` splices what the child collected into the parent's builder
-    where the parent would have collected it, so that the result is the one of one pass."""
-
-    def __init__(
-        self, scope: _Scope, marker: str | None, ordered: Sequence[Resource], start: int, stop: int
-    ) -> None:
-        self.scope = scope
-        self.start, self.stop = start, stop
-        self.resources = ordered[start:stop]
-        key = self.resources[0].key if self.resources else None
-        self.kind, self.tenant = (key.kind, key.tenant) if key else ("", "")
-        self.part: _TailPart | None = None
-        self.slots: list[_SecretSlot] = []
-        self.job = forked(partial(_build_tail, scope, marker, self.resources)) if key else None
-
-    @classmethod
-    def of(cls, ordered: Sequence[Resource], scope: _Scope, marker: str | None) -> _Tail:
-        groups: dict[tuple[str, str], list[int]] = {}
-        for i, resource in enumerate(ordered):
-            if resource.key.kind in SPLIT_KINDS:
-                groups.setdefault((resource.key.kind, resource.key.tenant), []).append(i)
-        biggest = max(groups.values(), key=len, default=[])
-        if len(biggest) < SPLIT_MIN_ENTRIES:
-            return cls(scope, marker, ordered, len(ordered), len(ordered))
-        stop = biggest[-1] + 1
-        return cls(scope, marker, ordered, stop - round(len(biggest) * CHILD_SHARE), stop)
-
-    def join(self, builder: _Builder) -> None:
-        """Take the child's part (computed here if the child could not be forked or failed)."""
-        if self.job is None:
-            return
-        part = self.part = self.job.result()
-        self.slots = [_SecretSlot(*fields) for fields in part.slots]
-        slot_at, note_at = builder.splice
-        builder.slots[slot_at:slot_at] = self.slots
-        builder.notes[note_at:note_at] = part.notes
-        builder.option_values |= part.option_values
-
-    def part_of(self, kind: str, tenant: str) -> _TailPart | None:
-        """The child's part if it belongs to the document of `kind` and `tenant`."""
-        return self.part if (kind, tenant) == (self.kind, self.tenant) else None
-
-    def entries(self) -> tuple[_Entry, ...]:
-        """The child's entries, built again here (for `ExportResult.documents`), their
-        secrets written as the child's slots are once named."""
-        builder = _Builder(self.scope)
-        entries = tuple(e for r in self.resources if (e := builder.entry(r)) is not None)
-        for again, slot in zip(builder.slots, self.slots, strict=True):
-            again.text, again.env = slot.text, slot.env
-        return entries
-
-    def __enter__(self) -> _Tail:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.job is not None:
-            self.job.close()
-
-
-class _Named:
-    """Texts with the slots' placeholders replaced by the slots' final texts."""
-
-    def __init__(
-        self, marker: str | None, placeholders: Sequence[str], slots: Sequence[_SecretSlot]
-    ) -> None:
-        escaped = re.escape("${env:" + (marker or ""))
-        self.pattern = re.compile(escaped + r"[PC][0-9]+\}") if marker else None
-        self.texts = {p: slot.text for p, slot in zip(placeholders, slots, strict=True)}
-
-    def __call__(self, text: str) -> str:
-        if self.pattern is None:
-            return text
-        return self.pattern.sub(lambda m: self.texts[m[0]], text)
-
-
 Sources = tuple[tuple[str, str | None, tuple[_Entry, ...]], ...]
 
 
-def _sources(documents: Sequence[_Document], entries: Entries, tail: _Tail) -> Sources:
+def _sources(documents: Sequence[_Document], entries: Entries) -> Sources:
     """Each document's kind, `tenant:` line and entries (see `ExportResult.documents`)."""
     found = []
     for document in documents:
         items = tuple(entries.get(document.kind, {}).get(document.tenant, ()))
-        if tail.part_of(document.kind, document.tenant):
-            items += tail.entries()
         found.append((document.kind, document.doc_tenant, items))
     return tuple(found)
 

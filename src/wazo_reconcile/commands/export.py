@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from wazo_reconcile import __version__
-from wazo_reconcile.cli import keep_until_exit
 from wazo_reconcile.commands.common import Output, protect_logs
 from wazo_reconcile.confd import connect
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
-from wazo_reconcile.gcpause import gc_paused
 from wazo_reconcile.live import fetch_live
 from wazo_reconcile.normalise import LivePreparer, index_live, normalise_live
 from wazo_reconcile.secrets import is_secret_key
@@ -108,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     protect_logs(output.secrets, settings)
     target = _target(args.output, force=args.force, kinds=args.kinds or EXPORT_KINDS)
     preparer = LivePreparer()  # as engine.compute_plan does
-    with connect(settings) as client, gc_paused(freeze=True):  # see engine.compute_plan
+    with connect(settings) as client:
         live = fetch_live(client, received=preparer)
         index = index_live(live)
         resources = normalise_live(live, index, preparer.prepared())
@@ -125,7 +123,6 @@ def run(args: argparse.Namespace) -> int:
         provenance=Provenance(_source(settings), _date(), f"wazo-reconcile {__version__}"),
         schema_ref=args.schema_ref,
     )
-    keep_until_exit(live, index, resources, result)
     if target is None:
         output.stdout.write(result.stream)  # unscrubbed: the YAML holds no secret value
         output.stdout.flush()
