@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property, lru_cache, partial
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -71,7 +71,6 @@ DEFAULT_TRANSPORTS: Mapping[str, Options] = {
     "transport-udp": options([("protocol", "udp"), ("bind", "0.0.0.0:5060")]),
     "transport-wss": options([("protocol", "wss"), ("bind", "0.0.0.0:5060")]),
 }
-TWILIO_TEMPLATE = "twilio_trunk"  # the fifth default template: no pointer on the tenant
 
 # Keys written first in an option section (as people write them); the others sorted.
 LEADING_OPTIONS: Mapping[str, tuple[str, ...]] = {
@@ -148,23 +147,16 @@ class ExportDocument:
     data: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExportResult:
-    """Documents, their YAML text per file (`<kind>.yaml`), the variables to set, and notes."""
+    """The YAML text per file (`<kind>.yaml`), the variables to set, notes, the number of
+    declarations per kind, and what each document declares as plain data."""
 
     files: Mapping[str, str]
     env: tuple[EnvVar, ...]
     notes: tuple[str, ...]
     counts: Mapping[str, int]
-    sources: Callable[[], Sources] = field(default=tuple, repr=False, compare=False)
-
-    @cached_property
-    def documents(self) -> tuple[ExportDocument, ...]:
-        """What each document declares, as plain data (built on first use)."""
-        return tuple(
-            ExportDocument(kind, tenant, _document(kind, tenant, entries))
-            for kind, tenant, entries in self.sources()
-        )
+    documents: tuple[ExportDocument, ...] = field(default=(), repr=False)
 
     @property
     def stream(self) -> str:
@@ -236,8 +228,11 @@ def _export(
     files = writer.files(documents, entries, builder)
     builder.notes += _secret_notes(builder, files.values())
     counts = {k: sum(len(d.names) for d in documents if d.kind == k) for k in wanted}
-    sources = partial(_sources, documents, entries)
-    return ExportResult(files, env, tuple(builder.notes), counts, sources)
+    exported = tuple(
+        ExportDocument(d.kind, d.doc_tenant, _document(d.kind, d.doc_tenant, items))
+        for d, items in _with_entries(documents, entries)
+    )
+    return ExportResult(files, env, tuple(builder.notes), counts, exported)
 
 
 @cache
@@ -765,7 +760,6 @@ def _env_word(*parts: str) -> str:
     return "_".join(_env_part(p) for p in parts if p)
 
 
-@lru_cache(maxsize=1 << 12)  # kinds, sections and keys repeat; names do not
 def _env_part(part: str) -> str:
     return _NOT_ENV.sub("_", part.upper()).strip("_")
 
@@ -817,8 +811,7 @@ class _Number(str):
 
 _CANONICAL_INT = re.compile(r"0|[1-9][0-9]{0,17}")
 _TAG = "tag:yaml.org,2002:"
-_STR_TAG, _MAP_TAG, _SEQ_TAG = _TAG + "str", _TAG + "map", _TAG + "seq"
-_WORD_TAGS: dict[type, str] = {_YesNo: _TAG + "bool", _Number: _TAG + "int"}
+_STR_TAG = _TAG + "str"
 
 
 def _option_word(value: str) -> str:
@@ -841,42 +834,19 @@ _AMBIGUOUS = re.compile(
     r"|0[xob][0-9a-fA-F_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"
     r"|(?i:y|n|yes|no|true|false|on|off|null|~)"
 )
-# Text that is certainly a plain scalar in block context (checked against PyYAML's analysis
-# by the tests); anything else is analysed by PyYAML's emitter. `${env:…}` references are
-# plain: 5,000 of them cost 0.15 s of analysis in an export at 5,000 trunks.
-_SIMPLE = re.compile(
-    r"[A-Za-z0-9_/.($][A-Za-z0-9_/.()=+@$<>,!*&%:{} -]*[A-Za-z0-9_/.()=+@$<>!*&%}-]|[A-Za-z0-9_]"
-)
-_FLOW_UNSAFE = re.compile(r"[,:{}]")
 _RESOLVER = yaml.resolver.Resolver()
-# The first characters of the texts that a YAML reader may read as something else than a
-# string: PyYAML's implicit resolvers are keyed by them, and _AMBIGUOUS's texts start so.
-_RESOLVABLE_FIRST = frozenset(_RESOLVER.yaml_implicit_resolvers) | frozenset(
-    "+-.0123456789yYnNtTfFoO~"
-)
 _ANALYZER = Emitter(io.StringIO(), allow_unicode=True)
 
 
-@lru_cache(maxsize=1 << 17)
-def _implicit_tag(text: str) -> str:
-    tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-    return tag
-
-
-@lru_cache(maxsize=1 << 17)
+@lru_cache(maxsize=1 << 16)  # keys and most values repeat: each text is analysed once
 def quote_style(text: str, flow: bool = False) -> str | None:
     """None (plain) when YAML reads the text back as the same string, else the quote style:
     double quotes, or single quotes for text with double quotes in it (caller IDs)."""
-    if _SIMPLE.fullmatch(text) and ": " not in text:
-        plain = not flow or not _FLOW_UNSAFE.search(text)
-    else:
-        analysis: ScalarAnalysis = _ANALYZER.analyze_scalar(text)
-        allowed = analysis.allow_flow_plain if flow else analysis.allow_block_plain
-        plain = bool(allowed) and not analysis.multiline
-    if plain and text:
-        if text[0] not in _RESOLVABLE_FIRST:
-            return None  # most names, hosts and references: nothing else to check
-        if not _AMBIGUOUS.fullmatch(text) and _implicit_tag(text) == _STR_TAG:
+    analysis: ScalarAnalysis = _ANALYZER.analyze_scalar(text)
+    allowed = analysis.allow_flow_plain if flow else analysis.allow_block_plain
+    if allowed and text and not analysis.multiline and not _AMBIGUOUS.fullmatch(text):
+        tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+        if tag == _STR_TAG:
             return None
     if '"' in text and "'" not in text and text.isprintable():
         return "'"
@@ -896,8 +866,8 @@ _SCALARS: dict[type, Callable[[Any], str]] = {
 def _events(value: Any, out: list[yaml.Event], flow: bool = False) -> None:
     """A plain value (with the style markers above) as emitter events, appended to `out`.
 
-    Events go straight to the emitter: no node graph, no anchor pass, no tag resolution
-    (five times faster than `yaml.dump` at 5,000 trunks)."""
+    Events, not `yaml.dump`: each scalar is written in the style chosen here, with no tag
+    resolution or anchors in between."""
     kind = type(value)
     if kind is str:
         out.append(yaml.ScalarEvent(None, None, _IMPLICIT, value, style=quote_style(value, flow)))
@@ -1119,16 +1089,10 @@ def _document(kind: str, tenant: str | None, entries: Sequence[_Entry]) -> dict[
     return document
 
 
-Sources = tuple[tuple[str, str | None, tuple[_Entry, ...]], ...]
-
-
-def _sources(documents: Sequence[_Document], entries: Entries) -> Sources:
-    """Each document's kind, `tenant:` line and entries (see `ExportResult.documents`)."""
-    found = []
-    for document in documents:
-        items = tuple(entries.get(document.kind, {}).get(document.tenant, ()))
-        found.append((document.kind, document.doc_tenant, items))
-    return tuple(found)
+def _with_entries(
+    documents: Sequence[_Document], entries: Entries
+) -> list[tuple[_Document, list[_Entry]]]:
+    return [(d, entries.get(d.kind, {}).get(d.tenant, [])) for d in documents]
 
 
 def _emit(kind: str, entries: Sequence[_Entry]) -> str:
