@@ -19,14 +19,8 @@ from support import EXAMPLE_NAMES, SECRETS, STACKS, apply, client_for, generated
 from wazo_reconcile.cli import main
 from wazo_reconcile.confd import ConfdClient
 from wazo_reconcile.config import load_stack, option_text
-from wazo_reconcile.export import (
-    EXPORT_KINDS,
-    ExportResult,
-    Provenance,
-    export_documents,
-    quote_style,
-    to_yaml,
-)
+from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
+from wazo_reconcile.export_yaml import quote_style, to_yaml
 from wazo_reconcile.live import LIST_KINDS, fetch_live
 from wazo_reconcile.normalise import LivePreparer, index_live, normalise_live
 from wazo_reconcile.render import render_text
@@ -673,16 +667,16 @@ def test_random_strings_read_back_as_themselves() -> None:
 
 
 def _flow(items: list[str]) -> list[str]:
-    from wazo_reconcile.export import _Flow  # the flow-style marker
+    from wazo_reconcile.export_yaml import Flow  # the flow-style marker
 
-    return _Flow(items)
+    return Flow(items)
 
 
 def test_option_words_stay_plain_and_read_back_through_option_text() -> None:
-    from wazo_reconcile.export import _option_word  # the marker of option values
+    from wazo_reconcile.export_yaml import option_word  # the marker of option values
 
     values = ["yes", "no", "60", "0", "060", "1e3", "on", "+33"]
-    text = to_yaml({v: _option_word(v) for v in values})
+    text = to_yaml({v: option_word(v) for v in values})
     assert text.splitlines()[:4] == ['"yes": yes', '"no": no', '"60": 60', '"0": 0']
     loaded = yaml.safe_load(text)
     assert [option_text(loaded[v]) for v in ["yes", "no"]] == ["yes", "no"]
