@@ -485,6 +485,14 @@ def test_tenant_restricts_to_one_tenant(
     assert templates[0]["sip_templates"] == {"global": {"aor": {"qualify_frequency": "30"}}}
 
 
+def test_names_sort_naturally_when_one_extends_another() -> None:
+    client = client_for(Sandbox(profile="fresh"))
+    for name in ("acme2", "acme", "acme10"):
+        _trunk(client, "sip", _sip_endpoint(client, {"name": name})["uuid"])
+    trunks = yaml.safe_load(export_of(client).files["trunks.yaml"])["trunks"]
+    assert list(trunks) == ["acme", "acme2", "acme10"]
+
+
 def test_kinds_select_files(rich: Sandbox) -> None:
     result = export_of(client_for(rich), kinds=["outcalls", "users"])
     assert list(result.files) == ["outcalls.yaml", "users.yaml"]

@@ -656,13 +656,16 @@ class _Owner:
         return slot
 
 
-NaturalKey = tuple[tuple[int, str] | str, ...]
+NaturalKey = tuple[tuple[tuple[int, str], ...], str]
 
 
 def _natural(name: str) -> NaturalKey:
-    """`gen-2` before `gen-10`; ties broken by the name itself (total, deterministic)."""
+    """`gen-2` before `gen-10`; ties broken by the name itself (total, deterministic).
+
+    The parts form one tuple: a name that extends another with digits (`acme`, `acme2`)
+    compares part with part, never a part with the name."""
     parts = re.split(r"(\d+)", name)
-    return (*((int(p), p) if p.isdigit() else (-1, p) for p in parts), name)
+    return (tuple((int(p), p) if p.isdigit() else (-1, p) for p in parts), name)
 
 
 def _ordered_pairs(pairs: Options, section: str) -> Sequence[tuple[str, str]]:
