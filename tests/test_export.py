@@ -21,8 +21,7 @@ from wazo_reconcile.confd import ConfdClient
 from wazo_reconcile.config import load_stack, option_text
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
 from wazo_reconcile.export_yaml import quote_style, to_yaml
-from wazo_reconcile.live import LIST_KINDS, fetch_live
-from wazo_reconcile.normalise import LivePreparer, index_live, normalise_live
+from wazo_reconcile.live import fetch_live
 from wazo_reconcile.render import render_text
 from wazo_reconcile.sandbox import FRESH_MASTER, FRESH_SUB, Sandbox
 
@@ -72,7 +71,7 @@ def assert_round_trip(
         monkeypatch.setenv(name, value)
     assert main(["validate", str(directory)]) == 0
     planned = plan(load_stack(directory), client, env_of(result))
-    assert planned.plan.is_empty, render_text(planned.plan)
+    assert planned.is_empty, render_text(planned)
 
 
 # ------------------------------------------------------------------ a hand-made PBX
@@ -394,38 +393,6 @@ def test_rich_export_outcall_keeps_order_and_pattern_details(rich: Sandbox) -> N
     }
 
 
-def test_sections_prepared_while_the_lists_arrive_are_the_ones_normalised(rich: Sandbox) -> None:
-    """`fetch_live` hands each list, as kept, to ``received`` once; a `LivePreparer` there
-    computes the sections of every SIP endpoint and template, and `normalise_live` uses them:
-    the same resources as normalising afterwards."""
-    preparer = LivePreparer()
-    seen: list[tuple[str, Any]] = []
-
-    def received(kind: str, items: Any) -> None:
-        seen.append((kind, items))
-        preparer(kind, items)
-
-    live = fetch_live(client_for(rich), received=received)
-    assert sorted(kind for kind, _ in seen) == sorted(kind.name for kind in LIST_KINDS)
-    assert all(items is live.items(kind) for kind, items in seen)
-    prepared = preparer.prepared()
-    assert set(prepared) == {id(item) for item in live.endpoints_sip + live.sip_templates}
-    index = index_live(live)
-    with_prepared, after = normalise_live(live, index, prepared), normalise_live(live, index)
-    assert any(r.fields.get("headers") and r.fields.get("match_header") for r in after)
-    assert [(r, dict(r.remote), r.default_object) for r in with_prepared] == [
-        (r, dict(r.remote), r.default_object) for r in after
-    ]
-    endpoint = next(e for e in live.endpoints_sip if e.get("trunk"))
-    marked = {**prepared, id(endpoint): {**prepared[id(endpoint)], "aor": (("mark", "1"),)}}
-    (trunk,) = [
-        r
-        for r in normalise_live(live, index, marked)
-        if r.remote.get("endpoint_uuid") == endpoint["uuid"]
-    ]
-    assert trunk.fields["aor"] == (("mark", "1"),)
-
-
 def test_rich_export_is_deterministic(rich: Sandbox) -> None:
     client = client_for(rich)
     assert export_of(client).files == export_of(client).files
@@ -441,7 +408,7 @@ def test_every_example_round_trips(
     planned = plan(load_stack(EXAMPLES / example), client, env)
     from wazo_reconcile.apply import apply_plan
 
-    assert apply_plan(planned.plan, client, planned.index).ok
+    assert apply_plan(planned, client).ok
     result = export_of(client)
     assert_round_trip(result, client, tmp_path / "export", monkeypatch)
     assert sorted(v.value for v in result.env) == sorted(set(env.values()))
@@ -562,7 +529,7 @@ def test_nat_provider_matches_golden_files(tmp_path: Path) -> None:
     planned = plan(load_stack(example), client, example_env(example))
     from wazo_reconcile.apply import apply_plan
 
-    assert apply_plan(planned.plan, client, planned.index).ok
+    assert apply_plan(planned, client).ok
     result = export_of(client)
     golden = GOLDEN / "export-nat-provider"
     if os.environ.get("WAZO_RECONCILE_REGENERATE_GOLDEN"):

@@ -4,6 +4,7 @@ import copy
 import json
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -320,7 +321,7 @@ def test_fetch_live_keeps_raw_items_and_tenants() -> None:
     live = fetch(fake)
     assert live.token_tenant == MASTER
     assert set(live.tenants) == {MASTER, SUB}
-    assert live.tenants[SUB]["global_sip_template_uuid"].startswith("2")
+    assert str(live.tenants[SUB]["global_sip_template_uuid"]).startswith("2")
     assert live.trunks == tuple(fake.collections["/trunks"])
     assert live.endpoints_sip[0]["auth_section_options"][1] == ["password", "secret-1"]
     assert [e["exten"] for e in live.extensions] == ["_0XXXXXXXXX"]  # outcall contexts only
@@ -332,17 +333,8 @@ def test_fetch_live_keeps_raw_items_and_tenants() -> None:
     assert set(live.counts()) == {kind.name for kind in LIST_KINDS}
 
 
-def test_live_state_groups_by_tenant() -> None:
+def test_live_state_items_of_unknown_kind() -> None:
     live = fetch(FakeConfd())
-    templates = live.by_tenant("sip_templates")
-    assert {t: [i["uuid"] for i in items] for t, items in templates.items()} == {
-        MASTER: ["t-global"],
-        SUB: ["t-sub"],
-    }
-    assert [c["name"] for c in live.in_tenant("contexts", SUB)] == ["to-extern-sub"]
-    assert live.in_tenant("trunks", SUB) == ()
-    with pytest.raises(ValueError):
-        live.by_tenant("transports")
     with pytest.raises(KeyError):
         live.items("nonsense")
 
@@ -543,11 +535,11 @@ def test_fetch_live_of_a_fresh_sandbox_through_connect() -> None:
     assert live.token_tenant == FRESH_MASTER
     assert set(live.tenants) == {FRESH_MASTER, FRESH_SUB}
     assert {t["name"] for t in live.transports} == {"transport-udp", "transport-wss"}
-    templates = live.by_tenant("sip_templates")
-    assert {t: len(items) for t, items in templates.items()} == {FRESH_MASTER: 5, FRESH_SUB: 5}
+    templates = Counter(t["tenant_uuid"] for t in live.sip_templates)
+    assert templates == {FRESH_MASTER: 5, FRESH_SUB: 5}
     global_uuid = live.tenants[FRESH_MASTER]["global_sip_template_uuid"]
-    assert global_uuid in {t["uuid"] for t in templates[FRESH_MASTER]}
-    assert {c["name"] for c in live.in_tenant("contexts", FRESH_MASTER)} >= {
+    assert global_uuid in {t["uuid"] for t in live.sip_templates}
+    assert {c["name"] for c in live.contexts if c["tenant_uuid"] == FRESH_MASTER} >= {
         "default",
         "from-extern",
         "to-extern",
@@ -572,7 +564,7 @@ def test_sandbox_request_count_is_flat_in_the_number_of_trunks(trunks: int) -> N
         client.stats.reset()
         live = fetch_live(client)
     assert len(live.trunks) == len(live.endpoints_sip) == trunks + 2
-    assert len(live.in_tenant("trunks", FRESH_SUB)) == 2
+    assert len([t for t in live.trunks if t["tenant_uuid"] == FRESH_SUB]) == 2
     # the same 15 requests (one list per kind + tenants + pjsip) for 10 or 1,000 trunks
     assert client.stats.snapshot() == {"GET": 15}
     assert sandbox.stats()["total"] == 15

@@ -48,7 +48,7 @@ from tenacity.wait import wait_base
 
 from wazo_reconcile import __version__
 from wazo_reconcile.errors import ApiError, AuthError, OutcomeUnknownError, UsageError
-from wazo_reconcile.logsafe import mask, redact, secret_values
+from wazo_reconcile.secrets import mask, redact, secret_values
 from wazo_reconcile.settings import AUTH_PREFIX, CONFD_PREFIX, ConnectionSettings
 from wazo_reconcile.wire import StdlibTransport
 

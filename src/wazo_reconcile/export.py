@@ -40,6 +40,7 @@ from wazo_reconcile.export_yaml import (
     sequence,
     write_files,
 )
+from wazo_reconcile.live import LiveIndex, LiveState, index_live
 from wazo_reconcile.model import (
     SIP_SECTIONS,
     TENANT_TEMPLATES,
@@ -50,11 +51,8 @@ from wazo_reconcile.model import (
 )
 from wazo_reconcile.normalise import (
     DEFAULT_IDENTIFY_BY,
-    LiveData,
-    LiveIndex,
     header_set_var,
     identify_by_has_header,
-    index_live,
     normalise_live,
     split_headers,
     split_match_header,
@@ -184,7 +182,7 @@ class ExportResult:
 
 
 def export_documents(
-    live: LiveData,
+    live: LiveState,
     index: LiveIndex | None = None,
     resources: Sequence[Resource] | None = None,
     *,
@@ -248,7 +246,7 @@ class _Scope:
     everything: bool
 
     @classmethod
-    def of(cls, live: LiveData, index: LiveIndex, tenant: str | None, everything: bool) -> _Scope:
+    def of(cls, live: LiveState, index: LiveIndex, tenant: str | None, everything: bool) -> _Scope:
         token = live.token_tenant
         if tenant is not None:
             if tenant not in live.tenants:

@@ -13,15 +13,15 @@ find its object again by identity (`Operation.lookup`) when its outcome is unkno
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wazo_reconcile.diff import Action, Change
+from wazo_reconcile.live import LiveIndex
 from wazo_reconcile.model import SIP_SECTIONS, TENANT_TEMPLATES, Options, Pattern, Resource
 from wazo_reconcile.normalise import (
-    LiveIndex,
     header_set_var,
     identify_by_has_header,
     with_identify_by_header,
@@ -161,9 +161,13 @@ def operations(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
     raise ValueError(f"unknown kind {kind}")
 
 
-def assign_bare_trunks(
-    changes: list[Change] | tuple[Change, ...], index: LiveIndex
-) -> dict[str, int]:
+def operations_of(changes: Sequence[Change], index: LiveIndex) -> tuple[tuple[Operation, ...], ...]:
+    """The requests of each change, in order (bare trunks adopted by the first creations)."""
+    adopt = assign_bare_trunks(changes, index)
+    return tuple(operations(change, index, adopt) for change in changes)
+
+
+def assign_bare_trunks(changes: Sequence[Change], index: LiveIndex) -> dict[str, int]:
     """Trunks left without endpoint by an interrupted apply, reused by creations (in order)."""
     pool = {tenant: list(ids) for tenant, ids in index.bare_trunks.items()}
     adopt: dict[str, int] = {}
@@ -445,9 +449,11 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
     path = _ENDPOINT_PATHS[trunk_type]
     id_field = "uuid" if trunk_type == "sip" else "id"
     identity = change.resource.fields.get("interface", handle) if trunk_type == "custom" else handle
-    orphans = {"sip": index.orphan_sip, "iax": index.orphan_iax, "custom": index.orphan_custom}[
-        trunk_type
-    ]
+    orphans: Mapping[str, Mapping[str, object]] = {
+        "sip": index.orphan_sip,
+        "iax": index.orphan_iax,
+        "custom": index.orphan_custom,
+    }[trunk_type]
     body = _endpoint_body(change, trunk_type, None)
     if identity in orphans:
         orphan_id = orphans[identity][id_field]

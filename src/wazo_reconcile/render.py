@@ -1,16 +1,15 @@
 """Render stage: plans and apply reports as text (people), JSON (machines), markdown (PRs).
 
 Pure: values in, strings out. Secret values never reach the output: option values under secret
-keys are replaced by `(sensitive)` here, and the CLI scrubs every known secret value from
+keys are replaced by `secrets.MASK` here, and the CLI scrubs every known secret value from
 everything it prints as a second line of defence.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from wazo_reconcile import __version__
@@ -23,11 +22,11 @@ from wazo_reconcile.callerid import (
 )
 from wazo_reconcile.diff import Action, Change, FieldChange
 from wazo_reconcile.errors import printable
-from wazo_reconcile.model import Pattern, Resource, is_secret_key
+from wazo_reconcile.model import Pattern, Resource
 from wazo_reconcile.planner import Plan
+from wazo_reconcile.secrets import MASK, is_secret_key
 
 FORMAT_VERSION = 1
-SENSITIVE = "(sensitive)"
 SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 _COLOUR = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[1;31m"}
 _RESET = "\033[0m"
@@ -39,7 +38,6 @@ class RenderOptions:
     color: bool = False
     title: str = "plan"  # "plan" | "drift"
     source: str = ""  # what was compared, e.g. "examples/nat-provider → https://pbx"
-    operations: Mapping[int, Sequence[str]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- values
@@ -69,7 +67,7 @@ def show_pattern(pattern: Pattern) -> str:
 
 
 def masked_pair(key: str, value: str) -> tuple[str, str]:
-    return (key, SENSITIVE if is_secret_key(key) else value)
+    return (key, MASK if is_secret_key(key) else value)
 
 
 def _is_pairs(value: Any) -> bool:
@@ -84,28 +82,25 @@ def _pair_line(name: str, pair: tuple[str, str]) -> str:
 def field_delta(change: FieldChange) -> tuple[list[Any], list[Any]]:
     """(added, removed) items of a collection field, as multisets (repetitions counted).
 
-    Items are hashable (option pairs, patterns): a Counter difference, much faster than
-    deepdiff (which also paired a removed and an added pattern as one changed object, and
-    showed neither). deepdiff remains for unhashable items.
+    deepdiff compares the two collections ignoring order; pairing similar items is off, so
+    a changed pattern or option reads as one item removed and one added.
     """
-    before = list(change.before or ())
-    after = list(change.after or ())
-    try:
-        have, want = Counter(before), Counter(after)
-    except TypeError:
-        return _deepdiff_delta(before, after)
-    return sorted((want - have).elements(), key=repr), sorted((have - want).elements(), key=repr)
+    from deepdiff import DeepDiff  # imported when needed: 40 ms that validate never uses
 
-
-def _deepdiff_delta(before: list[Any], after: list[Any]) -> tuple[list[Any], list[Any]]:
-    from deepdiff import DeepDiff  # imported when needed (40 ms of every start otherwise)
-
-    delta = DeepDiff(before, after, ignore_order=True, report_repetition=True)
-    added = [v for v in delta.get("iterable_item_added", {}).values()]
-    removed = [v for v in delta.get("iterable_item_removed", {}).values()]
-    for rep in delta.get("repetition_change", {}).values():
-        count = rep["new_repeat"] - rep["old_repeat"]
-        (added if count > 0 else removed).extend([rep["value"]] * abs(count))
+    before, after = list(change.before or ()), list(change.after or ())
+    delta = DeepDiff(
+        before,
+        after,
+        ignore_order=True,
+        report_repetition=True,
+        cutoff_intersection_for_pairs=0,
+        cutoff_distance_for_pairs=0,
+    )
+    added = list(delta.get("iterable_item_added", {}).values())
+    removed = list(delta.get("iterable_item_removed", {}).values())
+    for repeated in delta.get("repetition_change", {}).values():
+        count = repeated["new_repeat"] - repeated["old_repeat"]
+        (added if count > 0 else removed).extend([repeated["value"]] * abs(count))
     return sorted(added, key=repr), sorted(removed, key=repr)
 
 
@@ -188,7 +183,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         head = change_header(change)
         out.append(_paint(f"  {head}", symbol, options.color) + f"  [{', '.join(change.impact)}]")
         out += [f"      {line}" for line in change_body(change)]
-        for summary in options.operations.get(i, ()):
+        for summary in plan.summaries(i):
             out.append(f"      · {summary}")
     if plan.changes:
         out.append("")
@@ -386,9 +381,7 @@ def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str,
         "restart_required": plan.restart_required,
         "restart_reasons": list(plan.restart_reasons),
         "refusals": list(plan.refusals),
-        "changes": [
-            change_dict(c, options.operations.get(i, ())) for i, c in enumerate(plan.changes)
-        ],
+        "changes": [change_dict(c, plan.summaries(i)) for i, c in enumerate(plan.changes)],
         "unmanaged": [_key_dict(r) for r in plan.unmanaged],
         "kept": [{**_key_dict(k.resource), "reason": k.reason} for k in plan.kept],
         "caller_id": [entry.to_dict() for entry in plan_caller_id_changes(plan.changes)],
@@ -445,7 +438,7 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
         out.append(f"<details><summary><code>{change_header(change)}</code> — {impact}</summary>")
         out += ["", "```diff"]
         out += [_diff_line(line) for line in change_body(change)]
-        out += [f"# {s}" for s in options.operations.get(i, ())]
+        out += [f"# {s}" for s in plan.summaries(i)]
         out += ["```", "", "</details>", ""]
     out += caller_id_markdown(plan)
     if plan.unmanaged or plan.kept:

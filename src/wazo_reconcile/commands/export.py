@@ -15,8 +15,8 @@ from wazo_reconcile.commands.common import Output, protect_logs
 from wazo_reconcile.confd import connect
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
-from wazo_reconcile.live import LiveState, fetch_live
-from wazo_reconcile.normalise import LivePreparer, index_live, normalise_live
+from wazo_reconcile.live import LiveState, fetch_live, index_live
+from wazo_reconcile.normalise import normalise_live
 from wazo_reconcile.secrets import is_secret_key
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
 
@@ -106,11 +106,10 @@ def run(args: argparse.Namespace) -> int:
     output = Output()
     protect_logs(output.secrets, settings)
     target = _target(args.output, force=args.force, kinds=args.kinds or EXPORT_KINDS)
-    preparer = LivePreparer()  # as engine.compute_plan does
     with connect(settings) as client:
-        live = fetch_live(client, received=preparer)
-        index = index_live(live)
-        resources = normalise_live(live, index, preparer.prepared())
+        live = fetch_live(client)
+    index = index_live(live)
+    resources = normalise_live(live, index)
     for item in _secret_values(live):
         output.secrets.add(item)
     result = export_documents(
