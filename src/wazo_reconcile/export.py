@@ -42,6 +42,8 @@ from wazo_reconcile.export_yaml import (
 )
 from wazo_reconcile.live import LiveIndex, LiveState, index_live
 from wazo_reconcile.model import (
+    INSTANCE_WIDE_KINDS,
+    KINDS,
     SIP_SECTIONS,
     TENANT_TEMPLATES,
     Options,
@@ -60,8 +62,7 @@ from wazo_reconcile.normalise import (
 from wazo_reconcile.secrets import REF_PATTERN, is_secret_key
 
 # Files in this order; each holds the documents of one kind (one per tenant).
-EXPORT_KINDS = ("pjsip", "transports", "sip_templates", "trunks", "outcalls", "users", "policy")
-INSTANCE_KINDS = frozenset({"pjsip", "transports"})
+EXPORT_KINDS = (*KINDS, "policy")
 
 # A relative reference: the packaged schema has no `$id` to point editors at (see docs/export.md).
 SCHEMA_REF = "schemas/stack.schema.json"
@@ -206,7 +207,7 @@ def export_documents(
     scope = _Scope.of(live, index, tenant, everything)
     chosen = set(kinds)
     wanted = [
-        k for k in EXPORT_KINDS if k in chosen and (scope.instance or k not in INSTANCE_KINDS)
+        k for k in EXPORT_KINDS if k in chosen and (scope.instance or k not in INSTANCE_WIDE_KINDS)
     ]
     builder = _Builder(scope)
     entries = builder.build(resources, wanted)
@@ -259,7 +260,7 @@ class _Scope:
         return cls(token, (token, *others), True, index, everything)
 
     def includes(self, kind: str, tenant: str) -> bool:
-        if kind in INSTANCE_KINDS:
+        if kind in INSTANCE_WIDE_KINDS:
             return self.instance
         return tenant in self.tenants
 
@@ -271,7 +272,7 @@ class _Scope:
     ) -> list[tuple[str, list[Entry]]]:
         """A kind's documents: the instance's, else each tenant's with entries (or the first
         tenant's, empty), the token's first."""
-        if kind in INSTANCE_KINDS:
+        if kind in INSTANCE_WIDE_KINDS:
             return [("", found.get("", []))]
         chosen = [(t, found[t]) for t in self.tenants if t in found]
         return chosen or [(self.tenants[0], [])]
