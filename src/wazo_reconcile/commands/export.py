@@ -6,6 +6,7 @@ import argparse
 import datetime
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from wazo_reconcile.commands.common import Output, protect_logs
 from wazo_reconcile.commands.connection import open_client
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
-from wazo_reconcile.live import fetch_live, index_live
+from wazo_reconcile.live import LiveState, fetch_live, index_live
 from wazo_reconcile.normalise import normalise_live
 from wazo_reconcile.secrets import is_secret_key
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _target(output: str, *, force: bool, kinds: Any) -> Path | None:
+def _target(output: str, *, force: bool, kinds: Collection[str]) -> Path | None:
     """The output directory (None for stdout), checked before anything is read."""
     if output == "-":
         return None
@@ -183,7 +184,7 @@ def _report(
         output.stderr.flush()
 
 
-def _secret_values(live: Any) -> list[str]:
+def _secret_values(live: LiveState) -> list[str]:
     """Every secret option value of the live state, so that stderr never shows one."""
     found = []
     for kind in ("sip_templates", "endpoints_sip"):
