@@ -417,6 +417,22 @@ def test_put_500_is_outcome_unknown_and_not_retried() -> None:
     assert len(script.requests) == 1
 
 
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_get_5xx_is_retried_a_read_changes_nothing(status: int) -> None:
+    script = Script((status, ["Unexpected error: boom"]), (200, {"uuid": "u"}))
+    assert client_for(script).get("/trunks/1") == {"uuid": "u"}
+    assert len(script.requests) == 2
+
+
+def test_get_500_until_retries_run_out_is_an_error_with_confd_message() -> None:
+    script = Script(*[(500, ["Unexpected error: boom"])] * 5)
+    with pytest.raises(ApiError) as info:
+        client_for(script).get("/trunks/1")
+    assert len(script.requests) == 5
+    assert info.value.status == 500 and not isinstance(info.value, OutcomeUnknownError)
+    assert info.value.messages == ("Unexpected error: boom",)
+
+
 def test_put_retried_after_read_timeout() -> None:
     script = Script(httpx.ReadTimeout, 204)
     client_for(script).put("/trunks/1", {})

@@ -448,9 +448,9 @@ def _cycle_from(graph: Mapping[str, list[str]], start: str) -> list[str]:
 
 def check_global_inheritance(ctx: StackContext) -> Iterator[Problem]:
     """A SIP trunk that does not inherit the `global` template misses tenant-wide settings."""
-    templates = {
+    templates = {  # templates that passed the schema: an invalid one hides the answer
         _node(d.name, d.tenant): data_of(d).get("templates") or []
-        for d in ctx.stack.declarations("sip_templates")
+        for d in ctx.declarations("sip_templates")
     }
     for decl in _sip_trunks(ctx):
         parents = data_of(decl).get("templates") or []

@@ -4,7 +4,8 @@ The confd client (``confd.py``) and the password authentication (``auth.py``) se
 request through a :class:`Sender`, which adds:
 
 - retries of ONE HTTP call with tenacity: exponential backoff with jitter on connection
-  errors, 429 (honouring ``Retry-After``) and, for idempotent methods, 502/503/504. A POST is
+  errors, 429 (honouring ``Retry-After``), for idempotent methods 502/503/504, and for reads
+  (GET) 500 too: a read changes nothing, so a 500 is as transient as a 503. A POST is
   retried only when it surely never reached the server (connect errors, 429); the sender
   reports when an attempt may have been applied although no success came back (``ambiguous``);
 - thread-safe request counters, and logs that never carry headers, tokens or passwords;
@@ -45,7 +46,9 @@ log = logging.getLogger("wazo_reconcile.confd")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # reads: nothing to apply twice
 RETRY_STATUSES = frozenset({502, 503, 504})  # idempotent methods only
+READ_RETRY_STATUSES = RETRY_STATUSES | {500}  # reads only: a write may have been applied
 AMBIGUOUS_STATUSES = frozenset({500, 502, 503, 504})  # a write may have been applied
 
 Params = Mapping[str, str | int]
@@ -160,14 +163,17 @@ def _retryable_error(exc: BaseException | None, idempotent: bool) -> bool:
     return _never_sent(exc) or idempotent
 
 
-def _retryable_status(status: int, idempotent: bool) -> bool:
+def _retryable_status(status: int, idempotent: bool, safe: bool) -> bool:
     # 429 is refused before any work is done, so even a POST may be retried
+    if safe:
+        return status == 429 or status in READ_RETRY_STATUSES
     return status == 429 or (idempotent and status in RETRY_STATUSES)
 
 
 class _ShouldRetry(retry_base):
-    def __init__(self, idempotent: bool) -> None:
+    def __init__(self, idempotent: bool, safe: bool) -> None:
         self._idempotent = idempotent
+        self._safe = safe
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         outcome = retry_state.outcome
@@ -176,7 +182,7 @@ class _ShouldRetry(retry_base):
         if outcome.failed:
             return _retryable_error(outcome.exception(), self._idempotent)
         response: httpx.Response = outcome.result()
-        return _retryable_status(response.status_code, self._idempotent)
+        return _retryable_status(response.status_code, self._idempotent, self._safe)
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
@@ -268,7 +274,7 @@ class Sender:
         retrying = Retrying(
             stop=stop_after_attempt(max(1, self._policy.attempts)),
             wait=_Wait(self._policy),
-            retry=_ShouldRetry(idempotent),
+            retry=_ShouldRetry(idempotent, call.method in SAFE_METHODS),
             sleep=self._policy.sleep,
             before_sleep=lambda rs: self._before_sleep(call, rs),
             retry_error_callback=_last_outcome,

@@ -43,7 +43,10 @@ CREDENTIAL_KEYS = SECRET_KEYS | {"token", "x-auth-token", "authorization", "refr
 # Shorter values are not masked: masking "1" would garble every message. Lint warns instead.
 MIN_SCRUB_LENGTH = 4
 # A secret is a short string; a bigger ``${file:…}`` is a mistake, not read into memory.
-MAX_SECRET_FILE = 1024 * 1024
+MAX_SECRET_FILE = 64 * 1024
+# ``${file:…}`` never reads from the kernel's pseudo-filesystems: /proc/self/environ would
+# send the tool's own environment (its token, its password) to the PBX as a "secret".
+FORBIDDEN_SECRET_DIRS = (Path("/proc"), Path("/sys"), Path("/dev"))
 # Longer values are masked with str.replace, outside the regex: compiling a 1 MB value into a
 # pattern takes seconds (hostile input: a 1 MB literal password), and no real secret is that long.
 LONG_SECRET = 4096
@@ -177,6 +180,12 @@ class SecretResolver:
 
 
 def _read_secret_file(ref: SecretRef, path: Path) -> str | SecretError:
+    real = Path(os.path.realpath(path))
+    for forbidden in FORBIDDEN_SECRET_DIRS:
+        if real.is_relative_to(forbidden):
+            return SecretError(
+                ref, f"{path} is under {forbidden}: secrets are never read from {forbidden}"
+            )
     try:
         data = _read_small_regular_file(path)
     except FileNotFoundError:
