@@ -92,17 +92,22 @@ def test_hand_edits_show_exactly(sandbox: Sandbox) -> None:
     assert plan(stack, client).is_empty
 
 
-def test_plan_requests_do_not_grow_with_objects(tmp_path: Path) -> None:
-    counts = []
+def test_plan_requests_grow_with_the_declared_sip_trunks_only(tmp_path: Path) -> None:
+    """One list per kind, and one read of each declared SIP trunk's endpoint: never the list
+    of SIP endpoints, never a read of a trunk the stack does not declare."""
+    sandbox = Sandbox(profile="fresh")
+    client = client_for(sandbox)
+    apply(generated_stack(tmp_path / "big", sip=1000, iax=3, custom=2), client)
+    counts = {}
     for size in (10, 1000):
-        sandbox = Sandbox(profile="fresh")
         stack = generated_stack(tmp_path / str(size), sip=size, iax=3, custom=2)
-        client = client_for(sandbox)
-        apply(stack, client)
         sandbox.reset_stats()
-        assert plan(stack, client).is_empty
-        counts.append(sandbox.stats()["total"])
-    assert counts[0] == counts[1] <= 20
+        planned = plan(stack, client)
+        assert not [c for c in planned.changes if c.key.kind != "trunks"]
+        counts[size] = sandbox.stats()["total"]
+        listed = [k for k in sandbox.stats()["requests"] if k == "GET /endpoints/sip"]
+        assert listed == [], listed
+    assert counts == {10: 14 + 10, 1000: 14 + 1000}
 
 
 def test_no_secret_in_any_rendering(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
@@ -279,3 +284,29 @@ def test_contexts_are_found_by_name_or_label_in_the_tenant(
         f"{path}:8:14: trunks.elsewhere.context: unknown context "
         f"'ctx-sub-incall-3501bacb-94c0-4f38-b7dd-6d1fe1988ac7' in tenant {tenant}",
     ]
+
+
+def test_a_template_change_shows_every_trunk_inheriting_it(tmp_path: Path) -> None:
+    """Only the declared trunks' endpoints are read, unless the plan changes a template:
+    then every trunk's, to show what inherits it."""
+    sandbox = Sandbox(profile="fresh")
+    client = client_for(sandbox)
+    everything = tmp_path / "all.yaml"
+    everything.write_text(
+        "version: 1\nsip_templates:\n  carrier: {endpoint: {allow: '!all,alaw'}}\n"
+        "trunks:\n"
+        + "".join(f"  t{i}: {{templates: [carrier], context: from-extern}}\n" for i in range(4))
+    )
+    assert apply(load_stack(everything), client)[1].ok
+    one = tmp_path / "one.yaml"
+    one.write_text("version: 1\ntrunks:\n  t0: {templates: [carrier], context: from-extern}\n")
+    sandbox.reset_stats()
+    assert plan(load_stack(one), client).is_empty
+    assert sandbox.stats()["total"] == 14 + 1  # the lists, and t0's endpoint
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(
+        "version: 1\nsip_templates:\n  carrier: {endpoint: {allow: '!all,ulaw'}}\n"
+        "trunks:\n  t0: {templates: [carrier], context: from-extern}\n"
+    )
+    (template,) = plan(load_stack(changed), client).changes
+    assert template.affects == tuple(f"trunks/t{i}" for i in range(4))

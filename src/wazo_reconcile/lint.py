@@ -1020,12 +1020,16 @@ def check_live(
     *,
     pjsip_readable: bool,
     pjsip_doc: dict[str, dict[str, dict[str, Any]]] | None,
+    names_taken: Mapping[str, str] | None = None,
 ) -> list[Problem]:
     """What only the live PBX can tell: missing defaults, tenants, names taken elsewhere,
-    option keys this PBX's PJSIP (``pjsip_doc``, as confd serves it) does not know."""
+    option keys this PBX's PJSIP (``pjsip_doc``, as confd serves it) does not know.
+    ``names_taken``: SIP names the live resources do not show (a phone line's endpoint) and
+    what holds them."""
     origins = {d.location: d for d in stack.all_declarations()}
     by_identity = {r.identity: r for r in live_resources}
-    sip_names = {
+    sip_names = dict(names_taken or {})
+    sip_names |= {
         r.key.name: str(r.key)
         for r in live_resources
         if _sip_named(r) and r.key.name not in TENANT_TEMPLATES

@@ -1,10 +1,19 @@
-"""Fetch stage: everything the token can see on the PBX, and lookups over it.
+"""Fetch stage: what the token can see on the PBX that a command needs, and lookups over it.
 
-``fetch_live`` reads each kind with a single paginated list call (``recurse=true`` and no
-``Wazo-Tenant`` header, so every tenant visible to the token is included), a few kinds at a
-time: the number of requests does not grow with the number of objects. Items are kept exactly
-as confd returned them (their shapes: ``shapes.py``); ``index_live`` builds the lookups the
-later stages share (names by uuid, ids by name, leftovers of an interrupted apply) once.
+Each kind is read the cheapest way the real confd offers (`confd-api/COSTS.md`, docs/faq.md):
+
+- one paginated list call per kind (``recurse=true`` and no ``Wazo-Tenant`` header, so every
+  tenant visible to the token is included) for the kinds whose lists are cheap: transports,
+  templates, IAX and custom endpoints, trunks, outcalls, contexts, extensions, users;
+- never the list of SIP endpoints: confd prices it per joined option row (a provider trunk
+  costs ~376 ms in the list, ~25 ms read alone) and it holds every phone line. ``/trunks``
+  names each trunk's SIP endpoint; the endpoints a command needs are read one by one
+  (``GET /endpoints/sip/{uuid}``), and a name the stack declares that no trunk, template or
+  transport has is looked up with confd's exact filter (``?name=``): a leftover of an
+  interrupted apply to adopt, or a phone line that already has the name.
+
+Items are kept exactly as confd returned them (their shapes: ``shapes.py``); ``index_live``
+builds the lookups the later stages share (names by uuid, ids by name, leftovers) once.
 Normalisation is ``normalise.py``'s job.
 """
 
@@ -14,9 +23,9 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from wazo_reconcile.errors import ApiError, AuthError, UsageError
@@ -56,7 +65,6 @@ class ListKind:
 LIST_KINDS: tuple[ListKind, ...] = (
     ListKind("transports", "/sip/transports", {}),  # instance-wide
     ListKind("sip_templates", "/endpoints/sip/templates"),
-    ListKind("endpoints_sip", "/endpoints/sip"),
     ListKind("endpoints_iax", "/endpoints/iax"),
     ListKind("endpoints_custom", "/endpoints/custom"),
     ListKind("trunks", "/trunks"),
@@ -71,6 +79,7 @@ LIST_KINDS: tuple[ListKind, ...] = (
 ORDERED_FIELDS = frozenset({"templates", "trunks"})
 VOLATILE_FIELDS = frozenset({"links"})  # hrefs depend on the URL used, not on the config
 USER_FIELDS = ("uuid", "id", "tenant_uuid", "email", "username", "outgoing_caller_id")
+KINDS_READ = (*(kind.name for kind in LIST_KINDS), "endpoints_sip")
 FINGERPRINT_FORMAT = 1
 
 
@@ -88,7 +97,7 @@ class LiveState:
     tenants: Mapping[str, Tenant]
     transports: tuple[Transport, ...] = ()
     sip_templates: tuple[SipBody, ...] = ()
-    endpoints_sip: tuple[SipBody, ...] = ()
+    endpoints_sip: tuple[SipBody, ...] = ()  # only those read: see `fetch_live`
     endpoints_iax: tuple[IaxEndpoint, ...] = ()
     endpoints_custom: tuple[CustomEndpoint, ...] = ()
     trunks: tuple[Trunk, ...] = ()
@@ -101,11 +110,21 @@ class LiveState:
     pjsip_doc: dict[str, Any] | None = field(default=None, repr=False)
 
     def items(self, kind: str) -> Sequence[Item]:
-        """The raw items of ``kind`` (a ``LIST_KINDS`` name)."""
-        if kind not in {k.name for k in LIST_KINDS}:
+        """The raw items of ``kind`` (a ``LIST_KINDS`` name, or ``endpoints_sip``)."""
+        if kind not in KINDS_READ:
             raise KeyError(kind)
         items: Sequence[Item] = getattr(self, kind)
         return items
+
+    @property
+    def unread_trunk_endpoints(self) -> tuple[Trunk, ...]:
+        """The trunks whose SIP endpoint was not read."""
+        read = {endpoint["uuid"] for endpoint in self.endpoints_sip}
+        return tuple(
+            trunk
+            for trunk in self.trunks
+            if (ref := trunk.get("endpoint_sip")) and ref["uuid"] not in read
+        )
 
     def default_tenant(self, explicit: str | None = None) -> str:
         """The tenant of tenant-scoped declarations: ``explicit`` (``--tenant`` or a
@@ -137,15 +156,15 @@ class LiveState:
             "pjsip_global": self.pjsip_global,
             "pjsip_system": self.pjsip_system,
         }
-        for kind in LIST_KINDS:
-            items = self.items(kind.name)
-            if kind.name == "users":
+        for kind in KINDS_READ:
+            items = self.items(kind)
+            if kind == "users":
                 items = [{k: u.get(k) for k in USER_FIELDS} for u in items]
-            document[kind.name] = sorted((_canonical(i) for i in items), key=_dump)
+            document[kind] = sorted((_canonical(i) for i in items), key=_dump)
         return "sha256:" + hashlib.sha256(_dump(document).encode()).hexdigest()
 
     def counts(self) -> dict[str, int]:
-        return {kind.name: len(self.items(kind.name)) for kind in LIST_KINDS}
+        return {kind: len(self.items(kind)) for kind in KINDS_READ}
 
 
 def _dump(value: Any) -> str:
@@ -170,13 +189,18 @@ def _canonical(value: Any, field_name: str | None = None) -> Any:
 # --------------------------------------------------------------------------- fetching
 
 
-def fetch_live(client: ConfdClient, *, max_workers: int = 4) -> LiveState:
+def fetch_live(
+    client: ConfdClient, *, sip_names: Collection[str] | None = None, max_workers: int = 4
+) -> LiveState:
     """Read the live configuration visible to the client's token.
 
     One paginated list request per kind (plus the token's tenant, the visible tenants, PJSIP
     global/system/doc), ``max_workers`` at a time (confd serves one request at a time: more
-    only piles up its memory). Errors propagate (the first in a fixed order), except that
-    PJSIP global/system unreadable by a non-master token become ``None``.
+    only piles up its memory); then the SIP endpoints: ``sip_names`` are the names the stack
+    declares in the SIP namespace (SIP trunks, templates, transports): the endpoints of trunks
+    so named are read, and the names nothing has are looked up. ``None`` (export): every
+    trunk's endpoint, nothing looked up. Errors propagate (the first in a fixed order), except
+    that PJSIP global/system unreadable by a non-master token become ``None``.
     """
     started, before = time.monotonic(), client.stats.requests
     results = _run(_jobs(client), max_workers)
@@ -185,6 +209,7 @@ def fetch_live(client: ConfdClient, *, max_workers: int = 4) -> LiveState:
         tenants=results.pop("tenants"),
         **results,
     )
+    state = _read_sip_endpoints(client, state, sip_names, max_workers)
     log.info(
         "read the live state in %.2f s with %d requests: %s",
         time.monotonic() - started,
@@ -197,6 +222,45 @@ def fetch_live(client: ConfdClient, *, max_workers: int = 4) -> LiveState:
             "master-tenant token); they cannot be managed"
         )
     return state
+
+
+def read_trunk_endpoints(
+    client: ConfdClient, live: LiveState, *, max_workers: int = 4
+) -> LiveState:
+    """``live`` with the SIP endpoint of every trunk read (one request each not yet read)."""
+    return _read_sip_endpoints(client, live, None, max_workers)
+
+
+def _read_sip_endpoints(
+    client: ConfdClient, live: LiveState, names: Collection[str] | None, max_workers: int
+) -> LiveState:
+    jobs: dict[str, Callable[[], object]] = {}
+    for trunk in live.unread_trunk_endpoints:
+        ref = trunk.get("endpoint_sip") or {}
+        if names is None or ref.get("name") in names:
+            jobs[ref["uuid"]] = _endpoint_job(client, ref["uuid"], trunk["tenant_uuid"])
+    taken = {
+        *(str((t.get("endpoint_sip") or {}).get("name")) for t in live.trunks),
+        *(t["name"] for t in live.sip_templates),
+        *(t["name"] for t in live.transports),
+        *(e["name"] for e in live.endpoints_sip),
+    }
+    for name in sorted(set(names or ()) - taken - set(TENANT_TEMPLATES)):
+        jobs[f"?name={name}"] = _named_job(client, name)
+    found: list[SipBody] = []
+    for result in _run(jobs, max_workers).values():
+        found += cast(list[SipBody], result if isinstance(result, list) else [result])
+    return replace(live, endpoints_sip=(*live.endpoints_sip, *found))
+
+
+def _endpoint_job(client: ConfdClient, uuid: str, tenant: str) -> Callable[[], object]:
+    return lambda: client.get(f"/endpoints/sip/{uuid}", tenant=tenant)
+
+
+def _named_job(client: ConfdClient, name: str) -> Callable[[], object]:
+    # confd's exact filter: it costs what the endpoints it finds cost, never the whole list
+    params = {"name": name, "recurse": "true"}
+    return lambda: client.list("/endpoints/sip", params=params, tenant=None)
 
 
 def _jobs(client: ConfdClient) -> dict[str, Callable[[], object]]:

@@ -203,6 +203,10 @@ def _live_trunks(live: LiveState, index: LiveIndex) -> list[Resource]:
             fields = {"type": "sip", **sip_fields(sip_ep, index)}
             identity, name = trunk_identity("sip", sip_ep["name"]), sip_ep["name"]
             remote["endpoint_uuid"] = sip_ep["uuid"]
+        elif sip_ref:  # a trunk the stack does not declare: its endpoint was not read
+            fields = {"type": "sip"}
+            identity, name = trunk_identity("sip", sip_ref["name"]), sip_ref["name"]
+            remote["endpoint_uuid"] = sip_ref["uuid"]
         elif iax_ref and iax_ref["id"] in iax:
             iax_ep = iax[iax_ref["id"]]
             fields = {

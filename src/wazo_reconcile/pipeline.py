@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wazo_reconcile.config import Declaration, Policy, Stack
-from wazo_reconcile.diff import diff
+from wazo_reconcile.diff import Action, diff
 from wazo_reconcile.errors import ConfigError
-from wazo_reconcile.lint import check_live
-from wazo_reconcile.live import LiveIndex, LiveState, fetch_live, index_live
+from wazo_reconcile.lint import check_live, data_of
+from wazo_reconcile.live import LiveIndex, LiveState, fetch_live, index_live, read_trunk_endpoints
 from wazo_reconcile.model import Resource
 from wazo_reconcile.normalise import (
     DesiredContext,
@@ -48,9 +48,30 @@ def fetch_and_compare(
     resolver: SecretResolver | None = None,
     selection: Selection | None = None,
 ) -> Plan:
-    """Fetch the live state, then compare `stack` with it."""
-    live = fetch_live(client)
-    return compare(stack, live, tenant=tenant, resolver=resolver, selection=selection)
+    """Fetch the live state the stack needs, then compare `stack` with it.
+
+    A plan that changes a template shows what inherits it: then every trunk's SIP endpoint
+    is read, not only the declared trunks'.
+    """
+    live = fetch_live(client, sip_names=sip_namespace(stack))
+    plan = compare(stack, live, tenant=tenant, resolver=resolver, selection=selection)
+    if live.unread_trunk_endpoints and any(
+        c.key.kind == "sip_templates" and c.action is not Action.CREATE for c in plan.changes
+    ):
+        live = read_trunk_endpoints(client, live)
+        plan = compare(stack, live, tenant=tenant, resolver=resolver, selection=selection)
+    return plan
+
+
+def sip_namespace(stack: Stack) -> frozenset[str]:
+    """The names the stack declares in confd's SIP namespace: SIP trunks (their endpoints),
+    templates and transports."""
+    return frozenset(
+        decl.name
+        for decl in stack.all_declarations()
+        if decl.kind in ("transports", "sip_templates")
+        or (decl.kind == "trunks" and data_of(decl).get("type", "sip") == "sip")
+    )
 
 
 def compare(
@@ -122,6 +143,11 @@ def normalise_sides(
         live_resources,
         pjsip_readable=live.pjsip_readable,
         pjsip_doc=live.pjsip_doc,
+        names_taken={
+            e["name"]: f"the SIP endpoint of line {(e.get('line') or {}).get('id')}"
+            for e in live.endpoints_sip
+            if e.get("line")
+        },
     )
     if problems:
         raise ConfigError(problems)

@@ -29,6 +29,11 @@ IMPACT_RANK = ("none", "reload:dialplan", "reload:iax2", "reload:pjsip", "restar
 
 _TRUNK_FIELDS = frozenset({"context", "outgoing_caller_id_format"})
 RESTART_NOTE = "a transport change needs an Asterisk restart; confd only reloads res_pjsip"
+# Phone lines' SIP endpoints are never read (live.py): a line using the transport is unknown.
+TRANSPORT_DELETE_NOTE = (
+    "confd refuses the delete while a SIP endpoint still uses the transport (phone lines are "
+    "not read: the apply would report it, and nothing changes)"
+)
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,8 @@ def annotate(change: Change, graph: ReferenceGraph) -> Change:
     kind = change.key.kind
     if "restart" in impact:
         notes.append(RESTART_NOTE)
+    if kind == "transports" and change.action is Action.DELETE:
+        notes.append(TRANSPORT_DELETE_NOTE)
     if kind == "sip_templates" and change.action is not Action.CREATE:
         heirs = graph.inheriting(change.resource.identity)
         affects = tuple(

@@ -18,17 +18,20 @@ a masked value reads (`MASK`).
 from __future__ import annotations
 
 import errno
+import html
+import json
 import logging
 import os
 import re
 import stat
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import quote, quote_plus
 
-from wazo_reconcile.errors import ReconcileError
+from wazo_reconcile.errors import ReconcileError, printable
 
 if TYPE_CHECKING:
     from wazo_reconcile.config import Stack
@@ -287,11 +290,55 @@ def literal_secrets(value: Any) -> Iterator[str]:
 # ----------------------------------------------------------------------------- scrubbing
 
 
+def _json(text: str) -> str:
+    return json.dumps(text)[1:-1]
+
+
+def _json_unicode(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _repr(text: str) -> str:
+    return repr(text)[1:-1]
+
+
+def _collapsed(text: str) -> str:
+    return " ".join(text.split())
+
+
+# How a secret may reach an output other than as itself: escaped in a JSON document (with or
+# without \u escapes), in a Python repr, URL-encoded, in HTML, re-spaced for a one-line
+# message, escaped for a terminal (`errors.printable`); and two of these in a row (a JSON body
+# echoed inside a JSON error message, a repr shown on a terminal).
+ENCODINGS: tuple[Callable[[str], str], ...] = (
+    _json,
+    _json_unicode,
+    _repr,
+    lambda text: ascii(text)[1:-1],
+    lambda text: quote(text, safe=""),
+    quote_plus,
+    html.escape,
+    lambda text: html.escape(text, quote=False),
+    _collapsed,
+    printable,
+)
+
+
+def encoded_forms(value: str) -> set[str]:
+    """``value`` and every form `ENCODINGS` (one, or two in a row) turn it into."""
+    forms = {value}
+    for _ in range(2):
+        forms |= {encode(form) for form in forms for encode in ENCODINGS}
+    return {form for form in forms if len(form) >= MIN_SCRUB_LENGTH}
+
+
 class SecretRegistry:
-    """Secret values seen so far; :meth:`scrub` masks them in text."""
+    """Secret values seen so far; :meth:`scrub` masks them, and each of their
+    `encoded_forms`, in text."""
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
+        self._forms: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._long: list[str] = []
         for value in values:
@@ -300,6 +347,7 @@ class SecretRegistry:
     def add(self, value: str) -> None:
         if len(value) >= MIN_SCRUB_LENGTH and value not in self._values:
             self._values.add(value)
+            self._forms |= encoded_forms(value)
             self._pattern = None
 
     def __contains__(self, value: object) -> bool:
@@ -310,12 +358,12 @@ class SecretRegistry:
 
     def scrub(self, text: str) -> str:
         """``text`` with every registered value replaced by `MASK` (longest first)."""
-        if not self._values:
+        if not self._forms:
             return text
         if self._pattern is None:
-            short = [v for v in self._values if len(v) <= LONG_SECRET]
+            short = [v for v in self._forms if len(v) <= LONG_SECRET]
             self._pattern = longest_match_pattern(short) if short else _NEVER
-            self._long = sorted(set(self._values) - set(short), key=len, reverse=True)
+            self._long = sorted(self._forms - set(short), key=len, reverse=True)
         for value in self._long:
             text = text.replace(value, MASK)
         return self._pattern.sub(MASK, text)
@@ -451,7 +499,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     Values shorter than `MIN_SCRUB_LENGTH` are left alone, as `SecretRegistry` does: masking a
     one-letter token would mangle every word of the text (validate warns about such values).
     """
-    wanted = {s for s in secrets if len(s) >= MIN_SCRUB_LENGTH}
+    wanted = {form for s in secrets if len(s) >= MIN_SCRUB_LENGTH for form in encoded_forms(s)}
     for secret in sorted(wanted, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text

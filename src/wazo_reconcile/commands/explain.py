@@ -42,7 +42,7 @@ from wazo_reconcile.lint import data_of, yaml_outcall
 from wazo_reconcile.live import fetch_live, find_user, index_live
 from wazo_reconcile.model import Resource
 from wazo_reconcile.normalise import normalise_live
-from wazo_reconcile.pipeline import changes_between, normalise_sides
+from wazo_reconcile.pipeline import changes_between, normalise_sides, sip_namespace
 from wazo_reconcile.planner import Plan
 from wazo_reconcile.secrets import SecretResolver
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
@@ -256,7 +256,7 @@ def live_state(args: argparse.Namespace, output: Output) -> State:
     settings = settings_from_args(args, os.environ)
     protect_logs(output.secrets, settings)
     with open_client(settings) as client:
-        live = fetch_live(client)
+        live = fetch_live(client, sip_names=())  # routes and users: no SIP endpoint needed
     index = index_live(live)
     resources = normalise_live(live, index)
     where = f"the live PBX ({_target(settings)})"
@@ -267,7 +267,7 @@ def desired_state(args: argparse.Namespace) -> State:
     try:
         session = open_session(args, args.path)
         with session.client() as client:
-            live = fetch_live(client)
+            live = fetch_live(client, sip_names=sip_namespace(session.stack))
     except UsageError as exc:
         if "no PBX to talk to" in str(exc):
             raise UsageError(f"{exc}; or add --offline to explain from the YAML alone") from exc
