@@ -53,7 +53,7 @@ from yaml.resolver import Resolver
 from wazo_reconcile.errors import ConfigError, Location, Problem
 from wazo_reconcile.forked import SharedQueue, forked
 from wazo_reconcile.gcpause import gc_paused
-from wazo_reconcile.model import TENANT_TEMPLATES
+from wazo_reconcile.model import DEFAULT_TEMPLATES
 
 log = logging.getLogger(__name__)
 
@@ -898,7 +898,7 @@ def _collect_declarations(
 
 def _scope(decl: Declaration) -> str | None:
     # Names are instance-wide in confd, except the tenant's default templates (one each).
-    if decl.kind == "sip_templates" and decl.name in TENANT_TEMPLATES:
+    if decl.kind == "sip_templates" and decl.name in DEFAULT_TEMPLATES:
         return decl.tenant or ""
     return None
 

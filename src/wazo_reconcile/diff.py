@@ -14,7 +14,8 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
-from wazo_reconcile.model import PRUNABLE_KINDS, Options, Resource, ResourceKey
+from wazo_reconcile.model import PRUNABLE_KINDS, Options, Resource, ResourceKey, options
+from wazo_reconcile.normalise import identify_by_has_header
 
 
 class Action(StrEnum):
@@ -115,7 +116,7 @@ def diff(
             changes.append(Change(Action.CREATE, want.key, None, want))
             continue
         matched.add(want.identity)
-        want = _with_ignored(want, have, ignored_paths(want.key.ref, policy))
+        want = _with_ignored(_merged(want, have), have, ignored_paths(want.key.ref, policy))
         deltas = field_changes(want, have)
         if not deltas:
             in_sync += 1
@@ -181,6 +182,27 @@ def field_changes(want: Resource, have: Resource) -> tuple[FieldChange, ...]:
         FieldChange(name, have.fields.get(name), value)
         for name, value in want.fields.items()
         if have.fields.get(name) != value
+    )
+
+
+def _merged(want: Resource, have: Resource) -> Resource:
+    """A resource managed key by key (`Resource.merge`), its sections completed with the live
+    keys it leaves alone: what the sections must be once the declared keys are applied."""
+    if not want.merge:
+        return want
+    fields = dict(want.fields)
+    for section, removed in want.merge.items():
+        declared: Options = fields.get(section) or ()
+        touched = {key for key, _ in declared} | removed
+        kept = [pair for pair in have.fields.get(section) or () if pair[0] not in touched]
+        fields[section] = options([*kept, *declared])
+    if "endpoint" in want.merge and "identify_by_header" in fields:
+        # derived from the whole section now, unless a declared match_header requires it
+        fields["identify_by_header"] = bool(fields.get("match_header")) or identify_by_has_header(
+            fields["endpoint"]
+        )
+    return Resource.create(
+        want.key, want.identity, fields, remote=want.remote, origin=want.origin, merge=want.merge
     )
 
 

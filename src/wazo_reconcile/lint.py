@@ -46,9 +46,9 @@ from wazo_reconcile.dialpattern import Finding, context_problems, exten_problems
 from wazo_reconcile.diff import matches
 from wazo_reconcile.errors import Problem
 from wazo_reconcile.model import (
+    DEFAULT_TEMPLATES,
     SIP_SECTIONS,
     TEMPLATES_INHERITING_GLOBAL,
-    TENANT_TEMPLATES,
     Pattern,
     Resource,
 )
@@ -350,7 +350,7 @@ def _template_ref(
             f"tenant {decl.tenant}; confd refuses templates of another tenant"
         )
         yield ctx.problem(decl, path, message)
-    elif name not in TENANT_TEMPLATES:
+    elif name not in DEFAULT_TEMPLATES:
         yield _undeclared(ctx, decl, path, "sip_templates", name, "SIP template")
 
 
@@ -478,7 +478,7 @@ def _inherits_global(
         seen.add(node)
         if node in templates:
             todo += templates[node]
-        elif name not in TENANT_TEMPLATES:
+        elif name not in DEFAULT_TEMPLATES:
             unknown = True
     return None if unknown else False
 
@@ -1032,7 +1032,7 @@ def check_live(
     sip_names |= {
         r.key.name: str(r.key)
         for r in live_resources
-        if _sip_named(r) and r.key.name not in TENANT_TEMPLATES
+        if _sip_named(r) and r.key.name not in DEFAULT_TEMPLATES
     }
     problems: list[Problem] = []
     for want in desired:
@@ -1053,7 +1053,7 @@ def _live_problem(
     kind, name, tenant = want.key.kind, want.key.name, want.key.tenant
     if kind == "pjsip" and not pjsip_readable:
         return "PJSIP settings can only be managed with a master-tenant token"
-    if kind == "sip_templates" and name in TENANT_TEMPLATES and have is None:
+    if kind == "sip_templates" and name in DEFAULT_TEMPLATES and have is None:
         return f"tenant {tenant} has no default '{name}' template"
     if have is not None and tenant and have.key.tenant != tenant:
         return (

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from wazo_reconcile.errors import ApiError, AuthError, UsageError
-from wazo_reconcile.model import TENANT_TEMPLATES
+from wazo_reconcile.model import DEFAULT_TEMPLATES, TENANT_TEMPLATES, TWILIO_TEMPLATE
 from wazo_reconcile.shapes import (
     Context,
     CustomEndpoint,
@@ -245,7 +245,7 @@ def _read_sip_endpoints(
         *(t["name"] for t in live.transports),
         *(e["name"] for e in live.endpoints_sip),
     }
-    for name in sorted(set(names or ()) - taken - set(TENANT_TEMPLATES)):
+    for name in sorted(set(names or ()) - taken - set(DEFAULT_TEMPLATES)):
         jobs[f"?name={name}"] = _named_job(client, name)
     found: list[SipBody] = []
     for result in _run(jobs, max_workers).values():
@@ -420,6 +420,9 @@ def index_live(live: LiveState, handles: Mapping[TrunkIdentity, str] | None = No
         for tenant, body in live.tenants.items()
         for uuid, name in _tenant_template_names(body).items()
     }
+    for template in live.sip_templates:  # no pointer on the tenant: found by its label
+        if template.get("label") == TWILIO_TEMPLATE and template["uuid"] not in special:
+            special[template["uuid"]] = (template["tenant_uuid"], TWILIO_TEMPLATE)
     template_names: dict[str, tuple[str, str]] = {}
     template_uuids: dict[tuple[str, str], str] = {}
     for template in live.sip_templates:

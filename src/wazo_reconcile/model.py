@@ -49,6 +49,8 @@ SIP_SECTIONS = (
 TENANT_TEMPLATES = ("global", "webrtc", "registration_trunk", "meeting_guest")
 # The fifth template confd creates with each tenant: no pointer on the tenant, found by label.
 TWILIO_TEMPLATE = "twilio_trunk"
+# Every template Wazo creates with a tenant.
+DEFAULT_TEMPLATES = (*TENANT_TEMPLATES, TWILIO_TEMPLATE)
 # The defaults that inherit `global` (twilio_trunk does through registration_trunk).
 TEMPLATES_INHERITING_GLOBAL = frozenset({"global", "registration_trunk"})
 
@@ -108,6 +110,11 @@ class Resource:
 
     `identity` is what desired and live resources are matched on (a name, an interface, a
     user uuid…); `key` is how the user names it. Only `fields` is compared.
+
+    `merge` (desired side only) holds the option sections managed key by key, as for the
+    objects Wazo creates and owns (docs/ownership.md): each section's declared keys are
+    enforced, the keys it maps to are removed, and the other live keys are left alone.
+    Every other declared section is the exact list of that section.
     """
 
     key: ResourceKey
@@ -116,6 +123,7 @@ class Resource:
     remote: Mapping[str, Any] = field(default_factory=dict, compare=False)
     origin: Location | None = field(default=None, compare=False)
     default_object: bool = field(default=False, compare=False)
+    merge: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def create(
@@ -127,6 +135,7 @@ class Resource:
         remote: Mapping[str, Any] | None = None,
         origin: Location | None = None,
         default_object: bool = False,
+        merge: Mapping[str, frozenset[str]] | None = None,
     ) -> Resource:
         return cls(
             key=key,
@@ -135,6 +144,7 @@ class Resource:
             remote=MappingProxyType(dict(remote or {})),
             origin=origin,
             default_object=default_object,
+            merge=MappingProxyType(dict(merge or {})),
         )
 
     @property

@@ -16,8 +16,8 @@ from wazo_reconcile.config import Declaration, option_text
 from wazo_reconcile.errors import Problem
 from wazo_reconcile.live import LiveIndex, LiveState, TrunkIdentity, trunk_identity
 from wazo_reconcile.model import (
+    DEFAULT_TEMPLATES,
     SIP_SECTIONS,
-    TENANT_TEMPLATES,
     TWILIO_TEMPLATE,
     Options,
     Pattern,
@@ -97,7 +97,7 @@ def strip_iax_defaults(pairs: Iterable[tuple[str, str]]) -> Options:
 
 def template_identity(tenant: str, name: str) -> tuple[str, ...]:
     # The per-tenant default templates are one per tenant; other names are instance-wide.
-    return ("template", tenant if name in TENANT_TEMPLATES else "", name)
+    return ("template", tenant if name in DEFAULT_TEMPLATES else "", name)
 
 
 # --------------------------------------------------------------------------- live side
@@ -312,6 +312,8 @@ class DesiredContext:
     declared_templates: set[tuple[str, str]] = field(default_factory=set)
     declared_transports: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    # Wazo-owned declarations whose sections are exact all the same (`policy.authoritative`)
+    exact: Callable[[Declaration], bool] = lambda _decl: False
 
     def problem(self, decl: Declaration, path: YamlPath, message: str) -> None:
         where = ".".join([decl.kind, decl.name, *map(str, path)])
@@ -356,7 +358,7 @@ def normalise_desired(declarations: Sequence[Declaration], ctx: DesiredContext) 
         elif decl.kind == "sip_templates":
             name = decl.name
             ctx.declared_templates.add(
-                (ctx.tenant_of(decl) if name in TENANT_TEMPLATES else "", name)
+                (ctx.tenant_of(decl) if name in DEFAULT_TEMPLATES else "", name)
             )
         elif decl.kind == "transports":
             ctx.declared_transports.add(decl.name)
@@ -378,16 +380,31 @@ def normalise_desired(declarations: Sequence[Declaration], ctx: DesiredContext) 
 
 def section_options(value: Any, text: Text) -> Options:
     """An option section as written in YAML (a mapping, lists for repeated keys, or
-    [key, value] pairs) in canonical form."""
+    [key, value] pairs) in canonical form; a key set to null is left out (`removed_keys`)."""
     if value is None:
         return ()
     if isinstance(value, Mapping):
         return options(
             (str(key), text(one))
             for key, item in value.items()
+            if item is not None
             for one in (item if isinstance(item, list) else [item])
         )
-    return options((str(key), text(item)) for key, item in value)
+    return options((str(key), text(item)) for key, item in value if item is not None)
+
+
+def removed_keys(value: Any) -> frozenset[str]:
+    """The keys a section sets to null: to be removed from a section managed key by key."""
+    if isinstance(value, Mapping):
+        return frozenset(str(key) for key, item in value.items() if item is None)
+    if isinstance(value, list):
+        return frozenset(str(pair[0]) for pair in value if pair[1] is None)
+    return frozenset()
+
+
+def wazo_owned(kind: str, name: str) -> bool:
+    """An object Wazo creates and owns: its declared sections are managed key by key."""
+    return kind == "pjsip" or (kind == "sip_templates" and name in DEFAULT_TEMPLATES)
 
 
 def sip_sections(data: Mapping[str, Any], text: Text) -> dict[str, object]:
@@ -401,7 +418,7 @@ def sip_sections(data: Mapping[str, Any], text: Text) -> dict[str, object]:
         endpoint, found = split_headers(endpoint)
         headers += found
     if "headers" in data:
-        headers += [(str(k), text(v)) for k, v in (data["headers"] or {}).items()]
+        headers += [(str(k), text(v)) for k, v in (data["headers"] or {}).items() if v is not None]
     if endpoint is not None or "headers" in data:
         fields["headers"] = options(headers)
     match_header: str | None = None
@@ -431,6 +448,7 @@ def _desired_pjsip(decl: Declaration, ctx: DesiredContext) -> Resource:
         ("pjsip", decl.name),
         {"options": section_options(decl.data, ctx.texter(decl))},
         origin=decl.location,
+        merge=None if ctx.exact(decl) else {"options": removed_keys(decl.data)},
     )
 
 
@@ -482,7 +500,7 @@ def with_identify_by_header(endpoint: Options) -> Options:
 def _check_template_ref(
     decl: Declaration, path: YamlPath, tenant: str, name: str, ctx: DesiredContext
 ) -> None:
-    key = (tenant if name in TENANT_TEMPLATES else "", name)
+    key = (tenant if name in DEFAULT_TEMPLATES else "", name)
     if key in ctx.declared_templates or key in ctx.index.template_uuids:
         return
     ctx.problem(decl, path, f"unknown SIP template '{name}': not declared and not on the PBX")
@@ -495,11 +513,16 @@ def _check_transport_ref(decl: Declaration, path: YamlPath, name: str, ctx: Desi
 
 def _desired_template(decl: Declaration, ctx: DesiredContext) -> Resource:
     tenant = ctx.tenant_of(decl)
+    data = decl.data or {}
+    merge = None
+    if wazo_owned(decl.kind, decl.name) and not ctx.exact(decl):
+        merge = {s: removed_keys(data[s]) for s in (*SIP_SECTIONS, "headers") if s in data}
     return Resource.create(
         ResourceKey("sip_templates", decl.name, tenant),
         template_identity(tenant, decl.name),
-        _desired_sip_fields(decl, decl.data or {}, ctx, ctx.texter(decl)),
+        _desired_sip_fields(decl, data, ctx, ctx.texter(decl)),
         origin=decl.location,
+        merge=merge,
     )
 
 

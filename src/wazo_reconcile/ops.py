@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from wazo_reconcile.diff import Action, Change
 from wazo_reconcile.live import LiveIndex
-from wazo_reconcile.model import SIP_SECTIONS, TENANT_TEMPLATES, Options, Pattern, Resource
+from wazo_reconcile.model import DEFAULT_TEMPLATES, SIP_SECTIONS, Options, Pattern, Resource
 from wazo_reconcile.normalise import (
     header_set_var,
     identify_by_has_header,
@@ -116,7 +116,7 @@ class Refs:
         return None
 
     def template_uuid(self, tenant: str, name: str) -> str:
-        return str(self.get("template", tenant if name in TENANT_TEMPLATES else "", name))
+        return str(self.get("template", tenant if name in DEFAULT_TEMPLATES else "", name))
 
 
 T = TypeVar("T")
