@@ -257,7 +257,7 @@ def test_served_sandbox_exposes_the_costs_through_its_stats_endpoint() -> None:
         httpx.get(f"{url}{API}/trunks", headers=TOKEN).raise_for_status()
         found = httpx.get(f"{url}/_sandbox/stats").json()["costs"]
         assert found["profile"] == "confd" and found["scale"] == 0
-        assert found["requests"] == {"GET /trunks": {"count": 1, "ms": 10.0}}
+        assert found["requests"] == {"GET /trunks": {"count": 1, "ms": 10.0, "listed": 0}}
         httpx.post(f"{url}/_sandbox/reset", json={}).raise_for_status()
         assert httpx.get(f"{url}/_sandbox/stats").json()["costs"]["modelled_ms"] == 0
 

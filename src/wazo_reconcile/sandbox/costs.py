@@ -120,11 +120,11 @@ _READS = frozenset({"GET", "HEAD"})
 class _Kind:
     count: int = 0
     ms: float = 0.0
-    listed: int = 0
+    listed: int | None = None  # items returned, for a list
 
     def to_json(self) -> dict[str, Any]:
         figures: dict[str, Any] = {"count": self.count, "ms": round(self.ms, 3)}
-        if self.listed:
+        if self.listed is not None:
             figures["listed"] = self.listed
         return figures
 
@@ -213,7 +213,8 @@ class Meter:
             kind = counters.kinds.setdefault(key, _Kind())
             kind.count += 1
             kind.ms += ms
-            kind.listed += len(listed or ())
+            if listed is not None:
+                kind.listed = (kind.listed or 0) + len(listed)
             counters.modelled_ms += ms
             counters.heavy_sip += heavy
             counters.heavy_sip_max = max(counters.heavy_sip_max, heavy)
