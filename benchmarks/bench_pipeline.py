@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,9 @@ class Sandbox:
         self.url = url
         self.http = httpx.Client(base_url=url, headers={"X-Auth-Token": TOKEN}, timeout=600)
 
+    def close(self) -> None:
+        self.http.close()
+
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = self.http.get("/_sandbox/stats").json()
         return stats
@@ -203,8 +206,7 @@ def expect(run: Run, code: int, step: str) -> Run:
 def pipeline(n: int, scale: float, runs: int, parallelism: int, workdir: Path) -> dict[str, Any]:
     stack = str(generate_stack(n, workdir / "stack"))
     steps: dict[str, Any] = {}
-    with sandbox_process(scale) as url:
-        sandbox = Sandbox(url)
+    with sandbox_process(scale) as url, closing(Sandbox(url)) as sandbox:
         conn = ["--url", url, "--token", TOKEN, "--timeout", str(READ_TIMEOUT)]
         sandbox.create_users(n // 5)
 
