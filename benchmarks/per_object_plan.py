@@ -84,8 +84,8 @@ def plan_from(stack_path: str, found: dict[str, list[Any]]) -> int:
     """The stack validated and diffed against ``found`` as ``reconcile plan`` does: the
     number of changes. The only use of wazo_reconcile's internals."""
     from wazo_reconcile.commands.common import Output, load_checked
-    from wazo_reconcile.engine import plan_against
     from wazo_reconcile.live import LiveState
+    from wazo_reconcile.pipeline import compare
     from wazo_reconcile.secrets import SecretResolver
 
     resolver = SecretResolver(os.environ)
@@ -100,7 +100,7 @@ def plan_from(stack_path: str, found: dict[str, list[Any]]) -> int:
         pjsip_doc=found["pjsip_doc"][0],
         **{name: tuple(found[name]) for name, _path, _key in OBJECT_KINDS},
     )
-    return len(plan_against(stack, live, resolver=resolver).plan.changes)
+    return len(compare(stack, live, resolver=resolver).changes)
 
 
 def main() -> None:

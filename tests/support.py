@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from wazo_reconcile.apply import Report, apply_plan
-from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect, sandbox_client
+from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect
 from wazo_reconcile.config import Stack, load_stack
-from wazo_reconcile.engine import Planned, compute_plan
+from wazo_reconcile.pipeline import fetch_and_compare
+from wazo_reconcile.planner import Plan
 from wazo_reconcile.sandbox import Sandbox
+from wazo_reconcile.sandbox.client import sandbox_client
 from wazo_reconcile.secrets import SecretResolver
 from wazo_reconcile.settings import ConnectionSettings
 
@@ -42,14 +44,14 @@ def client_for(sandbox: Sandbox) -> ConfdClient:
     return sandbox_client(sandbox, retry=RetryPolicy.no_wait())
 
 
-def plan(stack: Stack, client: ConfdClient, env: dict[str, str] | None = None) -> Planned:
+def plan(stack: Stack, client: ConfdClient, env: dict[str, str] | None = None) -> Plan:
     resolver = SecretResolver({**os.environ, **SECRETS, **(env or {})})
-    return compute_plan(stack, client, resolver=resolver)
+    return fetch_and_compare(stack, client, resolver=resolver)
 
 
-def apply(stack: Stack, client: ConfdClient, parallelism: int = 4) -> tuple[Planned, Report]:
+def apply(stack: Stack, client: ConfdClient, parallelism: int = 4) -> tuple[Plan, Report]:
     planned = plan(stack, client)
-    return planned, apply_plan(planned.plan, client, planned.index, parallelism=parallelism)
+    return planned, apply_plan(planned, client, parallelism=parallelism)
 
 
 def generated_stack(directory: Path, *, sip: int = 12, iax: int = 3, custom: int = 2) -> Stack:

@@ -27,7 +27,7 @@ def _apply_requests(tmp_path: Path) -> int:
     client = client_for(sandbox)
     planned = plan(generated_stack(tmp_path), client)
     sandbox.reset_stats()
-    apply_plan(planned.plan, client, planned.index)
+    apply_plan(planned, client)
     return int(sandbox.stats()["total"])
 
 
@@ -41,10 +41,10 @@ def test_fault_at_every_step_converges(fault: str, tmp_path: Path) -> None:
         sandbox = Sandbox(profile="fresh", seed=nth)
         client = client_for(sandbox)
         planned = plan(stack, client)
-        assert len(planned.plan.changes) >= 30
+        assert len(planned.changes) >= 30
         rule = FAULTS[fault]
         sandbox.configure_faults(FaultConfig(seed=nth, rules=(_nth(rule, nth),)))
-        report = apply_plan(planned.plan, client, planned.index)
+        report = apply_plan(planned, client)
         sandbox.configure_faults(FaultConfig())
         if not report.ok:
             reruns += 1
@@ -52,7 +52,7 @@ def test_fault_at_every_step_converges(fault: str, tmp_path: Path) -> None:
             _, second = apply(stack, client)
             assert second.ok, f"fault {fault} at request {nth}: the re-run did not converge"
         final = plan(stack, client)
-        assert final.plan.is_empty, f"fault {fault} at request {nth}: {final.plan.changes}"
+        assert final.is_empty, f"fault {fault} at request {nth}: {final.changes}"
         assert invariants(sandbox) == [], f"fault {fault} at request {nth}"
     # Retryable faults are absorbed by the client; the others need the re-run at most.
     if fault in ("error502", "error503", "rate_limit"):

@@ -64,7 +64,7 @@ def _password(url: str) -> list[str]:
 def _converged(sandbox: Sandbox, url: str, stack: Any) -> None:
     settings = ConnectionSettings(url=url, token=sandbox.issue_token())
     with connect(settings, retry=RetryPolicy.no_wait()) as client:
-        assert plan(stack, client).plan.is_empty
+        assert plan(stack, client).is_empty
     assert invariants(sandbox) == []
 
 

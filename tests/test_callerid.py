@@ -12,23 +12,25 @@ from wazo_reconcile.callerid import (
     ANONYMOUS,
     CALLERS_OWN,
     CallerIdChange,
-    Finding,
     OutcallView,
     UserView,
-    best_pattern,
     caller_id_changes,
     caller_id_problems,
-    compile_pattern,
-    dialed_number,
     explain,
-    match,
     outcall_problems,
     parse_caller_id,
-    pattern_problems,
     presented_by_route,
+    user_problems,
+)
+from wazo_reconcile.dialpattern import (
+    Finding,
+    best_pattern,
+    compile_pattern,
+    dialed_number,
+    match,
+    pattern_problems,
     sort_patterns,
     specificity,
-    user_problems,
 )
 from wazo_reconcile.model import Pattern, Resource, ResourceKey
 

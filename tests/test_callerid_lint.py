@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from support import EXAMPLE_NAMES, EXAMPLES, SECRETS
-from wazo_reconcile.callerid import (
+from wazo_reconcile.cli import main
+from wazo_reconcile.dialpattern import (
     _covers,
     _never_reason,
     compile_pattern,
     context_problems,
     sort_patterns,
 )
-from wazo_reconcile.cli import main
 from wazo_reconcile.model import Pattern
 
 CTX = "to-extern"

@@ -144,7 +144,7 @@ def _concurrent_trial(tmp_path: Path, url: str, seed: int) -> dict[str, Any]:
     final = run_cli("apply", str(stack.path), *_conn(url), "--auto-approve")
     assert final.returncode == 0, final.stderr
     with url_client(url) as client:
-        assert plan(stack, client).plan.is_empty
+        assert plan(stack, client).is_empty
     after = invariants(served)
     # Only surplus bare trunks may remain (see the module docstring); nothing else.
     assert [p for p in after if not p.startswith("bare trunk")] == [], f"seed {seed}: {after}"

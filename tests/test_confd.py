@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -20,22 +22,13 @@ import pytest
 import respx
 import trustme
 
-from wazo_reconcile.confd import (
-    CLIENT_TENANT,
-    SANDBOX_URL,
-    ConfdClient,
-    PasswordAuth,
-    RetryPolicy,
-    TokenAuth,
-    connect,
-    error_messages,
-    retry_after_seconds,
-    sandbox_client,
-    tls_verify,
-    token_lifetime,
-)
+import wazo_reconcile
+from wazo_reconcile.auth import PasswordAuth, TokenAuth, token_lifetime
+from wazo_reconcile.confd import CLIENT_TENANT, ConfdClient, RetryPolicy, connect, tls_verify
 from wazo_reconcile.errors import ApiError, AuthError, OutcomeUnknownError, UsageError
+from wazo_reconcile.retries import error_messages, retry_after_seconds
 from wazo_reconcile.sandbox import FRESH_SUB, FaultConfig, FaultRule, Sandbox
+from wazo_reconcile.sandbox.client import SANDBOX_URL, connect_sandbox, sandbox_client
 from wazo_reconcile.sandbox.server import serving
 from wazo_reconcile.settings import ConnectionSettings
 
@@ -422,6 +415,22 @@ def test_put_500_is_outcome_unknown_and_not_retried() -> None:
     with pytest.raises(OutcomeUnknownError):
         client_for(script).put("/trunks/1", {"context": "x"})
     assert len(script.requests) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_get_5xx_is_retried_a_read_changes_nothing(status: int) -> None:
+    script = Script((status, ["Unexpected error: boom"]), (200, {"uuid": "u"}))
+    assert client_for(script).get("/trunks/1") == {"uuid": "u"}
+    assert len(script.requests) == 2
+
+
+def test_get_500_until_retries_run_out_is_an_error_with_confd_message() -> None:
+    script = Script(*[(500, ["Unexpected error: boom"])] * 5)
+    with pytest.raises(ApiError) as info:
+        client_for(script).get("/trunks/1")
+    assert len(script.requests) == 5
+    assert info.value.status == 500 and not isinstance(info.value, OutcomeUnknownError)
+    assert info.value.messages == ("Unexpected error: boom",)
 
 
 def test_put_retried_after_read_timeout() -> None:
@@ -827,9 +836,11 @@ def test_client_is_thread_safe_and_counts_every_request() -> None:
 
 class _Handler(BaseHTTPRequestHandler):
     hits = 0
+    paths: list[str] = []
 
     def do_GET(self) -> None:  # noqa: N802 (http.server API)
         type(self).hits += 1
+        self.paths.append(self.path)
         body = json.dumps({"total": 1, "items": [{"uuid": TENANT}]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -946,11 +957,50 @@ def test_https_to_a_plain_http_port_is_a_clear_unretried_error(http_server: str)
     assert sleeps == []
 
 
+def _closed_port_url() -> str:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_a_refused_connection_is_retried_even_for_a_post() -> None:
+    sleeps: list[float] = []
+    settings = ConnectionSettings(url=_closed_port_url(), token=TOKEN)
+    with connect(settings, retry=RetryPolicy.no_wait(attempts=3, sleep=sleeps.append)) as client:
+        with pytest.raises(ApiError, match="ConnectError") as info:
+            client.post("/trunks", {})
+    assert not isinstance(info.value, OutcomeUnknownError)  # it surely never arrived
+    assert len(sleeps) == 2
+
+
+def test_connect_goes_through_the_proxy_the_environment_names(
+    http_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://{http_server}")  # the test server plays the proxy
+    url = _closed_port_url()
+    with connect(ConnectionSettings(url=url, token=TOKEN)) as client:
+        assert client.list("/tenants") == [{"uuid": TENANT}]
+    assert _Handler.paths[-1] == f"{url}/api/confd/1.1/tenants?limit=10000&offset=0"
+
+
 # --------------------------------------------------------------------------- against the sandbox
 
 
-def test_connect_with_sandbox_settings_talks_to_an_in_process_fresh_wazo() -> None:
-    with connect(ConnectionSettings(sandbox=True), retry=RetryPolicy.no_wait()) as client:
+def test_the_client_never_imports_the_sandbox() -> None:
+    """The sandbox builds on the client (`sandbox/client.py`), never the reverse."""
+    package = Path(str(wazo_reconcile.__file__)).parent
+    for name in ("auth.py", "confd.py", "retries.py"):
+        tree = ast.parse((package / name).read_text())
+        imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert not [name for name in imported if name.startswith("wazo_reconcile.sandbox")]
+
+
+def test_connect_sandbox_talks_to_an_in_process_fresh_wazo() -> None:
+    with connect_sandbox(ConnectionSettings(sandbox=True), retry=RetryPolicy.no_wait()) as client:
         assert {t["name"] for t in client.list("/sip/transports")} == {
             "transport-udp",
             "transport-wss",

@@ -31,24 +31,24 @@ def test_example_plan_apply_plan(name: str) -> None:
     sandbox = Sandbox(profile="fresh")
     client = client_for(sandbox)
     first = plan(stack, client)
-    changes = first.plan.changes
+    changes = first.changes
     assert changes, "a fresh PBX needs changes"
     assert any(c.action is Action.CREATE for c in changes) or name == "nat-provider"
     writes = [c for c in changes if c.action is not Action.DELETE]
     assert [KIND_ORDER[c.key.kind] for c in writes] == sorted(
         KIND_ORDER[c.key.kind] for c in writes
     )
-    options = RenderOptions(operations=first.operations)
+    options = RenderOptions()
     outputs = [
-        render_text(first.plan, options),
-        render_json(first.plan, options),
-        render_markdown(first.plan, options),
+        render_text(first, options),
+        render_json(first, options),
+        render_markdown(first, options),
     ]
-    assert json.loads(outputs[1])["summary"]["create"] == first.plan.counts["create"]
+    assert json.loads(outputs[1])["summary"]["create"] == first.counts["create"]
     _, report = apply(stack, client)
     assert report.ok, [(str(o.change.key), o.error) for o in report.outcomes if o.error]
     again = plan(stack, client)
-    assert again.plan.is_empty, render_text(again.plan)
+    assert again.is_empty, render_text(again)
     assert invariants(sandbox) == []
     for text in outputs:
         assert not any(secret in text for secret in SECRETS.values())

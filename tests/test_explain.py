@@ -457,8 +457,8 @@ def test_every_example_outcall_is_explained(
     sandbox = Sandbox(profile="fresh")
     _, report = apply(load_stack(EXAMPLES / name), client_for(sandbox))
     assert report.ok
-    assert plan(load_stack(EXAMPLES / name), client_for(sandbox)).plan.is_empty
-    monkeypatch.setattr(explain_command, "connect", lambda settings: client_for(sandbox))
+    assert plan(load_stack(EXAMPLES / name), client_for(sandbox)).is_empty
+    monkeypatch.setattr(explain_command, "open_client", lambda settings: client_for(sandbox))
     for case in cases:
         data = explain_json(capsys, *case_args(case), "--url", "https://pbx.test", "--token", "t")
         assert data["state"] == "live"

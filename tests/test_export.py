@@ -16,20 +16,12 @@ import yaml
 from yaml.emitter import Emitter
 
 from support import EXAMPLE_NAMES, SECRETS, STACKS, apply, client_for, generated_stack, plan
-from wazo_reconcile import export as export_module
 from wazo_reconcile.cli import main
 from wazo_reconcile.confd import ConfdClient
 from wazo_reconcile.config import load_stack, option_text
-from wazo_reconcile.export import (
-    EXPORT_KINDS,
-    ExportResult,
-    Provenance,
-    export_documents,
-    quote_style,
-    to_yaml,
-)
-from wazo_reconcile.live import LIST_KINDS, fetch_live
-from wazo_reconcile.normalise import LivePreparer, index_live, normalise_live
+from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
+from wazo_reconcile.export_yaml import quote_style, to_yaml
+from wazo_reconcile.live import fetch_live
 from wazo_reconcile.render import render_text
 from wazo_reconcile.sandbox import FRESH_MASTER, FRESH_SUB, Sandbox
 
@@ -79,7 +71,7 @@ def assert_round_trip(
         monkeypatch.setenv(name, value)
     assert main(["validate", str(directory)]) == 0
     planned = plan(load_stack(directory), client, env_of(result))
-    assert planned.plan.is_empty, render_text(planned.plan)
+    assert planned.is_empty, render_text(planned)
 
 
 # ------------------------------------------------------------------ a hand-made PBX
@@ -401,38 +393,6 @@ def test_rich_export_outcall_keeps_order_and_pattern_details(rich: Sandbox) -> N
     }
 
 
-def test_sections_prepared_while_the_lists_arrive_are_the_ones_normalised(rich: Sandbox) -> None:
-    """`fetch_live` hands each list, as kept, to ``received`` once; a `LivePreparer` there
-    computes the sections of every SIP endpoint and template, and `normalise_live` uses them:
-    the same resources as normalising afterwards."""
-    preparer = LivePreparer()
-    seen: list[tuple[str, Any]] = []
-
-    def received(kind: str, items: Any) -> None:
-        seen.append((kind, items))
-        preparer(kind, items)
-
-    live = fetch_live(client_for(rich), received=received)
-    assert sorted(kind for kind, _ in seen) == sorted(kind.name for kind in LIST_KINDS)
-    assert all(items is live.items(kind) for kind, items in seen)
-    prepared = preparer.prepared()
-    assert set(prepared) == {id(item) for item in live.endpoints_sip + live.sip_templates}
-    index = index_live(live)
-    with_prepared, after = normalise_live(live, index, prepared), normalise_live(live, index)
-    assert any(r.fields.get("headers") and r.fields.get("match_header") for r in after)
-    assert [(r, dict(r.remote), r.default_object) for r in with_prepared] == [
-        (r, dict(r.remote), r.default_object) for r in after
-    ]
-    endpoint = next(e for e in live.endpoints_sip if e.get("trunk"))
-    marked = {**prepared, id(endpoint): {**prepared[id(endpoint)], "aor": (("mark", "1"),)}}
-    (trunk,) = [
-        r
-        for r in normalise_live(live, index, marked)
-        if r.remote.get("endpoint_uuid") == endpoint["uuid"]
-    ]
-    assert trunk.fields["aor"] == (("mark", "1"),)
-
-
 def test_rich_export_is_deterministic(rich: Sandbox) -> None:
     client = client_for(rich)
     assert export_of(client).files == export_of(client).files
@@ -448,7 +408,7 @@ def test_every_example_round_trips(
     planned = plan(load_stack(EXAMPLES / example), client, env)
     from wazo_reconcile.apply import apply_plan
 
-    assert apply_plan(planned.plan, client, planned.index).ok
+    assert apply_plan(planned, client).ok
     result = export_of(client)
     assert_round_trip(result, client, tmp_path / "export", monkeypatch)
     assert sorted(v.value for v in result.env) == sorted(set(env.values()))
@@ -492,6 +452,14 @@ def test_tenant_restricts_to_one_tenant(
     assert templates[0]["sip_templates"] == {"global": {"aor": {"qualify_frequency": "30"}}}
 
 
+def test_names_sort_naturally_when_one_extends_another() -> None:
+    client = client_for(Sandbox(profile="fresh"))
+    for name in ("acme2", "acme", "acme10"):
+        _trunk(client, "sip", _sip_endpoint(client, {"name": name})["uuid"])
+    trunks = yaml.safe_load(export_of(client).files["trunks.yaml"])["trunks"]
+    assert list(trunks) == ["acme", "acme2", "acme10"]
+
+
 def test_kinds_select_files(rich: Sandbox) -> None:
     result = export_of(client_for(rich), kinds=["outcalls", "users"])
     assert list(result.files) == ["outcalls.yaml", "users.yaml"]
@@ -525,6 +493,25 @@ def test_secrets_become_env_references_with_readable_unique_names(rich: Sandbox)
     )
 
 
+def test_colliding_variable_names_are_numbered_in_export_order(rich: Sandbox) -> None:
+    client = client_for(rich)
+    for name in ("clash.1", "clash_1", "clash-1"):
+        _, endpoint = client.post(
+            "/endpoints/sip",
+            {"name": name, "auth_section_options": [["username", name], ["password", "pw"]]},
+        )
+        _, trunk = client.post("/trunks", {})
+        client.put(f"/trunks/{trunk['id']}/endpoints/sip/{endpoint['uuid']}")
+    result = export_of(client)
+    clashing = [(v.name, v.used_by) for v in result.env if v.name.startswith("WAZO_TRUNK_CLASH")]
+    assert clashing == [
+        ("WAZO_TRUNK_CLASH_1_AUTH_PASSWORD", ("trunks.clash-1.auth.password",)),
+        ("WAZO_TRUNK_CLASH_1_AUTH_PASSWORD_2", ("trunks.clash.1.auth.password",)),
+        ("WAZO_TRUNK_CLASH_1_AUTH_PASSWORD_3", ("trunks.clash_1.auth.password",)),
+    ]
+    assert "password: ${env:WAZO_TRUNK_CLASH_1_AUTH_PASSWORD_3}" in result.files["trunks.yaml"]
+
+
 def test_include_secrets_writes_values(rich: Sandbox) -> None:
     result = export_of(client_for(rich), include_secrets=True)
     assert result.env == ()
@@ -542,7 +529,7 @@ def test_nat_provider_matches_golden_files(tmp_path: Path) -> None:
     planned = plan(load_stack(example), client, example_env(example))
     from wazo_reconcile.apply import apply_plan
 
-    assert apply_plan(planned.plan, client, planned.index).ok
+    assert apply_plan(planned, client).ok
     result = export_of(client)
     golden = GOLDEN / "export-nat-provider"
     if os.environ.get("WAZO_RECONCILE_REGENERATE_GOLDEN"):
@@ -629,6 +616,12 @@ def test_plain_only_where_every_reader_agrees(text: str) -> None:
             assert text.lower() not in ("yes", "no", "on", "off", "true", "false", "null", "y", "n")
 
 
+def test_text_opening_like_a_document_end_is_quoted() -> None:
+    for text in ("...", "...x", ".../a"):
+        assert quote_style(text) == quote_style(text, flow=True) == '"'
+        assert yaml.safe_load(to_yaml({"k": text, text: [text]})) == {"k": text, text: [text]}
+
+
 def _random_texts(seed: int, count: int, min_length: int) -> list[str]:
     """Short texts over YAML's troublesome characters (indicators, quotes, `$`, words)."""
     import random
@@ -648,27 +641,17 @@ def test_random_strings_read_back_as_themselves() -> None:
     assert loaded == {"block": texts, "flow": texts[:500], "keys": {t: t for t in texts[:500]}}
 
 
-def test_the_fast_path_agrees_with_pyyaml() -> None:
-    texts = _random_texts(7, 5000, 1)
-    texts += ["${env:X}", "${file:a/b}", "$", "$x", "${env:X}:", "${env:X} #"]
-    emitter = Emitter(None, allow_unicode=True)  # type: ignore[arg-type]
-    for text in texts:
-        if export_module._SIMPLE.fullmatch(text) and ": " not in text:
-            analysis = emitter.analyze_scalar(text)
-            assert analysis.allow_block_plain and not analysis.multiline, text
-
-
 def _flow(items: list[str]) -> list[str]:
-    from wazo_reconcile.export import _Flow  # the flow-style marker
+    from wazo_reconcile.export_yaml import Flow  # the flow-style marker
 
-    return _Flow(items)
+    return Flow(items)
 
 
 def test_option_words_stay_plain_and_read_back_through_option_text() -> None:
-    from wazo_reconcile.export import _option_word  # the marker of option values
+    from wazo_reconcile.export_yaml import option_word  # the marker of option values
 
     values = ["yes", "no", "60", "0", "060", "1e3", "on", "+33"]
-    text = to_yaml({v: _option_word(v) for v in values})
+    text = to_yaml({v: option_word(v) for v in values})
     assert text.splitlines()[:4] == ['"yes": yes', '"no": no', '"60": 60', '"0": 0']
     loaded = yaml.safe_load(text)
     assert [option_text(loaded[v]) for v in ["yes", "no"]] == ["yes", "no"]
@@ -746,69 +729,3 @@ def test_cli_unknown_tenant_and_bad_output(
     file.write_text("x")
     assert main(["export", "--sandbox", "--output", str(file)]) == 1
     assert "not a directory" in capsys.readouterr().err
-
-
-SPLIT_SCRIPT = """
-import os, sys, tempfile
-from pathlib import Path
-
-sys.path.insert(0, sys.argv[1])
-from support import client_for
-from test_export import PROVENANCE, rich_sandbox
-from wazo_reconcile import export
-from wazo_reconcile.forked import forked
-from wazo_reconcile.live import fetch_live
-
-with forked(os.getpid) as child:
-    assert child.result() != os.getpid(), "no child was forked"
-with tempfile.TemporaryDirectory() as tmp:
-    client = client_for(rich_sandbox(Path(tmp)))
-for name in ("clash.1", "clash_1", "clash-1"):  # one variable name, in export order: _2, _3
-    _, endpoint = client.post("/endpoints/sip", {
-        "name": name, "auth_section_options": [["username", name], ["password", "clash-pw"]],
-    })
-    _, trunk = client.post("/trunks", {})
-    client.put(f"/trunks/{trunk['id']}/endpoints/sip/{endpoint['uuid']}")
-live = fetch_live(client)
-
-def parts(result):
-    return result.files, result.env, result.notes, result.counts, result.documents
-
-started = []
-real_forked = export.forked
-export.forked = lambda compute: started.append(compute) or real_forked(compute)
-checked = 0
-for options in ({}, {"include_secrets": True}, {"everything": True}):
-    export.SPLIT_MIN_ENTRIES = 10**9
-    one_pass = parts(export.export_documents(live, provenance=PROVENANCE, **options))
-    assert not started
-    export.SPLIT_MIN_ENTRIES = 2
-    size = one_pass[3]["trunks"]
-    for share in range(1, size):
-        export.CHILD_SHARE = share / size
-        split = parts(export.export_documents(live, provenance=PROVENANCE, **options))
-        assert started, "no part was built by a child"
-        started.clear()
-        for got, want in zip(split, one_pass, strict=True):
-            assert got == want, (share, options)
-        checked += 1
-print(checked, size)
-"""
-
-
-def test_a_big_kind_built_by_two_processes_is_the_one_pass_export() -> None:
-    """From SPLIT_MIN_ENTRIES resources of one kind and tenant, a forked child builds and writes
-    the last of them: files, variables, notes, counts and documents are those of one pass,
-    wherever the cut falls (between trunks whose variables collide, around a trunk without
-    endpoint), secrets included or not, defaults written or not. In a fresh interpreter:
-    forking needs a process without other threads (a pytest worker may have some)."""
-    import subprocess
-    import sys
-
-    tests = str(Path(__file__).resolve().parent)
-    result = subprocess.run(
-        [sys.executable, "-c", SPLIT_SCRIPT, tests], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    checked, size = map(int, result.stdout.split())
-    assert size > 20 and checked == 3 * (size - 1)

@@ -4,22 +4,18 @@ import copy
 import json
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import httpx
 import pytest
 
-from wazo_reconcile.confd import (
-    SANDBOX_URL,
-    ConfdClient,
-    RetryPolicy,
-    TokenAuth,
-    connect,
-    sandbox_client,
-)
+from wazo_reconcile.auth import TokenAuth
+from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect
 from wazo_reconcile.errors import ApiError, UsageError
 from wazo_reconcile.live import LIST_KINDS, LiveState, fetch_live
 from wazo_reconcile.sandbox import FRESH_MASTER, FRESH_SUB, FaultConfig, FaultRule, Sandbox
+from wazo_reconcile.sandbox.client import SANDBOX_URL, connect_sandbox, sandbox_client
 from wazo_reconcile.settings import ConnectionSettings
 
 MASTER = "11111111-1111-4111-8111-111111111111"
@@ -213,7 +209,13 @@ class FakeConfd:
             return self._page(request, self.tenants if recurse else own)
         if path.startswith("/asterisk/pjsip/"):
             return self._pjsip(path.rsplit("/", 1)[1])
+        if path.startswith("/endpoints/sip/") and path != "/endpoints/sip/templates":
+            uuid = path.rsplit("/", 1)[1]
+            found = [e for e in self.collections["/endpoints/sip"] if e["uuid"] == uuid]
+            return httpx.Response(200, json=found[0]) if found else httpx.Response(404, json=[])
         items = self.collections[path]
+        if "name" in request.url.params:
+            items = [i for i in items if i.get("name") == request.url.params["name"]]
         if request.url.params.get("recurse") != "true" and path != "/sip/transports":
             items = [i for i in items if i.get("tenant_uuid") == MASTER]
         if "type" in request.url.params:
@@ -255,17 +257,16 @@ def fetch(fake: FakeConfd, **kwargs: Any) -> LiveState:
 # --------------------------------------------------------------------------- requests
 
 
-def test_fetch_live_reads_each_kind_once_with_recurse_and_no_tenant_header() -> None:
+def test_fetch_live_lists_cheap_kinds_and_reads_sip_endpoints_one_by_one() -> None:
     fake = FakeConfd()
     with client_for(fake, tenant=SUB) as client:  # a client default tenant is not used
-        fetch_live(client)
+        live = fetch_live(client)
     assert fake.paths() == sorted(
         [
             "/tenants?limit=10000&offset=0",
             "/tenants?recurse=true&limit=10000&offset=0",
             "/sip/transports?limit=10000&offset=0",
             "/endpoints/sip/templates?recurse=true&limit=10000&offset=0",
-            "/endpoints/sip?recurse=true&limit=10000&offset=0",
             "/endpoints/iax?recurse=true&limit=10000&offset=0",
             "/endpoints/custom?recurse=true&limit=10000&offset=0",
             "/trunks?recurse=true&limit=10000&offset=0",
@@ -276,19 +277,36 @@ def test_fetch_live_reads_each_kind_once_with_recurse_and_no_tenant_header() -> 
             "/asterisk/pjsip/global?",
             "/asterisk/pjsip/system?",
             "/asterisk/pjsip/doc?",
+            # never the list of every SIP endpoint: each trunk's, one by one
+            *(f"/endpoints/sip/{e['uuid']}?" for e in live.endpoints_sip),
         ]
     )
-    assert all("Wazo-Tenant" not in r.headers for r in fake.requests)
+    assert len(live.endpoints_sip) == len(live.trunks)
+    reads = {r for r in fake.requests if r.url.path.startswith(f"{PREFIX}/endpoints/sip/0")}
+    assert all("Wazo-Tenant" not in r.headers for r in fake.requests if r not in reads)
+    tenants = {e["uuid"]: e["tenant_uuid"] for e in live.endpoints_sip}
+    for read in reads:  # in the trunk's own tenant
+        assert read.headers["Wazo-Tenant"] == tenants[read.url.path.rsplit("/", 1)[1]]
     assert all(r.method == "GET" for r in fake.requests)
 
 
 @pytest.mark.parametrize("trunks", [10, 1000])
-def test_fetch_live_request_count_is_flat_in_the_number_of_objects(trunks: int) -> None:
+def test_fetch_live_reads_the_sip_endpoints_it_is_asked_for(trunks: int) -> None:
     fake = FakeConfd(trunks=trunks)
     with client_for(fake) as client:
-        live = fetch_live(client)
-    assert len(live.trunks) == len(live.endpoints_sip) == trunks
-    assert len(fake.requests) == client.stats.requests == 15
+        live = fetch_live(client, sip_names=())
+    assert len(live.trunks) == trunks and live.endpoints_sip == ()
+    assert len(fake.requests) == client.stats.requests == 14  # flat: the lists only
+    with client_for(fake) as client:
+        wanted = {str((live.trunks[0].get("endpoint_sip") or {}).get("name")), "unknown-name"}
+        some = fetch_live(client, sip_names=wanted)
+    assert [e["name"] for e in some.endpoints_sip] == sorted(wanted - {"unknown-name"})
+    assert len(some.unread_trunk_endpoints) == trunks - 1
+    assert client.stats.requests == 14 + 2  # one read, one exact-name lookup
+    with client_for(fake) as client:
+        every = fetch_live(client)
+    assert len(every.endpoints_sip) == trunks and every.unread_trunk_endpoints == ()
+    assert client.stats.requests == 14 + trunks
 
 
 def test_fetch_live_pages_a_huge_kind_without_one_get_per_object() -> None:
@@ -320,7 +338,7 @@ def test_fetch_live_keeps_raw_items_and_tenants() -> None:
     live = fetch(fake)
     assert live.token_tenant == MASTER
     assert set(live.tenants) == {MASTER, SUB}
-    assert live.tenants[SUB]["global_sip_template_uuid"].startswith("2")
+    assert str(live.tenants[SUB]["global_sip_template_uuid"]).startswith("2")
     assert live.trunks == tuple(fake.collections["/trunks"])
     assert live.endpoints_sip[0]["auth_section_options"][1] == ["password", "secret-1"]
     assert [e["exten"] for e in live.extensions] == ["_0XXXXXXXXX"]  # outcall contexts only
@@ -329,20 +347,11 @@ def test_fetch_live_keeps_raw_items_and_tenants() -> None:
     assert live.pjsip_doc == {"global": {"user_agent": {"name": "user_agent"}}}
     assert live.pjsip_readable
     assert live.counts()["trunks"] == 2
-    assert set(live.counts()) == {kind.name for kind in LIST_KINDS}
+    assert set(live.counts()) == {kind.name for kind in LIST_KINDS} | {"endpoints_sip"}
 
 
-def test_live_state_groups_by_tenant() -> None:
+def test_live_state_items_of_unknown_kind() -> None:
     live = fetch(FakeConfd())
-    templates = live.by_tenant("sip_templates")
-    assert {t: [i["uuid"] for i in items] for t, items in templates.items()} == {
-        MASTER: ["t-global"],
-        SUB: ["t-sub"],
-    }
-    assert [c["name"] for c in live.in_tenant("contexts", SUB)] == ["to-extern-sub"]
-    assert live.in_tenant("trunks", SUB) == ()
-    with pytest.raises(ValueError):
-        live.by_tenant("transports")
     with pytest.raises(KeyError):
         live.items("nonsense")
 
@@ -488,12 +497,12 @@ def reference_fingerprint(live: LiveState) -> str:
         "pjsip_global": live.pjsip_global,
         "pjsip_system": live.pjsip_system,
     }
-    for kind in LIST_KINDS:
-        items = live.items(kind.name)
-        if kind.name == "users":
+    for kind in [*(k.name for k in LIST_KINDS), "endpoints_sip"]:
+        items = live.items(kind)
+        if kind == "users":
             fields = ("uuid", "id", "tenant_uuid", "email", "username", "outgoing_caller_id")
             items = tuple({k: u.get(k) for k in fields} for u in items)
-        document[kind.name] = sorted((canonical(i) for i in items), key=dump)
+        document[kind] = sorted((canonical(i) for i in items), key=dump)
     return "sha256:" + hashlib.sha256(dump(document).encode()).hexdigest()
 
 
@@ -538,16 +547,16 @@ def seed_trunks(client: ConfdClient, count: int, tenant: str | None = None) -> N
 
 
 def test_fetch_live_of_a_fresh_sandbox_through_connect() -> None:
-    with connect(ConnectionSettings(sandbox=True)) as client:
+    with connect_sandbox(ConnectionSettings(sandbox=True)) as client:
         live = fetch_live(client)
     assert live.token_tenant == FRESH_MASTER
     assert set(live.tenants) == {FRESH_MASTER, FRESH_SUB}
     assert {t["name"] for t in live.transports} == {"transport-udp", "transport-wss"}
-    templates = live.by_tenant("sip_templates")
-    assert {t: len(items) for t, items in templates.items()} == {FRESH_MASTER: 5, FRESH_SUB: 5}
+    templates = Counter(t["tenant_uuid"] for t in live.sip_templates)
+    assert templates == {FRESH_MASTER: 5, FRESH_SUB: 5}
     global_uuid = live.tenants[FRESH_MASTER]["global_sip_template_uuid"]
-    assert global_uuid in {t["uuid"] for t in templates[FRESH_MASTER]}
-    assert {c["name"] for c in live.in_tenant("contexts", FRESH_MASTER)} >= {
+    assert global_uuid in {t["uuid"] for t in live.sip_templates}
+    assert {c["name"] for c in live.contexts if c["tenant_uuid"] == FRESH_MASTER} >= {
         "default",
         "from-extern",
         "to-extern",
@@ -563,19 +572,22 @@ def test_fetch_live_of_a_fresh_sandbox_through_connect() -> None:
 
 
 @pytest.mark.parametrize("trunks", [10, 1000])
-def test_sandbox_request_count_is_flat_in_the_number_of_trunks(trunks: int) -> None:
+def test_sandbox_request_count_grows_only_with_the_endpoints_read(trunks: int) -> None:
     sandbox = Sandbox()
     with sandbox_client(sandbox) as client:
         seed_trunks(client, trunks)
         seed_trunks(client, 2, tenant=FRESH_SUB)
         sandbox.reset_stats()
         client.stats.reset()
-        live = fetch_live(client)
-    assert len(live.trunks) == len(live.endpoints_sip) == trunks + 2
-    assert len(live.in_tenant("trunks", FRESH_SUB)) == 2
-    # the same 15 requests (one list per kind + tenants + pjsip) for 10 or 1,000 trunks
-    assert client.stats.snapshot() == {"GET": 15}
-    assert sandbox.stats()["total"] == 15
+        none = fetch_live(client, sip_names=())
+        # the same 14 requests (one list per kind + tenants + pjsip) for 10 or 1,000 trunks
+        assert client.stats.snapshot() == {"GET": 14}
+        every = fetch_live(client)  # and one read per trunk endpoint, in its tenant
+    assert len(none.trunks) == len(every.endpoints_sip) == trunks + 2
+    assert len([t for t in every.trunks if t["tenant_uuid"] == FRESH_SUB]) == 2
+    assert {e["tenant_uuid"] for e in every.endpoints_sip} == {FRESH_MASTER, FRESH_SUB}
+    assert client.stats.snapshot() == {"GET": 14 + 14 + trunks + 2}
+    assert sandbox.stats()["total"] == 14 + 14 + trunks + 2
 
 
 def test_sandbox_sub_tenant_token_sees_its_tenant_and_no_pjsip() -> None:
@@ -623,7 +635,7 @@ def test_sandbox_fetch_live_rides_out_transient_faults() -> None:
     sandbox = Sandbox(faults=FaultConfig(seed=7, rules=rules))
     sleeps: list[float] = []
     with sandbox_client(sandbox, retry=RetryPolicy.no_wait(sleep=sleeps.append)) as client:
-        live = fetch_live(client, max_workers=1)
+        live = fetch_live(client, max_workers=1, sip_names=())
     assert len(live.transports) == 2 and len(live.users) == 4
     assert sorted(f["fault"] for f in sandbox.stats()["faulted"]) == [
         "drop_before",
@@ -632,7 +644,7 @@ def test_sandbox_fetch_live_rides_out_transient_faults() -> None:
         "rate_limit",
         "timeout",
     ]
-    assert client.stats.snapshot() == {"GET": 20, "retries": 5}
+    assert client.stats.snapshot() == {"GET": 19, "retries": 5}  # 14 reads, 5 retries
     assert 1.0 in sleeps  # Retry-After honoured
 
 
@@ -645,5 +657,5 @@ def test_fetch_live_over_loopback_sockets_with_password_auth() -> None:
             client.stats.reset()
             live = fetch_live(client)
     assert live.token_tenant == FRESH_MASTER
-    assert len(live.trunks) == 3
-    assert client.stats.snapshot() == {"GET": 15}
+    assert len(live.trunks) == len(live.endpoints_sip) == 3
+    assert client.stats.snapshot() == {"GET": 14 + 3}

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pytest
 
-from wazo_reconcile.normalise import LiveIndex, find_user
+from wazo_reconcile.live import LiveState, find_user, index_live
+from wazo_reconcile.shapes import User
 
-USERS: list[Mapping[str, str | None]] = [
+USERS: list[User] = [
     {"uuid": "u-1", "email": "Alice@Example.com", "username": "alice"},
     {"uuid": "u-2", "email": "bob@example.com", "username": "alice@example.com"},
     {"uuid": "u-3", "email": None, "username": "carol"},
@@ -21,5 +20,5 @@ USERS: list[Mapping[str, str | None]] = [
      "Alice", "bob", "u-9", "", "u-5"],
 )  # fmt: skip
 def test_index_find_user_is_find_user(ref: str) -> None:
-    index = LiveIndex(token_tenant="t", tenants={}, users=USERS)
+    index = index_live(LiveState(token_tenant="t", tenants={}, users=tuple(USERS)))
     assert index.find_user(ref) is find_user(USERS, ref)

@@ -37,18 +37,18 @@ def test_plan_and_report_follow_their_schemas(example: str) -> None:
     sandbox = Sandbox(profile="fresh")
     client = client_for(sandbox)
     planned = plan(stack, client)
-    document = plan_dict(planned.plan, RenderOptions(operations=planned.operations))
+    document = plan_dict(planned, RenderOptions())
     errors = [e.message for e in _validator("plan").iter_errors(document)]
     assert errors == []
     # A partly failed apply, so that failed and not-attempted outcomes are covered too.
     every_post_fails = FaultRule(kind="error", status=500, method="POST", rate=1.0)
     sandbox.configure_faults(FaultConfig(rules=(every_post_fails,)))
-    report = apply_plan(planned.plan, client, planned.index)
+    report = apply_plan(planned, client)
     assert report.counts["failed"] >= 1
     report_errors = [e.message for e in _validator("report").iter_errors(report_dict(report))]
     assert report_errors == []
     sandbox.configure_faults(FaultConfig())
     apply(stack, client)
-    drift = plan_dict(plan(stack, client).plan, RenderOptions(title="drift"))
+    drift = plan_dict(plan(stack, client), RenderOptions(title="drift"))
     assert list(_validator("plan").iter_errors(drift)) == []
     assert not any(s in json.dumps(document) for s in SECRETS.values())

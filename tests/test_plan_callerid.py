@@ -289,7 +289,7 @@ def test_plan_after_apply_shows_what_an_edit_of_the_policy_changes(tmp_path: Pat
     )
     assert edited != text
     routes.write_text(edited, encoding="utf-8")
-    planned = plan(load_stack(stack_dir), client).plan
+    planned = plan(load_stack(stack_dir), client)
     entries = plan_dict(planned)["caller_id"]
     acme = '"ACME Corp" <+33123456789>'
     assert entries == [

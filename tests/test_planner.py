@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from wazo_reconcile.diff import Action, Change, DiffResult, diff
 from wazo_reconcile.model import Pattern, Resource, ResourceKey, options
-from wazo_reconcile.planner import Guards, Plan, build_plan, impact_of
+from wazo_reconcile.planner import Guards, Plan, impact_of, order_changes
 
 T1 = "11111111-1111-4111-8111-111111111111"
 
@@ -45,7 +45,7 @@ def plan_for(
     guards: Guards | None = None,
 ) -> Plan:
     result = diff(desired, live, policy or Policy(), tenants=frozenset({T1}))
-    return build_plan(result, desired=desired, live=live, guards=guards or Guards())
+    return order_changes(result, desired=desired, live=live, guards=guards or Guards())
 
 
 def test_plan_orders_creates_by_dependencies() -> None:

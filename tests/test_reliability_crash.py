@@ -118,7 +118,7 @@ def run_trial(stack: Stack, url: str, seed: int, writes: int) -> dict[str, Any]:
     assert "Traceback" not in final.stderr
     with url_client(url) as client:
         again = plan(stack, client)
-    assert again.plan.is_empty, f"{trial}: {[str(c.key) for c in again.plan.changes]}"
+    assert again.is_empty, f"{trial}: {[str(c.key) for c in again.changes]}"
     assert invariants(served) == [], trial
     assert lost(stack, served.state()) == [], trial
     return {"kills": kills, "left": left}
@@ -138,7 +138,7 @@ def test_apply_killed_at_random_moments_converges_on_the_next_run(
     results = []
     with served_sandbox("--latency-ms", "5") as url:
         with url_client(url) as client:
-            writes = len(plan(stack, client).plan.changes) * 2  # about 2-3 writes per change
+            writes = len(plan(stack, client).changes) * 2  # about 2-3 writes per change
         results = [run_trial(stack, url, seed, writes) for seed in seeds]
     killed = [k for r in results for k in r["kills"] if k is not None]
     half_made = sum(1 for r in results if r["left"])

@@ -91,7 +91,7 @@ def fault_free_requests(stack: Stack) -> tuple[int, dict[str, int]]:
     client = client_for(sandbox)
     planned = plan_stack(stack, client)
     sandbox.reset_stats()
-    assert apply_plan(planned.plan, client, planned.index).ok
+    assert apply_plan(planned, client).ok
     stats = sandbox.stats()
     writes: dict[str, int] = {}
     for key, count in stats["requests"].items():
@@ -105,9 +105,9 @@ def run_trial(stack: Stack, trial: Trial) -> dict[str, Any]:
     sandbox = Sandbox(profile="fresh", seed=trial.seed)
     client = client_for(sandbox)
     planned = plan_stack(stack, client)
-    assert planned.plan.changes, "a fresh PBX needs changes"
+    assert planned.changes, "a fresh PBX needs changes"
     sandbox.configure_faults(FaultConfig(seed=trial.seed, rules=(trial.rule,)))
-    report = apply_plan(planned.plan, client, planned.index, parallelism=trial.parallelism)
+    report = apply_plan(planned, client, parallelism=trial.parallelism)
     faults = sum(sandbox.stats()["faults"].values())
     sandbox.configure_faults(FaultConfig())
     rerun = not report.ok
@@ -117,7 +117,7 @@ def run_trial(stack: Stack, trial: Trial) -> dict[str, Any]:
         failed = [(str(o.change.key), o.error) for o in second.outcomes if o.error]
         assert second.ok, f"{trial}: the re-run did not converge: {failed}"
     final = plan_stack(stack, client)
-    assert final.plan.is_empty, f"{trial}: still to do: {[str(c.key) for c in final.plan.changes]}"
+    assert final.is_empty, f"{trial}: still to do: {[str(c.key) for c in final.changes]}"
     assert invariants(sandbox) == [], str(trial)
     assert lost(stack, sandbox.state()) == [], str(trial)
     return {"faults": faults, "rerun": rerun, "retried": not rerun and faults > 0}

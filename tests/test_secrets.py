@@ -82,6 +82,24 @@ def test_expand_errors_name_the_reference_never_a_value(
     assert "hunter2" not in str(raised.value)
 
 
+@pytest.mark.parametrize("target", ["/proc/self/environ", "/sys/kernel/hostname", "/dev/null"])
+def test_file_refs_never_read_the_kernel_pseudo_filesystems(tmp_path: Path, target: str) -> None:
+    (tmp_path / "innocent").symlink_to(target)  # a link into /proc is followed, then refused
+    for text in (f"${{file:{target}}}", "${file:innocent}"):
+        with pytest.raises(SecretError) as raised:
+            expand(text, env={}, base_dir=tmp_path)
+        assert f"secrets are never read from /{target.split('/')[1]}" in str(raised.value)
+
+
+def test_file_refs_refuse_files_bigger_than_a_secret(tmp_path: Path) -> None:
+    (tmp_path / "big").write_bytes(b"x" * (64 * 1024 + 1))
+    (tmp_path / "just").write_bytes(b"x" * (64 * 1024))
+    with pytest.raises(SecretError) as raised:
+        expand("${file:big}", env={}, base_dir=tmp_path)
+    assert "is larger than 64 KiB" in str(raised.value)
+    assert expand("${file:just}", env={}, base_dir=tmp_path) == "x" * 64 * 1024
+
+
 def test_resolver_reads_each_file_once(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("first\n", encoding="utf-8")

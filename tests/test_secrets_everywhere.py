@@ -11,7 +11,7 @@ have, with -v and with -vv; then commands fail on purpose: an API error that ech
 bad input quoting one, a wrong token, a wrong password. stdout, stderr and every file written
 are scanned.
 
-tests/test_validate_cli.py, tests/test_engine.py and tests/test_cli_e2e.py check parts of this
+tests/test_validate_cli.py, tests/test_pipeline.py and tests/test_cli_e2e.py check parts of this
 (validate alone, renderings in-process, one CLI cycle); this is the whole matrix.
 """
 
@@ -32,6 +32,7 @@ from support import SECRETS, run_cli
 from wazo_reconcile import config
 from wazo_reconcile.confd import RetryPolicy, connect
 from wazo_reconcile.sandbox import FaultConfig, FaultRule, Sandbox
+from wazo_reconcile.secrets import MASK
 from wazo_reconcile.settings import ConnectionSettings
 
 LITERAL = "Literal-Yaml-Secret-4c1e"  # written in the YAML as is
@@ -206,7 +207,7 @@ def test_apply_in_every_format_with_reports(pbx: PBX, stack: Path, tmp_path: Pat
                         "--report", str(report), codes=(0,))  # fmt: skip
         assert "POST /endpoints/sip" in text
         if verbose == "-vv":  # request bodies are logged, their secrets masked
-            assert "body:" in text and "********" in text
+            assert "body:" in text and MASK in text
         assert report.exists()
     assert scan.runs == 6
 

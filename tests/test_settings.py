@@ -117,6 +117,10 @@ def test_settings_usage_errors_never_echo_secrets() -> None:
     for argv in (
         ["--password", "hunter2-secret"],
         ["--url", "https://w", "--token", "tok-secret", "--username", "u"],
+        ["--url", "http://127.0.0.1:1/?token=tok-secret", "--token", "t"],
+        ["--url", "https://w/#tok-secret", "--token", "t"],
+        ["--url", "ftp://u:hunter2-secret@w/x?token=tok-secret#frag", "--token", "t"],
+        ["--url", "https://u:hunter2-secret@w/", "--token", "t"],
     ):
         with pytest.raises(UsageError) as info:
             parse(argv)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from wazo_reconcile.cli import main
+from wazo_reconcile.secrets import MASK
 
 INVALID = Path(__file__).resolve().parent / "fixtures" / "invalid"
 CASES = sorted(p.name for p in INVALID.iterdir() if p.is_dir())
@@ -244,7 +245,7 @@ def test_validate_never_prints_a_secret_value(
             assert code == 1 and "Traceback" not in err
             outputs.append(out + err)
     text = "\n".join(outputs)
-    assert "***" in text  # the safety net was needed: messages quote the values
+    assert MASK in text  # the safety net was needed: messages quote the values
     for value in SECRETS.values():
         assert value not in text
     assert "MISSING_FOR_TEST is not set" in text
@@ -287,3 +288,21 @@ def test_no_resolve_secrets_checks_syntax_only(
     )
     assert main(["validate", "--no-resolve-secrets", str(stack)]) == 0
     assert main(["validate", str(stack)]) == 1
+
+
+@pytest.mark.parametrize("value", ["5", "true", "1.5", "[[x]]", "[{a: 1}]", "abc", "{a: 1}"])
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_a_template_list_of_the_wrong_type_is_a_problem_not_a_crash(
+    value: str, command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The global-inheritance check walks only templates that passed the schema."""
+    stack = write(
+        tmp_path,
+        "c.yaml",
+        f"version: 1\nsip_templates:\n  base:\n    templates: {value}\n"
+        "trunks:\n  t:\n    templates: [base]\n",
+    )
+    args = ["--sandbox"] if command == "plan" else []
+    assert main([command, *args, str(stack)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "sip_templates.base.templates" in err

@@ -21,8 +21,7 @@ from typing import Any, Protocol
 
 from wazo_reconcile.diff import Change
 from wazo_reconcile.errors import ApiError, OutcomeUnknownError
-from wazo_reconcile.normalise import LiveIndex
-from wazo_reconcile.ops import Operation, Reader, Refs, assign_bare_trunks, operations
+from wazo_reconcile.ops import Operation, Reader, Refs
 from wazo_reconcile.planner import Plan
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,6 @@ class _Run:
     plan: Plan
     client: Client
     refs: Refs
-    ops: dict[int, tuple[Operation, ...]]
     on_outcome: Callable[[Outcome], None] | None
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -96,22 +94,19 @@ class _Run:
 def apply_plan(
     plan: Plan,
     client: Client,
-    index: LiveIndex,
     *,
     parallelism: int = 4,
     on_outcome: Callable[[Outcome], None] | None = None,
     stop: threading.Event | None = None,
 ) -> Report:
-    """Carry out `plan`; `on_outcome` is called as each change completes (for progress)."""
+    """Carry out `plan` (its operations, against the live index it was planned from);
+    `on_outcome` is called as each change completes (for progress)."""
+    if not plan.changes:
+        return Report((), 0.0)
+    if plan.index is None:
+        raise ValueError("the plan was made without the live state: it has no requests")
     started = time.monotonic()
-    adopt = assign_bare_trunks(plan.changes, index)
-    run = _Run(
-        plan,
-        client,
-        Refs(index),
-        {i: operations(c, index, adopt) for i, c in enumerate(plan.changes)},
-        on_outcome,
-    )
+    run = _Run(plan, client, Refs(plan.index), on_outcome)
     interrupted = False
     try:
         with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
@@ -169,7 +164,7 @@ def _run_change(run: _Run, i: int) -> None:
     started = time.monotonic()
     done: list[str] = []
     try:
-        for op in run.ops[i]:
+        for op in run.plan.operations[i]:
             _run_operation(op, run.client, run.refs)
             done.append(op.summary)
     except (ApiError, KeyError, _Failed) as exc:

@@ -7,6 +7,7 @@ Each subcommand lives in ``wazo_reconcile.commands.<name>`` and exposes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -93,42 +94,21 @@ def configure_logging(verbosity: int) -> None:
 
 
 def console() -> NoReturn:
-    """The ``reconcile`` program: `main`, then an exit that frees nothing.
-
-    A command keeps what it built (`keep_until_exit`): a plan or an export of 5,000 trunks is
-    millions of objects, and freeing them one by one when the command returns, then at the
-    interpreter's shutdown, took 0.15-0.3 s. Once the output is flushed the process ends
-    (`os._exit`, as mypy does); nothing else is pending then: files are closed, clients
-    and thread pools shut down, forked helpers reaped.
-    """
-    code = _main(None)
+    """The ``reconcile`` program: `main`, then its exit status, output flushed."""
+    code = main()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except (OSError, ValueError):  # the reader went away (as main does), or a closed stream
+    except (OSError, ValueError):  # the reader went away, or a closed stream
+        # Python would fail to flush again at exit and print an "Exception ignored" note.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = code or ExitCode.ERROR
-    os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command ``argv`` names (default ``sys.argv[1:]``); return its exit status."""
-    try:
-        return _main(argv)
-    finally:
-        _KEPT.clear()
-
-
-# What the running command built, referenced until it ends; under `console`, until the
-# process ends, which then does not free it.
-_KEPT: list[object] = []
-
-
-def keep_until_exit(*built: object) -> None:
-    """Keep what a command built referenced to the end (see `console`)."""
-    _KEPT.extend(built)
-
-
-def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)

@@ -90,14 +90,20 @@ def ignored_paths(ref: str, policy: PolicyLike) -> tuple[str, ...]:
     )
 
 
+TransportUsers = Mapping[str, Sequence[tuple[str, str]]]  # name -> ((user name, shown), ...)
+
+
 def diff(
     desired: Sequence[Resource],
     live: Sequence[Resource],
     policy: PolicyLike,
     *,
     tenants: frozenset[str],
+    transport_users: TransportUsers | None = None,
 ) -> DiffResult:
-    """Compare; `tenants` are the tenants this stack manages (prune never leaves them)."""
+    """Compare; `tenants` are the tenants this stack manages (prune never leaves them);
+    `transport_users`: the live SIP endpoints and templates using each transport (prune keeps
+    a transport in use)."""
     live_by_identity = {r.identity: r for r in live}
     matched: set[tuple[str, ...]] = set()
     changes: list[Change] = []
@@ -129,9 +135,36 @@ def diff(
             kept.append(Kept(have, "protected by policy"))
         else:
             changes.append(Change(Action.DELETE, have.key, have, None))
+    changes, kept = _keep_used_transports(changes, kept, desired, transport_users or {})
     return DiffResult(
         tuple(changes), tuple(unmanaged), tuple(kept), in_sync, tuple(protected_updates)
     )
+
+
+def _keep_used_transports(
+    changes: list[Change], kept: list[Kept], desired: Sequence[Resource], live: TransportUsers
+) -> tuple[list[Change], list[Kept]]:
+    """Prune never deletes a transport still in use: confd refuses it (400) without a fallback.
+
+    In use: by a live SIP endpoint or template that stays (lines' endpoints included), or by
+    the desired state.
+    """
+    going = {c.key.name for c in changes if c.action is Action.DELETE}
+    users: dict[str, set[str]] = {}
+    for transport, found in live.items():
+        users[transport] = {shown for name, shown in found if name not in going}
+    for resource in desired:
+        if resource.fields.get("transport"):
+            users.setdefault(str(resource.fields["transport"]), set()).add(str(resource.key))
+    remaining = []
+    for change in changes:
+        used_by = sorted(users.get(change.key.name, ()))
+        if change.action is Action.DELETE and change.key.kind == "transports" and used_by:
+            shown = ", ".join(used_by[:3]) + (", …" if len(used_by) > 3 else "")
+            kept.append(Kept(change.resource, f"in use by {shown}"))
+        else:
+            remaining.append(change)
+    return remaining, kept
 
 
 def _in_scope(resource: Resource, tenants: frozenset[str]) -> bool:

@@ -1,4 +1,4 @@
-"""Export stage: the live configuration as stack documents and YAML text (pure).
+"""Export stage: the live configuration as stack documents (pure).
 
 `export_documents(live)` is the inverse of the normaliser: it turns what `fetch_live` read into
 documents of the DESIGN.md §3 format that round-trip — loaded back and planned against the same
@@ -15,27 +15,35 @@ whose outgoing caller ID is the default (null). ``everything=True`` writes those
 
 Secret values (`password`, `secret`, `md5_cred`, `auth_password` options) become
 ``${env:NAME}`` references; see `secret_env_names` for the naming rule.
+
+This module decides what each document declares (scope, entries, secrets, notes);
+`export_yaml` writes the documents as YAML files.
 """
 
 from __future__ import annotations
 
-import io
+import importlib.resources
 import json
-import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property, lru_cache, partial
-from importlib import resources
+from functools import cache
 from typing import Any
 
-import yaml
-from yaml.emitter import Emitter, ScalarAnalysis
-
 from wazo_reconcile.errors import UsageError
-from wazo_reconcile.forked import forked
-from wazo_reconcile.gcpause import gc_paused
+from wazo_reconcile.export_yaml import (
+    Deferred,
+    Document,
+    Entry,
+    Inline,
+    option_word,
+    sequence,
+    write_files,
+)
+from wazo_reconcile.live import LiveIndex, LiveState, index_live
 from wazo_reconcile.model import (
+    INSTANCE_WIDE_KINDS,
+    KINDS,
     SIP_SECTIONS,
     TENANT_TEMPLATES,
     Options,
@@ -45,11 +53,8 @@ from wazo_reconcile.model import (
 )
 from wazo_reconcile.normalise import (
     DEFAULT_IDENTIFY_BY,
-    LiveData,
-    LiveIndex,
     header_set_var,
     identify_by_has_header,
-    index_live,
     normalise_live,
     split_headers,
     split_match_header,
@@ -57,8 +62,7 @@ from wazo_reconcile.normalise import (
 from wazo_reconcile.secrets import REF_PATTERN, is_secret_key
 
 # Files in this order; each holds the documents of one kind (one per tenant).
-EXPORT_KINDS = ("pjsip", "transports", "sip_templates", "trunks", "outcalls", "users", "policy")
-INSTANCE_KINDS = frozenset({"pjsip", "transports"})
+EXPORT_KINDS = (*KINDS, "policy")
 
 # A relative reference: the packaged schema has no `$id` to point editors at (see docs/export.md).
 SCHEMA_REF = "schemas/stack.schema.json"
@@ -74,7 +78,6 @@ DEFAULT_TRANSPORTS: Mapping[str, Options] = {
     "transport-udp": options([("protocol", "udp"), ("bind", "0.0.0.0:5060")]),
     "transport-wss": options([("protocol", "wss"), ("bind", "0.0.0.0:5060")]),
 }
-TWILIO_TEMPLATE = "twilio_trunk"  # the fifth default template: no pointer on the tenant
 
 # Keys written first in an option section (as people write them); the others sorted.
 LEADING_OPTIONS: Mapping[str, tuple[str, ...]] = {
@@ -117,7 +120,6 @@ SECRET_KIND_WORDS = {
     "sip_templates": "TEMPLATE",
     "trunks": "TRUNK",
 }
-FLOW_WIDTH = 64  # lists of scalars at most this wide are written [a, b]
 
 
 # ------------------------------------------------------------------------------ results
@@ -130,6 +132,11 @@ class Provenance:
     source: str
     date: str | None = None
     tool: str = "wazo-reconcile"
+
+    @property
+    def sentence(self) -> str:
+        when = f" on {self.date}" if self.date else ""
+        return f"Exported from {self.source}{when} by {self.tool}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,26 +155,19 @@ class ExportDocument:
 
     kind: str
     tenant: str | None
-    data: Mapping[str, Any]
+    data: Mapping[str, Any]  # plain YAML data, for the caller to read
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExportResult:
-    """Documents, their YAML text per file (`<kind>.yaml`), the variables to set, and notes."""
+    """The YAML text per file (`<kind>.yaml`), the variables to set, notes, the number of
+    declarations per kind, and what each document declares as plain data."""
 
     files: Mapping[str, str]
     env: tuple[EnvVar, ...]
     notes: tuple[str, ...]
     counts: Mapping[str, int]
-    sources: Callable[[], Sources] = field(default=tuple, repr=False, compare=False)
-
-    @cached_property
-    def documents(self) -> tuple[ExportDocument, ...]:
-        """What each document declares, as plain data (built on first use)."""
-        return tuple(
-            ExportDocument(kind, tenant, _document(kind, tenant, entries))
-            for kind, tenant, entries in self.sources()
-        )
+    documents: tuple[ExportDocument, ...] = field(default=(), repr=False)
 
     @property
     def stream(self) -> str:
@@ -183,7 +183,7 @@ class ExportResult:
 
 
 def export_documents(
-    live: LiveData,
+    live: LiveState,
     index: LiveIndex | None = None,
     resources: Sequence[Resource] | None = None,
     *,
@@ -202,64 +202,40 @@ def export_documents(
     also writes what equals confd's defaults. `index`/`resources` may be passed when the
     caller already normalised `live`.
     """
-    with gc_paused(freeze=True):  # the result lives on: no later collection rescans it
-        return _export(
-            live,
-            index if index is not None else index_live(live),
-            resources,
-            _Request(tenant, tuple(kinds), include_secrets, everything, provenance, schema_ref),
-        )
-
-
-@dataclass(frozen=True)
-class _Request:
-    tenant: str | None
-    kinds: tuple[str, ...]
-    include_secrets: bool
-    everything: bool
-    provenance: Provenance | None
-    schema_ref: str | None
-
-
-def _export(
-    live: LiveData, index: LiveIndex, resources: Sequence[Resource] | None, request: _Request
-) -> ExportResult:
+    index = index if index is not None else index_live(live)
     resources = resources if resources is not None else normalise_live(live, index)
-    scope = _Scope.of(live, index, request.tenant, request.everything)
+    scope = _Scope.of(live, index, tenant, everything)
+    chosen = set(kinds)
     wanted = [
-        k
-        for k in EXPORT_KINDS
-        if k in request.kinds and (scope.instance or k not in INSTANCE_KINDS)
+        k for k in EXPORT_KINDS if k in chosen and (scope.instance or k not in INSTANCE_WIDE_KINDS)
     ]
-    # Secrets are written as placeholders until every slot is known and named (`_Named`).
-    marker = None if request.include_secrets else f"WAZO_RECONCILE_{os.urandom(8).hex().upper()}_"
-    builder = _Builder(scope, marker and marker + "P")
-    ordered = builder.ordered([r for r in resources if r.key.kind in wanted])
-    writer = _Writer(request.provenance, request.schema_ref or default_schema_ref())
-    with _Tail.of(ordered, scope, marker and marker + "C") as tail:
-        entries = builder.build(ordered, wanted, tail)
-        heads = writer.heads(entries, tail)
-        tail.join(builder)
-    placeholders = [slot.text for slot in builder.slots]
-    env = _assign_secrets(builder.slots, include_secrets=request.include_secrets)
-    documents = writer.documents(wanted, entries, scope, tail)
-    named = _Named(marker, placeholders, builder.slots)
-    files = writer.files(documents, heads, tail, builder, named)
-    builder.notes += _secret_notes(builder, files.values())
-    counts = {k: sum(len(d.names) for d in documents if d.kind == k) for k in wanted}
-    sources = partial(_sources, documents, entries, tail)
-    return ExportResult(files, env, tuple(builder.notes), counts, sources)
+    builder = _Builder(scope)
+    entries = builder.build(resources, wanted)
+    env = _name_secrets(builder.slots, include_secrets=include_secrets)  # every slot is known
+    documents = _documents(wanted, entries, scope, builder.slots)
+    files = write_files(
+        documents,
+        schema_ref=schema_ref or default_schema_ref(),
+        provenance=None if provenance is None else provenance.sentence,
+        left_out=builder.left_out,
+    )
+    notes = [*builder.notes, *_secret_notes(builder, files.values())]
+    counts = {k: sum(len(d.entries) for d in documents if d.kind == k) for k in wanted}
+    declared = tuple(ExportDocument(d.kind, d.tenant, d.data()) for d in documents)
+    return ExportResult(files, env, tuple(notes), counts, declared)
 
 
 @cache
 def default_schema_ref() -> str:
     """The packaged schema's `$id` when it has one, else the relative `SCHEMA_REF`."""
-    path = resources.files("wazo_reconcile").joinpath("schemas/stack.schema.json")
+    path = importlib.resources.files("wazo_reconcile").joinpath("schemas/stack.schema.json")
     schema = json.loads(path.read_text("utf-8"))
     return str(schema.get("$id") or SCHEMA_REF)
 
 
-# ------------------------------------------------------------------------ scope, entries
+# ------------------------------------------------------------------------ scope, documents
+
+Entries = dict[str, dict[str, list[Entry]]]  # kind -> tenant ("" instance-wide) -> entries
 
 
 @dataclass(frozen=True)
@@ -271,7 +247,7 @@ class _Scope:
     everything: bool
 
     @classmethod
-    def of(cls, live: LiveData, index: LiveIndex, tenant: str | None, everything: bool) -> _Scope:
+    def of(cls, live: LiveState, index: LiveIndex, tenant: str | None, everything: bool) -> _Scope:
         token = live.token_tenant
         if tenant is not None:
             if tenant not in live.tenants:
@@ -283,28 +259,54 @@ class _Scope:
         others = sorted(t for t in live.tenants if t != token)
         return cls(token, (token, *others), True, index, everything)
 
+    def includes(self, kind: str, tenant: str) -> bool:
+        if kind in INSTANCE_WIDE_KINDS:
+            return self.instance
+        return tenant in self.tenants
+
     def doc_tenant(self, tenant: str) -> str | None:
         return None if tenant in ("", self.token_tenant) else tenant
+
+    def by_tenant(
+        self, kind: str, found: Mapping[str, list[Entry]]
+    ) -> list[tuple[str, list[Entry]]]:
+        """A kind's documents: the instance's, else each tenant's with entries (or the first
+        tenant's, empty), the token's first."""
+        if kind in INSTANCE_WIDE_KINDS:
+            return [("", found.get("", []))]
+        chosen = [(t, found[t]) for t in self.tenants if t in found]
+        return chosen or [(self.tenants[0], [])]
 
     def outcall_context(self, tenant: str) -> str | None:
         found = [c for c in self.index.contexts.get(tenant, []) if c.get("type") == "outcall"]
         return str(found[0]["name"]) if len(found) == 1 else None
 
 
+def _documents(
+    kinds: Sequence[str], entries: Entries, scope: _Scope, slots: Sequence[_SecretSlot]
+) -> list[Document]:
+    """The documents in file order, each with the variables its secrets use."""
+    variables: dict[tuple[str, str, str], dict[str, None]] = {}
+    for slot in slots:
+        if slot.env is not None:
+            variables.setdefault((slot.kind, slot.tenant, slot.owner), {})[slot.env] = None
+    found = []
+    for kind in kinds:
+        if kind == "policy":
+            found.append(Document(kind, None))
+            continue
+        for tenant, items in scope.by_tenant(kind, entries.get(kind, {})):
+            used = [name for e in items for name in variables.get((kind, tenant, e.name), {})]
+            found.append(Document(kind, scope.doc_tenant(tenant), items, used))
+    return found
+
+
+# ----------------------------------------------------------------------------- entries
+
+
 @dataclass
-class _Entry:
-    name: str
-    body: Any
-    comment: str | None = None
-    secrets: bool = False
-
-
-Entries = dict[str, dict[str, list[_Entry]]]  # kind -> tenant ("" instance-wide) -> entries
-
-
-@dataclass
-class _SecretSlot:
-    """One secret value in the export, until `_assign_secrets` gives it its text."""
+class _SecretSlot(Deferred):
+    """One secret value in the export; `_name_secrets` gives it its text."""
 
     kind: str
     owner: str  # the resource name
@@ -322,46 +324,40 @@ class _SecretSlot:
 
 
 class _Builder:
-    """Resources -> entries (plain YAML values with style markers and secret slots).
+    """Resources -> entries: plain YAML values with `export_yaml`'s style markers, and secret
+    slots (named once every slot is known)."""
 
-    A slot's text is its value when secrets are included, else the placeholder
-    ``${env:<marker><n>}`` until the slots are named (`_Named`)."""
-
-    def __init__(self, scope: _Scope, marker: str | None = None) -> None:
+    def __init__(self, scope: _Scope) -> None:
         self.scope = scope
-        self.marker = marker
         self.slots: list[_SecretSlot] = []
-        self.splice = (0, 0)  # where a `_Tail`'s slots and notes go: (slot, note) indexes
         self.notes: list[str] = []
         self.left_out: list[str] = []  # default objects not written (kind/name)
         self.option_values: set[str] = set()  # non-secret option values written
         self.special_templates: dict[str, str] = {}  # default template name -> first tenant
         self.user_refs = _UserRefs(scope.index.users)
 
-    def ordered(self, found: Sequence[Resource]) -> list[Resource]:
-        """The resources in scope, in export order: by kind, tenant (the token's first), name."""
+    def build(self, found: Sequence[Resource], kinds: Sequence[str]) -> Entries:
+        """The entries of the resources of `kinds` in scope, by kind and tenant, in export
+        order: by kind, tenant (the token's first), name."""
         tenants = {tenant: i for i, tenant in enumerate(("", *self.scope.tenants))}
 
-        def order(resource: Resource) -> tuple[int, int, tuple[Any, ...]]:
+        def order(resource: Resource) -> tuple[int, int, NaturalKey]:
             key = resource.key
             return (EXPORT_KINDS.index(key.kind), tenants.get(key.tenant, -1), _natural(key.name))
 
-        return sorted((r for r in found if self._in_scope(r.key.kind, r.key.tenant)), key=order)
-
-    def build(self, ordered: Sequence[Resource], kinds: Sequence[str], tail: _Tail) -> Entries:
-        """The entries of `ordered` but those `tail` builds, by kind and tenant."""
+        chosen = [
+            r
+            for r in found
+            if r.key.kind in kinds and self.scope.includes(r.key.kind, r.key.tenant)
+        ]
         entries: Entries = {kind: {} for kind in kinds}
-        for i, resource in enumerate(ordered):
-            if i == tail.start:
-                self.splice = (len(self.slots), len(self.notes))
-            if tail.start <= i < tail.stop:
-                continue
+        for resource in sorted(chosen, key=order):
             entry = self.entry(resource)
             if entry is not None:
                 entries[resource.key.kind].setdefault(resource.key.tenant, []).append(entry)
         return entries
 
-    def entry(self, resource: Resource) -> _Entry | None:
+    def entry(self, resource: Resource) -> Entry | None:
         kind = resource.key.kind
         if kind == "trunks":
             return self.trunk(resource)
@@ -375,29 +371,17 @@ class _Builder:
             return self.transport(resource)
         return self.pjsip(resource)
 
-    def add_slot(self, slot: _SecretSlot) -> None:
-        if self.marker is None:
-            slot.text = slot.value
-        else:
-            slot.text = "${env:" + self.marker + str(len(self.slots)) + "}"
-        self.slots.append(slot)
-
-    def _in_scope(self, kind: str, tenant: str) -> bool:
-        if kind in INSTANCE_KINDS:
-            return self.scope.instance
-        return tenant in self.scope.tenants
-
     # -- instance-wide kinds
 
-    def pjsip(self, resource: Resource) -> _Entry | None:
+    def pjsip(self, resource: Resource) -> Entry | None:
         section = resource.key.name
         pairs: Options = resource.fields["options"]
         if not self.scope.everything and pairs == DEFAULT_PJSIP.get(section):
             return None
         owner = _Owner(self, resource)
-        return _Entry(section, owner.section(pairs, section), secrets=owner.used)
+        return Entry(section, owner.section(pairs, section))
 
-    def transport(self, resource: Resource) -> _Entry | None:
+    def transport(self, resource: Resource) -> Entry | None:
         name = resource.key.name
         pairs: Options = resource.fields["options"]
         if not self.scope.everything and DEFAULT_TRANSPORTS.get(name) == pairs:
@@ -405,15 +389,15 @@ class _Builder:
             return None
         owner = _Owner(self, resource)
         body = owner.section(pairs, "transport", with_section=False)
-        return _Entry(name, body, secrets=owner.used)
+        return Entry(name, body)
 
     # -- SIP templates and trunks
 
-    def template(self, resource: Resource) -> _Entry | None:
+    def template(self, resource: Resource) -> Entry | None:
         default = _default_template_fields(resource)
         owner = _Owner(self, resource)
         if default is None:
-            return _Entry(resource.key.name, self.sip_body(resource, owner), secrets=owner.used)
+            return Entry(resource.key.name, self.sip_body(resource, owner))
         if not self.scope.everything and _same_sip(resource.fields, default):
             return None
         if not self._first_declaration(resource):
@@ -426,7 +410,7 @@ class _Builder:
             "confd's default template: only what differs from its default content is "
             "declared, and a declared section replaces the template's whole section"
         )
-        return _Entry(resource.key.name, body, comment, owner.used)
+        return Entry(resource.key.name, body, comment)
 
     def _first_declaration(self, resource: Resource) -> bool:
         # The loader takes default template names other than `global` as instance-wide:
@@ -449,12 +433,12 @@ class _Builder:
         resource: Resource,
         owner: _Owner,
         *,
-        default: Mapping[str, Any] | None = None,
+        default: Mapping[str, object] | None = None,
         keep_label: bool = False,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         fields = resource.fields
         everything = self.scope.everything
-        body: dict[str, Any] = {}
+        body: dict[str, object] = {}
         label = fields.get("label")
         if default is not None:
             if label != default.get("label"):
@@ -465,20 +449,20 @@ class _Builder:
         transport = fields.get("transport")
         if default is None:
             if templates or everything:
-                body["templates"] = _seq(templates)
+                body["templates"] = sequence(templates)
             if transport is not None or everything:
                 body["transport"] = transport
         else:
             if _differs(fields, default, "templates"):
-                body["templates"] = _seq(templates)
+                body["templates"] = sequence(templates)
             if _differs(fields, default, "transport"):
                 body["transport"] = transport
         body.update(self.sip_sections(resource, owner, default))
         return _ordered(body, FIELD_ORDER)
 
     def sip_sections(
-        self, resource: Resource, owner: _Owner, default: Mapping[str, Any] | None
-    ) -> dict[str, Any]:
+        self, resource: Resource, owner: _Owner, default: Mapping[str, object] | None
+    ) -> dict[str, object]:
         fields = resource.fields
         wanted = {
             s: bool(fields[s]) if default is None else _differs(fields, default, s)
@@ -500,7 +484,7 @@ class _Builder:
             wanted["headers"] = False
         if wanted["match_header"]:
             endpoint = self._without_shortcut_identify_by(resource, endpoint)
-        found: dict[str, Any] = {}
+        found: dict[str, object] = {}
         if wanted["headers"]:
             found["headers"] = {k: v for k, v in headers}
         if wanted["match_header"]:
@@ -525,7 +509,7 @@ class _Builder:
             return tuple(p for p in endpoint if p != shortcut)
         return endpoint
 
-    def trunk(self, resource: Resource) -> _Entry | None:
+    def trunk(self, resource: Resource) -> Entry | None:
         kind = resource.type
         if kind == "none":
             self.notes.append(
@@ -541,11 +525,11 @@ class _Builder:
         else:
             body = self.custom_body(resource)
         body.update(self.trunk_common(resource))
-        return _Entry(resource.key.name, _ordered(body, FIELD_ORDER), secrets=owner.used)
+        return Entry(resource.key.name, _ordered(body, FIELD_ORDER))
 
-    def trunk_common(self, resource: Resource) -> dict[str, Any]:
+    def trunk_common(self, resource: Resource) -> dict[str, object]:
         fields, everything = resource.fields, self.scope.everything
-        body: dict[str, Any] = {}
+        body: dict[str, object] = {}
         if fields.get("context") is not None or everything:
             body["context"] = fields.get("context")
         caller_id_format = fields.get("outgoing_caller_id_format")
@@ -553,9 +537,9 @@ class _Builder:
             body["outgoing_caller_id_format"] = caller_id_format
         return body
 
-    def iax_body(self, resource: Resource, owner: _Owner) -> dict[str, Any]:
+    def iax_body(self, resource: Resource, owner: _Owner) -> dict[str, object]:
         fields, everything = resource.fields, self.scope.everything
-        body: dict[str, Any] = {"type": "iax"}
+        body: dict[str, object] = {"type": "iax"}
         if fields.get("host") not in (None, "dynamic") or everything:
             body["host"] = fields.get("host")
         if fields.get("peer_type") not in (None, "friend") or everything:
@@ -564,9 +548,9 @@ class _Builder:
             body["options"] = owner.section(fields["options"], "options", with_section=False)
         return body
 
-    def custom_body(self, resource: Resource) -> dict[str, Any]:
+    def custom_body(self, resource: Resource) -> dict[str, object]:
         fields, everything = resource.fields, self.scope.everything
-        body: dict[str, Any] = {"type": "custom", "interface": fields["interface"]}
+        body: dict[str, object] = {"type": "custom", "interface": fields["interface"]}
         if fields.get("interface_suffix") is not None or everything:
             body["interface_suffix"] = fields.get("interface_suffix")
         if fields.get("enabled") is False or everything:
@@ -575,9 +559,9 @@ class _Builder:
 
     # -- outcalls and users
 
-    def outcall(self, resource: Resource) -> _Entry:
+    def outcall(self, resource: Resource) -> Entry:
         fields, everything = resource.fields, self.scope.everything
-        body: dict[str, Any] = {}
+        body: dict[str, object] = {}
         for name, default in (
             ("description", None),
             ("internal_caller_id", False),
@@ -593,13 +577,13 @@ class _Builder:
                 f"outcalls.{resource.key.name}: a trunk without endpoint was left out of its "
                 "trunks (it cannot be named in YAML)"
             )
-        body["trunks"] = _seq(trunks)
+        body["trunks"] = sequence(trunks)
         context = self.scope.outcall_context(resource.key.tenant)
         body["patterns"] = [self.pattern(p, context) for p in fields["patterns"]]
-        return _Entry(resource.key.name, body)
+        return Entry(resource.key.name, body)
 
-    def pattern(self, pattern: Pattern, default_context: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"exten": pattern.exten}
+    def pattern(self, pattern: Pattern, default_context: str | None) -> dict[str, object]:
+        body: dict[str, object] = {"exten": pattern.exten}
         if pattern.context != default_context:
             body["context"] = pattern.context
         if pattern.strip_digits:
@@ -610,18 +594,18 @@ class _Builder:
                 body[name] = value
         return body
 
-    def user(self, resource: Resource) -> _Entry | None:
+    def user(self, resource: Resource) -> Entry | None:
         caller_id = resource.fields.get("outgoing_caller_id")
         if caller_id is None and not self.scope.everything:
             return None
         ref = self.user_refs.ref(str(resource.remote["uuid"]))
-        return _Entry(ref, _Inline({"outgoing_caller_id": caller_id}))
+        return Entry(ref, Inline({"outgoing_caller_id": caller_id}))
 
 
 class _UserRefs:
     """The first of email, username, uuid that finds a user back (as `find_user` searches)."""
 
-    def __init__(self, users: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, users: Sequence[Mapping[str, object]]) -> None:
         self.users = {str(u["uuid"]): u for u in users}
         self.by_email: dict[str, str] = {}
         self.by_username: dict[str, str] = {}
@@ -650,31 +634,37 @@ class _Owner:
     def __init__(self, builder: _Builder, resource: Resource) -> None:
         self.builder = builder
         self.resource = resource
-        self.used = False
 
-    def section(self, pairs: Options, section: str, *, with_section: bool = True) -> dict[str, Any]:
-        grouped: dict[str, list[Any]] = {}
+    def section(
+        self, pairs: Options, section: str, *, with_section: bool = True
+    ) -> dict[str, object]:
+        grouped: dict[str, list[object]] = {}
         for key, value in _ordered_pairs(pairs, section):
             grouped.setdefault(key, []).append(self.value(key, value, section, with_section))
-        return {k: v[0] if len(v) == 1 else _seq(v) for k, v in grouped.items()}
+        return {k: v[0] if len(v) == 1 else sequence(v) for k, v in grouped.items()}
 
-    def value(self, key: str, value: str, section: str, with_section: bool) -> Any:
+    def value(self, key: str, value: str, section: str, with_section: bool) -> str | _SecretSlot:
         if not is_secret_key(key):
             self.builder.option_values.add(value)
-            return _option_word(value)
+            return option_word(value)
         key_ = self.resource.key
         slot = _SecretSlot(
             key_.kind, key_.name, key_.tenant, section if with_section else None, key, value
         )
-        self.builder.add_slot(slot)
-        self.used = True
+        self.builder.slots.append(slot)
         return slot
 
 
-def _natural(name: str) -> tuple[Any, ...]:
-    """`gen-2` before `gen-10`; ties broken by the name itself (total, deterministic)."""
+NaturalKey = tuple[tuple[tuple[int, str], ...], str]
+
+
+def _natural(name: str) -> NaturalKey:
+    """`gen-2` before `gen-10`; ties broken by the name itself (total, deterministic).
+
+    The parts form one tuple: a name that extends another with digits (`acme`, `acme2`)
+    compares part with part, never a part with the name."""
     parts = re.split(r"(\d+)", name)
-    return (*((int(p), p) if p.isdigit() else (-1, p) for p in parts), name)
+    return (tuple((int(p), p) if p.isdigit() else (-1, p) for p in parts), name)
 
 
 def _ordered_pairs(pairs: Options, section: str) -> Sequence[tuple[str, str]]:
@@ -686,7 +676,7 @@ def _ordered_pairs(pairs: Options, section: str) -> Sequence[tuple[str, str]]:
     return [*first, *(p for p in pairs if p[0] not in leading)] if first else pairs
 
 
-def _ordered(body: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
+def _ordered(body: dict[str, object], order: Sequence[str]) -> dict[str, object]:
     rank = {key: i for i, key in enumerate(order)}
     return {k: body[k] for k in sorted(body, key=lambda k: rank.get(k, len(order)))}
 
@@ -695,11 +685,11 @@ def _unique_keys(pairs: Options) -> bool:
     return len({k for k, _ in pairs}) == len(pairs)
 
 
-def _differs(fields: Mapping[str, Any], default: Mapping[str, Any] | None, name: str) -> bool:
+def _differs(fields: Mapping[str, object], default: Mapping[str, object] | None, name: str) -> bool:
     return default is not None and fields.get(name) != default.get(name)
 
 
-def _same_sip(fields: Mapping[str, Any], default: Mapping[str, Any]) -> bool:
+def _same_sip(fields: Mapping[str, object], default: Mapping[str, object]) -> bool:
     return all(fields.get(k) == v for k, v in default.items())
 
 
@@ -707,27 +697,33 @@ def _same_sip(fields: Mapping[str, Any], default: Mapping[str, Any]) -> bool:
 
 
 @cache
-def _default_templates() -> dict[str, dict[str, Any]]:
+def _default_templates() -> dict[str, dict[str, object]]:
     """confd's default templates by label, as normalised SIP fields (sandbox seed data)."""
-    path = resources.files("wazo_reconcile").joinpath("sandbox/data/default_templates.json")
-    found = {}
+    path = importlib.resources.files("wazo_reconcile").joinpath(
+        "sandbox/data/default_templates.json"
+    )
+    found: dict[str, dict[str, object]] = {}
     for template in json.loads(path.read_text("utf-8"))["templates"]:
-        fields: dict[str, Any] = {
+        sections = {
+            s: options(tuple(p) for p in template["sections"].get(s, [])) for s in SIP_SECTIONS
+        }
+        endpoint, headers = split_headers(sections["endpoint"])
+        identify, match_header = split_match_header(sections["identify"])
+        found[template["label"]] = {
             "label": template["label"],
             "templates": tuple(template["templates"]),
             "transport": template["transport"],
+            **sections,
+            "endpoint": endpoint,
+            "headers": headers,
+            "identify": identify,
+            "match_header": match_header,
+            "identify_by_header": identify_by_has_header(endpoint),
         }
-        sections = template["sections"]
-        for section in SIP_SECTIONS:
-            fields[section] = options(tuple(p) for p in sections.get(section, []))
-        fields["endpoint"], fields["headers"] = split_headers(fields["endpoint"])
-        fields["identify"], fields["match_header"] = split_match_header(fields["identify"])
-        fields["identify_by_header"] = identify_by_has_header(fields["endpoint"])
-        found[template["label"]] = fields
     return found
 
 
-def _default_template_fields(resource: Resource) -> dict[str, Any] | None:
+def _default_template_fields(resource: Resource) -> dict[str, object] | None:
     if not resource.default_object:
         return None
     name = resource.key.name
@@ -738,38 +734,36 @@ def _default_template_fields(resource: Resource) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- secrets
 
 
-def _assign_secrets(slots: Sequence[_SecretSlot], *, include_secrets: bool) -> tuple[EnvVar, ...]:
+def _name_secrets(slots: Sequence[_SecretSlot], *, include_secrets: bool) -> tuple[EnvVar, ...]:
+    """Give each slot its text (its value, or its variable's reference); the variables."""
     if include_secrets:
         for slot in slots:
             slot.text = slot.value
         return ()
-    names = secret_env_names(slots)
     env: dict[str, tuple[list[str], str]] = {}
-    for slot in slots:
-        name = slot.env = names[id(slot)]
+    for slot, name in zip(slots, secret_env_names(slots), strict=True):
+        slot.env = name
         slot.text = "${env:" + name + "}"
         env.setdefault(name, ([], slot.value))[0].append(slot.path)
     return tuple(EnvVar(n, tuple(paths), value) for n, (paths, value) in env.items())
 
 
-def secret_env_names(slots: Sequence[_SecretSlot]) -> dict[int, str]:
-    """The variable of each secret slot (by `id`), deterministic and unique.
+def secret_env_names(slots: Sequence[_SecretSlot]) -> list[str]:
+    """The variable of each secret slot, deterministic and unique.
 
     `WAZO_<KIND>_<NAME>_<SECTION>_<KEY>` (e.g. `WAZO_TRUNK_ACME_OUTBOUND_AUTH_PASSWORD`;
     no section for transports and IAX options). One value used under the same key in several
     sections of one object shares one variable, `WAZO_<KIND>_<NAME>_<KEY>`; values are
     never shared across objects. Names that collide get `_2`, `_3`… in export order.
     """
-    groups: dict[tuple[str, str, str, str, str], list[_SecretSlot]] = {}
-    for slot in slots:
-        groups.setdefault((slot.kind, slot.tenant, slot.owner, slot.key, slot.value), []).append(
-            slot
-        )
+    groups: dict[tuple[str, str, str, str, str], list[int]] = {}
+    for i, slot in enumerate(slots):
+        groups.setdefault((slot.kind, slot.tenant, slot.owner, slot.key, slot.value), []).append(i)
     taken: set[str] = set()
-    names: dict[int, str] = {}
+    names = [""] * len(slots)
     for group in groups.values():
-        first = group[0]
-        sections = {s.section for s in group}
+        first = slots[group[0]]
+        sections = {slots[i].section for i in group}
         parts = [SECRET_KIND_WORDS[first.kind], first.owner]
         if len(sections) == 1 and first.section:
             parts.append(first.section)
@@ -779,18 +773,13 @@ def secret_env_names(slots: Sequence[_SecretSlot]) -> dict[int, str]:
             n += 1
             name = f"{base}_{n}"
         taken.add(name)
-        for slot in group:
-            names[id(slot)] = name
+        for i in group:
+            names[i] = name
     return names
 
 
 def _env_word(*parts: str) -> str:
-    return "_".join(_env_part(p) for p in parts if p)
-
-
-@lru_cache(maxsize=1 << 12)  # kinds, sections and keys repeat; names do not
-def _env_part(part: str) -> str:
-    return _NOT_ENV.sub("_", part.upper()).strip("_")
+    return "_".join(_NOT_ENV.sub("_", p.upper()).strip("_") for p in parts if p)
 
 
 _NOT_ENV = re.compile(r"[^A-Z0-9]+")
@@ -802,9 +791,8 @@ _NOT_ENV = re.compile(r"[^A-Z0-9]+")
 def _secret_notes(builder: _Builder, texts: Iterable[str]) -> list[str]:
     """What the reader of the export must know about secrets and reference-like text."""
     notes = []
-    plain_values = builder.option_values
     for slot in builder.slots:
-        if len(slot.value) >= 4 and slot.value in plain_values:
+        if len(slot.value) >= 4 and slot.value in builder.option_values:
             notes.append(
                 f"{slot.path}: the secret value is also the value of a non-secret option "
                 "(a username?), which is written as is"
@@ -816,533 +804,3 @@ def _secret_notes(builder: _Builder, texts: Iterable[str]) -> list[str]:
             "secret reference: check the exported files for them"
         )
     return notes
-
-
-# ------------------------------------------------------------------ YAML: style markers
-
-
-class _Flow(list[Any]):
-    """A sequence written in flow style: `[a, b]`."""
-
-
-class _Inline(dict[str, Any]):
-    """A mapping written in flow style: `{outgoing_caller_id: anonymous}`."""
-
-
-class _YesNo(str):
-    """An option value `yes`/`no` written plain: YAML reads a boolean, which the loader turns
-    back into the same text (`config.option_text`)."""
-
-
-class _Number(str):
-    """An option value written as a plain integer (`60`): the loader keeps its source text."""
-
-
-_CANONICAL_INT = re.compile(r"0|[1-9][0-9]{0,17}")
-_TAG = "tag:yaml.org,2002:"
-_STR_TAG, _MAP_TAG, _SEQ_TAG = _TAG + "str", _TAG + "map", _TAG + "seq"
-_WORD_TAGS: dict[type, str] = {_YesNo: _TAG + "bool", _Number: _TAG + "int"}
-
-
-def _option_word(value: str) -> str:
-    if value == "yes" or value == "no":
-        return _YesNo(value)
-    if _CANONICAL_INT.fullmatch(value):
-        return _Number(value)
-    return value
-
-
-def _seq(items: Sequence[Any]) -> list[Any]:
-    scalars = all(isinstance(i, str) for i in items)
-    width = sum(len(str(i)) + 2 for i in items)
-    return _Flow(items) if scalars and width <= FLOW_WIDTH else list(items)
-
-
-# YAML 1.2 and other readers' numbers and words, quoted even where PyYAML reads a string.
-_AMBIGUOUS = re.compile(
-    r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?"
-    r"|0[xob][0-9a-fA-F_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"
-    r"|(?i:y|n|yes|no|true|false|on|off|null|~)"
-)
-# Text that is certainly a plain scalar in block context (checked against PyYAML's analysis
-# by the tests); anything else is analysed by PyYAML's emitter. `${env:…}` references are
-# plain: 5,000 of them cost 0.15 s of analysis in an export at 5,000 trunks.
-_SIMPLE = re.compile(
-    r"[A-Za-z0-9_/.($][A-Za-z0-9_/.()=+@$<>,!*&%:{} -]*[A-Za-z0-9_/.()=+@$<>!*&%}-]|[A-Za-z0-9_]"
-)
-_FLOW_UNSAFE = re.compile(r"[,:{}]")
-_RESOLVER = yaml.resolver.Resolver()
-# The first characters of the texts that a YAML reader may read as something else than a
-# string: PyYAML's implicit resolvers are keyed by them, and _AMBIGUOUS's texts start so.
-_RESOLVABLE_FIRST = frozenset(_RESOLVER.yaml_implicit_resolvers) | frozenset(
-    "+-.0123456789yYnNtTfFoO~"
-)
-_ANALYZER = Emitter(io.StringIO(), allow_unicode=True)
-
-
-@lru_cache(maxsize=1 << 17)
-def _implicit_tag(text: str) -> str:
-    tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-    return tag
-
-
-@lru_cache(maxsize=1 << 17)
-def quote_style(text: str, flow: bool = False) -> str | None:
-    """None (plain) when YAML reads the text back as the same string, else the quote style:
-    double quotes, or single quotes for text with double quotes in it (caller IDs)."""
-    if _SIMPLE.fullmatch(text) and ": " not in text:
-        plain = not flow or not _FLOW_UNSAFE.search(text)
-    else:
-        analysis: ScalarAnalysis = _ANALYZER.analyze_scalar(text)
-        allowed = analysis.allow_flow_plain if flow else analysis.allow_block_plain
-        plain = bool(allowed) and not analysis.multiline
-    if plain and text:
-        if text[0] not in _RESOLVABLE_FIRST:
-            return None  # most names, hosts and references: nothing else to check
-        if not _AMBIGUOUS.fullmatch(text) and _implicit_tag(text) == _STR_TAG:
-            return None
-    if '"' in text and "'" not in text and text.isprintable():
-        return "'"
-    return '"'
-
-
-_IMPLICIT = (True, True)  # no tag written: the style chosen above keeps the type right
-_SCALARS: dict[type, Callable[[Any], str]] = {
-    _YesNo: str,
-    _Number: str,
-    bool: lambda value: "true" if value else "false",
-    int: str,
-    type(None): lambda _: "null",
-}
-
-
-def _events(value: Any, out: list[yaml.Event], flow: bool = False) -> None:
-    """A plain value (with the style markers above) as emitter events, appended to `out`.
-
-    Events go straight to the emitter: no node graph, no anchor pass, no tag resolution
-    (five times faster than `yaml.dump` at 5,000 trunks)."""
-    kind = type(value)
-    if kind is str:
-        out.append(yaml.ScalarEvent(None, None, _IMPLICIT, value, style=quote_style(value, flow)))
-    elif kind is dict or kind is _Inline:
-        inline = flow or kind is _Inline
-        out.append(yaml.MappingStartEvent(None, None, True, flow_style=inline))
-        for key, item in value.items():
-            _events(key, out, inline)
-            _events(item, out, inline)
-        out.append(yaml.MappingEndEvent())
-    elif kind is list or kind is _Flow:
-        inline = flow or kind is _Flow
-        out.append(yaml.SequenceStartEvent(None, None, True, flow_style=inline))
-        for item in value:
-            _events(item, out, inline)
-        out.append(yaml.SequenceEndEvent())
-    elif kind is _SecretSlot:
-        _events(value.text, out, flow)
-    elif kind in _SCALARS:
-        out.append(yaml.ScalarEvent(None, None, _IMPLICIT, _SCALARS[kind](value), style=None))
-    else:
-        raise TypeError(f"cannot export a {kind.__name__}")
-
-
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's
-
-
-def to_yaml(value: Any) -> str:
-    """`value` as block YAML in the export's style (no document markers, no line folding)."""
-    events: list[yaml.Event] = [yaml.StreamStartEvent(), yaml.DocumentStartEvent(explicit=False)]
-    _events(value, events)
-    events += [yaml.DocumentEndEvent(explicit=False), yaml.StreamEndEvent()]
-    text: str = yaml.emit(events, Dumper=_Dumper, allow_unicode=True, width=1_000_000, indent=2)
-    return text
-
-
-# ------------------------------------------------------------------------ YAML: files
-
-
-def _plain(value: Any) -> Any:
-    """A value without markers nor slots: plain dicts, lists, strings."""
-    if isinstance(value, _SecretSlot):
-        return value.text
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
-KIND_TITLES = {
-    "pjsip": (
-        "PJSIP global and system settings (instance-wide). A declared section is replaced "
-        "as a whole."
-    ),
-    "transports": (
-        "SIP transports (instance-wide). Any transport change needs an Asterisk restart."
-    ),
-    "sip_templates": (
-        "SIP endpoint templates, by name; `global`, `webrtc`, `registration_trunk` and "
-        "`meeting_guest` are the tenant's default templates."
-    ),
-    "trunks": (
-        "Trunks: SIP and IAX by endpoint name, custom by interface. A declared option "
-        "section is the exact list of that section."
-    ),
-    "outcalls": "Outgoing routes: trunks in priority order, and the exact set of dial patterns.",
-    "users": "Users' outgoing caller IDs, by email, else username, else uuid.",
-    "policy": (
-        "The stack's policy: what `reconcile apply` may do to live objects this stack does not "
-        "declare. Nothing is decided for you: uncomment what you want."
-    ),
-}
-EMPTY_NOTES = {
-    "pjsip": "PJSIP settings are a fresh Wazo's: nothing to declare (`--all` writes them).",
-    "transports": "Transports are a fresh Wazo's: nothing to declare (`--all` writes them).",
-    "sip_templates": "No template differs from confd's defaults (`--all` writes them).",
-    "users": "Every user has the default outgoing caller ID: nothing to declare.",
-}
-MAX_LISTED_VARIABLES = 20
-
-
-@dataclass(frozen=True)
-class _Document:
-    """One YAML document to write: its kind's entries of one tenant (of none: instance-wide)."""
-
-    kind: str
-    tenant: str
-    doc_tenant: str | None  # its `tenant:` line
-    names: Sequence[str]  # its entries' names, in order
-    comments: Sequence[str | None]  # its entries' comments
-
-
-class _Writer:
-    def __init__(self, provenance: Provenance | None, schema_ref: str) -> None:
-        self.provenance = provenance
-        self.schema_ref = schema_ref
-
-    def heads(self, entries: Entries, tail: _Tail) -> dict[tuple[str, str], str]:
-        """The YAML of every kind's entries, per tenant, but those of `tail`."""
-        texts = {
-            (kind, tenant): _emit(kind, items)
-            for kind, by_tenant in entries.items()
-            for tenant, items in by_tenant.items()
-            if items
-        }
-        if tail.kind:
-            texts.setdefault((tail.kind, tail.tenant), f"{tail.kind}:\n")
-        return texts
-
-    def documents(
-        self, kinds: Sequence[str], entries: Entries, scope: _Scope, tail: _Tail
-    ) -> list[_Document]:
-        """The documents in file order (each kind's tenants, the token's first)."""
-        found = []
-        for kind in kinds:
-            if kind == "policy":
-                found.append(_Document(kind, "", None, (), ()))
-                continue
-            for tenant, items in self._by_tenant(kind, entries, scope, tail):
-                names = [e.name for e in items]
-                comments = [e.comment for e in items]
-                if part := tail.part_of(kind, tenant):
-                    names += part.names
-                    comments += part.comments
-                found.append(_Document(kind, tenant, scope.doc_tenant(tenant), names, comments))
-        return found
-
-    def _by_tenant(
-        self, kind: str, entries: Entries, scope: _Scope, tail: _Tail
-    ) -> list[tuple[str, list[_Entry]]]:
-        found = entries.get(kind, {})
-        if kind in INSTANCE_KINDS:
-            return [("", found.get("", []))]
-        chosen = [
-            (t, found.get(t, []))
-            for t in scope.tenants
-            if t in found or ((part := tail.part_of(kind, t)) and part.names)
-        ]
-        return chosen or [(scope.tenants[0], [])]
-
-    def files(
-        self,
-        documents: Sequence[_Document],
-        heads: Mapping[tuple[str, str], str],
-        tail: _Tail,
-        builder: _Builder,
-        named: _Named,
-    ) -> dict[str, str]:
-        variables: dict[tuple[str, str, str], dict[str, None]] = {}
-        for slot in builder.slots:
-            if slot.env is not None:
-                owner = (slot.kind, slot.tenant, slot.owner)
-                variables.setdefault(owner, {})[slot.env] = None
-        files: dict[str, list[str]] = {}
-        for document in documents:
-            if document.kind == "policy":
-                text = self.policy_text(documents, builder.left_out)
-            else:
-                body = heads.get((document.kind, document.tenant), "")
-                if part := tail.part_of(document.kind, document.tenant):
-                    body += part.text
-                text = named(self.document_text(document, body, variables))
-            files.setdefault(f"{document.kind}.yaml", []).append(text)
-        return {name: "---\n".join(parts) for name, parts in files.items()}
-
-    def header(self, kind: str, variables: Sequence[str] = ()) -> list[str]:
-        lines = [f"# yaml-language-server: $schema={self.schema_ref}", "#"]
-        lines += [f"# {line}" for line in _wrap(KIND_TITLES[kind])]
-        if self.provenance is not None:
-            when = f" on {self.provenance.date}" if self.provenance.date else ""
-            lines.append(
-                f"# Exported from {self.provenance.source}{when} by {self.provenance.tool}."
-            )
-        if variables:
-            lines.append("#")
-            if len(variables) <= MAX_LISTED_VARIABLES:
-                lines.append("# Secrets come from the environment:")
-                lines += [f"#   export {name}='…'" for name in variables]
-            else:
-                lines.append(
-                    f"# Secrets come from {len(variables)} environment variables "
-                    "(listed by `reconcile export`)."
-                )
-        return lines
-
-    def document_text(
-        self,
-        document: _Document,
-        body: str,
-        variables: Mapping[tuple[str, str, str], Mapping[str, None]],
-    ) -> str:
-        kind, tenant = document.kind, document.tenant
-        used = [name for e in document.names for name in variables.get((kind, tenant, e), {})]
-        head: dict[str, Any] = {"version": 1}
-        if document.doc_tenant is not None:
-            head["tenant"] = document.doc_tenant
-        parts = ["\n".join(self.header(kind, used)) + "\n" + to_yaml(head)]
-        if not document.names:
-            note = EMPTY_NOTES.get(kind, f"Nothing to declare: no {kind} on the PBX.")
-            parts.append("".join(f"# {line}\n" for line in _wrap(note)))
-        else:
-            parts.append(_entries_text(body, document.comments))
-        return "\n".join(parts)
-
-    def policy_text(self, documents: Sequence[_Document], left_out: Sequence[str]) -> str:
-        exported = [
-            k
-            for k in ("transports", "sip_templates", "trunks", "outcalls")
-            if any(d.kind == k and d.names for d in documents)
-        ]
-        prune = [k for k in ("trunks", "outcalls") if k in exported] or ["trunks", "outcalls"]
-        protect = list(left_out) or [_first_ref(documents) or "trunks/emergency"]
-        lines = self.header("policy") + [to_yaml({"version": 1}).rstrip("\n"), ""]
-        lines += [
-            "# policy:",
-            "#   # Kinds whose live objects missing from this stack are deleted by apply.",
-            "#   # Turn it on once `reconcile plan` shows no changes and lists no unmanaged",
-            "#   # object you want to keep.",
-            *_commented(to_yaml({"prune": _seq(prune)}), "#   "),
-            "#",
-            "#   # Objects apply never changes nor deletes, even once removed from the YAML.",
-        ]
-        if left_out:
-            lines.append(
-                "#   # These live objects were left out because they hold a fresh Wazo's settings:"
-            )
-            lines.append("#   # protect them (or export with --all) before pruning their kind.")
-        lines += [
-            *_commented(to_yaml({"protect": _seq(protect)}), "#   "),
-            "#",
-            "#   # Refuse an apply that deletes more than this share of a kind, unless --force.",
-            *_commented(to_yaml({"max_delete_percent": 30}), "#   "),
-        ]
-        return "\n".join(lines) + "\n"
-
-
-def _document(kind: str, tenant: str | None, entries: Sequence[_Entry]) -> dict[str, Any]:
-    document: dict[str, Any] = {"version": 1}
-    if tenant is not None:
-        document["tenant"] = tenant
-    if entries:
-        document[kind] = {e.name: _plain(e.body) for e in entries}
-    return document
-
-
-# From this many resources of one kind and tenant, a forked child (`forked`) builds and
-# writes the last CHILD_SHARE of them while this process builds and writes the others:
-# building and emitting 5,000 trunks take about 2 s of one CPU. This process also writes the
-# other kinds; a bigger share for the child made it finish last (measured at 5,000 trunks).
-SPLIT_MIN_ENTRIES = 1000
-CHILD_SHARE = 0.55
-# Kinds whose entries depend on no entry built before them (a default template does).
-SPLIT_KINDS = ("trunks", "outcalls", "users")
-
-# A _SecretSlot's fields, with its text, as the child sends them back: 8,000 slots pickle and
-# load in 13 ms as tuples, 63 ms as dataclass instances.
-SlotFields = tuple[str, str, str, str | None, str, str, str]
-
-
-@dataclass(frozen=True)
-class _TailPart:
-    """What the child sends back: its entries' YAML (without the `kind:` line that opens
-    them), names and comments, and the slots, notes and option values collected."""
-
-    text: str
-    names: list[str]
-    comments: list[str | None]
-    slots: list[SlotFields]
-    notes: list[str]
-    option_values: set[str]
-
-
-def _build_tail(scope: _Scope, marker: str | None, resources: Sequence[Resource]) -> _TailPart:
-    builder = _Builder(scope, marker)
-    entries = [e for r in resources if (e := builder.entry(r)) is not None]
-    text = _emit(resources[0].key.kind, entries).split("\n", 1)[1] if entries else ""
-    return _TailPart(
-        text,
-        [e.name for e in entries],
-        [e.comment for e in entries],
-        [(s.kind, s.owner, s.tenant, s.section, s.key, s.value, s.text) for s in builder.slots],
-        builder.notes,
-        builder.option_values,
-    )
-
-
-class _Tail:
-    """The last resources of the biggest group (same kind and tenant) of the ordered
-    resources, built and emitted by a forked child from its creation; nothing below
-    SPLIT_MIN_ENTRIES. `join` splices what the child collected into the parent's builder
-    where the parent would have collected it, so that the result is the one of one pass."""
-
-    def __init__(
-        self, scope: _Scope, marker: str | None, ordered: Sequence[Resource], start: int, stop: int
-    ) -> None:
-        self.scope = scope
-        self.start, self.stop = start, stop
-        self.resources = ordered[start:stop]
-        key = self.resources[0].key if self.resources else None
-        self.kind, self.tenant = (key.kind, key.tenant) if key else ("", "")
-        self.part: _TailPart | None = None
-        self.slots: list[_SecretSlot] = []
-        self.job = forked(partial(_build_tail, scope, marker, self.resources)) if key else None
-
-    @classmethod
-    def of(cls, ordered: Sequence[Resource], scope: _Scope, marker: str | None) -> _Tail:
-        groups: dict[tuple[str, str], list[int]] = {}
-        for i, resource in enumerate(ordered):
-            if resource.key.kind in SPLIT_KINDS:
-                groups.setdefault((resource.key.kind, resource.key.tenant), []).append(i)
-        biggest = max(groups.values(), key=len, default=[])
-        if len(biggest) < SPLIT_MIN_ENTRIES:
-            return cls(scope, marker, ordered, len(ordered), len(ordered))
-        stop = biggest[-1] + 1
-        return cls(scope, marker, ordered, stop - round(len(biggest) * CHILD_SHARE), stop)
-
-    def join(self, builder: _Builder) -> None:
-        """Take the child's part (computed here if the child could not be forked or failed)."""
-        if self.job is None:
-            return
-        part = self.part = self.job.result()
-        self.slots = [_SecretSlot(*fields) for fields in part.slots]
-        slot_at, note_at = builder.splice
-        builder.slots[slot_at:slot_at] = self.slots
-        builder.notes[note_at:note_at] = part.notes
-        builder.option_values |= part.option_values
-
-    def part_of(self, kind: str, tenant: str) -> _TailPart | None:
-        """The child's part if it belongs to the document of `kind` and `tenant`."""
-        return self.part if (kind, tenant) == (self.kind, self.tenant) else None
-
-    def entries(self) -> tuple[_Entry, ...]:
-        """The child's entries, built again here (for `ExportResult.documents`), their
-        secrets written as the child's slots are once named."""
-        builder = _Builder(self.scope)
-        entries = tuple(e for r in self.resources if (e := builder.entry(r)) is not None)
-        for again, slot in zip(builder.slots, self.slots, strict=True):
-            again.text, again.env = slot.text, slot.env
-        return entries
-
-    def __enter__(self) -> _Tail:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.job is not None:
-            self.job.close()
-
-
-class _Named:
-    """Texts with the slots' placeholders replaced by the slots' final texts."""
-
-    def __init__(
-        self, marker: str | None, placeholders: Sequence[str], slots: Sequence[_SecretSlot]
-    ) -> None:
-        escaped = re.escape("${env:" + (marker or ""))
-        self.pattern = re.compile(escaped + r"[PC][0-9]+\}") if marker else None
-        self.texts = {p: slot.text for p, slot in zip(placeholders, slots, strict=True)}
-
-    def __call__(self, text: str) -> str:
-        if self.pattern is None:
-            return text
-        return self.pattern.sub(lambda m: self.texts[m[0]], text)
-
-
-Sources = tuple[tuple[str, str | None, tuple[_Entry, ...]], ...]
-
-
-def _sources(documents: Sequence[_Document], entries: Entries, tail: _Tail) -> Sources:
-    """Each document's kind, `tenant:` line and entries (see `ExportResult.documents`)."""
-    found = []
-    for document in documents:
-        items = tuple(entries.get(document.kind, {}).get(document.tenant, ()))
-        if tail.part_of(document.kind, document.tenant):
-            items += tail.entries()
-        found.append((document.kind, document.doc_tenant, items))
-    return tuple(found)
-
-
-def _emit(kind: str, entries: Sequence[_Entry]) -> str:
-    return to_yaml({kind: {e.name: e.body for e in entries}})
-
-
-def _entries_text(text: str, comments: Sequence[str | None]) -> str:
-    """A kind's entries as the emitter wrote them (the `kind:` line first), with a blank line
-    between entries when any spans several lines, and each entry's comment above it."""
-    starts = [m.start() + 1 for m in _ENTRY_START.finditer(text)]
-    spaced = text.count("\n", starts[0]) > len(starts)  # more lines than entries
-    if not spaced and not any(comments):
-        return text
-    out = [text[: starts[0]]]
-    for n, (comment, start) in enumerate(zip(comments, starts, strict=True)):
-        if spaced and n:
-            out.append("\n")
-        if comment:
-            out += [f"  # {line}\n" for line in _wrap(comment)]
-        out.append(text[start : starts[n + 1] if n + 1 < len(starts) else len(text)])
-    return "".join(out)
-
-
-_ENTRY_START = re.compile(r"\n  [^ ]")  # the line break before an entry's first line
-
-
-def _commented(text: str, prefix: str) -> list[str]:
-    return [prefix + line for line in text.splitlines()]
-
-
-def _first_ref(documents: Sequence[_Document]) -> str | None:
-    for kind in ("trunks", "outcalls"):
-        for document in documents:
-            if document.kind == kind and document.names:
-                return f"{kind}/{document.names[0]}"
-    return None
-
-
-def _wrap(text: str, width: int = 88) -> list[str]:
-    lines: list[str] = []
-    for word in text.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return lines

@@ -28,12 +28,9 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from wazo_reconcile.callerid import (
-    Finding,
     OutcallView,
     UserView,
     caller_id_problems,
-    context_problems,
-    exten_problems,
     pattern_value_problems,
     user_problems,
 )
@@ -45,9 +42,16 @@ from wazo_reconcile.config import (
     format_path,
     option_text,
 )
+from wazo_reconcile.dialpattern import Finding, context_problems, exten_problems
 from wazo_reconcile.diff import matches
 from wazo_reconcile.errors import Problem
-from wazo_reconcile.model import Pattern
+from wazo_reconcile.model import (
+    SIP_SECTIONS,
+    TEMPLATES_INHERITING_GLOBAL,
+    TENANT_TEMPLATES,
+    Pattern,
+    Resource,
+)
 from wazo_reconcile.pjsip import ENDPOINT_SECTIONS, PjsipDoc, load_pjsip_doc
 from wazo_reconcile.schema import suggest, validate_document
 from wazo_reconcile.secrets import (
@@ -64,12 +68,6 @@ from wazo_reconcile.secrets import (
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
-SIP_SECTIONS = tuple(ENDPOINT_SECTIONS)
-# Per-tenant templates confd creates and records on the tenant; YAML names them by label.
-DEFAULT_TEMPLATES = frozenset({"global", "webrtc", "meeting_guest", "registration_trunk"})
-# confd's default templates that inherit `global` (registration_trunk does; twilio_trunk,
-# which inherits registration_trunk, is not addressable by label).
-DEFAULT_TEMPLATES_WITH_GLOBAL = frozenset({"global", "registration_trunk"})
 
 SIP_NAME = re.compile(r"[-_.a-zA-Z0-9]{1,79}")
 IAX_NAME = re.compile(r"[a-zA-Z0-9_-]{1,40}")
@@ -352,7 +350,7 @@ def _template_ref(
             f"tenant {decl.tenant}; confd refuses templates of another tenant"
         )
         yield ctx.problem(decl, path, message)
-    elif name not in DEFAULT_TEMPLATES:
+    elif name not in TENANT_TEMPLATES:
         yield _undeclared(ctx, decl, path, "sip_templates", name, "SIP template")
 
 
@@ -450,9 +448,9 @@ def _cycle_from(graph: Mapping[str, list[str]], start: str) -> list[str]:
 
 def check_global_inheritance(ctx: StackContext) -> Iterator[Problem]:
     """A SIP trunk that does not inherit the `global` template misses tenant-wide settings."""
-    templates = {
+    templates = {  # templates that passed the schema: an invalid one hides the answer
         _node(d.name, d.tenant): data_of(d).get("templates") or []
-        for d in ctx.stack.declarations("sip_templates")
+        for d in ctx.declarations("sip_templates")
     }
     for decl in _sip_trunks(ctx):
         parents = data_of(decl).get("templates") or []
@@ -472,7 +470,7 @@ def _inherits_global(
     todo, seen = list(parents), set()
     while todo:
         name = todo.pop()
-        if name in DEFAULT_TEMPLATES_WITH_GLOBAL:
+        if name in TEMPLATES_INHERITING_GLOBAL:
             return True
         node = _node(name, tenant)
         if node in seen:
@@ -480,7 +478,7 @@ def _inherits_global(
         seen.add(node)
         if node in templates:
             todo += templates[node]
-        elif name not in DEFAULT_TEMPLATES:
+        elif name not in TENANT_TEMPLATES:
             unknown = True
     return None if unknown else False
 
@@ -1010,3 +1008,90 @@ STACK_CHECKS: tuple[StackCheck, ...] = (
     check_forwarded_caller_ids,
     check_policy,
 )
+
+
+# ------------------------------------------------------------------ against the live PBX
+
+
+def check_live(
+    stack: Stack,
+    desired: Sequence[Resource],
+    live_resources: Sequence[Resource],
+    *,
+    pjsip_readable: bool,
+    pjsip_doc: dict[str, dict[str, dict[str, Any]]] | None,
+    names_taken: Mapping[str, str] | None = None,
+) -> list[Problem]:
+    """What only the live PBX can tell: missing defaults, tenants, names taken elsewhere,
+    option keys this PBX's PJSIP (``pjsip_doc``, as confd serves it) does not know.
+    ``names_taken``: SIP names the live resources do not show (a phone line's endpoint) and
+    what holds them."""
+    origins = {d.location: d for d in stack.all_declarations()}
+    by_identity = {r.identity: r for r in live_resources}
+    sip_names = dict(names_taken or {})
+    sip_names |= {
+        r.key.name: str(r.key)
+        for r in live_resources
+        if _sip_named(r) and r.key.name not in TENANT_TEMPLATES
+    }
+    problems: list[Problem] = []
+    for want in desired:
+        decl = origins.get(want.origin) if want.origin else None
+        if decl is None:
+            continue
+        message = _live_problem(want, by_identity.get(want.identity), pjsip_readable, sip_names)
+        if message:
+            problems.append(Problem(decl.location, format_path(decl.path), message))
+    if pjsip_doc:
+        problems += _unknown_to_this_pbx(stack, PjsipDoc.from_confd(pjsip_doc))
+    return problems
+
+
+def _live_problem(
+    want: Resource, have: Resource | None, pjsip_readable: bool, sip_names: Mapping[str, str]
+) -> str | None:
+    kind, name, tenant = want.key.kind, want.key.name, want.key.tenant
+    if kind == "pjsip" and not pjsip_readable:
+        return "PJSIP settings can only be managed with a master-tenant token"
+    if kind == "sip_templates" and name in TENANT_TEMPLATES and have is None:
+        return f"tenant {tenant} has no default '{name}' template"
+    if have is not None and tenant and have.key.tenant != tenant:
+        return (
+            f"'{name}' already exists in tenant {have.key.tenant}; "
+            "confd names are unique across tenants"
+        )
+    if have is None and _sip_named(want) and name in sip_names:
+        return (
+            f"the name '{name}' is already used by {sip_names[name]} on the PBX "
+            "(SIP names share one namespace)"
+        )
+    return None
+
+
+def _sip_named(resource: Resource) -> bool:
+    kind = resource.key.kind
+    return kind in ("transports", "sip_templates") or (kind == "trunks" and resource.type == "sip")
+
+
+def _unknown_to_this_pbx(stack: Stack, doc: PjsipDoc) -> list[Problem]:
+    """Option keys the live server's PJSIP doc does not know (it may differ from ours)."""
+    problems = []
+    for decl in stack.declarations("sip_templates") + stack.declarations("trunks"):
+        data = data_of(decl)
+        for section in SIP_SECTIONS:
+            allowed = doc.allowed(section)
+            unknown = {
+                option.key_path: str(option.key)
+                for option in options_of(data.get(section))
+                if str(option.key) not in allowed
+                and not (str(option.key).startswith("@") and section in AT_KEY_SECTIONS)
+            }
+            for path, key in unknown.items():
+                problems.append(
+                    Problem(
+                        decl.locate(section, *path, key=len(path) == 1),
+                        f"{decl.kind}.{decl.name}.{section}.{key}",
+                        f"option '{key}' is not known to this PBX's PJSIP ({section} section)",
+                    )
+                )
+    return problems

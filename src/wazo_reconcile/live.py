@@ -1,10 +1,20 @@
-"""Live state: everything the token can see on the PBX, read with one list request per kind.
+"""Fetch stage: what the token can see on the PBX that a command needs, and lookups over it.
 
-``fetch_live`` reads each kind with a single paginated list call (``recurse=true`` and no
-``Wazo-Tenant`` header, so every tenant visible to the token is included), independent kinds
-concurrently, and never one GET per object: the number of requests does not grow with the
-number of objects. Items are kept exactly as confd returned them; normalisation is
-``normalise.py``'s job.
+Each kind is read the cheapest way the real confd offers (`confd-api/COSTS.md`, docs/faq.md):
+
+- one paginated list call per kind (``recurse=true`` and no ``Wazo-Tenant`` header, so every
+  tenant visible to the token is included) for the kinds whose lists are cheap: transports,
+  templates, IAX and custom endpoints, trunks, outcalls, contexts, extensions, users;
+- never the list of SIP endpoints: confd prices it per joined option row (a provider trunk
+  costs ~376 ms in the list, ~25 ms read alone) and it holds every phone line. ``/trunks``
+  names each trunk's SIP endpoint; the endpoints a command needs are read one by one
+  (``GET /endpoints/sip/{uuid}``), and a name the stack declares that no trunk, template or
+  transport has is looked up with confd's exact filter (``?name=``): a leftover of an
+  interrupted apply to adopt, or a phone line that already has the name.
+
+Items are kept exactly as confd returned them (their shapes: ``shapes.py``); ``index_live``
+builds the lookups the later stages share (names by uuid, ids by name, leftovers) once.
+Normalisation is ``normalise.py``'s job.
 """
 
 from __future__ import annotations
@@ -13,20 +23,32 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, cast
 
 from wazo_reconcile.errors import ApiError, AuthError, UsageError
+from wazo_reconcile.model import TENANT_TEMPLATES
+from wazo_reconcile.shapes import (
+    Context,
+    CustomEndpoint,
+    Extension,
+    IaxEndpoint,
+    Outcall,
+    SipBody,
+    Tenant,
+    Transport,
+    Trunk,
+    User,
+)
 
 if TYPE_CHECKING:  # not imported with this module: a plan reads its stack before connecting
     from wazo_reconcile.confd import ConfdClient
 
 log = logging.getLogger(__name__)
 
-Item = dict[str, Any]
-Items = tuple[Item, ...]
+Item = Mapping[str, Any]  # any confd item, when its kind does not matter
 
 _RECURSE = {"recurse": "true"}
 
@@ -38,13 +60,11 @@ class ListKind:
     name: str
     path: str
     params: Mapping[str, str] = field(default_factory=lambda: dict(_RECURSE))
-    tenant_scoped: bool = True
 
 
 LIST_KINDS: tuple[ListKind, ...] = (
-    ListKind("transports", "/sip/transports", {}, tenant_scoped=False),  # global
+    ListKind("transports", "/sip/transports", {}),  # instance-wide
     ListKind("sip_templates", "/endpoints/sip/templates"),
-    ListKind("endpoints_sip", "/endpoints/sip"),
     ListKind("endpoints_iax", "/endpoints/iax"),
     ListKind("endpoints_custom", "/endpoints/custom"),
     ListKind("trunks", "/trunks"),
@@ -53,13 +73,13 @@ LIST_KINDS: tuple[ListKind, ...] = (
     ListKind("extensions", "/extensions", {**_RECURSE, "type": "outcall"}),
     ListKind("users", "/users"),
 )
-TENANT_SCOPED = frozenset(kind.name for kind in LIST_KINDS if kind.tenant_scoped)
 
 # Fingerprint canonicalisation: lists whose order confd keeps and that matter (template
 # priority, outcall trunk priority); every other list of a field is compared as a multiset.
 ORDERED_FIELDS = frozenset({"templates", "trunks"})
 VOLATILE_FIELDS = frozenset({"links"})  # hrefs depend on the URL used, not on the config
 USER_FIELDS = ("uuid", "id", "tenant_uuid", "email", "username", "outgoing_caller_id")
+KINDS_READ = (*(kind.name for kind in LIST_KINDS), "endpoints_sip")
 FINGERPRINT_FORMAT = 1
 
 
@@ -74,39 +94,37 @@ class LiveState:
     """
 
     token_tenant: str
-    tenants: Mapping[str, Item]
-    transports: Items = ()
-    sip_templates: Items = ()
-    endpoints_sip: Items = ()
-    endpoints_iax: Items = ()
-    endpoints_custom: Items = ()
-    trunks: Items = ()
-    outcalls: Items = ()
-    contexts: Items = ()
-    extensions: Items = ()  # outcall-context extensions only
-    users: Items = ()
+    tenants: Mapping[str, Tenant]
+    transports: tuple[Transport, ...] = ()
+    sip_templates: tuple[SipBody, ...] = ()
+    endpoints_sip: tuple[SipBody, ...] = ()  # only those read: see `fetch_live`
+    endpoints_iax: tuple[IaxEndpoint, ...] = ()
+    endpoints_custom: tuple[CustomEndpoint, ...] = ()
+    trunks: tuple[Trunk, ...] = ()
+    outcalls: tuple[Outcall, ...] = ()
+    contexts: tuple[Context, ...] = ()
+    extensions: tuple[Extension, ...] = ()  # outcall-context extensions only
+    users: tuple[User, ...] = ()
     pjsip_global: dict[str, str] | None = None
     pjsip_system: dict[str, str] | None = None
     pjsip_doc: dict[str, Any] | None = field(default=None, repr=False)
 
-    def items(self, kind: str) -> Items:
-        """The raw items of ``kind`` (a ``LIST_KINDS`` name)."""
-        if kind not in {k.name for k in LIST_KINDS}:
+    def items(self, kind: str) -> Sequence[Item]:
+        """The raw items of ``kind`` (a ``LIST_KINDS`` name, or ``endpoints_sip``)."""
+        if kind not in KINDS_READ:
             raise KeyError(kind)
-        items: Items = getattr(self, kind)
+        items: Sequence[Item] = getattr(self, kind)
         return items
 
-    def by_tenant(self, kind: str) -> dict[str, Items]:
-        """The items of a tenant-scoped ``kind`` grouped by ``tenant_uuid``."""
-        if kind not in TENANT_SCOPED:
-            raise ValueError(f"{kind} is not tenant-scoped")
-        grouped: dict[str, list[Item]] = {}
-        for item in self.items(kind):
-            grouped.setdefault(str(item.get("tenant_uuid")), []).append(item)
-        return {tenant: tuple(items) for tenant, items in grouped.items()}
-
-    def in_tenant(self, kind: str, tenant: str) -> Items:
-        return self.by_tenant(kind).get(tenant, ())
+    @property
+    def unread_trunk_endpoints(self) -> tuple[Trunk, ...]:
+        """The trunks whose SIP endpoint was not read."""
+        read = {endpoint["uuid"] for endpoint in self.endpoints_sip}
+        return tuple(
+            trunk
+            for trunk in self.trunks
+            if (ref := trunk.get("endpoint_sip")) and ref["uuid"] not in read
+        )
 
     def default_tenant(self, explicit: str | None = None) -> str:
         """The tenant of tenant-scoped declarations: ``explicit`` (``--tenant`` or a
@@ -138,30 +156,19 @@ class LiveState:
             "pjsip_global": self.pjsip_global,
             "pjsip_system": self.pjsip_system,
         }
-        texts = {key: _dump(value) for key, value in document.items()}
-        texts["tenants"] = _canonical_text(dict(self.tenants))
-        for kind in LIST_KINDS:
-            items = self.items(kind.name)
-            if kind.name == "users":
-                items = tuple({k: u.get(k) for k in USER_FIELDS} for u in items)
-            texts[kind.name] = "[" + ",".join(sorted(_canonical_text(i) for i in items)) + "]"
-        # = _dump of the document whose lists are sorted by their items' _dump (the same text,
-        # built once: dumping every option pair to sort it cost 1.5 s at 5,000 trunks)
-        text = "{" + ",".join(f"{_dump(key)}:{texts[key]}" for key in sorted(texts)) + "}"
-        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+        for kind in KINDS_READ:
+            items = self.items(kind)
+            if kind == "users":
+                items = [{k: u.get(k) for k in USER_FIELDS} for u in items]
+            document[kind] = sorted((_canonical(i) for i in items), key=_dump)
+        return "sha256:" + hashlib.sha256(_dump(document).encode()).hexdigest()
 
     def counts(self) -> dict[str, int]:
-        return {kind.name: len(self.items(kind.name)) for kind in LIST_KINDS}
-
-
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-_STRING = json.encoder.encode_basestring  # what the encoder writes a str with (no ASCII escaping)
+        return {kind: len(self.items(kind)) for kind in KINDS_READ}
 
 
 def _dump(value: Any) -> str:
-    return _ENCODER.encode(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _canonical(value: Any, field_name: str | None = None) -> Any:
@@ -179,58 +186,30 @@ def _canonical(value: Any, field_name: str | None = None) -> Any:
     return value
 
 
-def _canonical_text(value: Any, field_name: str | None = None) -> str:
-    """``_dump(_canonical(value, field_name))``, built without the intermediate copy and
-    without dumping each list item twice (once to sort it, once in its parent)."""
-    kind = type(value)
-    if kind is str:
-        return _STRING(value)
-    if kind is dict:
-        keys = [k for k in value if k not in VOLATILE_FIELDS]
-        if all(type(k) is str for k in keys):
-            keys.sort()
-            return (
-                "{" + ",".join([f"{_STRING(k)}:{_canonical_text(value[k], k)}" for k in keys]) + "}"
-            )
-    elif kind is list or kind is tuple:
-        texts = [_canonical_text(v) for v in value]
-        if field_name is not None and field_name not in ORDERED_FIELDS:
-            texts.sort()  # sorting by _dump of the items = sorting their texts
-        return "[" + ",".join(texts) + "]"
-    elif value is None:
-        return "null"
-    elif kind is bool:
-        return "true" if value else "false"
-    elif kind is int:
-        return int.__repr__(value)
-    return _dump(_canonical(value, field_name))
-
-
 # --------------------------------------------------------------------------- fetching
 
 
 def fetch_live(
-    client: ConfdClient,
-    *,
-    max_workers: int = 8,
-    received: Callable[[str, Items], object] | None = None,
+    client: ConfdClient, *, sip_names: Collection[str] | None = None, max_workers: int = 4
 ) -> LiveState:
     """Read the live configuration visible to the client's token.
 
     One paginated list request per kind (plus the token's tenant, the visible tenants, PJSIP
-    global/system/doc), ``max_workers`` at a time. Errors propagate (the first in a fixed
-    order), except that PJSIP global/system unreadable by a non-master token become ``None``.
-    ``received(kind, items)`` is called with each list as soon as it is read, in the thread
-    that read it, while the other lists are still being read.
+    global/system/doc), ``max_workers`` at a time (confd serves one request at a time: more
+    only piles up its memory); then the SIP endpoints: ``sip_names`` are the names the stack
+    declares in the SIP namespace (SIP trunks, templates, transports): the endpoints of trunks
+    so named are read, and the names nothing has are looked up. ``None`` (export): every
+    trunk's endpoint, nothing looked up. Errors propagate (the first in a fixed order), except
+    that PJSIP global/system unreadable by a non-master token become ``None``.
     """
     started, before = time.monotonic(), client.stats.requests
-    jobs = _jobs(client, received)
-    results = _run(jobs, max_workers)
+    results = _run(_jobs(client), max_workers)
     state = LiveState(
         token_tenant=results.pop("token_tenant"),
         tenants=results.pop("tenants"),
         **results,
     )
+    state = _read_sip_endpoints(client, state, sip_names, max_workers)
     log.info(
         "read the live state in %.2f s with %d requests: %s",
         time.monotonic() - started,
@@ -245,26 +224,63 @@ def fetch_live(
     return state
 
 
-def _jobs(
-    client: ConfdClient, received: Callable[[str, Items], object] | None = None
-) -> dict[str, Callable[[], Any]]:
-    jobs: dict[str, Callable[[], Any]] = {
+def read_trunk_endpoints(
+    client: ConfdClient, live: LiveState, *, max_workers: int = 4
+) -> LiveState:
+    """``live`` with the SIP endpoint of every trunk read (one request each not yet read)."""
+    return _read_sip_endpoints(client, live, None, max_workers)
+
+
+def _read_sip_endpoints(
+    client: ConfdClient, live: LiveState, names: Collection[str] | None, max_workers: int
+) -> LiveState:
+    jobs: dict[str, Callable[[], object]] = {}
+    for trunk in live.unread_trunk_endpoints:
+        ref = trunk.get("endpoint_sip") or {}
+        if names is None or ref.get("name") in names:
+            jobs[ref["uuid"]] = _endpoint_job(client, ref["uuid"], trunk["tenant_uuid"])
+    taken = {
+        *(str((t.get("endpoint_sip") or {}).get("name")) for t in live.trunks),
+        *(t["name"] for t in live.sip_templates),
+        *(t["name"] for t in live.transports),
+        *(e["name"] for e in live.endpoints_sip),
+    }
+    for name in sorted(set(names or ()) - taken - set(TENANT_TEMPLATES)):
+        jobs[f"?name={name}"] = _named_job(client, name)
+    found: list[SipBody] = []
+    for result in _run(jobs, max_workers).values():
+        found += cast(list[SipBody], result if isinstance(result, list) else [result])
+    return replace(live, endpoints_sip=(*live.endpoints_sip, *found))
+
+
+def _endpoint_job(client: ConfdClient, uuid: str, tenant: str) -> Callable[[], object]:
+    return lambda: client.get(f"/endpoints/sip/{uuid}", tenant=tenant)
+
+
+def _named_job(client: ConfdClient, name: str) -> Callable[[], object]:
+    # confd's exact filter: it costs what the endpoints it finds cost, never the whole list
+    params = {"name": name, "recurse": "true"}
+    return lambda: client.list("/endpoints/sip", params=params, tenant=None)
+
+
+def _jobs(client: ConfdClient) -> dict[str, Callable[[], object]]:
+    jobs: dict[str, Callable[[], object]] = {
         "token_tenant": lambda: _token_tenant(client),
         "tenants": lambda: _tenants(client),
     }
     for kind in LIST_KINDS:
-        jobs[kind.name] = _list_job(client, kind, received)
+        jobs[kind.name] = _list_job(client, kind)
     jobs["pjsip_global"] = lambda: _pjsip_section(client, "/asterisk/pjsip/global")
     jobs["pjsip_system"] = lambda: _pjsip_section(client, "/asterisk/pjsip/system")
     jobs["pjsip_doc"] = lambda: _pjsip_doc(client)
     return jobs
 
 
-def _run(jobs: Mapping[str, Callable[[], Any]], max_workers: int) -> dict[str, Any]:
+def _run(jobs: Mapping[str, Callable[[], object]], max_workers: int) -> dict[str, Any]:
     with ThreadPoolExecutor(
         max_workers=max(1, max_workers), thread_name_prefix="fetch-live"
     ) as pool:
-        futures: dict[str, Future[Any]] = {name: pool.submit(job) for name, job in jobs.items()}
+        futures: dict[str, Future[object]] = {name: pool.submit(job) for name, job in jobs.items()}
         try:
             return {name: future.result() for name, future in futures.items()}
         except BaseException:
@@ -273,17 +289,9 @@ def _run(jobs: Mapping[str, Callable[[], Any]], max_workers: int) -> dict[str, A
             raise
 
 
-def _list_job(
-    client: ConfdClient, kind: ListKind, received: Callable[[str, Items], object] | None
-) -> Callable[[], Items]:
-    def job() -> Items:
-        # no Wazo-Tenant header: the token's tenant, and with recurse=true its sub-tenants
-        items = tuple(client.list(kind.path, params=dict(kind.params), tenant=None))
-        if received is not None:
-            received(kind.name, items)
-        return items
-
-    return job
+def _list_job(client: ConfdClient, kind: ListKind) -> Callable[[], tuple[Item, ...]]:
+    # no Wazo-Tenant header: the token's tenant, and with recurse=true its sub-tenants
+    return lambda: tuple(client.list(kind.path, params=dict(kind.params), tenant=None))
 
 
 def _token_tenant(client: ConfdClient) -> str:
@@ -299,9 +307,9 @@ def _token_tenant(client: ConfdClient) -> str:
     return uuid
 
 
-def _tenants(client: ConfdClient) -> dict[str, Item]:
+def _tenants(client: ConfdClient) -> dict[str, Tenant]:
     items = client.list("/tenants", params=_RECURSE, tenant=None)
-    return {str(item["uuid"]): item for item in items}
+    return {str(item["uuid"]): cast(Tenant, item) for item in items}
 
 
 def _pjsip_section(client: ConfdClient, path: str) -> dict[str, str] | None:
@@ -327,3 +335,202 @@ def _pjsip_doc(client: ConfdClient) -> dict[str, Any] | None:
         log.info("confd cannot serve the PJSIP documentation: %s", exc)
         return None
     return answer if isinstance(answer, dict) else None
+
+
+# --------------------------------------------------------------------------- lookups
+
+TrunkIdentity = tuple[str, ...]
+
+
+def trunk_identity(trunk_type: str, handle_or_interface: str) -> TrunkIdentity:
+    return ("trunk", trunk_type, handle_or_interface)
+
+
+@dataclass(frozen=True)
+class LiveIndex:
+    """Lookups over the live state, shared by the normaliser, the planner and apply.
+
+    Built once, complete, by `index_live`; never changed afterwards.
+    """
+
+    token_tenant: str
+    tenants: Mapping[str, Tenant]
+    transport_names: Mapping[str, str]  # uuid -> name
+    transport_uuids: Mapping[str, str]  # name -> uuid
+    # Who uses each transport: name -> ((SIP endpoint or template name, how to show it), ...)
+    transport_users: Mapping[str, tuple[tuple[str, str], ...]]
+    template_names: Mapping[str, tuple[str, str]]  # uuid -> (tenant, name)
+    template_uuids: Mapping[tuple[str, str], str]  # (tenant or "", name) -> uuid
+    trunk_handles: Mapping[int, str]  # trunk id -> handle (as the stack names it)
+    trunk_ids: Mapping[str, int]  # handle -> trunk id
+    contexts: Mapping[str, tuple[Context, ...]]  # by tenant
+    extensions: Mapping[tuple[str, str], Extension]  # (context, exten) -> extension
+    users: tuple[User, ...]
+    # Endpoints attached to no trunk or line (left by an interrupted apply): adoptable.
+    orphan_sip: Mapping[str, SipBody]  # name -> endpoint
+    orphan_iax: Mapping[str, IaxEndpoint]  # name -> endpoint
+    orphan_custom: Mapping[str, CustomEndpoint]  # interface -> endpoint
+    # Trunks with no endpoint and no IAX register, by tenant, lowest id first: adoptable.
+    bare_trunks: Mapping[str, tuple[int, ...]]
+    _users_by: tuple[Mapping[str, User], ...] = field(repr=False)  # uuid, email, username
+    _contexts_by: Mapping[
+        str, tuple[Mapping[str, list[Context]], Mapping[object, list[Context]]]
+    ] = field(repr=False)
+
+    def find_user(self, ref: str) -> User | None:
+        """A user by uuid, email (case-insensitive) or username, as `find_user` finds it."""
+        by_uuid, by_email, by_username = self._users_by
+        for found in (by_uuid.get(ref), by_email.get(ref.lower()), by_username.get(ref)):
+            if found is not None:
+                return found
+        return None
+
+    def contexts_called(
+        self, tenant: str, text: str
+    ) -> tuple[Sequence[Context], Sequence[Context]]:
+        """A tenant's contexts named ``text``, and those labelled so."""
+        by_name, by_label = self._contexts_by.get(tenant, ({}, {}))
+        return by_name.get(text, []), by_label.get(text, [])
+
+    def template_ref(self, uuid: str) -> str:
+        return self.template_names.get(uuid, ("", uuid))[1]
+
+    def tenant_template_names(self, tenant: str) -> dict[str, str]:
+        """uuid -> special name (`global`, …) for the tenant's default templates."""
+        return _tenant_template_names(self.tenants.get(tenant, {}))
+
+
+def _tenant_template_names(tenant: Tenant) -> dict[str, str]:
+    pointers = cast(Mapping[str, object], tenant)
+    found = {}
+    for name in TENANT_TEMPLATES:
+        uuid = pointers.get(f"{name}_sip_template_uuid")
+        if uuid:
+            found[str(uuid)] = name
+    return found
+
+
+def index_live(live: LiveState, handles: Mapping[TrunkIdentity, str] | None = None) -> LiveIndex:
+    """The lookups over ``live``. ``handles``: the stack's name for a trunk identity where it is
+    not the endpoint's (a custom trunk is named in the stack, identified by its interface)."""
+    handles = handles or {}
+    transport_names = {t["uuid"]: t["name"] for t in live.transports}
+    special = {
+        uuid: (tenant, name)
+        for tenant, body in live.tenants.items()
+        for uuid, name in _tenant_template_names(body).items()
+    }
+    template_names: dict[str, tuple[str, str]] = {}
+    template_uuids: dict[tuple[str, str], str] = {}
+    for template in live.sip_templates:
+        uuid = template["uuid"]
+        scope, name = special.get(uuid, ("", template["name"]))
+        template_names[uuid] = (template["tenant_uuid"], name)
+        template_uuids[(scope, name)] = uuid
+    trunk_handles = {
+        t["id"]: handles.get(_trunk_identity(t), _trunk_handle(t)) for t in live.trunks
+    }
+    trunk_ids: dict[str, int] = {}
+    bare: dict[str, list[int]] = {}
+    for trunk_id, handle in sorted(trunk_handles.items()):
+        trunk_ids.setdefault(handle, trunk_id)
+    for trunk in sorted(live.trunks, key=lambda t: t["id"]):
+        if _trunk_identity(trunk)[1] == "none" and not trunk.get("register_iax"):
+            bare.setdefault(trunk["tenant_uuid"], []).append(trunk["id"])
+    contexts: dict[str, list[Context]] = {}
+    for context in live.contexts:
+        contexts.setdefault(context["tenant_uuid"], []).append(context)
+    return LiveIndex(
+        token_tenant=live.token_tenant,
+        tenants=dict(live.tenants),
+        transport_names=transport_names,
+        transport_uuids={name: uuid for uuid, name in transport_names.items()},
+        transport_users=_transport_users(live, transport_names),
+        template_names=template_names,
+        template_uuids=template_uuids,
+        trunk_handles=trunk_handles,
+        trunk_ids=trunk_ids,
+        contexts={tenant: tuple(found) for tenant, found in contexts.items()},
+        extensions={(e["context"], e["exten"]): e for e in live.extensions},
+        users=tuple(live.users),
+        orphan_sip={
+            e["name"]: e for e in live.endpoints_sip if not e.get("trunk") and not e.get("line")
+        },
+        orphan_iax={e["name"]: e for e in live.endpoints_iax if not e.get("trunk")},
+        orphan_custom={
+            e["interface"]: e
+            for e in live.endpoints_custom
+            if not e.get("trunk") and not e.get("line")
+        },
+        bare_trunks={tenant: tuple(ids) for tenant, ids in bare.items()},
+        _users_by=_users_by(live.users),
+        _contexts_by={tenant: _contexts_by(found) for tenant, found in contexts.items()},
+    )
+
+
+def _transport_users(
+    live: LiveState, transport_names: Mapping[str, str]
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    users: dict[str, list[tuple[str, str]]] = {}
+    for item in (*live.sip_templates, *live.endpoints_sip):
+        transport = item.get("transport")
+        if transport and transport.get("uuid") in transport_names:
+            shown = str(item.get("label") or item["name"])
+            users.setdefault(transport_names[transport["uuid"]], []).append((item["name"], shown))
+    return {name: tuple(found) for name, found in users.items()}
+
+
+def _trunk_endpoint(trunk: Trunk) -> tuple[str, str] | None:
+    """The trunk's endpoint type and its name (its interface for a custom endpoint)."""
+    if sip := trunk.get("endpoint_sip"):
+        return "sip", str(sip["name"])
+    if iax := trunk.get("endpoint_iax"):
+        return "iax", str(iax["name"])
+    if custom := trunk.get("endpoint_custom"):
+        return "custom", str(custom["interface"])
+    return None
+
+
+def _trunk_handle(trunk: Trunk) -> str:
+    endpoint = _trunk_endpoint(trunk)
+    return endpoint[1] if endpoint else f"#{trunk['id']}"
+
+
+def _trunk_identity(trunk: Trunk) -> TrunkIdentity:
+    endpoint = _trunk_endpoint(trunk) or ("none", str(trunk["id"]))
+    return trunk_identity(*endpoint)
+
+
+def _users_by(users: Sequence[User]) -> tuple[dict[str, User], ...]:
+    """The first user of each uuid, lower-cased email and username (``find_user``'s keys)."""
+    keys: tuple[dict[str, User], ...] = ({}, {}, {})
+    for user in users:
+        keys[0].setdefault(user.get("uuid") or "", user)
+        keys[1].setdefault((user.get("email") or "").lower(), user)
+        keys[2].setdefault(user.get("username") or "", user)
+    return keys
+
+
+def _contexts_by(
+    contexts: Sequence[Context],
+) -> tuple[dict[str, list[Context]], dict[object, list[Context]]]:
+    by_name: dict[str, list[Context]] = {}
+    by_label: dict[object, list[Context]] = {}
+    for context in contexts:
+        by_name.setdefault(context["name"], []).append(context)
+        by_label.setdefault(context.get("label"), []).append(context)
+    return by_name, by_label
+
+
+def find_user(users: Sequence[User], ref: str) -> User | None:
+    """A user by uuid, else by email (case-insensitive), else by username."""
+    for user in users:
+        if user.get("uuid") == ref:
+            return user
+    for user in users:
+        if (user.get("email") or "").lower() == ref.lower():
+            return user
+    for user in users:
+        if (user.get("username") or "") == ref:
+            return user
+    return None

@@ -18,13 +18,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from wazo_reconcile.errors import Location
+
+# This module is the one home of the domain's vocabulary: the kinds a stack declares, the SIP
+# option sections, the PJSIP sections and the templates Wazo creates.
 
 # Kinds in YAML order; this is also the creation order of the plan (see planner.KIND_ORDER).
 KINDS = ("pjsip", "transports", "sip_templates", "trunks", "outcalls", "users")
 PRUNABLE_KINDS = ("transports", "sip_templates", "trunks", "outcalls")
+# Instance-wide in confd: a document's `tenant:` does not apply to them.
+INSTANCE_WIDE_KINDS = frozenset({"pjsip", "transports"})
+# The instance-wide PJSIP sections a stack may declare under `pjsip:`.
+PJSIP_SECTIONS = ("global", "system")
 
 # SIP option sections, by their YAML name; confd calls them `<name>_section_options`.
 SIP_SECTIONS = (
@@ -40,11 +47,13 @@ SIP_SECTIONS = (
 # Per-tenant default templates that confd records on the tenant (`<name>_sip_template_uuid`).
 # YAML refers to them by these names; they are resolved through `GET /tenants/{uuid}`.
 TENANT_TEMPLATES = ("global", "webrtc", "registration_trunk", "meeting_guest")
-
-# Option keys whose values are secrets, in any section.
-SECRET_KEYS = frozenset({"password", "secret", "md5_cred", "auth_password"})
+# The fifth template confd creates with each tenant: no pointer on the tenant, found by label.
+TWILIO_TEMPLATE = "twilio_trunk"
+# The defaults that inherit `global` (twilio_trunk does through registration_trunk).
+TEMPLATES_INHERITING_GLOBAL = frozenset({"global", "registration_trunk"})
 
 Options = tuple[tuple[str, str], ...]
+T = TypeVar("T")
 
 
 def options(pairs: Iterable[tuple[str, str]]) -> Options:
@@ -55,7 +64,7 @@ def options(pairs: Iterable[tuple[str, str]]) -> Options:
     return tuple(found)
 
 
-def empty_to_none(value: Any) -> Any:
+def empty_to_none(value: T) -> T | None:
     """confd reads back several nullable strings as ``""`` or ``None`` interchangeably."""
     return None if value == "" else value
 
@@ -132,7 +141,3 @@ class Resource:
     def type(self) -> str:
         """The trunk type (`sip`, `iax`, `custom`); the kind for other resources."""
         return str(self.fields.get("type", self.key.kind))
-
-
-def is_secret_key(key: str) -> bool:
-    return key in SECRET_KEYS

@@ -8,15 +8,17 @@ numbers, the `headers`/`match_header` shortcuts, names instead of uuids/ids.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, cast
 
-from wazo_reconcile.errors import Location, Problem
+from wazo_reconcile.config import Declaration, option_text
+from wazo_reconcile.errors import Problem
+from wazo_reconcile.live import LiveIndex, LiveState, TrunkIdentity, trunk_identity
 from wazo_reconcile.model import (
     SIP_SECTIONS,
     TENANT_TEMPLATES,
+    TWILIO_TEMPLATE,
     Options,
     Pattern,
     Resource,
@@ -24,6 +26,9 @@ from wazo_reconcile.model import (
     empty_to_none,
     options,
 )
+from wazo_reconcile.shapes import OptionList, Outcall, SipBody, Transport, User
+
+YamlPath = tuple[str | int, ...]  # a place inside a declaration
 
 # confd fills these IAX option columns with server defaults on every read, and resets them on
 # every PUT of `options` (REFERENCE.md §3.5; recordings endpoints_iax.json).
@@ -76,14 +81,9 @@ def split_match_header(pairs: Options) -> tuple[Options, str | None]:
     return tuple((k, v) for k, v in pairs if k != "match_header"), found[-1]
 
 
-def live_options(raw: Iterable[Sequence[Any]] | None) -> Options:
-    """A confd option list (``[[key, value], ...]``) in canonical form: ``options`` with one
-    pass over the pairs (35,000 sections in a plan at 5,000 trunks)."""
-    if not raw:
-        return ()
-    found = [(k, v) if type(k) is str and type(v) is str else (str(k), str(v)) for k, v in raw]
-    found.sort()
-    return tuple(found)
+def live_options(raw: OptionList | None) -> Options:
+    """A confd option list (``[[key, value], ...]``) in canonical form."""
+    return options((str(k), str(v)) for k, v in raw or ())
 
 
 def identify_by_has_header(endpoint: Iterable[tuple[str, str]]) -> bool:
@@ -95,200 +95,6 @@ def strip_iax_defaults(pairs: Iterable[tuple[str, str]]) -> Options:
     return options((k, v) for k, v in pairs if _IAX_DEFAULTS.get(k) != v)
 
 
-class LiveData(Protocol):
-    """What the normaliser reads from `live.LiveState` (raw confd items)."""
-
-    @property
-    def token_tenant(self) -> str: ...
-
-    @property
-    def tenants(self) -> Mapping[str, Mapping[str, Any]]: ...
-
-    @property
-    def transports(self) -> Sequence[Mapping[str, Any]]: ...
-
-    @property
-    def sip_templates(self) -> Sequence[Mapping[str, Any]]: ...
-
-    @property
-    def endpoints_sip(self) -> Sequence[Mapping[str, Any]]: ...
-
-    @property
-    def endpoints_iax(self) -> Sequence[Mapping[str, Any]]: ...
-
-    @property
-    def endpoints_custom(self) -> Sequence[Mapping[str, Any]]: ...
-
-    @property
-    def trunks(self) -> Sequence[Mapping[str, Any]]: ...
-
-    @property
-    def outcalls(self) -> Sequence[Mapping[str, Any]]: ...
-
-    @property
-    def contexts(self) -> Sequence[Mapping[str, Any]]: ...
-
-    @property
-    def extensions(self) -> Sequence[Mapping[str, Any]]: ...
-
-    @property
-    def users(self) -> Sequence[Mapping[str, Any]]: ...
-
-    @property
-    def pjsip_global(self) -> Mapping[str, str] | None: ...
-
-    @property
-    def pjsip_system(self) -> Mapping[str, str] | None: ...
-
-
-ContextsByText = dict[object, list[Mapping[str, Any]]]
-
-
-@dataclass
-class LiveIndex:
-    """Lookups over the live state, shared by the normaliser, the planner and the apply engine."""
-
-    token_tenant: str
-    tenants: dict[str, Mapping[str, Any]]
-    transport_names: dict[str, str] = field(default_factory=dict)  # uuid -> name
-    transport_uuids: dict[str, str] = field(default_factory=dict)  # name -> uuid
-    template_names: dict[str, tuple[str, str]] = field(
-        default_factory=dict
-    )  # uuid -> (tenant, name)
-    template_uuids: dict[tuple[str, str], str] = field(
-        default_factory=dict
-    )  # (tenant, name) -> uuid
-    trunk_handles: dict[int, str] = field(default_factory=dict)  # trunk id -> handle
-    trunk_ids: dict[str, int] = field(default_factory=dict)  # handle -> trunk id
-    trunk_identities: dict[int, tuple[str, ...]] = field(default_factory=dict)
-    contexts: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)  # by tenant
-    extensions: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
-    users: list[Mapping[str, Any]] = field(default_factory=list)
-    # endpoints not attached to any trunk or line (left by an interrupted apply): adoptable
-    orphan_sip: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> endpoint
-    orphan_iax: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> endpoint
-    orphan_custom: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # interface -> ep
-    # trunks with no endpoint and no IAX register, by tenant (adoptable, lowest id first)
-    bare_trunks: dict[str, list[int]] = field(default_factory=dict)
-    _user_keys: tuple[dict[str, Mapping[str, Any]], ...] | None = field(
-        default=None, repr=False, compare=False
-    )
-    _context_keys: dict[str, tuple[ContextsByText, ContextsByText]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
-
-    def find_user(self, ref: str) -> Mapping[str, Any] | None:
-        """``find_user(self.users, ref)`` with the users indexed once (a stack of 1,000 users
-        scanned them a million times)."""
-        if self._user_keys is None:
-            self._user_keys = _user_keys(self.users)
-        by_uuid, by_email, by_username = self._user_keys
-        for found in (by_uuid.get(ref), by_email.get(ref.lower()), by_username.get(ref)):
-            if found is not None:
-                return found
-        return None
-
-    def contexts_called(
-        self, tenant: str, text: str
-    ) -> tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]]:
-        """A tenant's contexts named ``text``, and those labelled so, with each tenant's
-        contexts indexed once (not scanned once per trunk and outcall)."""
-        keys = self._context_keys.get(tenant)
-        if keys is None:
-            by_name: ContextsByText = {}
-            by_label: ContextsByText = {}
-            for context in self.contexts.get(tenant, []):
-                by_name.setdefault(context["name"], []).append(context)
-                by_label.setdefault(context.get("label"), []).append(context)
-            keys = self._context_keys[tenant] = (by_name, by_label)
-        return keys[0].get(text, []), keys[1].get(text, [])
-
-    def use_handles(self, aliases: Mapping[tuple[str, ...], str]) -> None:
-        """Name live trunks as the stack does (a custom trunk's handle is not its interface)."""
-        self.trunk_handles = {
-            trunk_id: aliases.get(identity, self.trunk_handles[trunk_id])
-            for trunk_id, identity in self.trunk_identities.items()
-        }
-        self.trunk_ids = {}
-        for trunk_id, handle in sorted(self.trunk_handles.items()):
-            self.trunk_ids.setdefault(handle, trunk_id)
-
-    def template_ref(self, uuid: str) -> str:
-        return self.template_names.get(uuid, ("", uuid))[1]
-
-    def tenant_template_names(self, tenant: str) -> dict[str, str]:
-        """uuid -> special name (`global`, …) for the tenant's default templates."""
-        body = self.tenants.get(tenant, {})
-        found = {}
-        for name in TENANT_TEMPLATES:
-            uuid = body.get(f"{name}_sip_template_uuid")
-            if uuid:
-                found[str(uuid)] = name
-        return found
-
-
-def index_live(live: LiveData) -> LiveIndex:
-    index = LiveIndex(token_tenant=live.token_tenant, tenants=dict(live.tenants))
-    for transport in live.transports:
-        index.transport_names[transport["uuid"]] = transport["name"]
-        index.transport_uuids[transport["name"]] = transport["uuid"]
-    special: dict[str, tuple[str, str]] = {}
-    for tenant in live.tenants:
-        for uuid, name in index.tenant_template_names(tenant).items():
-            special[uuid] = (tenant, name)
-    for template in live.sip_templates:
-        tenant = template["tenant_uuid"]
-        ref = special.get(template["uuid"], ("", template["name"]))
-        index.template_names[template["uuid"]] = (tenant, ref[1])
-        index.template_uuids[(ref[0], ref[1])] = template["uuid"]
-    for trunk in live.trunks:
-        handle = _trunk_handle(trunk)
-        index.trunk_handles[trunk["id"]] = handle
-        index.trunk_identities[trunk["id"]] = _trunk_identity(trunk)
-        index.trunk_ids.setdefault(handle, trunk["id"])
-        if handle.startswith("#") and not trunk.get("register_iax"):
-            index.bare_trunks.setdefault(trunk["tenant_uuid"], []).append(trunk["id"])
-    for tenant_trunks in index.bare_trunks.values():
-        tenant_trunks.sort()
-    for context in live.contexts:
-        index.contexts.setdefault(context["tenant_uuid"], []).append(context)
-    for extension in live.extensions:
-        index.extensions[(extension["context"], extension["exten"])] = extension
-    index.users = list(live.users)
-    for ep in live.endpoints_sip:
-        if not ep.get("trunk") and not ep.get("line"):
-            index.orphan_sip[ep["name"]] = ep
-    for ep in live.endpoints_iax:
-        if not ep.get("trunk"):
-            index.orphan_iax[ep["name"]] = ep
-    for ep in live.endpoints_custom:
-        if not ep.get("trunk") and not ep.get("line"):
-            index.orphan_custom[ep["interface"]] = ep
-    return index
-
-
-def _trunk_handle(trunk: Mapping[str, Any]) -> str:
-    if trunk.get("endpoint_sip"):
-        return str(trunk["endpoint_sip"]["name"])
-    if trunk.get("endpoint_iax"):
-        return str(trunk["endpoint_iax"]["name"])
-    if trunk.get("endpoint_custom"):
-        return str(trunk["endpoint_custom"]["interface"])
-    return f"#{trunk['id']}"
-
-
-def _trunk_identity(trunk: Mapping[str, Any]) -> tuple[str, ...]:
-    for kind, key in (("sip", "name"), ("iax", "name"), ("custom", "interface")):
-        endpoint = trunk.get(f"endpoint_{kind}")
-        if endpoint:
-            return trunk_identity(kind, str(endpoint[key]))
-    return trunk_identity("none", str(trunk["id"]))
-
-
-def trunk_identity(trunk_type: str, handle_or_interface: str) -> tuple[str, ...]:
-    return ("trunk", trunk_type, handle_or_interface)
-
-
 def template_identity(tenant: str, name: str) -> tuple[str, ...]:
     # The per-tenant default templates are one per tenant; other names are instance-wide.
     return ("template", tenant if name in TENANT_TEMPLATES else "", name)
@@ -297,22 +103,19 @@ def template_identity(tenant: str, name: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- live side
 
 
-def normalise_live(
-    live: LiveData, index: LiveIndex, prepared: PreparedLive | None = None
-) -> list[Resource]:
-    """Every live object we can manage, as model resources (in no particular order).
-    ``prepared``: what a `LivePreparer` computed for these items while they were read."""
+def normalise_live(live: LiveState, index: LiveIndex) -> list[Resource]:
+    """Every live object we can manage, as model resources (in no particular order)."""
     resources: list[Resource] = []
     resources += _live_pjsip(live)
     resources += [_live_transport(t) for t in live.transports]
-    resources += [_live_template(t, index, prepared) for t in live.sip_templates]
-    resources += _live_trunks(live, index, prepared)
+    resources += [_live_template(t, index) for t in live.sip_templates]
+    resources += _live_trunks(live, index)
     resources += [_live_outcall(o, index) for o in live.outcalls]
     resources += [_live_user(u) for u in live.users]
     return resources
 
 
-def _live_pjsip(live: LiveData) -> list[Resource]:
+def _live_pjsip(live: LiveState) -> list[Resource]:
     found = []
     for section, values in (("global", live.pjsip_global), ("system", live.pjsip_system)):
         if values is not None:
@@ -326,66 +129,43 @@ def _live_pjsip(live: LiveData) -> list[Resource]:
     return found
 
 
-def _live_transport(transport: Mapping[str, Any]) -> Resource:
+def _live_transport(transport: Transport) -> Resource:
     return Resource.create(
         ResourceKey("transports", transport["name"]),
         ("transport", transport["name"]),
-        {"options": options(tuple(p) for p in transport.get("options") or [])},
+        {"options": live_options(transport.get("options"))},
         remote={"uuid": transport["uuid"]},
     )
 
 
-def sip_fields(
-    body: Mapping[str, Any], index: LiveIndex, prepared: PreparedLive | None = None
-) -> dict[str, Any]:
-    """The comparable fields of a live SIP endpoint or template (its sections from
-    ``prepared``, keyed by ``id(body)``, if a `LivePreparer` computed them)."""
-    fields: dict[str, Any] = {"label": empty_to_none(body.get("label"))}
+def sip_fields(body: SipBody, index: LiveIndex) -> dict[str, object]:
+    """The comparable fields of a live SIP endpoint or template."""
+    fields: dict[str, object] = {"label": empty_to_none(body.get("label"))}
     fields["templates"] = tuple(index.template_ref(t["uuid"]) for t in body.get("templates") or [])
     transport = body.get("transport")
     fields["transport"] = index.transport_names.get(transport["uuid"]) if transport else None
-    sections = prepared.get(id(body)) if prepared else None
-    fields.update(live_sections(body) if sections is None else sections)
+    fields.update(live_sections(body))
     return fields
 
 
-def live_sections(body: Mapping[str, Any]) -> dict[str, Any]:
+def live_sections(body: SipBody) -> dict[str, object]:
     """The option sections of a live SIP endpoint or template, `headers`/`match_header`
-    split out: most of `normalise_live`'s time, and pure (no index)."""
-    fields: dict[str, Any] = {
-        s: live_options(body.get(f"{s}_section_options")) for s in SIP_SECTIONS
+    split out."""
+    raw = cast(Mapping[str, OptionList | None], body)
+    sections = {s: live_options(raw.get(f"{s}_section_options")) for s in SIP_SECTIONS}
+    endpoint, headers = split_headers(sections["endpoint"])
+    identify, match_header = split_match_header(sections["identify"])
+    return {
+        **sections,
+        "endpoint": endpoint,
+        "headers": headers,
+        "identify": identify,
+        "match_header": match_header,
+        "identify_by_header": identify_by_has_header(endpoint),
     }
-    fields["endpoint"], fields["headers"] = split_headers(fields["endpoint"])
-    fields["identify"], fields["match_header"] = split_match_header(fields["identify"])
-    fields["identify_by_header"] = identify_by_has_header(fields["endpoint"])
-    return fields
 
 
-PreparedLive = dict[int, dict[str, Any]]  # id(live item) -> its `live_sections`
-
-
-class LivePreparer:
-    """`fetch_live`'s ``received``: the `live_sections` of each SIP endpoint and template,
-    computed as soon as confd's list arrives, while the other lists are still being read
-    (they mostly wait for confd); `prepared` is then for `normalise_live`."""
-
-    KINDS = ("endpoints_sip", "sip_templates")
-
-    def __init__(self) -> None:
-        self._parts: dict[str, PreparedLive] = {}
-
-    def __call__(self, kind: str, items: Iterable[Mapping[str, Any]]) -> None:
-        if kind in self.KINDS:
-            self._parts[kind] = {id(item): live_sections(item) for item in items}
-
-    def prepared(self) -> PreparedLive:
-        """Every item's sections, keyed by ``id(item)`` (the items must still be alive)."""
-        return {key: value for part in self._parts.values() for key, value in part.items()}
-
-
-def _live_template(
-    template: Mapping[str, Any], index: LiveIndex, prepared: PreparedLive | None
-) -> Resource:
+def _live_template(template: SipBody, index: LiveIndex) -> Resource:
     tenant, name = index.template_names[template["uuid"]]
     is_default = template["uuid"] in index.tenant_template_names(tenant) or _is_default_label(
         template
@@ -393,70 +173,73 @@ def _live_template(
     return Resource.create(
         ResourceKey("sip_templates", name, tenant),
         template_identity(tenant, name),
-        sip_fields(template, index, prepared),
+        sip_fields(template, index),
         remote={"uuid": template["uuid"]},
         default_object=is_default,
     )
 
 
-def _is_default_label(template: Mapping[str, Any]) -> bool:
+def _is_default_label(template: SipBody) -> bool:
     # twilio_trunk has no pointer on the tenant; confd creates it with that label.
-    return template.get("label") == "twilio_trunk" and template.get("name") != "twilio_trunk"
+    return template.get("label") == TWILIO_TEMPLATE and template.get("name") != TWILIO_TEMPLATE
 
 
-def _live_trunks(live: LiveData, index: LiveIndex, prepared: PreparedLive | None) -> list[Resource]:
+def _live_trunks(live: LiveState, index: LiveIndex) -> list[Resource]:
     sip = {e["uuid"]: e for e in live.endpoints_sip}
     iax = {e["id"]: e for e in live.endpoints_iax}
     custom = {e["id"]: e for e in live.endpoints_custom}
     found = []
     for trunk in live.trunks:
-        common = {
-            "context": trunk.get("context"),
-            "outgoing_caller_id_format": trunk.get("outgoing_caller_id_format"),
-        }
         tenant = trunk["tenant_uuid"]
-        remote: dict[str, Any] = {"trunk_id": trunk["id"]}
-        if trunk.get("endpoint_sip") and trunk["endpoint_sip"]["uuid"] in sip:
-            ep = sip[trunk["endpoint_sip"]["uuid"]]
-            fields = {"type": "sip", **sip_fields(ep, index, prepared), **common}
-            identity = trunk_identity("sip", ep["name"])
-            remote["endpoint_uuid"] = ep["uuid"]
-            name = ep["name"]
-        elif trunk.get("endpoint_iax") and trunk["endpoint_iax"]["id"] in iax:
-            ep = iax[trunk["endpoint_iax"]["id"]]
+        remote: dict[str, object] = {"trunk_id": trunk["id"]}
+        fields: dict[str, object]
+        sip_ref, iax_ref, custom_ref = (
+            trunk.get("endpoint_sip"),
+            trunk.get("endpoint_iax"),
+            trunk.get("endpoint_custom"),
+        )
+        if sip_ref and sip_ref["uuid"] in sip:
+            sip_ep = sip[sip_ref["uuid"]]
+            fields = {"type": "sip", **sip_fields(sip_ep, index)}
+            identity, name = trunk_identity("sip", sip_ep["name"]), sip_ep["name"]
+            remote["endpoint_uuid"] = sip_ep["uuid"]
+        elif sip_ref:  # a trunk the stack does not declare: its endpoint was not read
+            fields = {"type": "sip"}
+            identity, name = trunk_identity("sip", sip_ref["name"]), sip_ref["name"]
+            remote["endpoint_uuid"] = sip_ref["uuid"]
+        elif iax_ref and iax_ref["id"] in iax:
+            iax_ep = iax[iax_ref["id"]]
             fields = {
                 "type": "iax",
-                "host": ep.get("host"),
-                "peer_type": ep.get("type"),
-                "options": strip_iax_defaults(tuple(p) for p in ep.get("options") or []),
-                **common,
+                "host": iax_ep.get("host"),
+                "peer_type": iax_ep.get("type"),
+                "options": strip_iax_defaults(live_options(iax_ep.get("options"))),
             }
-            identity = trunk_identity("iax", ep["name"])
-            remote["endpoint_id"] = ep["id"]
-            name = ep["name"]
-        elif trunk.get("endpoint_custom") and trunk["endpoint_custom"]["id"] in custom:
-            ep = custom[trunk["endpoint_custom"]["id"]]
+            identity, name = trunk_identity("iax", iax_ep["name"]), iax_ep["name"]
+            remote["endpoint_id"] = iax_ep["id"]
+        elif custom_ref and custom_ref["id"] in custom:
+            custom_ep = custom[custom_ref["id"]]
             fields = {
                 "type": "custom",
-                "interface": ep["interface"],
-                "interface_suffix": empty_to_none(ep.get("interface_suffix")),
-                "enabled": ep.get("enabled", True),
-                **common,
+                "interface": custom_ep["interface"],
+                "interface_suffix": empty_to_none(custom_ep.get("interface_suffix")),
+                "enabled": custom_ep.get("enabled", True),
             }
-            identity = trunk_identity("custom", ep["interface"])
-            remote["endpoint_id"] = ep["id"]
+            identity = trunk_identity("custom", custom_ep["interface"])
             name = index.trunk_handles[trunk["id"]]
+            remote["endpoint_id"] = custom_ep["id"]
         else:
-            fields = {"type": "none", **common}
-            identity = trunk_identity("none", str(trunk["id"]))
-            name = f"#{trunk['id']}"
+            fields = {"type": "none"}
+            identity, name = trunk_identity("none", str(trunk["id"])), f"#{trunk['id']}"
+        fields["context"] = trunk.get("context")
+        fields["outgoing_caller_id_format"] = trunk.get("outgoing_caller_id_format")
         found.append(
             Resource.create(ResourceKey("trunks", name, tenant), identity, fields, remote=remote)
         )
     return found
 
 
-def _live_outcall(outcall: Mapping[str, Any], index: LiveIndex) -> Resource:
+def _live_outcall(outcall: Outcall, index: LiveIndex) -> Resource:
     patterns = tuple(
         sorted(
             Pattern(
@@ -470,7 +253,7 @@ def _live_outcall(outcall: Mapping[str, Any], index: LiveIndex) -> Resource:
             for e in outcall.get("extensions") or []
         )
     )
-    fields = {
+    fields: dict[str, object] = {
         "internal_caller_id": bool(outcall.get("internal_caller_id")),
         "description": empty_to_none(outcall.get("description")),
         "enabled": bool(outcall.get("enabled", True)),
@@ -495,13 +278,13 @@ def _live_outcall(outcall: Mapping[str, Any], index: LiveIndex) -> Resource:
     )
 
 
-def user_caller_id(value: Any) -> str | None:
+def user_caller_id(value: object) -> str | None:
     # confd stores null as "" and reads it back as null: one value. It is kept apart from
     # "default": wazo-agid applies the pattern's caller ID only for the exact value "default".
     return None if value in (None, "") else str(value)
 
 
-def _live_user(user: Mapping[str, Any]) -> Resource:
+def _live_user(user: User) -> Resource:
     return Resource.create(
         ResourceKey(
             "users", user.get("email") or user.get("username") or user["uuid"], user["tenant_uuid"]
@@ -512,34 +295,10 @@ def _live_user(user: Mapping[str, Any]) -> Resource:
     )
 
 
-# ------------------------------------------------------------------------ shared helpers
-
-
-def group_by(
-    items: Iterable[Resource], key: Callable[[Resource], Any]
-) -> dict[Any, list[Resource]]:
-    grouped: dict[Any, list[Resource]] = defaultdict(list)
-    for item in items:
-        grouped[key(item)].append(item)
-    return dict(grouped)
-
-
 # ------------------------------------------------------------------------ desired side
 
-
-class DeclarationLike(Protocol):
-    kind: str
-    name: str
-    tenant: str | None
-    data: Any
-    location: Location
-
-
-Locate = Callable[[Any, tuple[str | int, ...]], Location]
-Expand = Callable[[str, Any], str]
-
-
-Prepared = dict[int, dict[str, Any]]  # id(declaration) -> its `sip_sections`
+Text = Callable[[object], str]  # a YAML scalar as the text sent to confd
+Expand = Callable[[str, Declaration], str]  # secret references of a declaration's text resolved
 
 
 @dataclass
@@ -548,42 +307,48 @@ class DesiredContext:
 
     index: LiveIndex
     default_tenant: str
-    expand: Expand  # (text, declaration) -> text with ${env:…}/${file:…} resolved
-    locate: Locate  # (declaration, path inside it) -> Location
-    option_text: Callable[[Any], str]
+    expand: Expand
     declared_trunks: set[str] = field(default_factory=set)
     declared_templates: set[tuple[str, str]] = field(default_factory=set)
     declared_transports: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
-    prepared: Prepared = field(default_factory=dict)  # from `prepare_desired`, if computed
 
-    def problem(self, decl: Any, path: tuple[str | int, ...], message: str) -> None:
+    def problem(self, decl: Declaration, path: YamlPath, message: str) -> None:
         where = ".".join([decl.kind, decl.name, *map(str, path)])
-        self.problems.append(Problem(self.locate(decl, path), where, message))
+        self.problems.append(Problem(decl.locate(*path), where, message))
 
-    def tenant_of(self, decl: Any) -> str:
-        return str(decl.tenant or self.default_tenant)
+    def tenant_of(self, decl: Declaration) -> str:
+        return decl.tenant or self.default_tenant
 
-    def texter(self, decl: Any) -> Callable[[Any], str]:
-        """A YAML scalar as the string sent to confd, secret references resolved."""
-        return texter(self.option_text, self.expand, decl)
+    def texter(self, decl: Declaration) -> Text:
+        return texter(self.expand, decl)
 
 
-def texter(option_text: Callable[[Any], str], expand: Expand, decl: Any) -> Callable[[Any], str]:
-    """A YAML scalar of `decl` as the string sent to confd, secret references resolved.
+def texter(expand: Expand, decl: Declaration) -> Text:
+    """A YAML scalar of ``decl`` as the string sent to confd, secret references resolved."""
 
-    Every string of a declaration goes through it once, on its way into a field, so
-    `${env:…}`/`${file:…}` are expanded where they are met, without another walk.
-    """
-
-    def text(value: Any) -> str:
+    def text(value: object) -> str:
         found = option_text(value)
         return expand(found, decl) if "${" in found else found
 
     return text
 
 
-def normalise_desired(declarations: Sequence[Any], ctx: DesiredContext) -> list[Resource]:
+def declared_handles(
+    declarations: Iterable[Declaration], expand: Expand
+) -> dict[TrunkIdentity, str]:
+    """The stack's name of each custom trunk, by its identity (its interface): the live index
+    names the trunks as the stack does."""
+    handles = {}
+    for decl in declarations:
+        data = decl.data if isinstance(decl.data, dict) else {}
+        if decl.kind == "trunks" and data.get("type") == "custom":
+            interface = texter(expand, decl)(data.get("interface", ""))
+            handles[trunk_identity("custom", interface)] = decl.name
+    return handles
+
+
+def normalise_desired(declarations: Sequence[Declaration], ctx: DesiredContext) -> list[Resource]:
     """Declarations (from `config.Stack`) as model resources; reference problems go to `ctx`."""
     for decl in declarations:
         if decl.kind == "trunks":
@@ -595,7 +360,7 @@ def normalise_desired(declarations: Sequence[Any], ctx: DesiredContext) -> list[
             )
         elif decl.kind == "transports":
             ctx.declared_transports.add(decl.name)
-    builders: dict[str, Callable[[Any, DesiredContext], Resource | None]] = {
+    builders: dict[str, Callable[[Declaration, DesiredContext], Resource | None]] = {
         "pjsip": _desired_pjsip,
         "transports": _desired_transport,
         "sip_templates": _desired_template,
@@ -611,59 +376,56 @@ def normalise_desired(declarations: Sequence[Any], ctx: DesiredContext) -> list[
     return resources
 
 
-def section_options(value: Any, text: Callable[[Any], str]) -> Options:
+def section_options(value: Any, text: Text) -> Options:
     """An option section as written in YAML (a mapping, lists for repeated keys, or
-    [key, value] pairs) in canonical form, built in one pass: 35,000 sections in a plan at
-    5,000 trunks."""
+    [key, value] pairs) in canonical form."""
     if value is None:
         return ()
-    pairs: list[tuple[str, str]] = []
     if isinstance(value, Mapping):
-        for key, item in value.items():
-            key = key if type(key) is str else str(key)
-            if type(item) is list:
-                pairs += [(key, text(one)) for one in item]
-            else:
-                pairs.append((key, text(item)))
-    else:
-        pairs = [(str(key), text(item)) for key, item in value]
-    pairs.sort()
-    return tuple(pairs)
+        return options(
+            (str(key), text(one))
+            for key, item in value.items()
+            for one in (item if isinstance(item, list) else [item])
+        )
+    return options((str(key), text(item)) for key, item in value)
 
 
-def sip_sections(data: Mapping[str, Any], text: Callable[[Any], str]) -> dict[str, Any]:
-    """The option sections of a SIP trunk or template declaration, `headers`/`match_header`
-    folded in. Pure (no live state): `prepare_desired` computes them while the live state is
-    being read."""
-    fields: dict[str, Any] = {}
-    for section in SIP_SECTIONS:
-        if section in data:
-            fields[section] = section_options(data[section], text)
-    _fold_shortcuts(fields, data, text)
+def sip_sections(data: Mapping[str, Any], text: Text) -> dict[str, object]:
+    """The option sections of a SIP trunk or template declaration, the `headers` and
+    `match_header` shortcuts and their long forms folded into the same normalised fields."""
+    sections = {s: section_options(data[s], text) for s in SIP_SECTIONS if s in data}
+    fields: dict[str, object] = dict(sections)
+    endpoint, identify = sections.get("endpoint"), sections.get("identify")
+    headers: list[tuple[str, str]] = []
+    if endpoint is not None:
+        endpoint, found = split_headers(endpoint)
+        headers += found
+    if "headers" in data:
+        headers += [(str(k), text(v)) for k, v in (data["headers"] or {}).items()]
+    if endpoint is not None or "headers" in data:
+        fields["headers"] = options(headers)
+    match_header: str | None = None
+    if identify is not None:
+        fields["identify"], match_header = split_match_header(identify)
+    if data.get("match_header"):
+        match_header = text(data["match_header"])
+    if identify is not None or "match_header" in data:
+        fields["match_header"] = match_header
+    if endpoint is not None:
+        if match_header is not None:
+            endpoint = with_identify_by_header(endpoint)
+        fields["endpoint"] = endpoint
+        fields["identify_by_header"] = identify_by_has_header(endpoint)
+    elif match_header is not None:
+        fields["identify_by_header"] = True
     return fields
 
 
-def prepare_desired(
-    declarations: Iterable[Any], texter: Callable[[Any], Callable[[Any], str]]
-) -> Prepared:
-    """The part of `normalise_desired` that needs no live state: the SIP option sections of
-    every SIP trunk and template (most of its time), keyed by ``id(declaration)`` for
-    `DesiredContext.prepared`. ``texter(decl)`` is `DesiredContext.texter`."""
-    prepared: Prepared = {}
-    for decl in declarations:
-        data = decl.data or {}
-        if decl.kind == "sip_templates" or (
-            decl.kind == "trunks" and str(data.get("type", "sip")) == "sip"
-        ):
-            prepared[id(decl)] = sip_sections(data, texter(decl))
-    return prepared
-
-
-def _key(decl: Any, ctx: DesiredContext, *, scoped: bool = True) -> ResourceKey:
+def _key(decl: Declaration, ctx: DesiredContext, *, scoped: bool = True) -> ResourceKey:
     return ResourceKey(decl.kind, decl.name, ctx.tenant_of(decl) if scoped else "")
 
 
-def _desired_pjsip(decl: Any, ctx: DesiredContext) -> Resource:
+def _desired_pjsip(decl: Declaration, ctx: DesiredContext) -> Resource:
     return Resource.create(
         ResourceKey("pjsip", decl.name),
         ("pjsip", decl.name),
@@ -672,7 +434,7 @@ def _desired_pjsip(decl: Any, ctx: DesiredContext) -> Resource:
     )
 
 
-def _desired_transport(decl: Any, ctx: DesiredContext) -> Resource:
+def _desired_transport(decl: Declaration, ctx: DesiredContext) -> Resource:
     return Resource.create(
         ResourceKey("transports", decl.name),
         ("transport", decl.name),
@@ -682,10 +444,10 @@ def _desired_transport(decl: Any, ctx: DesiredContext) -> Resource:
 
 
 def _desired_sip_fields(
-    decl: Any, data: Mapping[str, Any], ctx: DesiredContext, text: Callable[[Any], str]
-) -> dict[str, Any]:
+    decl: Declaration, data: Mapping[str, Any], ctx: DesiredContext, text: Text
+) -> dict[str, object]:
     tenant = ctx.tenant_of(decl)
-    fields: dict[str, Any] = {}
+    fields: dict[str, object] = {}
     if "label" in data:
         fields["label"] = empty_to_none(_maybe(text, data["label"]))
     if "templates" in data:
@@ -699,40 +461,12 @@ def _desired_sip_fields(
         if transport is not None:
             _check_transport_ref(decl, ("transport",), transport, ctx)
         fields["transport"] = transport
-    prepared = ctx.prepared.get(id(decl))
-    fields.update(sip_sections(data, text) if prepared is None else prepared)
+    fields.update(sip_sections(data, text))
     return fields
 
 
-def _maybe(text: Callable[[Any], str], value: Any) -> str | None:
+def _maybe(text: Text, value: object) -> str | None:
     return None if value is None else text(value)
-
-
-def _fold_shortcuts(
-    fields: dict[str, Any], data: Mapping[str, Any], text: Callable[[Any], str]
-) -> None:
-    """`headers`/`match_header` and their long forms become the same normalised fields."""
-    headers: list[tuple[str, str]] = []
-    if "endpoint" in fields:
-        fields["endpoint"], found = split_headers(fields["endpoint"])
-        headers += found
-    if "headers" in data:
-        headers += [(str(k), text(v)) for k, v in (data["headers"] or {}).items()]
-    if "endpoint" in fields or "headers" in data:
-        fields["headers"] = options(headers)
-    match_header: str | None = None
-    if "identify" in fields:
-        fields["identify"], match_header = split_match_header(fields["identify"])
-    if data.get("match_header"):
-        match_header = text(data["match_header"])
-    if "identify" in fields or "match_header" in data:
-        fields["match_header"] = match_header
-    if "endpoint" in fields:
-        if match_header is not None:
-            fields["endpoint"] = with_identify_by_header(fields["endpoint"])
-        fields["identify_by_header"] = identify_by_has_header(fields["endpoint"])
-    elif match_header is not None:
-        fields["identify_by_header"] = True
 
 
 def with_identify_by_header(endpoint: Options) -> Options:
@@ -746,7 +480,7 @@ def with_identify_by_header(endpoint: Options) -> Options:
 
 
 def _check_template_ref(
-    decl: Any, path: tuple[str | int, ...], tenant: str, name: str, ctx: DesiredContext
+    decl: Declaration, path: YamlPath, tenant: str, name: str, ctx: DesiredContext
 ) -> None:
     key = (tenant if name in TENANT_TEMPLATES else "", name)
     if key in ctx.declared_templates or key in ctx.index.template_uuids:
@@ -754,14 +488,12 @@ def _check_template_ref(
     ctx.problem(decl, path, f"unknown SIP template '{name}': not declared and not on the PBX")
 
 
-def _check_transport_ref(
-    decl: Any, path: tuple[str | int, ...], name: str, ctx: DesiredContext
-) -> None:
+def _check_transport_ref(decl: Declaration, path: YamlPath, name: str, ctx: DesiredContext) -> None:
     if name not in ctx.declared_transports and name not in ctx.index.transport_uuids:
         ctx.problem(decl, path, f"unknown transport '{name}': not declared and not on the PBX")
 
 
-def _desired_template(decl: Any, ctx: DesiredContext) -> Resource:
+def _desired_template(decl: Declaration, ctx: DesiredContext) -> Resource:
     tenant = ctx.tenant_of(decl)
     return Resource.create(
         ResourceKey("sip_templates", decl.name, tenant),
@@ -771,11 +503,11 @@ def _desired_template(decl: Any, ctx: DesiredContext) -> Resource:
     )
 
 
-def _desired_trunk(decl: Any, ctx: DesiredContext) -> Resource:
+def _desired_trunk(decl: Declaration, ctx: DesiredContext) -> Resource:
     data = decl.data or {}
     text = ctx.texter(decl)
     trunk_type = str(data.get("type", "sip"))
-    fields: dict[str, Any] = {"type": trunk_type}
+    fields: dict[str, object] = {"type": trunk_type}
     if trunk_type == "sip":
         fields.update(_desired_sip_fields(decl, data, ctx, text))
         identity = trunk_identity("sip", decl.name)
@@ -788,12 +520,12 @@ def _desired_trunk(decl: Any, ctx: DesiredContext) -> Resource:
             fields["options"] = strip_iax_defaults(section_options(data["options"], text))
         identity = trunk_identity("iax", decl.name)
     else:
-        fields["interface"] = text(data.get("interface", ""))
+        interface = fields["interface"] = text(data.get("interface", ""))
         if "interface_suffix" in data:
             fields["interface_suffix"] = empty_to_none(_maybe(text, data["interface_suffix"]))
         if "enabled" in data:
             fields["enabled"] = bool(data["enabled"])
-        identity = trunk_identity("custom", fields["interface"])
+        identity = trunk_identity("custom", interface)
     if "context" in data:
         fields["context"] = _resolve_context(
             decl, _maybe(text, data["context"]), ctx, kind="incall"
@@ -804,12 +536,12 @@ def _desired_trunk(decl: Any, ctx: DesiredContext) -> Resource:
 
 
 def _resolve_context(
-    decl: Any,
-    wanted: Any,
+    decl: Declaration,
+    wanted: str | None,
     ctx: DesiredContext,
     *,
     kind: str,
-    path: tuple[str | int, ...] = ("context",),
+    path: YamlPath = ("context",),
 ) -> str | None:
     if wanted is None:
         return None
@@ -827,9 +559,7 @@ def _resolve_context(
     return None
 
 
-def _default_outcall_context(
-    decl: Any, ctx: DesiredContext, path: tuple[str | int, ...]
-) -> str | None:
+def _default_outcall_context(decl: Declaration, ctx: DesiredContext, path: YamlPath) -> str | None:
     contexts = [
         c for c in ctx.index.contexts.get(ctx.tenant_of(decl), []) if c.get("type") == "outcall"
     ]
@@ -843,10 +573,10 @@ def _default_outcall_context(
     return None
 
 
-def _desired_outcall(decl: Any, ctx: DesiredContext) -> Resource:
+def _desired_outcall(decl: Declaration, ctx: DesiredContext) -> Resource:
     data = decl.data or {}
     text = ctx.texter(decl)
-    fields: dict[str, Any] = {}
+    fields: dict[str, object] = {}
     for name in ("internal_caller_id", "enabled"):
         if name in data:
             fields[name] = bool(data[name])
@@ -876,9 +606,9 @@ def _desired_outcall(decl: Any, ctx: DesiredContext) -> Resource:
 
 
 def _desired_pattern(
-    decl: Any, i: int, data: Mapping[str, Any], ctx: DesiredContext, text: Callable[[Any], str]
+    decl: Declaration, i: int, data: Mapping[str, Any], ctx: DesiredContext, text: Text
 ) -> Pattern:
-    path: tuple[str | int, ...] = ("patterns", i)
+    path: YamlPath = ("patterns", i)
     if data.get("context") is not None:
         context = _resolve_context(
             decl, text(data["context"]), ctx, kind="outcall", path=(*path, "context")
@@ -895,7 +625,7 @@ def _desired_pattern(
     )
 
 
-def _desired_user(decl: Any, ctx: DesiredContext) -> Resource | None:
+def _desired_user(decl: Declaration, ctx: DesiredContext) -> Resource | None:
     user = ctx.index.find_user(decl.name)
     if user is None:
         ctx.problem(
@@ -913,25 +643,3 @@ def _desired_user(decl: Any, ctx: DesiredContext) -> Resource | None:
         fields,
         origin=decl.location,
     )
-
-
-def _user_keys(users: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Mapping[str, Any]], ...]:
-    """The first user of each uuid, lower-cased email and username (``find_user``'s keys)."""
-    keys: tuple[dict[str, Mapping[str, Any]], ...] = ({}, {}, {})
-    for user in users:
-        keys[0].setdefault(user.get("uuid") or "", user)
-        keys[1].setdefault((user.get("email") or "").lower(), user)
-        keys[2].setdefault(user.get("username") or "", user)
-    return keys
-
-
-def find_user(users: Iterable[Mapping[str, Any]], ref: str) -> Mapping[str, Any] | None:
-    """A user by uuid, email (case-insensitive) or username."""
-    users = list(users)
-    lowered = ref.lower()
-    for field_name, wanted in (("uuid", ref), ("email", lowered), ("username", ref)):
-        for user in users:
-            value = user.get(field_name) or ""
-            if (value.lower() if field_name == "email" else value) == wanted:
-                return user
-    return None

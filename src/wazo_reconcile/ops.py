@@ -13,15 +13,15 @@ find its object again by identity (`Operation.lookup`) when its outcome is unkno
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from wazo_reconcile.diff import Action, Change
+from wazo_reconcile.live import LiveIndex
 from wazo_reconcile.model import SIP_SECTIONS, TENANT_TEMPLATES, Options, Pattern, Resource
 from wazo_reconcile.normalise import (
-    LiveIndex,
     header_set_var,
     identify_by_has_header,
     with_identify_by_header,
@@ -79,7 +79,7 @@ class Refs:
     def __init__(self, index: LiveIndex) -> None:
         self._lock = threading.Lock()
         self.groups: dict[str, SharedExclusive] = {"trunks": SharedExclusive()}
-        self.ids: dict[tuple[str, ...], Any] = {}
+        self.ids: dict[tuple[str, ...], object] = {}
         for (tenant, name), uuid in index.template_uuids.items():
             self.ids[("template", tenant, name)] = uuid
         for name, uuid in index.transport_uuids.items():
@@ -90,13 +90,13 @@ class Refs:
             self.ids[("extension", context, exten)] = ext["id"]
         self.known_trunk_ids: set[int] = set(index.trunk_handles)
 
-    def get(self, *key: str) -> Any:
+    def get(self, *key: str) -> object:
         with self._lock:
             if key not in self.ids:
                 raise KeyError(f"no id known for {'/'.join(key)} (its creation did not complete)")
             return self.ids[key]
 
-    def set(self, value: Any, *key: str) -> None:
+    def set(self, value: object, *key: str) -> None:
         with self._lock:
             self.ids[key] = value
 
@@ -119,7 +119,10 @@ class Refs:
         return str(self.get("template", tenant if name in TENANT_TEMPLATES else "", name))
 
 
-Value = Callable[[Refs], Any]
+T = TypeVar("T")
+Json = dict[str, Any]  # a confd request body or answer
+Path = Callable[[Refs], str]
+Body = Callable[[Refs], Json]
 
 
 @dataclass(frozen=True)
@@ -128,18 +131,18 @@ class Operation:
 
     verb: str  # create | update | delete | associate | dissociate | adopt
     method: str  # POST | PUT | DELETE
-    path: Value  # refs -> path relative to /api/confd/1.1
+    path: Path  # refs -> path relative to /api/confd/1.1
     summary: str  # human-readable, secret-free: "POST /endpoints/sip acme"
-    body: Value | None = None
+    body: Body | None = None
     tenant: str | None = None  # Wazo-Tenant header
-    created: Callable[[Refs, Any], None] | None = None  # record ids from a POST's answer
-    lookup: Callable[[Reader, Refs], Any] | None = None  # find a POSTed object again
+    created: Callable[[Refs, Json], None] | None = None  # record ids from a POST's answer
+    lookup: Callable[[Reader, Refs], object] | None = None  # find a POSTed object again
     params: Mapping[str, str] = field(default_factory=dict)
     # POSTs of one group are held shared, their lookups exclusive (see SharedExclusive).
     group: str | None = None
 
 
-def _const(value: Any) -> Value:
+def _const(value: T) -> Callable[[Refs], T]:
     return lambda _refs: value
 
 
@@ -161,9 +164,13 @@ def operations(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
     raise ValueError(f"unknown kind {kind}")
 
 
-def assign_bare_trunks(
-    changes: list[Change] | tuple[Change, ...], index: LiveIndex
-) -> dict[str, int]:
+def operations_of(changes: Sequence[Change], index: LiveIndex) -> tuple[tuple[Operation, ...], ...]:
+    """The requests of each change, in order (bare trunks adopted by the first creations)."""
+    adopt = assign_bare_trunks(changes, index)
+    return tuple(operations(change, index, adopt) for change in changes)
+
+
+def assign_bare_trunks(changes: Sequence[Change], index: LiveIndex) -> dict[str, int]:
     """Trunks left without endpoint by an interrupted apply, reused by creations (in order)."""
     pool = {tenant: list(ids) for tenant, ids in index.bare_trunks.items()}
     adopt: dict[str, int] = {}
@@ -198,7 +205,7 @@ def _pjsip_ops(change: Change) -> tuple[Operation, ...]:
 
 
 def _transport_ops(change: Change) -> tuple[Operation, ...]:
-    def body(_refs: Refs) -> dict[str, Any]:
+    def body(_refs: Refs) -> Json:
         assert change.after is not None
         return {"options": [list(p) for p in change.after.fields["options"]]}
 
@@ -209,8 +216,8 @@ def _named_ops(
     change: Change,
     path: str,
     ref: tuple[str, ...],
-    create_body: Value,
-    update_body: Value,
+    create_body: Body,
+    update_body: Body,
     tenant: str | None,
 ) -> tuple[Operation, ...]:
     """Create/update/delete of an object confd knows by uuid and we know by name."""
@@ -243,8 +250,8 @@ def _by_name(
     id_field: str,
     ref: tuple[str, ...],
     filter_key: str = "name",
-) -> Callable[[Reader, Refs], Any]:
-    def lookup(client: Reader, refs: Refs) -> Any:
+) -> Callable[[Reader, Refs], object]:
+    def lookup(client: Reader, refs: Refs) -> object:
         found = client.list(path, params={filter_key: name, "recurse": "true"}, tenant=tenant)
         if not found:
             return None
@@ -291,7 +298,7 @@ _CONFD_SIP_FIELDS: dict[str, str] = {
 }
 
 
-def sip_body(change: Change, changed: set[str] | None) -> Value:
+def sip_body(change: Change, changed: set[str] | None) -> Body:
     """The confd body for a SIP endpoint/template: all declared fields, or only `changed`."""
     after = change.after
     assert after is not None
@@ -299,8 +306,8 @@ def sip_body(change: Change, changed: set[str] | None) -> Value:
     wanted = set(after.fields) if changed is None else changed
     confd_fields = {_CONFD_SIP_FIELDS.get(f, f) for f in wanted}
 
-    def build(refs: Refs) -> dict[str, Any]:
-        body: dict[str, Any] = {}
+    def build(refs: Refs) -> Json:
+        body: Json = {}
         if "label" in confd_fields:
             body["label"] = after.fields.get("label")
         if "templates" in confd_fields:
@@ -336,7 +343,7 @@ def _template_ops(change: Change) -> tuple[Operation, ...]:
     name = change.key.name
     body = sip_body(change, None) if change.action is Action.CREATE else None
 
-    def create_body(refs: Refs) -> dict[str, Any]:
+    def create_body(refs: Refs) -> Json:
         assert body is not None and change.after is not None
         label = change.after.fields.get("label") or name
         return {"label": label, **_without_label(body(refs))}
@@ -347,12 +354,12 @@ def _template_ops(change: Change) -> tuple[Operation, ...]:
         "/endpoints/sip/templates",
         ("template", "", name),
         create_body,
-        update_body or _const(None),
+        update_body or _const({}),
         change.key.tenant,
     )
 
 
-def _without_label(body: dict[str, Any]) -> dict[str, Any]:
+def _without_label(body: Json) -> Json:
     return {k: v for k, v in body.items() if k != "label" or v is not None}
 
 
@@ -409,7 +416,7 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
     return tuple(ops)
 
 
-def _trunk_body(resource: Resource | None, only: set[str] | None) -> dict[str, Any]:
+def _trunk_body(resource: Resource | None, only: set[str] | None) -> Json:
     assert resource is not None
     return {
         f: resource.fields[f]
@@ -418,13 +425,13 @@ def _trunk_body(resource: Resource | None, only: set[str] | None) -> dict[str, A
     }
 
 
-def _endpoint_body(change: Change, trunk_type: str, changed: set[str] | None) -> Value:
+def _endpoint_body(change: Change, trunk_type: str, changed: set[str] | None) -> Body:
     after = change.after
     assert after is not None
     if trunk_type == "sip":
         return sip_body(change, changed)
     fields = after.fields
-    body: dict[str, Any] = {}
+    body: Json = {}
     if trunk_type == "iax":
         names = {"host": "host", "peer_type": "type", "options": "options"}
     else:
@@ -445,14 +452,16 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
     path = _ENDPOINT_PATHS[trunk_type]
     id_field = "uuid" if trunk_type == "sip" else "id"
     identity = change.resource.fields.get("interface", handle) if trunk_type == "custom" else handle
-    orphans = {"sip": index.orphan_sip, "iax": index.orphan_iax, "custom": index.orphan_custom}[
-        trunk_type
-    ]
+    orphans: Mapping[str, Mapping[str, object]] = {
+        "sip": index.orphan_sip,
+        "iax": index.orphan_iax,
+        "custom": index.orphan_custom,
+    }[trunk_type]
     body = _endpoint_body(change, trunk_type, None)
     if identity in orphans:
         orphan_id = orphans[identity][id_field]
 
-        def adopt_body(refs: Refs) -> Any:
+        def adopt_body(refs: Refs) -> Json:
             refs.set(orphan_id, "endpoint", trunk_type, handle)
             return body(refs)
 
@@ -465,7 +474,7 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
             tenant,
         )
 
-    def create_body(refs: Refs) -> Any:
+    def create_body(refs: Refs) -> Json:
         named = {"interface": identity} if trunk_type == "custom" else {"name": handle}
         if trunk_type == "sip" and change.after is not None and "label" not in change.after.fields:
             named["label"] = handle
@@ -491,7 +500,7 @@ def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
     body = _trunk_body(change.after, None)
     if bare_id is not None:
 
-        def adopt_body(refs: Refs) -> Any:
+        def adopt_body(refs: Refs) -> Json:
             refs.set(bare_id, "trunk", handle)
             return body
 
@@ -504,7 +513,7 @@ def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
             tenant,
         )
 
-    def lookup(client: Reader, refs: Refs) -> Any:
+    def lookup(client: Reader, refs: Refs) -> object:
         trunks = client.list("/trunks", params={"recurse": "true"}, tenant=tenant)
         bare = [
             t["id"]
@@ -523,7 +532,7 @@ def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
         refs.set(trunk_id, "trunk", handle)
         return {"id": trunk_id}
 
-    def created(refs: Refs, answer: Any) -> None:
+    def created(refs: Refs, answer: Json) -> None:
         refs.set(answer["id"], "trunk", handle)
         refs.claim_new_trunk([answer["id"]])
 
@@ -727,15 +736,15 @@ def _pattern_ops(
     return ops
 
 
-def _link_path(outcall_path: Callable[[Refs], str], context: str, exten: str) -> Value:
+def _link_path(outcall_path: Path, context: str, exten: str) -> Path:
     return lambda refs: f"{outcall_path(refs)}/extensions/{refs.get('extension', context, exten)}"
 
 
-def _extension_path(context: str, exten: str) -> Value:
+def _extension_path(context: str, exten: str) -> Path:
     return lambda refs: f"/extensions/{refs.get('extension', context, exten)}"
 
 
-def _pattern_body(pattern: Pattern) -> dict[str, Any]:
+def _pattern_body(pattern: Pattern) -> Json:
     return {
         "caller_id": pattern.caller_id,
         "strip_digits": pattern.strip_digits,
@@ -748,7 +757,7 @@ def _extension_create_op(pattern: Pattern, tenant: str) -> Operation:
     """Create the dial pattern's extension, or reuse a free one left in the context."""
     ref = ("extension", pattern.context, pattern.exten)
 
-    def lookup(client: Reader, refs: Refs) -> Any:
+    def lookup(client: Reader, refs: Refs) -> object:
         found = client.list(
             "/extensions",
             params={"exten": pattern.exten, "context": pattern.context, "recurse": "true"},

@@ -13,8 +13,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-# Confd section name for each option section of a SIP endpoint/template, and the PJSIP doc
-# section whose keys it accepts (None = confd's fixed list).
+from wazo_reconcile.model import SIP_SECTIONS
+
+# The PJSIP doc section whose keys each option section of a SIP endpoint/template accepts
+# (`model.SIP_SECTIONS`; None = confd's fixed list).
 ENDPOINT_SECTIONS: dict[str, str | None] = {
     "aor": "aor",
     "auth": "auth",
@@ -24,6 +26,7 @@ ENDPOINT_SECTIONS: dict[str, str | None] = {
     "registration_outbound_auth": "auth",
     "outbound_auth": "auth",
 }
+assert tuple(ENDPOINT_SECTIONS) == SIP_SECTIONS
 
 
 @dataclass(frozen=True)

@@ -12,26 +12,28 @@ import heapq
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from functools import cached_property
 from typing import Any
 
 from wazo_reconcile.diff import Action, Change, DiffResult, Kept
-from wazo_reconcile.model import TENANT_TEMPLATES, Resource, ResourceKey
+from wazo_reconcile.live import LiveIndex
+from wazo_reconcile.model import KINDS, Resource, ResourceKey
+from wazo_reconcile.normalise import template_identity
+from wazo_reconcile.ops import Operation, operations_of
 
-KIND_ORDER = {
-    "pjsip": 0,
-    "transports": 1,
-    "sip_templates": 2,
-    "trunks": 3,
-    "outcalls": 4,
-    "users": 5,
-}
+KIND_ORDER = {kind: rank for rank, kind in enumerate(KINDS)}  # creation order
 
 # From least to most disruptive; a change's `impact[0]` is its most disruptive class.
 IMPACT_RANK = ("none", "reload:dialplan", "reload:iax2", "reload:pjsip", "restart")
 
 _TRUNK_FIELDS = frozenset({"context", "outgoing_caller_id_format"})
 RESTART_NOTE = "a transport change needs an Asterisk restart; confd only reloads res_pjsip"
+# Phone lines' SIP endpoints are never read (live.py): a line using the transport is unknown.
+TRANSPORT_DELETE_NOTE = (
+    "confd refuses the delete while a SIP endpoint still uses the transport (phone lines are "
+    "not read: the apply would report it, and nothing changes)"
+)
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,25 @@ class Guards:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """`--target` / `--exclude` patterns on `kind/name` (shell wildcards allowed)."""
+
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.targets or self.excludes)
+
+
+@dataclass(frozen=True)
 class Plan:
-    """Ordered changes plus what the reviewer needs to judge them."""
+    """Ordered changes, what the reviewer needs to judge them, and what apply needs to carry
+    them out: each change's requests (`operations`, built once) and the live index they were
+    built against (server ids known before the apply)."""
 
     changes: tuple[Change, ...]
+    operations: tuple[tuple[Operation, ...], ...] = ()  # one tuple per change, in order
+    index: LiveIndex | None = field(default=None, repr=False, compare=False)
     unmanaged: tuple[Resource, ...] = ()
     kept: tuple[Kept, ...] = ()
     in_sync: int = 0
@@ -81,19 +98,32 @@ class Plan:
     def restart_required(self) -> bool:
         return bool(self.restart_reasons)
 
+    def summaries(self, i: int) -> tuple[str, ...]:
+        """What the requests of change ``i`` are, secret-free ("POST /trunks acme")."""
+        return tuple(op.summary for op in self.operations[i]) if self.operations else ()
 
-def build_plan(
+
+def order_changes(
     result: DiffResult,
     *,
     desired: Sequence[Resource],
     live: Sequence[Resource],
+    index: LiveIndex | None = None,
     guards: Guards = Guards(),
+    selection: Selection | None = None,
     fingerprint: str | Callable[[], str] = "",
 ) -> Plan:
-    """Order `result.changes`, annotate them, and list what the guards refuse."""
+    """Annotate `result.changes`, keep the selected ones, order them by their dependencies,
+    list what the guards refuse and, given the live ``index``, build each change's requests."""
     graph = ReferenceGraph(desired, live)
     changes = [annotate(change, graph) for change in result.changes]
     edges = dependencies(changes, graph)
+    if selection:  # neither None nor empty
+        chosen = _selected(changes, edges, selection)
+        renumber = {old: new for new, old in enumerate(chosen)}
+        changes = [changes[i] for i in chosen]
+        edges = {renumber[i]: {renumber[d] for d in edges[i] if d in renumber} for i in chosen}
+        result = replace(result, unmanaged=(), kept=())
     order = _topological(changes, edges)
     position = {old: new for new, old in enumerate(order)}
     ordered = tuple(changes[i] for i in order)
@@ -102,6 +132,8 @@ def build_plan(
     }
     return Plan(
         changes=ordered,
+        operations=operations_of(ordered, index) if index is not None else (),
+        index=index,
         unmanaged=result.unmanaged,
         kept=result.kept,
         in_sync=result.in_sync,
@@ -112,11 +144,37 @@ def build_plan(
     )
 
 
+def _selected(
+    changes: Sequence[Change], edges: Mapping[int, set[int]], selection: Selection
+) -> list[int]:
+    """Targets plus what they depend on, minus excludes and what depends on them."""
+    chosen = set(range(len(changes)))
+    if selection.targets:
+        targets = {i for i, c in enumerate(changes) if _matches(c.key.ref, selection.targets)}
+        chosen = _closure(targets, edges)
+    dependents: dict[int, set[int]] = defaultdict(set)
+    for i, deps in edges.items():
+        for d in deps:
+            dependents[d].add(i)
+    excluded = {i for i, c in enumerate(changes) if _matches(c.key.ref, selection.excludes)}
+    return sorted(chosen - _closure(excluded, dependents))
+
+
+def _closure(start: set[int], edges: Mapping[int, Iterable[int]]) -> set[int]:
+    seen, stack = set(start), list(start)
+    while stack:
+        for nxt in edges.get(stack.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def _matches(ref: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatchcase(ref, p) for p in patterns)
+
+
 # ----------------------------------------------------------------------- references
-
-
-def template_ref(tenant: str, name: str) -> tuple[str, ...]:
-    return ("template", tenant if name in TENANT_TEMPLATES else "", name)
 
 
 class ReferenceGraph:
@@ -144,7 +202,7 @@ class ReferenceGraph:
         refs: set[tuple[str, ...]] = set()
         tenant = resource.key.tenant
         for name in fields.get("templates") or ():
-            refs.add(template_ref(tenant, name))
+            refs.add(template_identity(tenant, name))
         if fields.get("transport"):
             refs.add(("transport", fields["transport"]))
         if resource.key.kind == "outcalls":
@@ -186,6 +244,8 @@ def annotate(change: Change, graph: ReferenceGraph) -> Change:
     kind = change.key.kind
     if "restart" in impact:
         notes.append(RESTART_NOTE)
+    if kind == "transports" and change.action is Action.DELETE:
+        notes.append(TRANSPORT_DELETE_NOTE)
     if kind == "sip_templates" and change.action is not Action.CREATE:
         heirs = graph.inheriting(change.resource.identity)
         affects = tuple(

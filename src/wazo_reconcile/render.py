@@ -1,20 +1,19 @@
 """Render stage: plans and apply reports as text (people), JSON (machines), markdown (PRs).
 
 Pure: values in, strings out. Secret values never reach the output: option values under secret
-keys are replaced by `(sensitive)` here, and the CLI scrubs every known secret value from
+keys are replaced by `secrets.MASK` here, and the CLI scrubs every known secret value from
 everything it prints as a second line of defence.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from wazo_reconcile import __version__
-from wazo_reconcile.apply import Report, Status
+from wazo_reconcile.apply import Outcome, Report, Status
 from wazo_reconcile.callerid import (
     ANONYMOUS,
     CallerIdChange,
@@ -23,11 +22,11 @@ from wazo_reconcile.callerid import (
 )
 from wazo_reconcile.diff import Action, Change, FieldChange
 from wazo_reconcile.errors import printable
-from wazo_reconcile.model import Pattern, Resource, is_secret_key
+from wazo_reconcile.model import Pattern, Resource
 from wazo_reconcile.planner import Plan
+from wazo_reconcile.secrets import MASK, is_secret_key
 
 FORMAT_VERSION = 1
-SENSITIVE = "(sensitive)"
 SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 _COLOUR = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[1;31m"}
 _RESET = "\033[0m"
@@ -39,13 +38,12 @@ class RenderOptions:
     color: bool = False
     title: str = "plan"  # "plan" | "drift"
     source: str = ""  # what was compared, e.g. "examples/nat-provider → https://pbx"
-    operations: Mapping[int, Sequence[str]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- values
 
 
-def show(value: Any) -> str:
+def show(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -69,10 +67,10 @@ def show_pattern(pattern: Pattern) -> str:
 
 
 def masked_pair(key: str, value: str) -> tuple[str, str]:
-    return (key, SENSITIVE if is_secret_key(key) else value)
+    return (key, MASK if is_secret_key(key) else value)
 
 
-def _is_pairs(value: Any) -> bool:
+def _is_pairs(value: object) -> bool:
     return isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value)
 
 
@@ -84,28 +82,25 @@ def _pair_line(name: str, pair: tuple[str, str]) -> str:
 def field_delta(change: FieldChange) -> tuple[list[Any], list[Any]]:
     """(added, removed) items of a collection field, as multisets (repetitions counted).
 
-    Items are hashable (option pairs, patterns): a Counter difference, much faster than
-    deepdiff (which also paired a removed and an added pattern as one changed object, and
-    showed neither). deepdiff remains for unhashable items.
+    deepdiff compares the two collections ignoring order; pairing similar items is off, so
+    a changed pattern or option reads as one item removed and one added.
     """
-    before = list(change.before or ())
-    after = list(change.after or ())
-    try:
-        have, want = Counter(before), Counter(after)
-    except TypeError:
-        return _deepdiff_delta(before, after)
-    return sorted((want - have).elements(), key=repr), sorted((have - want).elements(), key=repr)
+    from deepdiff import DeepDiff  # imported when needed: 40 ms that validate never uses
 
-
-def _deepdiff_delta(before: list[Any], after: list[Any]) -> tuple[list[Any], list[Any]]:
-    from deepdiff import DeepDiff  # imported when needed (40 ms of every start otherwise)
-
-    delta = DeepDiff(before, after, ignore_order=True, report_repetition=True)
-    added = [v for v in delta.get("iterable_item_added", {}).values()]
-    removed = [v for v in delta.get("iterable_item_removed", {}).values()]
-    for rep in delta.get("repetition_change", {}).values():
-        count = rep["new_repeat"] - rep["old_repeat"]
-        (added if count > 0 else removed).extend([rep["value"]] * abs(count))
+    before, after = list(change.before or ()), list(change.after or ())
+    delta = DeepDiff(
+        before,
+        after,
+        ignore_order=True,
+        report_repetition=True,
+        cutoff_intersection_for_pairs=0,
+        cutoff_distance_for_pairs=0,
+    )
+    added = list(delta.get("iterable_item_added", {}).values())
+    removed = list(delta.get("iterable_item_removed", {}).values())
+    for repeated in delta.get("repetition_change", {}).values():
+        count = repeated["new_repeat"] - repeated["old_repeat"]
+        (added if count > 0 else removed).extend([repeated["value"]] * abs(count))
     return sorted(added, key=repr), sorted(removed, key=repr)
 
 
@@ -125,7 +120,7 @@ def field_lines(change: FieldChange) -> list[str]:
     return [f"{name}: {show(change.before)} → {show(change.after)}"]
 
 
-def _item(name: str, value: Any) -> str:
+def _item(name: str, value: object) -> str:
     if isinstance(value, Pattern):
         return show_pattern(value)
     if isinstance(value, tuple) and len(value) == 2:
@@ -188,7 +183,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         head = change_header(change)
         out.append(_paint(f"  {head}", symbol, options.color) + f"  [{', '.join(change.impact)}]")
         out += [f"      {line}" for line in change_body(change)]
-        for summary in options.operations.get(i, ()):
+        for summary in plan.summaries(i):
             out.append(f"      · {summary}")
     if plan.changes:
         out.append("")
@@ -330,8 +325,8 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, Any]:
-    data: dict[str, Any] = {
+def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, object]:
+    data: dict[str, object] = {
         "action": change.action.value,
         "kind": change.key.kind,
         "name": change.key.name,
@@ -342,9 +337,10 @@ def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, Any
         "notes": list(change.notes),
         "affects": list(change.affects),
     }
+    fields: list[dict[str, object]] = []
     if change.action is Action.UPDATE:
         for delta in change.fields:
-            entry = {
+            entry: dict[str, object] = {
                 "field": delta.field,
                 "before": json_value(delta.before),
                 "after": json_value(delta.after),
@@ -353,17 +349,18 @@ def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, Any
                 added, removed = field_delta(delta)
                 entry["added"] = [_json_item(v) for v in added]
                 entry["removed"] = [_json_item(v) for v in removed]
-            data["fields"].append(entry)
+            fields.append(entry)
     elif change.action is Action.CREATE:
-        data["fields"] = [
+        fields = [
             {"field": name, "before": None, "after": json_value(value)}
             for name, value in sorted(change.resource.fields.items())
         ]
     else:
-        data["fields"] = [
+        fields = [
             {"field": name, "before": json_value(value), "after": None}
             for name, value in sorted(change.resource.fields.items())
         ]
+    data["fields"] = fields
     if operations:
         data["operations"] = list(operations)
     return data
@@ -386,16 +383,14 @@ def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str,
         "restart_required": plan.restart_required,
         "restart_reasons": list(plan.restart_reasons),
         "refusals": list(plan.refusals),
-        "changes": [
-            change_dict(c, options.operations.get(i, ())) for i, c in enumerate(plan.changes)
-        ],
+        "changes": [change_dict(c, plan.summaries(i)) for i, c in enumerate(plan.changes)],
         "unmanaged": [_key_dict(r) for r in plan.unmanaged],
         "kept": [{**_key_dict(k.resource), "reason": k.reason} for k in plan.kept],
         "caller_id": [entry.to_dict() for entry in plan_caller_id_changes(plan.changes)],
     }
 
 
-def _key_dict(resource: Resource) -> dict[str, Any]:
+def _key_dict(resource: Resource) -> dict[str, object]:
     return {
         "kind": resource.key.kind,
         "name": resource.key.name,
@@ -445,7 +440,7 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
         out.append(f"<details><summary><code>{change_header(change)}</code> — {impact}</summary>")
         out += ["", "```diff"]
         out += [_diff_line(line) for line in change_body(change)]
-        out += [f"# {s}" for s in options.operations.get(i, ())]
+        out += [f"# {s}" for s in plan.summaries(i)]
         out += ["```", "", "</details>", ""]
     out += caller_id_markdown(plan)
     if plan.unmanaged or plan.kept:
@@ -463,7 +458,7 @@ def _diff_line(line: str) -> str:
 # ------------------------------------------------------------------------------ apply
 
 
-def outcome_line(outcome: Any) -> str:
+def outcome_line(outcome: Outcome) -> str:
     change = outcome.change
     verbs = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}
     if outcome.status is Status.DONE:

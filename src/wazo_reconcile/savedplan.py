@@ -13,15 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from wazo_reconcile.engine import Planned, Selection
 from wazo_reconcile.errors import StalePlanError, UsageError
-from wazo_reconcile.render import RenderOptions, plan_dict
+from wazo_reconcile.planner import Plan, Selection
+from wazo_reconcile.render import change_dict, plan_dict
 
 SAVED_KIND = "saved-plan"
 
 
 def saved_plan(
-    planned: Planned, *, stack: Path, target: Mapping[str, Any], selection: Selection
+    plan: Plan, *, stack: Path, target: Mapping[str, Any], selection: Selection
 ) -> dict[str, Any]:
     return {
         "format_version": 1,
@@ -29,8 +29,8 @@ def saved_plan(
         "stack": str(stack.resolve()),
         "target": dict(target),
         "selection": {"targets": list(selection.targets), "excludes": list(selection.excludes)},
-        "fingerprint": planned.plan.fingerprint,
-        "plan": plan_dict(planned.plan, RenderOptions(operations=planned.operations)),
+        "fingerprint": plan.fingerprint,
+        "plan": plan_dict(plan),
     }
 
 
@@ -61,16 +61,15 @@ def _signature(change: Mapping[str, Any]) -> str:
     return json.dumps(keep, sort_keys=True)
 
 
-def check_fresh(saved: Mapping[str, Any], planned: Planned, *, target: Mapping[str, Any]) -> None:
+def check_fresh(saved: Mapping[str, Any], plan: Plan, *, target: Mapping[str, Any]) -> None:
     """Raise `StalePlanError` naming what changed since the plan was saved."""
     reasons: list[str] = []
     if dict(saved.get("target") or {}) != dict(target):
         reasons.append(f"it was made for {saved.get('target')}, not {dict(target)}")
-    if saved.get("fingerprint") != planned.plan.fingerprint:
+    if saved.get("fingerprint") != plan.fingerprint:
         reasons.append("the PBX changed since the plan was made")
     old = {_label(c): _signature(c) for c in saved["plan"]["changes"]}
-    new_plan = plan_dict(planned.plan)
-    new = {_label(c): _signature(c) for c in new_plan["changes"]}
+    new = {_label(c): _signature(c) for c in map(change_dict, plan.changes)}
     for label in sorted(set(old) | set(new)):
         if label not in new:
             reasons.append(f"{label} is no longer needed")

@@ -8,32 +8,48 @@ variable or the path, never a value.
 Every resolved value and every literal value of a secret key (``password``, ``secret``,
 ``md5_cred``, ``auth_password``) goes into a :class:`SecretRegistry`, whose :meth:`scrub
 <SecretRegistry.scrub>` masks them in any text: the safety net the CLI runs its output through.
+Request bodies logged at DEBUG are masked by key (:func:`mask`), and log records of every
+logger by value (:class:`ScrubbingFilter`, :class:`RedactingFilter`).
+
+This module is the one home of what a secret is (`SECRET_KEYS`, `CREDENTIAL_KEYS`) and of how
+a masked value reads (`MASK`).
 """
 
 from __future__ import annotations
 
 import errno
+import html
+import json
 import logging
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import quote, quote_plus
 
-from wazo_reconcile.errors import ReconcileError
+from wazo_reconcile.errors import ReconcileError, printable
 
 if TYPE_CHECKING:
     from wazo_reconcile.config import Stack
 
-MASK = "***"
-# Keys whose values are secrets wherever they appear (option sections, IAX options).
+# What a secret value becomes wherever the tool shows, logs or writes it.
+MASK = "(sensitive)"
+# Keys whose values are secrets wherever they appear (option sections, IAX options, IAX
+# registers), whatever their case.
 SECRET_KEYS = frozenset({"password", "secret", "md5_cred", "auth_password"})
+# Also secret in the HTTP bodies and headers the client logs (wazo-auth tokens).
+CREDENTIAL_KEYS = SECRET_KEYS | {"token", "x-auth-token", "authorization", "refresh_token"}
 # Shorter values are not masked: masking "1" would garble every message. Lint warns instead.
 MIN_SCRUB_LENGTH = 4
 # A secret is a short string; a bigger ``${file:…}`` is a mistake, not read into memory.
-MAX_SECRET_FILE = 1024 * 1024
+MAX_SECRET_FILE = 64 * 1024
+# ``${file:…}`` never reads from the kernel's pseudo-filesystems: /proc/self/environ would
+# send the tool's own environment (its token, its password) to the PBX as a "secret".
+FORBIDDEN_SECRET_DIRS = (Path("/proc"), Path("/sys"), Path("/dev"))
 # Longer values are masked with str.replace, outside the regex: compiling a 1 MB value into a
 # pattern takes seconds (hostile input: a 1 MB literal password), and no real secret is that long.
 LONG_SECRET = 4096
@@ -79,7 +95,8 @@ def find_refs(text: str) -> list[SecretRef]:
 
 
 def is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and key.lower() in SECRET_KEYS
+    """An option key (any section, any case) whose value is a secret."""
+    return isinstance(key, str) and key.strip().lower() in SECRET_KEYS
 
 
 class Outcome(NamedTuple):
@@ -166,6 +183,12 @@ class SecretResolver:
 
 
 def _read_secret_file(ref: SecretRef, path: Path) -> str | SecretError:
+    real = Path(os.path.realpath(path))
+    for forbidden in FORBIDDEN_SECRET_DIRS:
+        if real.is_relative_to(forbidden):
+            return SecretError(
+                ref, f"{path} is under {forbidden}: secrets are never read from {forbidden}"
+            )
     try:
         data = _read_small_regular_file(path)
     except FileNotFoundError:
@@ -267,11 +290,55 @@ def literal_secrets(value: Any) -> Iterator[str]:
 # ----------------------------------------------------------------------------- scrubbing
 
 
+def _json(text: str) -> str:
+    return json.dumps(text)[1:-1]
+
+
+def _json_unicode(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _repr(text: str) -> str:
+    return repr(text)[1:-1]
+
+
+def _collapsed(text: str) -> str:
+    return " ".join(text.split())
+
+
+# How a secret may reach an output other than as itself: escaped in a JSON document (with or
+# without \u escapes), in a Python repr, URL-encoded, in HTML, re-spaced for a one-line
+# message, escaped for a terminal (`errors.printable`); and two of these in a row (a JSON body
+# echoed inside a JSON error message, a repr shown on a terminal).
+ENCODINGS: tuple[Callable[[str], str], ...] = (
+    _json,
+    _json_unicode,
+    _repr,
+    lambda text: ascii(text)[1:-1],
+    lambda text: quote(text, safe=""),
+    quote_plus,
+    html.escape,
+    lambda text: html.escape(text, quote=False),
+    _collapsed,
+    printable,
+)
+
+
+def encoded_forms(value: str) -> set[str]:
+    """``value`` and every form `ENCODINGS` (one, or two in a row) turn it into."""
+    forms = {value}
+    for _ in range(2):
+        forms |= {encode(form) for form in forms for encode in ENCODINGS}
+    return {form for form in forms if len(form) >= MIN_SCRUB_LENGTH}
+
+
 class SecretRegistry:
-    """Secret values seen so far; :meth:`scrub` masks them in text."""
+    """Secret values seen so far; :meth:`scrub` masks them, and each of their
+    `encoded_forms`, in text."""
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
+        self._forms: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._long: list[str] = []
         for value in values:
@@ -280,6 +347,7 @@ class SecretRegistry:
     def add(self, value: str) -> None:
         if len(value) >= MIN_SCRUB_LENGTH and value not in self._values:
             self._values.add(value)
+            self._forms |= encoded_forms(value)
             self._pattern = None
 
     def __contains__(self, value: object) -> bool:
@@ -289,13 +357,13 @@ class SecretRegistry:
         return len(self._values)
 
     def scrub(self, text: str) -> str:
-        """``text`` with every registered value replaced by ``***`` (longest first)."""
-        if not self._values:
+        """``text`` with every registered value replaced by `MASK` (longest first)."""
+        if not self._forms:
             return text
         if self._pattern is None:
-            short = [v for v in self._values if len(v) <= LONG_SECRET]
+            short = [v for v in self._forms if len(v) <= LONG_SECRET]
             self._pattern = longest_match_pattern(short) if short else _NEVER
-            self._long = sorted(set(self._values) - set(short), key=len, reverse=True)
+            self._long = sorted(self._forms - set(short), key=len, reverse=True)
         for value in self._long:
             text = text.replace(value, MASK)
         return self._pattern.sub(MASK, text)
@@ -378,6 +446,93 @@ class ScrubbingFilter(logging.Filter):
         scrubbed = self.registry.scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
+        return True
+
+
+# ------------------------------------------------------------------ bodies and log records
+
+
+def _is_pair(value: object) -> bool:
+    return isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[0], str)
+
+
+def _is_credential_key(key: object) -> bool:
+    return isinstance(key, str) and key.strip().lower() in CREDENTIAL_KEYS
+
+
+def mask(value: Any) -> Any:
+    """A copy of a JSON body with the values of credential keys and of secret option pairs
+    (``["password", "s3cret"]``) masked: for request bodies logged at DEBUG."""
+    if isinstance(value, dict):
+        return {
+            k: MASK if _is_credential_key(k) and v not in (None, "") else mask(v)
+            for k, v in value.items()
+        }
+    if _is_pair(value) and _is_credential_key(value[0]):
+        return [value[0], MASK]
+    if isinstance(value, list | tuple):
+        return [mask(item) for item in value]
+    return value
+
+
+def secret_values(value: Any) -> set[str]:
+    """The secret strings found in ``value`` (the ones :func:`mask` would hide)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _is_credential_key(key) and isinstance(item, str) and item:
+                found.add(item)
+            else:
+                found |= secret_values(item)
+    elif _is_pair(value) and _is_credential_key(value[0]):
+        if isinstance(value[1], str) and value[1]:
+            found.add(value[1])
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found |= secret_values(item)
+    return found
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret replaced by the mask.
+
+    Values shorter than `MIN_SCRUB_LENGTH` are left alone, as `SecretRegistry` does: masking a
+    one-letter token would mangle every word of the text (validate warns about such values).
+    """
+    wanted = {form for s in secrets if len(s) >= MIN_SCRUB_LENGTH for form in encoded_forms(s)}
+    for secret in sorted(wanted, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter (for handlers) that redacts registered secret strings from records.
+
+    Attach it to a *handler* so that it sees records of every logger, including third-party
+    ones (``httpx``, ``httpcore``). Thread-safe; secrets can be added at any time.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._secrets: frozenset[str] = frozenset(s for s in secrets if s)
+
+    def add(self, *secrets: str | None) -> None:
+        with self._lock:
+            self._secrets = self._secrets | {s for s in secrets if s}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = self._secrets
+        if not secrets:
+            return True
+        message = record.getMessage()
+        cleaned = redact(message, secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact(text, secrets)
+            record.exc_info = None
         return True
 
 

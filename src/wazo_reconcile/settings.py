@@ -14,7 +14,7 @@ import argparse
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from wazo_reconcile.errors import UsageError
 
@@ -234,16 +234,30 @@ def _normalise_url(url: str | None) -> str | None:
         return None
     url = url.strip().rstrip("/")
     parts = urlsplit(url)
+    shown = _without_secrets(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--url must be an http(s) URL such as https://wazo.example.com: {url!r}")
+        raise UsageError(
+            f"--url must be an http(s) URL such as https://wazo.example.com: {shown!r}"
+        )
     if parts.username or parts.password:
         raise UsageError("--url must not contain credentials; use --username/--password or a token")
     if parts.query or parts.fragment:
-        raise UsageError(f"--url must not have a query or fragment: {url!r}")
+        raise UsageError(f"--url must not have a query or fragment (not shown): {shown!r}")
     for suffix in (CONFD_PREFIX, AUTH_PREFIX):
         if url.endswith(suffix):  # accept a copy-pasted API URL
             url = url[: -len(suffix)]
     return url
+
+
+def _without_secrets(url: str) -> str:
+    """``url`` as it may be shown: no user, password, query or fragment (they may hold a
+    token)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return "(unparsable URL)"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _check_tenant(tenant: str | None) -> str | None:

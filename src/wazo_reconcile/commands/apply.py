@@ -87,12 +87,11 @@ def run(args: argparse.Namespace) -> int:
     if saved is not None and not selection:
         selection = saved_selection(saved)
     with session.client() as client:
-        planned = session.plan(client, selection)
+        plan = session.compare(client, selection)
         if saved is not None:
-            check_fresh(saved, planned, target=target_of(session))
-        text = render(planned, args, session)
+            check_fresh(saved, plan, target=target_of(session))
+        text = render(plan, args, session)
         (output.err if args.format == "json" else output.out)(text)
-        plan = planned.plan
         if plan.refusals and not args.force:
             raise UnsafePlanError(refusal_message(plan.refusals))
         if plan.is_empty:
@@ -100,9 +99,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.auto_approve:
             _confirm(len(plan.changes), session.target)
         progress = _Progress(len(plan.changes), output, quiet=args.format == "json")
-        report = apply_plan(
-            plan, client, planned.index, parallelism=args.parallelism, on_outcome=progress.done
-        )
+        report = apply_plan(plan, client, parallelism=args.parallelism, on_outcome=progress.done)
         progress.close()
     return _finish(report, args, session)
 

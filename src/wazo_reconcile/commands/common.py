@@ -18,16 +18,14 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from wazo_reconcile.cli import keep_until_exit
 from wazo_reconcile.config import Stack, read_stack
 from wazo_reconcile.errors import ConfigError, Problem, UsageError
-from wazo_reconcile.logsafe import RedactingFilter
-from wazo_reconcile.secrets import ScrubbingFilter, SecretRegistry, SecretResolver
+from wazo_reconcile.secrets import RedactingFilter, ScrubbingFilter, SecretRegistry, SecretResolver
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
 
 if TYPE_CHECKING:  # imported where used: `export` needs neither the planner nor the linter
     from wazo_reconcile.confd import ConfdClient
-    from wazo_reconcile.engine import Planned, Selection
+    from wazo_reconcile.planner import Plan, Selection
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +95,7 @@ def add_selection_args(parser: argparse.ArgumentParser) -> None:
 
 
 def selection_of(args: argparse.Namespace) -> Selection:
-    from wazo_reconcile.engine import Selection
+    from wazo_reconcile.planner import Selection
 
     return Selection(tuple(args.target), tuple(args.exclude))
 
@@ -112,22 +110,22 @@ class Session:
     resolver: SecretResolver
 
     def client(self) -> ConfdClient:
-        from wazo_reconcile.confd import connect
+        from wazo_reconcile.commands.connection import open_client
 
-        return connect(self.settings)
+        return open_client(self.settings)
 
-    def plan(self, client: ConfdClient, selection: Selection | None = None) -> Planned:
-        from wazo_reconcile.engine import Selection, compute_plan
+    def compare(self, client: ConfdClient, selection: Selection | None = None) -> Plan:
+        """Fetch the live state and compare the stack with it."""
+        from wazo_reconcile.pipeline import fetch_and_compare
+        from wazo_reconcile.planner import Selection
 
-        planned = compute_plan(
+        return fetch_and_compare(
             self.stack,
             client,
             tenant=self.settings.tenant,
             resolver=self.resolver,
             selection=selection or Selection(),
         )
-        keep_until_exit(self.stack, planned)
-        return planned
 
     @property
     def target(self) -> str:

@@ -38,6 +38,6 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     session = open_session(args, args.path)
     with session.client() as client:
-        planned = session.plan(client)
-    session.output.out(render(planned, args, session, title="drift"))
-    return ExitCode.OK if planned.plan.is_empty else ExitCode.CHANGES
+        plan = session.compare(client)
+    session.output.out(render(plan, args, session, title="drift"))
+    return ExitCode.OK if plan.is_empty else ExitCode.CHANGES

@@ -34,17 +34,19 @@ from wazo_reconcile.callerid import (
     parse_caller_id,
 )
 from wazo_reconcile.commands.common import Output, load_checked, open_session, protect_logs
-from wazo_reconcile.confd import connect
+from wazo_reconcile.commands.connection import open_client
 from wazo_reconcile.config import Stack
 from wazo_reconcile.diff import Action
-from wazo_reconcile.engine import Planned
 from wazo_reconcile.errors import ApiError, ExitCode, ReconcileError, UsageError
 from wazo_reconcile.lint import data_of, yaml_outcall
-from wazo_reconcile.live import fetch_live
+from wazo_reconcile.live import fetch_live, find_user, index_live
 from wazo_reconcile.model import Resource
-from wazo_reconcile.normalise import find_user, index_live, normalise_live
+from wazo_reconcile.normalise import normalise_live
+from wazo_reconcile.pipeline import changes_between, normalise_sides, sip_namespace
+from wazo_reconcile.planner import Plan
 from wazo_reconcile.secrets import SecretResolver
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
+from wazo_reconcile.shapes import User
 
 DESCRIPTION = """\
 Explain the caller ID an outgoing call presents: for USER dialing NUMBER through the outcall
@@ -253,8 +255,8 @@ def json_document(explanation: Explanation, state: State) -> dict[str, Any]:
 def live_state(args: argparse.Namespace, output: Output) -> State:
     settings = settings_from_args(args, os.environ)
     protect_logs(output.secrets, settings)
-    with connect(settings) as client:
-        live = fetch_live(client)
+    with open_client(settings) as client:
+        live = fetch_live(client, sip_names=())  # routes and users: no SIP endpoint needed
     index = index_live(live)
     resources = normalise_live(live, index)
     where = f"the live PBX ({_target(settings)})"
@@ -265,7 +267,7 @@ def desired_state(args: argparse.Namespace) -> State:
     try:
         session = open_session(args, args.path)
         with session.client() as client:
-            planned = session.plan(client)
+            live = fetch_live(client, sip_names=sip_namespace(session.stack))
     except UsageError as exc:
         if "no PBX to talk to" in str(exc):
             raise UsageError(f"{exc}; or add --offline to explain from the YAML alone") from exc
@@ -276,15 +278,19 @@ def desired_state(args: argparse.Namespace) -> State:
                 f"{exc}; no PBX reachable: add --offline to explain from the YAML alone"
             ) from exc
         raise
+    sides = normalise_sides(
+        session.stack, live, tenant=session.settings.tenant, resolver=session.resolver
+    )
+    plan = changes_between(sides, session.stack.policy, live.fingerprint)
     where = f"{args.path} as apply would leave the PBX ({_target(session.settings)})"
-    return _pbx_state("desired", where, after_apply(planned), planned.index.users, args)
+    return _pbx_state("desired", where, after_apply(plan, sides.live), sides.index.users, args)
 
 
-def after_apply(planned: Planned) -> list[Resource]:
+def after_apply(plan: Plan, live: Sequence[Resource]) -> list[Resource]:
     """The live resources as the plan would leave them (pure): created ones added, deleted
     ones removed, updated ones with the declared fields over the live ones."""
-    state = {r.identity: r for r in planned.live_resources}
-    for change in planned.plan.changes:
+    state = {r.identity: r for r in live}
+    for change in plan.changes:
         if change.action is Action.DELETE:
             state.pop(change.resource.identity, None)
         elif change.after is not None:
@@ -299,7 +305,7 @@ def _pbx_state(
     name: str,
     where: str,
     resources: Sequence[Resource],
-    users: Sequence[Mapping[str, Any]],
+    users: Sequence[User],
     args: argparse.Namespace,
 ) -> State:
     routes = {

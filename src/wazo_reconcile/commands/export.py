@@ -6,18 +6,17 @@ import argparse
 import datetime
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from wazo_reconcile import __version__
-from wazo_reconcile.cli import keep_until_exit
 from wazo_reconcile.commands.common import Output, protect_logs
-from wazo_reconcile.confd import connect
+from wazo_reconcile.commands.connection import open_client
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
-from wazo_reconcile.gcpause import gc_paused
-from wazo_reconcile.live import fetch_live
-from wazo_reconcile.normalise import LivePreparer, index_live, normalise_live
+from wazo_reconcile.live import LiveState, fetch_live, index_live
+from wazo_reconcile.normalise import normalise_live
 from wazo_reconcile.secrets import is_secret_key
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
 
@@ -107,11 +106,10 @@ def run(args: argparse.Namespace) -> int:
     output = Output()
     protect_logs(output.secrets, settings)
     target = _target(args.output, force=args.force, kinds=args.kinds or EXPORT_KINDS)
-    preparer = LivePreparer()  # as engine.compute_plan does
-    with connect(settings) as client, gc_paused(freeze=True):  # see engine.compute_plan
-        live = fetch_live(client, received=preparer)
-        index = index_live(live)
-        resources = normalise_live(live, index, preparer.prepared())
+    with open_client(settings) as client:
+        live = fetch_live(client)
+    index = index_live(live)
+    resources = normalise_live(live, index)
     for item in _secret_values(live):
         output.secrets.add(item)
     result = export_documents(
@@ -125,7 +123,6 @@ def run(args: argparse.Namespace) -> int:
         provenance=Provenance(_source(settings), _date(), f"wazo-reconcile {__version__}"),
         schema_ref=args.schema_ref,
     )
-    keep_until_exit(live, index, resources, result)
     if target is None:
         output.stdout.write(result.stream)  # unscrubbed: the YAML holds no secret value
         output.stdout.flush()
@@ -135,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _target(output: str, *, force: bool, kinds: Any) -> Path | None:
+def _target(output: str, *, force: bool, kinds: Collection[str]) -> Path | None:
     """The output directory (None for stdout), checked before anything is read."""
     if output == "-":
         return None
@@ -187,7 +184,7 @@ def _report(
         output.stderr.flush()
 
 
-def _secret_values(live: Any) -> list[str]:
+def _secret_values(live: LiveState) -> list[str]:
     """Every secret option value of the live state, so that stderr never shows one."""
     found = []
     for kind in ("sip_templates", "endpoints_sip"):

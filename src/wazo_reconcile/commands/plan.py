@@ -15,8 +15,8 @@ from wazo_reconcile.commands.common import (
     open_session,
     selection_of,
 )
-from wazo_reconcile.engine import Planned
 from wazo_reconcile.errors import ExitCode, UnsafePlanError
+from wazo_reconcile.planner import Plan
 from wazo_reconcile.render import RenderOptions, plan_dict, render_markdown, render_text
 from wazo_reconcile.savedplan import saved_plan
 
@@ -83,17 +83,13 @@ def use_color(args: argparse.Namespace) -> bool:
     return sys.stdout.isatty()
 
 
-def render(
-    planned: Planned, args: argparse.Namespace, session: Session, *, title: str = "plan"
-) -> str:
-    options = RenderOptions(
-        color=use_color(args), title=title, source=session.target, operations=planned.operations
-    )
+def render(plan: Plan, args: argparse.Namespace, session: Session, *, title: str = "plan") -> str:
+    options = RenderOptions(color=use_color(args), title=title, source=session.target)
     if args.format == "json":
-        return session.output.json_text(plan_dict(planned.plan, options))
+        return session.output.json_text(plan_dict(plan, options))
     if args.format == "markdown":
-        return render_markdown(planned.plan, options)
-    return render_text(planned.plan, options)
+        return render_markdown(plan, options)
+    return render_text(plan, options)
 
 
 def target_of(session: Session) -> dict[str, Any]:
@@ -109,19 +105,19 @@ def run(args: argparse.Namespace) -> int:
     session = open_session(args, args.path)
     selection = selection_of(args)
     with session.client() as client:
-        planned = session.plan(client, selection)
-    session.output.out(render(planned, args, session))
+        plan = session.compare(client, selection)
+    session.output.out(render(plan, args, session))
     if args.out:
         document = saved_plan(
-            planned, stack=Path(args.path), target=target_of(session), selection=selection
+            plan, stack=Path(args.path), target=target_of(session), selection=selection
         )
         session.output.write_file(args.out, session.output.json_text(document))
         session.output.err(
             f"Saved the plan to {args.out}; apply it with: reconcile apply --plan {args.out}\n"
         )
-    if planned.plan.refusals and not args.force:
-        raise UnsafePlanError(refusal_message(planned.plan.refusals))
-    if args.detailed_exitcode and not planned.plan.is_empty:
+    if plan.refusals and not args.force:
+        raise UnsafePlanError(refusal_message(plan.refusals))
+    if args.detailed_exitcode and not plan.is_empty:
         return ExitCode.CHANGES
     return ExitCode.OK
 

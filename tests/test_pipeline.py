@@ -22,10 +22,12 @@ from support import (
 from wazo_reconcile.apply import Status
 from wazo_reconcile.config import load_stack
 from wazo_reconcile.diff import Action
-from wazo_reconcile.engine import Selection, compute_plan
+from wazo_reconcile.pipeline import fetch_and_compare
+from wazo_reconcile.planner import Selection
 from wazo_reconcile.render import RenderOptions, render_json, render_markdown, render_text
 from wazo_reconcile.sandbox import Sandbox
 from wazo_reconcile.secrets import SecretResolver
+from wazo_reconcile.shapes import Context
 
 
 @pytest.fixture
@@ -38,11 +40,11 @@ def test_plan_apply_plan_is_empty(sandbox: Sandbox) -> None:
     client = client_for(sandbox)
     planned, report = apply(stack, client)
     assert report.ok, [o for o in report.outcomes if o.status is not Status.DONE]
-    assert len(planned.plan.changes) == 9
+    assert len(planned.changes) == 9
     sandbox.reset_stats()
     again = plan(stack, client)
-    assert again.plan.is_empty, render_text(again.plan)
-    assert again.plan.in_sync == 9
+    assert again.is_empty, render_text(again)
+    assert again.in_sync == 9
     writes = {k: v for k, v in sandbox.stats()["requests"].items() if not k.startswith("GET")}
     assert writes == {}
     assert invariants(sandbox) == []
@@ -52,9 +54,9 @@ def test_generated_stack_converges(sandbox: Sandbox, tmp_path: Path) -> None:
     stack = generated_stack(tmp_path)
     client = client_for(sandbox)
     planned, report = apply(stack, client)
-    assert len(planned.plan.changes) >= 30
+    assert len(planned.changes) >= 30
     assert report.ok
-    assert plan(stack, client).plan.is_empty
+    assert plan(stack, client).is_empty
     assert invariants(sandbox) == []
 
 
@@ -77,30 +79,35 @@ def test_hand_edits_show_exactly(sandbox: Sandbox) -> None:
     apply(stack, client)
     _hand_edit(sandbox)
     planned = plan(stack, client)
-    summary = {(str(c.key), c.action): [d.field for d in c.fields] for c in planned.plan.changes}
+    summary = {(str(c.key), c.action): [d.field for d in c.fields] for c in planned.changes}
     assert summary == {
         ("trunks/acme", Action.UPDATE): ["aor"],
         ("outcalls/national", Action.UPDATE): ["trunks"],
         ("users/bob@example.com", Action.UPDATE): ["outgoing_caller_id"],
     }
-    (trunk,) = [c for c in planned.plan.changes if c.key.name == "acme"]
+    (trunk,) = [c for c in planned.changes if c.key.name == "acme"]
     assert ("contact", "sip:elsewhere.example:5060") in trunk.fields[0].before
     _, report = apply(stack, client)
     assert report.ok
-    assert plan(stack, client).plan.is_empty
+    assert plan(stack, client).is_empty
 
 
-def test_plan_requests_do_not_grow_with_objects(tmp_path: Path) -> None:
-    counts = []
+def test_plan_requests_grow_with_the_declared_sip_trunks_only(tmp_path: Path) -> None:
+    """One list per kind, and one read of each declared SIP trunk's endpoint: never the list
+    of SIP endpoints, never a read of a trunk the stack does not declare."""
+    sandbox = Sandbox(profile="fresh")
+    client = client_for(sandbox)
+    apply(generated_stack(tmp_path / "big", sip=1000, iax=3, custom=2), client)
+    counts = {}
     for size in (10, 1000):
-        sandbox = Sandbox(profile="fresh")
         stack = generated_stack(tmp_path / str(size), sip=size, iax=3, custom=2)
-        client = client_for(sandbox)
-        apply(stack, client)
         sandbox.reset_stats()
-        assert plan(stack, client).plan.is_empty
-        counts.append(sandbox.stats()["total"])
-    assert counts[0] == counts[1] <= 20
+        planned = plan(stack, client)
+        assert not [c for c in planned.changes if c.key.kind != "trunks"]
+        counts[size] = sandbox.stats()["total"]
+        listed = [k for k in sandbox.stats()["requests"] if k == "GET /endpoints/sip"]
+        assert listed == [], listed
+    assert counts == {10: 14 + 10, 1000: 14 + 1000}
 
 
 def test_no_secret_in_any_rendering(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
@@ -108,11 +115,11 @@ def test_no_secret_in_any_rendering(sandbox: Sandbox, caplog: pytest.LogCaptureF
     stack = load_stack(STACKS / "full.yaml")
     client = client_for(sandbox)
     planned = plan(stack, client)
-    options = RenderOptions(operations=planned.operations)
+    options = RenderOptions()
     outputs = [
-        render_text(planned.plan, options),
-        render_json(planned.plan, options),
-        render_markdown(planned.plan, options),
+        render_text(planned, options),
+        render_json(planned, options),
+        render_markdown(planned, options),
     ]
     apply(stack, client)
     outputs.append(caplog.text)
@@ -128,7 +135,7 @@ def test_no_secret_in_any_rendering(sandbox: Sandbox, caplog: pytest.LogCaptureF
 def test_plan_order_is_dependency_order(sandbox: Sandbox, tmp_path: Path) -> None:
     stack = generated_stack(tmp_path)
     planned = plan(stack, client_for(sandbox))
-    keys = [str(c.key) for c in planned.plan.changes]
+    keys = [str(c.key) for c in planned.changes]
     assert keys.index("transports/transport-tcp") < keys.index("sip_templates/gen-base")
     assert keys.index("sip_templates/gen-base") < keys.index("sip_templates/gen-mid")
     assert keys.index("sip_templates/gen-mid") < keys.index("sip_templates/gen-top")
@@ -136,24 +143,26 @@ def test_plan_order_is_dependency_order(sandbox: Sandbox, tmp_path: Path) -> Non
     assert max(keys.index(f"trunks/gen-sip-{i}") for i in range(12)) < keys.index(
         "outcalls/gen-route-0"
     )
-    assert plan(stack, client_for(sandbox)).plan.changes == planned.plan.changes
+    assert plan(stack, client_for(sandbox)).changes == planned.changes
 
 
 def test_target_includes_dependencies_exclude_drops_dependents(sandbox: Sandbox) -> None:
     stack = load_stack(STACKS / "full.yaml")
     client = client_for(sandbox)
     resolver = SecretResolver(SECRETS)
-    targeted = compute_plan(stack, client, resolver=resolver, selection=Selection(("trunks/acme",)))
-    assert [str(c.key) for c in targeted.plan.changes] == [
+    targeted = fetch_and_compare(
+        stack, client, resolver=resolver, selection=Selection(("trunks/acme",))
+    )
+    assert [str(c.key) for c in targeted.changes] == [
         "transports/transport-udp",
         "sip_templates/global",
         "sip_templates/carrier-base",
         "trunks/acme",
     ]
-    excluded = compute_plan(
+    excluded = fetch_and_compare(
         stack, client, resolver=resolver, selection=Selection((), ("trunks/acme",))
     )
-    keys = {str(c.key) for c in excluded.plan.changes}
+    keys = {str(c.key) for c in excluded.changes}
     assert "trunks/acme" not in keys and "outcalls/national" not in keys  # it needs acme
     assert "users/alice" in keys
 
@@ -180,12 +189,12 @@ def test_prune_keeps_transports_in_use(sandbox: Sandbox, tmp_path: Path) -> None
         "version: 1\ntransports:\n  transport-tcp: {protocol: tcp}\npolicy: {prune: [transports]}\n"
     )
     planned = plan(load_stack(tmp_path), client)
-    actions = {(c.action.value, str(c.key)) for c in planned.plan.changes}
+    actions = {(c.action.value, str(c.key)) for c in planned.changes}
     assert actions == {
         ("create", "transports/transport-tcp"),
         ("delete", "transports/transport-old"),
     }
-    kept = {str(k.resource.key): k.reason for k in planned.plan.kept}
+    kept = {str(k.resource.key): k.reason for k in planned.kept}
     assert kept == {
         "transports/transport-udp": "in use by global",
         "transports/transport-wss": "in use by webrtc",
@@ -199,9 +208,9 @@ def test_options_this_pbx_does_not_know_are_located(sandbox: Sandbox, tmp_path: 
     reported where it is written, in a mapping or in [key, value] pairs, before any write."""
     from dataclasses import replace
 
-    from wazo_reconcile.engine import plan_against
     from wazo_reconcile.errors import ConfigError
     from wazo_reconcile.live import fetch_live
+    from wazo_reconcile.pipeline import compare
 
     path = tmp_path / "stack.yaml"
     path.write_text(
@@ -217,12 +226,12 @@ def test_options_this_pbx_does_not_know_are_located(sandbox: Sandbox, tmp_path: 
     )
     stack = load_stack(path)
     live = fetch_live(client_for(sandbox))
-    assert plan_against(stack, live).plan.changes  # the full doc knows every key
+    assert compare(stack, live).changes  # the full doc knows every key
     doc = dict(live.pjsip_doc or {})
     doc["endpoint"] = {k: v for k, v in doc["endpoint"].items() if k != "direct_media"}
     doc["aor"] = {k: v for k, v in doc["aor"].items() if k != "max_contacts"}
     with pytest.raises(ConfigError) as caught:
-        plan_against(stack, replace(live, pjsip_doc=doc))
+        compare(stack, replace(live, pjsip_doc=doc))
     found = sorted(str(p) for p in caught.value.problems)
     assert found == [
         f"{path}:5:12: sip_templates.carrier.aor.max_contacts: option 'max_contacts' is not "
@@ -239,13 +248,13 @@ def test_contexts_are_found_by_name_or_label_in_the_tenant(
     ambiguous one is reported where it is written, before any write."""
     from dataclasses import replace
 
-    from wazo_reconcile.engine import plan_against
     from wazo_reconcile.errors import ConfigError
     from wazo_reconcile.live import fetch_live
+    from wazo_reconcile.pipeline import compare
 
     live = fetch_live(client_for(sandbox))
     tenant = live.token_tenant
-    extra = [  # two more contexts labelled "Shared"; one more labelled "Incalls", internal
+    extra: list[Context] = [  # two more labelled "Shared"; one more labelled "Incalls", internal
         {"name": "shared-a", "label": "Shared", "type": "internal", "tenant_uuid": tenant},
         {"name": "shared-b", "label": "Shared", "type": "internal", "tenant_uuid": tenant},
         {"name": "more-in", "label": "Incalls", "type": "internal", "tenant_uuid": tenant},
@@ -257,8 +266,8 @@ def test_contexts_are_found_by_name_or_label_in_the_tenant(
         "version: 1\ntrunks:\n"
         + "".join(f"  {name}:\n    context: {context}\n" for name, context in trunks.items())
     )
-    planned = plan_against(load_stack(path), live)
-    contexts = {c.key.name: c.after.fields["context"] for c in planned.plan.changes if c.after}
+    planned = compare(load_stack(path), live)
+    contexts = {c.key.name: c.after.fields["context"] for c in planned.changes if c.after}
     assert contexts == {"by-name": "to-extern", "by-label": "to-extern", "by-type": "from-extern"}
     path.write_text(
         "version: 1\ntrunks:\n"
@@ -267,7 +276,7 @@ def test_contexts_are_found_by_name_or_label_in_the_tenant(
         "  elsewhere:\n    context: ctx-sub-incall-3501bacb-94c0-4f38-b7dd-6d1fe1988ac7\n"
     )
     with pytest.raises(ConfigError) as caught:
-        plan_against(load_stack(path), live)
+        compare(load_stack(path), live)
     assert sorted(str(p) for p in caught.value.problems) == [
         f"{path}:4:14: trunks.shared.context: context label 'Shared' is ambiguous "
         "(shared-a, shared-b); use the name",
@@ -275,3 +284,29 @@ def test_contexts_are_found_by_name_or_label_in_the_tenant(
         f"{path}:8:14: trunks.elsewhere.context: unknown context "
         f"'ctx-sub-incall-3501bacb-94c0-4f38-b7dd-6d1fe1988ac7' in tenant {tenant}",
     ]
+
+
+def test_a_template_change_shows_every_trunk_inheriting_it(tmp_path: Path) -> None:
+    """Only the declared trunks' endpoints are read, unless the plan changes a template:
+    then every trunk's, to show what inherits it."""
+    sandbox = Sandbox(profile="fresh")
+    client = client_for(sandbox)
+    everything = tmp_path / "all.yaml"
+    everything.write_text(
+        "version: 1\nsip_templates:\n  carrier: {endpoint: {allow: '!all,alaw'}}\n"
+        "trunks:\n"
+        + "".join(f"  t{i}: {{templates: [carrier], context: from-extern}}\n" for i in range(4))
+    )
+    assert apply(load_stack(everything), client)[1].ok
+    one = tmp_path / "one.yaml"
+    one.write_text("version: 1\ntrunks:\n  t0: {templates: [carrier], context: from-extern}\n")
+    sandbox.reset_stats()
+    assert plan(load_stack(one), client).is_empty
+    assert sandbox.stats()["total"] == 14 + 1  # the lists, and t0's endpoint
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(
+        "version: 1\nsip_templates:\n  carrier: {endpoint: {allow: '!all,ulaw'}}\n"
+        "trunks:\n  t0: {templates: [carrier], context: from-extern}\n"
+    )
+    (template,) = plan(load_stack(changed), client).changes
+    assert template.affects == tuple(f"trunks/t{i}" for i in range(4))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 import logging
 
-from wazo_reconcile.logsafe import MASK, RedactingFilter, mask, redact, secret_values
+from wazo_reconcile.secrets import MASK, RedactingFilter, mask, redact, secret_values
 
 BODY = {
     "name": "acme",
@@ -52,7 +52,7 @@ def test_redacting_filter_on_a_handler_covers_args_and_tracebacks() -> None:
     secret_filter = RedactingFilter(["tok-1"])
     secret_filter.add("pw-2", None, "")
     handler.addFilter(secret_filter)
-    logger = logging.getLogger("test_logsafe.redacting")
+    logger = logging.getLogger("test_secrets_in_logs.redacting")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     logger.propagate = False

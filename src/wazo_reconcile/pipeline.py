@@ -1,0 +1,155 @@
+"""The stages after loading, in order, as plan, apply, drift and explain run them.
+
+fetch the live state (live) → normalise both sides (normalise) → the checks only the live PBX
+can answer (lint) → diff → order into a plan (planner). Every problem found before the diff is
+reported at once as a `ConfigError`; nothing here writes to the PBX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wazo_reconcile.config import Declaration, Policy, Stack
+from wazo_reconcile.diff import Action, diff
+from wazo_reconcile.errors import ConfigError
+from wazo_reconcile.lint import check_live, data_of
+from wazo_reconcile.live import LiveIndex, LiveState, fetch_live, index_live, read_trunk_endpoints
+from wazo_reconcile.model import Resource
+from wazo_reconcile.normalise import (
+    DesiredContext,
+    declared_handles,
+    normalise_desired,
+    normalise_live,
+)
+from wazo_reconcile.planner import Guards, Plan, Selection, order_changes
+from wazo_reconcile.secrets import SecretResolver
+
+if TYPE_CHECKING:
+    from wazo_reconcile.confd import ConfdClient
+
+
+@dataclass(frozen=True)
+class Sides:
+    """Both sides of the comparison, normalised: what the stack declares, what the PBX has."""
+
+    index: LiveIndex
+    desired: tuple[Resource, ...]
+    live: tuple[Resource, ...]
+    tenants: frozenset[str]  # the tenants the stack manages
+
+
+def fetch_and_compare(
+    stack: Stack,
+    client: ConfdClient,
+    *,
+    tenant: str | None = None,
+    resolver: SecretResolver | None = None,
+    selection: Selection | None = None,
+) -> Plan:
+    """Fetch the live state the stack needs, then compare `stack` with it.
+
+    A plan that changes a template shows what inherits it: then every trunk's SIP endpoint
+    is read, not only the declared trunks'.
+    """
+    live = fetch_live(client, sip_names=sip_namespace(stack))
+    plan = compare(stack, live, tenant=tenant, resolver=resolver, selection=selection)
+    if live.unread_trunk_endpoints and any(
+        c.key.kind == "sip_templates" and c.action is not Action.CREATE for c in plan.changes
+    ):
+        live = read_trunk_endpoints(client, live)
+        plan = compare(stack, live, tenant=tenant, resolver=resolver, selection=selection)
+    return plan
+
+
+def sip_namespace(stack: Stack) -> frozenset[str]:
+    """The names the stack declares in confd's SIP namespace: SIP trunks (their endpoints),
+    templates and transports."""
+    return frozenset(
+        decl.name
+        for decl in stack.all_declarations()
+        if decl.kind in ("transports", "sip_templates")
+        or (decl.kind == "trunks" and data_of(decl).get("type", "sip") == "sip")
+    )
+
+
+def compare(
+    stack: Stack,
+    live: LiveState,
+    *,
+    tenant: str | None = None,
+    resolver: SecretResolver | None = None,
+    selection: Selection | None = None,
+) -> Plan:
+    """The plan that makes `live` match `stack` (pure)."""
+    sides = normalise_sides(stack, live, tenant=tenant, resolver=resolver)
+    return changes_between(sides, stack.policy, live.fingerprint, selection=selection)
+
+
+def changes_between(
+    sides: Sides,
+    policy: Policy,
+    fingerprint: str | Callable[[], str],
+    *,
+    selection: Selection | None = None,
+) -> Plan:
+    """Diff both sides under the stack's policy, and order the changes into a plan.
+    ``fingerprint``: the live state's, or how to compute it (shown by JSON and saved plans)."""
+    result = diff(
+        sides.desired,
+        sides.live,
+        policy,
+        tenants=sides.tenants,
+        transport_users=sides.index.transport_users,
+    )
+    return order_changes(
+        result,
+        desired=sides.desired,
+        live=sides.live,
+        index=sides.index,
+        guards=Guards(policy.max_delete_percent, policy.max_update_percent),
+        selection=selection,
+        fingerprint=fingerprint,
+    )
+
+
+def normalise_sides(
+    stack: Stack,
+    live: LiveState,
+    *,
+    tenant: str | None = None,
+    resolver: SecretResolver | None = None,
+) -> Sides:
+    """Both sides normalised, and checked against the live PBX; a `ConfigError` with every
+    problem found (unknown references, names taken, …)."""
+    resolver = resolver or SecretResolver()
+
+    def expand(text: str, decl: Declaration) -> str:
+        return resolver.expand(text, decl.document.base_dir)
+
+    declarations = stack.all_declarations()
+    default_tenant = live.default_tenant(tenant)
+    for decl in declarations:
+        if decl.tenant is not None:
+            live.default_tenant(decl.tenant)  # a UsageError if the token cannot see it
+    index = index_live(live, declared_handles(declarations, expand))
+    ctx = DesiredContext(index=index, default_tenant=default_tenant, expand=expand)
+    desired = normalise_desired(declarations, ctx)
+    live_resources = normalise_live(live, index)
+    problems = ctx.problems + check_live(
+        stack,
+        desired,
+        live_resources,
+        pjsip_readable=live.pjsip_readable,
+        pjsip_doc=live.pjsip_doc,
+        names_taken={
+            e["name"]: f"the SIP endpoint of line {(e.get('line') or {}).get('id')}"
+            for e in live.endpoints_sip
+            if e.get("line")
+        },
+    )
+    if problems:
+        raise ConfigError(problems)
+    tenants = frozenset({default_tenant} | {ctx.tenant_of(d) for d in declarations})
+    return Sides(index, tuple(desired), tuple(live_resources), tenants)
