@@ -273,13 +273,23 @@ def test_read_stack_reports_located_problems(
     assert messages(problems) == [expected]
 
 
-def test_alias_bomb_is_refused_fast(tmp_path: Path) -> None:
+def write_alias_bomb(tmp_path: Path) -> Path:
     lines = ["version: 1", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
     write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
+    return tmp_path / "bomb.yaml"
+
+
+@pytest.mark.timing
+def test_alias_bomb_is_refused_within_a_tenth_of_a_second(tmp_path: Path) -> None:
+    path = write_alias_bomb(tmp_path)
     started = time.perf_counter()
-    stack, problems = read_stack(tmp_path / "bomb.yaml")
+    read_stack(path)
     assert time.perf_counter() - started < 0.1
+
+
+def test_alias_bomb_is_refused(tmp_path: Path) -> None:
+    stack, problems = read_stack(write_alias_bomb(tmp_path))
     assert stack.documents == ()
     assert len(problems) == 1 and "alias bomb" in problems[0].message
     assert problems[0].location.line == 5  # where the expansion passed the bound

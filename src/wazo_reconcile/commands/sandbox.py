@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
 from typing import Any
 
 from wazo_reconcile.errors import ExitCode, UsageError
-from wazo_reconcile.sandbox import PROFILES, FaultConfig, FaultRule, Sandbox
+from wazo_reconcile.sandbox import COST_PROFILES, PROFILES, FaultConfig, FaultRule, Sandbox
 from wazo_reconcile.sandbox.server import SandboxServer, serving
 
 EXAMPLES = """\
@@ -23,6 +24,8 @@ examples:
   reconcile sandbox --port 0 --seed-profile recordings
   reconcile sandbox --require-auth admin:secret --token-lifetime 60
   reconcile sandbox --latency-ms 20 --fault-rate 0.05 --fault-seed 42
+  reconcile sandbox --costs confd                    # as slow as a real wazo-confd
+  reconcile sandbox --costs confd --cost-scale 0.1   # the same model, ten times faster
 
   # in a script: start it, read its URL, use it, stop it
   reconcile sandbox --port 0 > sandbox.out & pid=$!
@@ -71,6 +74,21 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault decisions")
     parser.add_argument(
+        "--costs",
+        choices=("none", *COST_PROFILES),
+        default="none",
+        help="cost profile: 'confd' serves each request in the time a real wazo-confd takes "
+        "(measured), one at a time (default: %(default)s, answer at once)",
+    )
+    parser.add_argument(
+        "--cost-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply the cost profile's times by F (0.1: ten times faster; the modelled "
+        "time in /_sandbox/stats stays unscaled) (default: %(default)s)",
+    )
+    parser.add_argument(
         "--require-auth",
         metavar="USER:PASSWORD",
         help="accept only tokens issued by POST /api/auth/0.1/token with these credentials",
@@ -103,12 +121,20 @@ def _faults(args: argparse.Namespace) -> FaultConfig:
     return FaultConfig(seed=args.fault_seed, latency=args.latency_ms / 1000, rules=rules)
 
 
+def _costs(args: argparse.Namespace) -> str:
+    return "none" if args.costs == "none" else f"{args.costs} at scale {args.cost_scale:g}"
+
+
 def run(args: argparse.Namespace) -> int:
+    if not (math.isfinite(args.cost_scale) and args.cost_scale >= 0):
+        raise UsageError("--cost-scale must be a number >= 0")
     sandbox = Sandbox(
         args.seed_profile,
         require_auth=_credentials(args.require_auth),
         token_lifetime=args.token_lifetime,
         faults=_faults(args),
+        costs=None if args.costs == "none" else args.costs,
+        cost_scale=args.cost_scale,
     )
     try:
         server = SandboxServer(sandbox, args.host, args.port)
@@ -123,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(server.base_url + "\n")
             sys.stdout.flush()
             sys.stderr.write(
-                f"sandbox: profile {args.seed_profile}, master tenant {sandbox.master_tenant}; "
-                "stop with Ctrl-C\n"
+                f"sandbox: profile {args.seed_profile}, master tenant {sandbox.master_tenant}, "
+                f"costs {_costs(args)}; stop with Ctrl-C\n"
             )
             while not stop.wait(0.5):  # a timeout keeps the main thread responsive to signals
                 pass

@@ -7,7 +7,17 @@ Serve it in-process (``Sandbox().transport()``, an httpx transport) or on 127.0.
 from __future__ import annotations
 
 from wazo_reconcile.sandbox.app import Sandbox
+from wazo_reconcile.sandbox.costs import COST_PROFILES, CostProfile
 from wazo_reconcile.sandbox.faults import FaultConfig, FaultRule
 from wazo_reconcile.sandbox.seed import FRESH_MASTER, FRESH_SUB, PROFILES
 
-__all__ = ["FRESH_MASTER", "FRESH_SUB", "PROFILES", "FaultConfig", "FaultRule", "Sandbox"]
+__all__ = [
+    "COST_PROFILES",
+    "FRESH_MASTER",
+    "FRESH_SUB",
+    "PROFILES",
+    "CostProfile",
+    "FaultConfig",
+    "FaultRule",
+    "Sandbox",
+]

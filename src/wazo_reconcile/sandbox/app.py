@@ -5,6 +5,11 @@ gets an index, a latency and maybe a fault from the :class:`FaultInjector`, then
 (Flask-like 404/405 first), authenticated (token, ``Wazo-Tenant``, master-tenant-only routes,
 in confd's order and wording) and handled under the store lock. Sleeping happens outside the
 lock, so concurrent clients are not serialised by latency.
+
+With a cost profile (``costs="confd"``, :mod:`wazo_reconcile.sandbox.costs`) each handled
+request is also priced and queued, still under the store lock (so in the order requests are
+handled), on one modelled worker; its answer waits, outside the lock, until the worker is done
+with it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from wazo_reconcile.gcpause import gc_paused
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.auth import DEFAULT_LIFETIME, TOKEN_PATH, Tokens
 from wazo_reconcile.sandbox.call import API_PREFIX, Call, visible_tenants
+from wazo_reconcile.sandbox.costs import CostProfile, meter_for
 from wazo_reconcile.sandbox.faults import FaultConfig, FaultInjector
 from wazo_reconcile.sandbox.http import Request, Response
 from wazo_reconcile.sandbox.resources import ROUTES
@@ -56,6 +62,9 @@ class Sandbox:
     token is a master-tenant token). ``token_lifetime``: seconds, for issued tokens.
     ``faults``: latency and fault injection. ``clock``/``sleep``: injectable time.
     ``seed``: makes generated uuids and names reproducible.
+    ``costs``: a cost profile (``"confd"`` or a :class:`CostProfile`): requests take the time
+    the real server takes, one at a time; ``cost_scale`` multiplies that time (0.1: ten
+    times faster; 0: no waiting, only the counters of modelled time).
     """
 
     def __init__(
@@ -68,6 +77,8 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
+        costs: str | CostProfile | None = None,
+        cost_scale: float = 1.0,
     ) -> None:
         self.profile = profile
         self.clock = clock
@@ -86,6 +97,7 @@ class Sandbox:
         )
         self.faults = FaultInjector(faults)
         self.router = Router(ROUTES)
+        self.meter = meter_for(costs, cost_scale)
 
     # -- the Python API ---------------------------------------------------------------------
 
@@ -98,12 +110,17 @@ class Sandbox:
 
     def stats(self) -> dict[str, Any]:
         """Request counters: ``total``, ``requests`` per ``"METHOD /path/{template}"``,
-        ``faults`` per kind and ``faulted`` (index, method, path, fault of each faulted request)."""
-        return self.faults.stats()
+        ``faults`` per kind and ``faulted`` (index, method, path, fault of each faulted request);
+        ``costs``: the cost profile's counters (None without a profile)."""
+        stats = self.faults.stats()
+        stats["costs"] = self.meter.stats() if self.meter is not None else None
+        return stats
 
     def reset_stats(self) -> None:
         """Forget the counters; request indexes (and fault decisions) start over."""
         self.faults.reset()
+        if self.meter is not None:
+            self.meter.reset()
 
     def reset_state(self) -> None:
         """Back to the seed profile's state (issued tokens stay valid)."""
@@ -144,7 +161,10 @@ class Sandbox:
         fault = decision.fault
         if fault is not None and fault.kind in _BEFORE:
             return _early_fault(fault.kind, fault.status, fault.retry_after)
-        response = self._process(request, matched)
+        meter = self.meter
+        response, due = self._process(request, matched, meter.clock() if meter else 0.0)
+        if meter is not None and due is not None and (wait := due - meter.clock()) > 0:
+            self._sleep(wait)  # outside the store lock: the worker's queue, not a lock, orders
         if fault is None:
             return Outcome(response)
         if fault.kind == "saved_then_500":
@@ -167,23 +187,41 @@ class Sandbox:
             return miss.response
 
     def _process(
-        self, request: Request, matched: tuple[Route, dict[str, Any]] | Response | None
-    ) -> Response:
+        self,
+        request: Request,
+        matched: tuple[Route, dict[str, Any]] | Response | None,
+        arrived: float,
+    ) -> tuple[Response, float | None]:
+        """The response, and when the cost profile's worker is done with it (None: free)."""
         if matched is None:
-            return self.tokens.handle(request)
+            return self.tokens.handle(request), None
         if isinstance(matched, Response):
-            return matched
+            return matched, None
         route, params = matched
+        # A handler builds a tree of fresh acyclic containers (a list answer at 5,000
+        # trunks: a million); the cyclic collector rescanning them doubled its time.
+        with self._lock, gc_paused():
+            key = f"{request.method} {route.name}"
+            meter = self.meter
+            quoted = meter.quote(key, params, request.body, self.store) if meter else 0.0
+            response, call = self._respond(request, route, params)
+            if meter is None:
+                return response, None
+            listed = call.listed if call is not None else None
+            return response, meter.charge(key, quoted, response.status, listed, arrived)
+
+    def _respond(
+        self, request: Request, route: Route, params: dict[str, Any]
+    ) -> tuple[Response, Call | None]:
+        call = None
         try:
-            # A handler builds a tree of fresh acyclic containers (a list answer at 5,000
-            # trunks: a million); the cyclic collector rescanning them doubled its time.
-            with self._lock, gc_paused():
-                return route.handler(self._authorize(request, route, params))
+            call = self._authorize(request, route, params)
+            return route.handler(call), call
         except problems.ApiProblem as problem:
-            return Response.json(problem.status, problem.body)
+            return Response.json(problem.status, problem.body), call
         except Exception as exc:  # confd's generic handler: a bug becomes a 500
             log.exception("sandbox handler failed")
-            return Response.json(500, problems.unexpected(str(exc)).body)
+            return Response.json(500, problems.unexpected(str(exc)).body), call
 
     def _authorize(self, request: Request, route: Route, params: dict[str, Any]) -> Call:
         """confd's decorators, outermost first: token + ACL, Wazo-Tenant, master tenant."""

@@ -32,6 +32,8 @@ class Call:
     token: Token
     tenant_uuid: str
     now: float
+    # the items a collection GET answered (for the cost profile)
+    listed: list[Record] | None = field(default=None, repr=False, compare=False)
     _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property

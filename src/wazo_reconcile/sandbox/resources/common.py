@@ -76,6 +76,7 @@ class Kind:
             rows = [row for row in rows if row["uuid"] in wanted]
             params = _without(params, "uuid")
         total, page = search(rows, self.search, params)
+        call.listed = page
         return Response.json(200, {"total": total, "items": [self.dump(call, r) for r in page]})
 
     def read(self, call: Call, value: Any) -> Response:
