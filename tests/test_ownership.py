@@ -4,6 +4,7 @@ key: following the guide never wipes Wazo's defaults (issue 24)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from support import apply, client_for, plan
 from wazo_reconcile.confd import ConfdClient
@@ -35,7 +36,7 @@ def global_endpoint(client: ConfdClient) -> tuple[str, list[list[str]]]:
     return str(uuid), list(template["endpoint_section_options"])
 
 
-def only_change(changes: tuple[Change, ...]) -> tuple[list[object], list[object]]:
+def only_change(changes: tuple[Change, ...]) -> tuple[list[Any], list[Any]]:
     (change,) = changes
     assert change.action is Action.UPDATE and str(change.key) == "sip_templates/global"
     (delta,) = change.fields
