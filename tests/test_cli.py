@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,23 @@ def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str])
         cli.main(["nope"])
     assert exit_info.value.code == 1
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+PROTECTED = "version: 1\npjsip:\n  global: {user_agent: ACME}\npolicy: {protect: [pjsip/global]}\n"
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_a_safety_guard_refuses_with_exit_3_and_force_overrides_it(
+    command: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(PROTECTED)
+    extra = ["--auto-approve"] if command == "apply" else []
+    assert cli.main([command, "--sandbox", *extra, str(stack)]) == 3
+    out, err = capsys.readouterr()
+    assert "Refused: pjsip/global is protected by policy" in out
+    assert "refused by safety guards" in err
+    assert cli.main([command, "--sandbox", "--force", *extra, str(stack)]) == 0
+    out, err = capsys.readouterr()
+    assert "Refused" not in out + err
+    assert "Overridden by --force: pjsip/global is protected by policy" in out

@@ -394,10 +394,11 @@ def test_post_not_retried_when_the_request_may_have_arrived(exc: type[Exception]
 
 @pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
 def test_post_retried_when_it_surely_never_arrived(exc: type[Exception]) -> None:
-    script = Script(exc, (201, {"id": 9}, {"Location": "/x/9"}))
+    script = Script((200, {"uuid": "t"}), exc, (201, {"id": 9}, {"Location": "/x/9"}))
     client = client_for(script)
+    client.get("/tenants/t")  # the server was reached: a refused connection is a blip
     assert client.post("/trunks", {}) == ("/x/9", {"id": 9})
-    assert len(script.requests) == 2
+    assert len(script.requests) == 3
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
@@ -448,14 +449,25 @@ def test_put_retries_run_out_after_ambiguous_failures_is_outcome_unknown() -> No
 
 
 def test_get_connect_error_after_retries_is_api_error_without_status() -> None:
-    script = Script(httpx.ConnectError)
+    script = Script((200, {"uuid": "t"}), httpx.ConnectError)
+    client = client_for(script, retry=RetryPolicy.no_wait(attempts=3))
+    client.get("/tenants/t")
     with pytest.raises(ApiError) as info:
-        client_for(script, retry=RetryPolicy.no_wait(attempts=3)).get("/trunks")
+        client.get("/trunks")
     assert type(info.value) is ApiError
     assert info.value.status is None
     assert "ConnectError" in str(info.value)
     assert isinstance(info.value.__cause__, httpx.ConnectError)
-    assert len(script.requests) == 3
+    assert len(script.requests) == 1 + 3
+
+
+def test_a_server_never_reached_fails_at_once_naming_its_host_and_port() -> None:
+    script = Script(httpx.ConnectError)
+    with pytest.raises(ApiError) as info:
+        client_for(script, retry=RetryPolicy.no_wait(attempts=5)).get("/trunks")
+    assert len(script.requests) == 1  # no retry: a wrong --url or a PBX that is down
+    assert info.value.status is None and isinstance(info.value.__cause__, httpx.ConnectError)
+    assert "cannot connect to wazo.test:443" in str(info.value)
 
 
 def test_get_timeout_error_names_the_timeout_flags() -> None:
@@ -551,7 +563,10 @@ def test_html_404_becomes_a_readable_api_error() -> None:
     script = Script((404, "<html><title>404 Not Found</title><body>nope</body></html>"))
     with pytest.raises(ApiError) as info:
         client_for(script).get("/nope")
-    assert str(info.value) == "GET /nope: HTTP 404: non-JSON answer: 404 Not Found"
+    assert str(info.value) == (
+        "GET /nope: HTTP 404 (https://wazo.test answers, but not as a wazo-confd: is --url "
+        "the base address of a Wazo stack (https://wazo.example.com)?)"
+    )
 
 
 def test_non_json_success_is_a_clear_error() -> None:
@@ -963,14 +978,17 @@ def _closed_port_url() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
-def test_a_refused_connection_is_retried_even_for_a_post() -> None:
+def test_a_refused_connection_fails_at_once_and_names_host_and_port() -> None:
     sleeps: list[float] = []
-    settings = ConnectionSettings(url=_closed_port_url(), token=TOKEN)
+    url = _closed_port_url()
+    settings = ConnectionSettings(url=url, token=TOKEN)
     with connect(settings, retry=RetryPolicy.no_wait(attempts=3, sleep=sleeps.append)) as client:
-        with pytest.raises(ApiError, match="ConnectError") as info:
+        started = time.monotonic()
+        with pytest.raises(ApiError) as info:
             client.post("/trunks", {})
     assert not isinstance(info.value, OutcomeUnknownError)  # it surely never arrived
-    assert len(sleeps) == 2
+    assert sleeps == [] and time.monotonic() - started < 1.0
+    assert f"cannot connect to {url.removeprefix('http://')}" in str(info.value)
 
 
 def test_connect_goes_through_the_proxy_the_environment_names(

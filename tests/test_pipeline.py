@@ -310,3 +310,18 @@ def test_a_template_change_shows_every_trunk_inheriting_it(tmp_path: Path) -> No
     )
     (template,) = plan(load_stack(changed), client).changes
     assert template.affects == tuple(f"trunks/t{i}" for i in range(4))
+
+
+def test_an_unknown_document_tenant_is_located(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wazo_reconcile.cli import main
+
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        "version: 1\ntenant: 33333333-3333-4333-8333-333333333333\n"
+        "outcalls:\n  o: {patterns: [{exten: '_0X.'}]}\n"
+    )
+    assert main(["plan", "--sandbox", str(stack)]) == 1
+    err = capsys.readouterr().err
+    assert f"{stack}:2:9: tenant: tenant 33333333-3333-4333-8333-333333333333 is not visible" in err

@@ -154,3 +154,18 @@ def test_guard_is_per_kind_not_diluted_by_other_kinds() -> None:
     assert plan.refusals == (
         "4 deletes of trunks = 40.0% of 10 live, over max_delete_percent (30%)",
     )
+
+
+def test_pattern_note_only_when_an_exten_or_context_changes() -> None:
+    old = Pattern("to-extern", "_0X.", '"A" <1>')
+    live = [outcall("national", patterns=(old,))]
+    in_place = plan_for(
+        [outcall("national", patterns=(Pattern("to-extern", "_0X.", '"B" <2>'),))], live
+    )
+    assert [c.notes for c in in_place.changes] == [()]
+    moved = plan_for(
+        [outcall("national", patterns=(Pattern("to-extern", "_1X.", '"A" <1>'),))], live
+    )
+    assert [c.notes for c in moved.changes] == [
+        ("dial patterns whose exten or context changes are dissociated and recreated",)
+    ]

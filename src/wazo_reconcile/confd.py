@@ -327,6 +327,14 @@ class ConfdClient:
                     "give the final address with --url"
                 ),
             )
+        if status == 404 and not _is_json(response):
+            raise ApiError(
+                call.method,
+                call.display,
+                status,
+                detail=f"{self._http.base_url} answers, but not as a wazo-confd: is --url the "
+                "base address of a Wazo stack (https://wazo.example.com)?",
+            )
         if call.method in WRITE_METHODS and status in AMBIGUOUS_STATUSES:
             raise OutcomeUnknownError(
                 call.method,
@@ -356,6 +364,14 @@ class ConfdClient:
                 [text_excerpt(response)],
                 detail="expected JSON: is --url the base address of a Wazo stack?",
             ) from exc
+
+
+def _is_json(response: httpx.Response) -> bool:
+    try:
+        json.loads(response.content or b"null")
+    except ValueError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- factory

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from wazo_reconcile.config import Declaration, option_text
+from wazo_reconcile.config import Declaration, format_path, option_text
 from wazo_reconcile.errors import Problem
 from wazo_reconcile.live import LiveIndex, LiveState, TrunkIdentity, trunk_identity
 from wazo_reconcile.model import (
@@ -316,7 +316,7 @@ class DesiredContext:
     exact: Callable[[Declaration], bool] = lambda _decl: False
 
     def problem(self, decl: Declaration, path: YamlPath, message: str) -> None:
-        where = ".".join([decl.kind, decl.name, *map(str, path)])
+        where = format_path((decl.kind, decl.name, *path))
         self.problems.append(Problem(decl.locate(*path), where, message))
 
     def tenant_of(self, decl: Declaration) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from wazo_reconcile.config import Declaration, Policy, Stack
 from wazo_reconcile.diff import Action, diff
-from wazo_reconcile.errors import ConfigError
+from wazo_reconcile.errors import ConfigError, Problem
 from wazo_reconcile.lint import check_live, data_of
 from wazo_reconcile.live import LiveIndex, LiveState, fetch_live, index_live, read_trunk_endpoints
 from wazo_reconcile.model import Resource
@@ -61,6 +61,20 @@ def fetch_and_compare(
         live = read_trunk_endpoints(client, live)
         plan = compare(stack, live, tenant=tenant, resolver=resolver, selection=selection)
     return plan
+
+
+def _unknown_tenants(stack: Stack, live: LiveState) -> list[Problem]:
+    """A document's `tenant:` the token cannot see, at its place in the file."""
+    visible = ", ".join(sorted(live.tenants)) or "none"
+    return [
+        Problem(
+            document.locate(("tenant",)),
+            "tenant",
+            f"tenant {document.tenant} is not visible to this token (visible: {visible})",
+        )
+        for document in stack.documents
+        if document.tenant is not None and document.tenant not in live.tenants
+    ]
 
 
 def sip_namespace(stack: Stack) -> frozenset[str]:
@@ -129,10 +143,10 @@ def normalise_sides(
         return resolver.expand(text, decl.document.base_dir)
 
     declarations = stack.all_declarations()
-    default_tenant = live.default_tenant(tenant)
-    for decl in declarations:
-        if decl.tenant is not None:
-            live.default_tenant(decl.tenant)  # a UsageError if the token cannot see it
+    default_tenant = live.default_tenant(tenant)  # a UsageError if the token cannot see it
+    unknown = _unknown_tenants(stack, live)
+    if unknown:
+        raise ConfigError(unknown)
     index = index_live(live, declared_handles(declarations, expand))
     ctx = DesiredContext(index=index, default_tenant=default_tenant, expand=expand)
     desired = normalise_desired(declarations, ctx)

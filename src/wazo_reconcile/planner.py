@@ -29,6 +29,7 @@ IMPACT_RANK = ("none", "reload:dialplan", "reload:iax2", "reload:pjsip", "restar
 
 _TRUNK_FIELDS = frozenset({"context", "outgoing_caller_id_format"})
 RESTART_NOTE = "a transport change needs an Asterisk restart; confd only reloads res_pjsip"
+PATTERN_NOTE = "dial patterns whose exten or context changes are dissociated and recreated"
 # Phone lines' SIP endpoints are never read (live.py): a line using the transport is unknown.
 TRANSPORT_DELETE_NOTE = (
     "confd refuses the delete while a SIP endpoint still uses the transport (phone lines are "
@@ -259,9 +260,14 @@ def annotate(change: Change, graph: ReferenceGraph) -> Change:
 
 
 def _pattern_notes(change: Change) -> list[str]:
+    """A note when a dial pattern's exten or context changes (not for its other values,
+    changed in place)."""
     for delta in change.fields:
         if delta.field == "patterns":
-            return ["dial patterns whose exten or context changes are dissociated and recreated"]
+            before = {p.ident for p in delta.before or ()}
+            after = {p.ident for p in delta.after or ()}
+            if before != after:
+                return [PATTERN_NOTE]
     return []
 
 

@@ -38,6 +38,7 @@ class RenderOptions:
     color: bool = False
     title: str = "plan"  # "plan" | "drift"
     source: str = ""  # what was compared, e.g. "examples/nat-provider → https://pbx"
+    forced: bool = False  # --force: the safety guards are overridden, not refusing
 
 
 # ---------------------------------------------------------------------------- values
@@ -192,8 +193,14 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
     out.append(summary_line(plan, options.title))
     out += _restart_lines(plan.restart_reasons, color=options.color)
     for refusal in plan.refusals:
-        out.append(_paint(f"Refused: {refusal} (use --force to override)", "!", options.color))
+        out.append(_paint(_refusal_line(refusal, options.forced), "!", options.color))
     return "\n".join(out) + "\n"
+
+
+def _refusal_line(refusal: str, forced: bool, code: str = "") -> str:
+    if forced:
+        return f"Overridden by {code}--force{code}: {refusal}"
+    return f"Refused: {refusal} (use {code}--force{code} to override)"
 
 
 def _unmanaged_lines(plan: Plan) -> list[str]:
@@ -432,7 +439,7 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
     if plan.restart_required:
         out += ["> [!WARNING]", f"> **{restart_line(plan.restart_reasons)}**", ""]
     for refusal in plan.refusals:
-        out += ["> [!CAUTION]", f"> Refused: {refusal} (use `--force` to override)", ""]
+        out += ["> [!CAUTION]", f"> {_refusal_line(refusal, options.forced, code='`')}", ""]
     if plan.is_empty:
         out += [summary_line(plan, options.title), ""]
     for i, change in enumerate(plan.changes):

@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
+from urllib.parse import urlsplit
 
 import httpx
 from tenacity import (
@@ -86,6 +87,9 @@ class RequestStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        # Whether the server ever answered: until it has, a refused connection is not retried
+        # (a wrong --url or a PBX that is down fails at once).
+        self.answered = False
 
     def add(self, key: str) -> None:
         with self._lock:
@@ -155,11 +159,13 @@ def _tls_failure(exc: BaseException) -> bool:
     return _ssl_error(exc) is not None or "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
-def _retryable_error(exc: BaseException | None, idempotent: bool) -> bool:
+def _retryable_error(exc: BaseException | None, idempotent: bool, answered: bool) -> bool:
     if not isinstance(exc, httpx.TransportError) or _tls_failure(exc):
         return False
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
         return False  # our request is wrong: retrying cannot help
+    if isinstance(exc, httpx.ConnectError) and not answered:
+        return False  # never reached: a wrong address or a server down, not a blip
     return _never_sent(exc) or idempotent
 
 
@@ -171,16 +177,17 @@ def _retryable_status(status: int, idempotent: bool, safe: bool) -> bool:
 
 
 class _ShouldRetry(retry_base):
-    def __init__(self, idempotent: bool, safe: bool) -> None:
+    def __init__(self, idempotent: bool, safe: bool, stats: RequestStats) -> None:
         self._idempotent = idempotent
         self._safe = safe
+        self._stats = stats
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         outcome = retry_state.outcome
         if outcome is None:
             return False
         if outcome.failed:
-            return _retryable_error(outcome.exception(), self._idempotent)
+            return _retryable_error(outcome.exception(), self._idempotent, self._stats.answered)
         response: httpx.Response = outcome.result()
         return _retryable_status(response.status_code, self._idempotent, self._safe)
 
@@ -274,7 +281,7 @@ class Sender:
         retrying = Retrying(
             stop=stop_after_attempt(max(1, self._policy.attempts)),
             wait=_Wait(self._policy),
-            retry=_ShouldRetry(idempotent, call.method in SAFE_METHODS),
+            retry=_ShouldRetry(idempotent, call.method in SAFE_METHODS, self._stats),
             sleep=self._policy.sleep,
             before_sleep=lambda rs: self._before_sleep(call, rs),
             retry_error_callback=_last_outcome,
@@ -289,7 +296,11 @@ class Sender:
         try:
             response: httpx.Response = retrying(attempt)
         except httpx.TransportError as exc:
-            raise _transport_error(call, exc, ambiguous=progress.ambiguous) from exc
+            error = _transport_error(call, exc, ambiguous=progress.ambiguous)
+            if isinstance(exc, httpx.ConnectError) and not self._stats.answered:
+                if not _tls_failure(exc):
+                    error = _unreachable(call, exc, self._base)
+            raise error from exc
         return response, progress.ambiguous
 
     def _attempt(
@@ -316,6 +327,7 @@ class Sender:
                 progress.attempts,
             )
             raise
+        self._stats.answered = True
         if response.status_code in AMBIGUOUS_STATUSES:
             progress.ambiguous = True
         log.info(
@@ -367,6 +379,19 @@ def _tls_detail(ssl_error: ssl.SSLError | None, exc: Exception) -> str:
         )
     reason = ssl_error.reason or str(ssl_error)
     return f"TLS handshake failed ({reason}); is --url right (https on an https port)?"
+
+
+def _unreachable(call: Call, exc: httpx.TransportError, base: str) -> ApiError:
+    parts = urlsplit(base)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    reason = str(exc).removeprefix("[Errno 111] ") or type(exc).__name__
+    return ApiError(
+        call.method,
+        call.display,
+        None,
+        detail=f"cannot connect to {parts.hostname}:{port}: {reason}; is --url right, and the "
+        "PBX up?",
+    )
 
 
 def _transport_error(call: Call, exc: httpx.TransportError, *, ambiguous: bool) -> ApiError:

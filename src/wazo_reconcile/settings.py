@@ -163,7 +163,7 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
     insecure, ca_bundle = _tls(args, environ)
     token, username, password = _credentials(args, environ)
     if not sandbox:
-        _check_credentials(token, username, password)
+        _check_credentials(token, username, password, _ignored(args, environ))
     return ConnectionSettings(
         url=url,
         token=token,
@@ -210,7 +210,17 @@ def _credentials(
     return token, username, password
 
 
-def _check_credentials(token: str | None, username: str | None, password: str | None) -> None:
+def _ignored(args: argparse.Namespace, environ: Mapping[str, str]) -> list[str]:
+    """The credential variables set in the environment but ignored: credentials came from
+    flags, and flags and variables are never mixed."""
+    if not any(getattr(args, name, None) for name in _CREDENTIALS):
+        return []
+    return [ENV_VARS[n] for n in _CREDENTIALS if environ.get(ENV_VARS[n])]
+
+
+def _check_credentials(
+    token: str | None, username: str | None, password: str | None, ignored: list[str]
+) -> None:
     if token and (username or password):
         raise UsageError(
             "give either a token (--token / WAZO_TOKEN) or a username and password "
@@ -222,7 +232,15 @@ def _check_credentials(token: str | None, username: str | None, password: str | 
         return
     if username or password:
         missing = "--password (or WAZO_PASSWORD)" if username else "--username (or WAZO_USERNAME)"
-        raise UsageError(f"incomplete credentials: {missing} is missing")
+        message = f"incomplete credentials: {missing} is missing"
+        if ignored:
+            flag = "--password" if username else "--username"
+            message += (
+                f"; {' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored "
+                "because credentials were given as flags: give "
+                f"{flag} too, or drop the flags and use the variables alone"
+            )
+        raise UsageError(message)
     raise UsageError(
         "no credentials: set WAZO_TOKEN (or --token), or WAZO_USERNAME and WAZO_PASSWORD "
         "(or --username/--password)"

@@ -84,7 +84,12 @@ def use_color(args: argparse.Namespace) -> bool:
 
 
 def render(plan: Plan, args: argparse.Namespace, session: Session, *, title: str = "plan") -> str:
-    options = RenderOptions(color=use_color(args), title=title, source=session.target)
+    options = RenderOptions(
+        color=use_color(args),
+        title=title,
+        source=session.target,
+        forced=bool(getattr(args, "force", False)),
+    )
     if args.format == "json":
         return session.output.json_text(plan_dict(plan, options))
     if args.format == "markdown":
