@@ -12,12 +12,11 @@ stage of ``reconcile plan`` alone, ``--runs`` times, in this process:
 start           a new interpreter importing what ``reconcile plan`` imports before it reads
                 the stack (a subprocess: wall time only); ``interpreter``: one importing nothing
 yaml-events     PyYAML's C parser producing every event of the stack's files, nothing built
-read            ``config.read_file`` on every file, in this process only: the events and what
-                the reader builds from them (values, duplicate keys, anchors, positions)
+read            ``config.read_file`` on every file: the node trees PyYAML's C loader composes
+                and the values built from them (duplicate keys, anchors, source texts)
 checks          the per-document schema and lint checks (``lint.analyse_document``)
-load            ``load_checked`` as plan runs it: a big stack read and checked by two processes
-                (this one and a forked helper), then the checks across documents
-check_stack     the checks across documents alone
+load            ``load_checked`` as plan runs it: the stack read, then ``check_stack``
+check_stack     the checks of every document and across documents
 fetch           ``fetch_live`` with plan's ``LivePreparer``: 15 requests, 8 at a time, their
                 JSON decoded and the live SIP sections prepared in the reading threads
 decode          ``orjson.loads`` on the bodies of those lists, alone
@@ -27,9 +26,9 @@ compute_plan    fetch, prepare and plan_against as plan runs them (prepare durin
 ==============  =============================================================================
 
 For each stage: the median wall time (min–max) and the median CPU time of this process
-(``time.process_time``: all its threads; neither the forked helper of ``load`` nor the
-sandbox). A stage whose CPU time is about its wall time keeps one CPU of two busy and leaves
-the other idle. The cyclic garbage collector is off while a stage runs, as plan has it.
+(``time.process_time``: all its threads; not the sandbox). A stage whose CPU time is about
+its wall time keeps one CPU of two busy and leaves the other idle. The cyclic garbage
+collector is off while a stage runs, as plan has it.
 """
 
 from __future__ import annotations
@@ -68,7 +67,7 @@ from wazo_reconcile.normalise import LivePreparer, prepare_desired  # noqa: E402
 from wazo_reconcile.secrets import SecretResolver  # noqa: E402
 from wazo_reconcile.settings import ConnectionSettings  # noqa: E402
 
-# What `reconcile plan` imports before it forks the helper that reads with it.
+# What `reconcile plan` imports before it reads the stack.
 START = "import wazo_reconcile.cli, wazo_reconcile.commands.plan, wazo_reconcile.lint"
 STAGES = (  # in process, in this order in every run
     "yaml-events",

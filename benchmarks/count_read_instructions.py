@@ -25,12 +25,13 @@ from installed import compile_package  # noqa: E402
 CHILD = """
 import gc, sys
 from pathlib import Path
-from wazo_reconcile.config import _Loader, read_file
+import yaml
+from wazo_reconcile.config import read_file
 gc.disable()
 files = [Path(p) for p in sys.argv[2:]]
 if sys.argv[1] == "events":
     for path in files:
-        parser = _Loader(path.read_text())
+        parser = yaml.CSafeLoader(path.read_text())
         while parser.get_event() is not None:
             pass
         parser.dispose()

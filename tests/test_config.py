@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import os
 import pickle
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wazo_reconcile import config
 from wazo_reconcile.config import (
     FloatText,
     IntText,
@@ -398,134 +395,7 @@ def test_policies_merge_and_conflicts_are_errors(tmp_path: Path) -> None:
     ]
 
 
-# ---------------------------------------------------------------------- two processes
-
-
-def _big_stack(directory: Path) -> None:
-    for n in range(4):
-        trunks = "".join(
-            f"  t{n}-{i}:\n    label: Trunk {i}\n    aor: {{qualify_frequency: 060}}\n"
-            f"    endpoint: {{allow: ulaw, set_var: [A={i}]}}\n"
-            for i in range(300)
-        )
-        write(directory, f"{n}.yaml", f"version: 1\ntrunks:\n{trunks}")
-
-
-def _digest(stack: config.Stack) -> list[Any]:
-    return [
-        (
-            d.kind,
-            d.name,
-            d.data,
-            d.location,
-            d.locate("aor", "qualify_frequency"),
-            d.document.ordinal,
-        )
-        for d in stack.all_declarations()
-    ]
-
-
-def test_big_stacks_are_read_by_two_processes_with_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each process takes the next file when done with one: the faster reads more of them."""
-    if threading.active_count() > 1:
-        pytest.skip("the helper process is only forked from a single-threaded process")
-    _big_stack(tmp_path)
-    forks: list[Any] = []
-
-    def spy(compute: Any) -> Any:
-        forks.append(compute)
-        return forked(compute)
-
-    here = os.getpid()
-
-    def analyse(document: Any) -> tuple[bool, int]:
-        if os.getpid() == here:
-            time.sleep(0.3)  # this process is slow: the helper takes the files it has no time for
-        return os.getpid() == here, len(document.data["trunks"])
-
-    monkeypatch.setattr(config, "forked", spy)
-    monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 1)
-    parallel, problems = read_stack(tmp_path, per_document=analyse)
-    assert problems == [] and len(forks) == 1
-    assert sorted(d.analysis for d in parallel.documents) in (
-        [(False, 300), (False, 300), (False, 300), (True, 300)],
-        [(False, 300), (False, 300), (True, 300), (True, 300)],
-    )
-    monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 10**12)
-    serial, _ = read_stack(tmp_path, per_document=lambda d: len(d.data["trunks"]))
-    assert len(forks) == 1
-    assert _digest(parallel) == _digest(serial)
-    assert [d.analysis for d in serial.documents] == [300] * 4
-    assert (
-        option_text(parallel.declarations("trunks")[-1].data["aor"]["qualify_frequency"]) == "060"
-    )
-
-
-@pytest.mark.parametrize("parallel", [False, True])
-def test_meanwhile_runs_once_here_while_the_helper_reads(
-    parallel: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The caller's ``meanwhile`` work runs once, in this process: once the helper has been
-    forked for a big stack (it reads meanwhile), before reading for a small one."""
-    if threading.active_count() > 1:
-        pytest.skip("the helper process is only forked from a single-threaded process")
-    _big_stack(tmp_path)
-    forks: list[Any] = []
-    runs: list[tuple[int, int, int]] = []  # (pid, forks so far, documents read here so far)
-    read_here: list[str] = []
-    here = os.getpid()
-
-    def spy(compute: Any) -> Any:
-        forks.append(compute)
-        return forked(compute)
-
-    def analyse(document: Any) -> int:
-        if os.getpid() == here:
-            read_here.append(document.file)
-        return os.getpid()
-
-    monkeypatch.setattr(config, "forked", spy)
-    monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 1 if parallel else 10**12)
-    stack, problems = read_stack(
-        tmp_path,
-        per_document=analyse,
-        meanwhile=lambda: runs.append((os.getpid(), len(forks), len(read_here))),
-    )
-    assert problems == [] and len(stack.declarations("trunks")) == 1200
-    assert runs == [(here, int(parallel), 0)]
-
-
-@pytest.mark.parametrize("taken", [0, 1, 3])
-def test_a_failing_helper_process_falls_back_to_reading_here(
-    taken: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The helper dies after taking `taken` files: they are read here, none twice."""
-    if threading.active_count() > 1:
-        pytest.skip("the helper process is only forked from a single-threaded process")
-    _big_stack(tmp_path)
-    monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 1)
-
-    parent = os.getpid()
-    read_detached = config._read_detached
-
-    def broken(queue: SharedQueue[Path], per_document: Any) -> Any:
-        if os.getpid() != parent:
-            for _, _ in zip(range(taken), queue, strict=False):
-                pass
-            os._exit(3)  # the helper process dies
-        return read_detached(queue, per_document)
-
-    def analyse(document: Any) -> int:
-        if os.getpid() == parent:
-            time.sleep(0.2)  # leave the helper the time to take its files
-        return os.getpid()
-
-    monkeypatch.setattr(config, "_read_detached", broken)
-    stack, problems = read_stack(tmp_path, per_document=analyse)
-    assert problems == [] and len(stack.declarations("trunks")) == 1200
-    assert [d.analysis for d in stack.documents] == [parent] * 4
+# ------------------------------------------------------------------------ forked.py
 
 
 def test_a_shared_queue_hands_each_item_out_once_across_two_processes() -> None:

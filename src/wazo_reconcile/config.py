@@ -5,9 +5,9 @@ hidden entries skipped); a file may hold several ``---`` documents. Reading neve
 first problem: :func:`read_stack` returns the stack with every problem found, and
 :func:`load_stack` raises one :class:`ConfigError` carrying all of them.
 
-Values are built straight from the events of PyYAML's C parser (the fastest way to read big
-stacks); the positions of the top two levels of keys (declarations) are kept, and a node tree
-is composed again from the file only when something deeper must be located. The reading:
+A file is read by :class:`StackLoader`, a ``yaml.CSafeLoader``: PyYAML's C parser and composer
+build each document's node tree, which the :class:`Document` keeps to locate any value, and a
+small constructor of ours builds the values from it:
 
 - duplicate mapping keys are errors (PyYAML silently keeps the last one);
 - mapping keys are always their source text (``1234:`` is the name ``"1234"``, ``yes:`` is
@@ -15,6 +15,7 @@ is composed again from the file only when something deeper must be located. The 
 - numbers keep their source text (:class:`IntText`, :class:`FloatText`) so that
   ``qualify_frequency: 060`` becomes ``"060"`` through :func:`option_text`, not 48;
 - dates stay strings, and tags other than YAML's core ones are refused;
+- merge keys (``<<``) are applied;
 - aliases are shared, not copied, and a document whose aliases expand beyond a bound
   (a "billion laughs") is refused before anything walks it.
 
@@ -24,38 +25,23 @@ Values are plain ``dict``/``list``/scalars; treat them as read-only (an alias sh
 from __future__ import annotations
 
 import errno
-import logging
 import os
-import pickle
+import re
 import stat
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
-from yaml.events import (
-    AliasEvent,
-    DocumentEndEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-)
+from yaml.events import CollectionEndEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from wazo_reconcile.errors import ConfigError, Location, Problem
-from wazo_reconcile.forked import SharedQueue, forked
 from wazo_reconcile.gcpause import gc_paused
 from wazo_reconcile.model import TENANT_TEMPLATES
-
-log = logging.getLogger(__name__)
 
 # Top-level keys holding declarations, in YAML order.
 KINDS = ("pjsip", "transports", "sip_templates", "trunks", "outcalls", "users")
@@ -73,14 +59,6 @@ ALIAS_EXPANSION_RATIO = 10
 MAX_DEPTH = 64
 
 Path_ = Sequence[str | int]
-
-_YAML = "tag:yaml.org,2002:"
-_IMPLICIT = "!implicit"  # what our resolver answers for plain scalars: resolved on construction
-_STR = _YAML + "str"
-_KIND_TAGS: dict[type[Node], str] = {MappingNode: _YAML + "map", SequenceNode: _YAML + "seq"}
-_COLLECTION_TAGS: dict[type, str] = {dict: _YAML + "map", list: _YAML + "seq"}
-_IMPLICIT_RESOLVERS = Resolver.yaml_implicit_resolvers
-_SAFE = SafeConstructor()
 
 
 class IntText(int):
@@ -157,20 +135,14 @@ def describe(value: object) -> str:
 
 @dataclass(eq=False)
 class Document:
-    """One YAML document of a stack, and how to locate its values.
-
-    It is read with the positions of its top two levels of keys (enough for declarations);
-    its node tree is composed from the file the first time anything deeper is located.
-    """
+    """One YAML document of a stack: its values, and its node tree to locate them."""
 
     file: str  # as shown to the user
     index: int  # position of the document in its file, from 0
     ordinal: int  # position of the document in the stack, from 0
     data: dict[str, Any]
     base_dir: Path  # `${file:…}` paths are relative to it
-    node: MappingNode | None = field(default=None, repr=False)
-    key_marks: dict[tuple[str | int, ...], Location] = field(default_factory=dict, repr=False)
-    analysis: Any = field(default=None, repr=False)  # what `read_stack(per_document=…)` found
+    node: MappingNode = field(repr=False)
     _indexes: dict[int, dict[str, tuple[Node, Node]]] = field(default_factory=dict, repr=False)
 
     @property
@@ -180,11 +152,6 @@ class Document:
 
     def locate(self, path: Path_, *, key: bool = False) -> Location:
         """Where the value at ``path`` starts (its key with ``key=True``), or its nearest parent."""
-        if self.node is None:
-            known = self.key_marks.get(tuple(path)) if key else None
-            if known is not None:
-                return known
-            self.node = _recompose(Path(self.file), self.index)
         node: Node = self.node
         key_node: Node | None = None
         for part in path:
@@ -202,10 +169,11 @@ class Document:
         return self._mark(key_node if key and key_node is not None else node)
 
     def _mark(self, node: Node) -> Location:
-        mark = node.start_mark
-        return Location(self.file, mark.line + 1, mark.column + 1)
+        return _location(self.file, node.start_mark)
 
     def _mapping_index(self, node: MappingNode) -> dict[str, tuple[Node, Node]]:
+        """Key text -> (key node, value node), as the constructor reads the mapping: the first
+        of repeated keys, explicit keys before merged ones, the first merged source first."""
         index = self._indexes.get(id(node))
         if index is None:
             index = {}
@@ -296,20 +264,8 @@ def load_stack(path: str | os.PathLike[str]) -> Stack:
     return stack
 
 
-def read_stack(
-    path: str | os.PathLike[str],
-    *,
-    per_document: Callable[[Document], Any] | None = None,
-    meanwhile: Callable[[], object] | None = None,
-) -> tuple[Stack, list[Problem]]:
-    """Read a stack and report its problems (YAML, duplicate names, policy conflicts).
-
-    ``per_document`` runs on each document in the process that read it (a big stack is read
-    by two: this one and a forked helper); its result, which must be picklable, is kept as
-    ``document.analysis``. Validation uses it to check big stacks on two cores.
-    ``meanwhile`` is work of the caller's for this process to do while it reads: run as soon
-    as a helper is reading (the helper then reads more of the files), else first.
-    """
+def read_stack(path: str | os.PathLike[str]) -> tuple[Stack, list[Problem]]:
+    """Read a stack and report its problems (YAML, duplicate names, policy conflicts)."""
     root = Path(path)
     problems: list[Problem] = []
     documents: list[Document] = []
@@ -318,14 +274,19 @@ def read_stack(
     if not files:
         problems.append(_problem(Location(str(root), 1, 1), "no *.yaml or *.yml file here"))
         readable = False
+    plain: dict[str, Any] = {}
+    # Reading builds a million small objects (nodes, their marks, values), all kept and none
+    # cyclic: a running cyclic collector would rescan them over and over (reading the
+    # 5,000-trunk stack took 3 s of CPU with it, 0.6 s with it paused). Frozen, later
+    # collections skip them too.
     with gc_paused(freeze=True):
-        results = _read_files(files, per_document, meanwhile)
-    for docs, file_problems in results:
-        for document in docs:
-            document.ordinal = len(documents)
-            documents.append(document)
-        problems += file_problems
-        readable = readable and not file_problems
+        for file in files:
+            docs, file_problems = read_file(file, plain=plain)
+            for document in docs:
+                document.ordinal = len(documents)
+                documents.append(document)
+            problems += file_problems
+            readable = readable and not file_problems
     by_kind, merge_problems = _collect_declarations(documents)
     policy, policy_problems = _merge_policies(documents)
     stack = Stack(root, tuple(documents), policy, by_kind, readable=readable)
@@ -333,74 +294,6 @@ def read_stack(
 
 
 FileResult = tuple[list[Document], list[Problem]]
-PerDocument = Callable[[Document], Any] | None
-
-# Below this many bytes of YAML, one process reads faster than two.
-PARALLEL_MIN_BYTES = 512 * 1024
-
-
-def _read_files(
-    files: list[Path], per_document: PerDocument, meanwhile: Callable[[], object] | None
-) -> list[FileResult]:
-    """Each file's documents and problems, in order; big stacks are read by two processes,
-    each taking the next file when it is done with one (the biggest files first)."""
-    plain: dict[str, Any] = {}
-
-    def read(file: Path) -> FileResult:
-        return read_file(file, plain=plain, per_document=per_document)
-
-    sizes = _sizes_worth_a_helper(files)
-    if sizes is None:
-        if meanwhile is not None:
-            meanwhile()
-        return [read(file) for file in files]
-    with (
-        SharedQueue(sorted(files, key=sizes.__getitem__, reverse=True)) as queue,
-        forked(partial(_read_detached, queue, per_document)) as helper,
-    ):
-        if meanwhile is not None:
-            meanwhile()
-        found = {file: read(file) for file in queue}
-        theirs = helper.result()
-    log.debug("a forked helper process read %d of the %d files", len(theirs), len(files))
-    found.update((file, pickle.loads(result)) for file, result in theirs.items())
-    # A helper that failed may have taken files with it: they are read here.
-    return [found[f] if f in found else read(f) for f in files]
-
-
-def _sizes_worth_a_helper(files: list[Path]) -> dict[Path, int] | None:
-    """The files' sizes if a forked helper should read some of them, else None."""
-    if not hasattr(os, "fork") or threading.active_count() > 1 or len(files) < 2:
-        return None  # forking a threaded process is unsafe
-    sizes = {}
-    for file in files:
-        try:
-            sizes[file] = file.stat().st_size
-        except OSError:
-            return None
-    return sizes if sum(sizes.values()) >= PARALLEL_MIN_BYTES else None
-
-
-def _read_detached(queue: SharedQueue[Path], per_document: PerDocument) -> dict[Path, bytes]:
-    """What the helper process sends back: the files it took from ``queue``, each with its
-    documents without their node trees (they cannot be pickled; a document composes its tree
-    again to locate a problem), pickled as soon as read (not all at the end, after the other
-    process is done: 0.08 s at 5,000 trunks)."""
-    plain: dict[str, Any] = {}
-    results = {}
-    for file in queue:
-        documents, problems = read_file(file, plain=plain, per_document=per_document)
-        for document in documents:
-            document.node, document._indexes = None, {}
-        results[file] = pickle.dumps((documents, problems), protocol=pickle.HIGHEST_PROTOCOL)
-    return results
-
-
-def _recompose(path: Path, index: int) -> MappingNode:
-    nodes, _ = _compose(path.read_text(encoding="utf-8"), str(path))
-    node = nodes[index]
-    assert isinstance(node, MappingNode)
-    return node
 
 
 def stack_files(root: Path) -> list[Path]:
@@ -416,13 +309,10 @@ def stack_files(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).parts)
 
 
-def read_file(
-    path: Path, *, plain: dict[str, Any] | None = None, per_document: PerDocument = None
-) -> FileResult:
+def read_file(path: Path, *, plain: dict[str, Any] | None = None) -> FileResult:
     """The documents of one YAML file, or the problems that prevent reading it.
 
-    ``plain`` caches the values of plain scalars by text, across the files of a stack;
-    ``per_document`` is as for :func:`read_stack`.
+    ``plain`` caches the values of plain scalars by text, across the files of a stack.
     """
     display = str(path)
     try:
@@ -435,24 +325,26 @@ def read_file(
         line, col = _line_col(raw[: exc.start].decode("utf-8", "replace"))
         message = f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); YAML files must be UTF-8"
         return [], [_problem(Location(display, line, col), message)]
-    reader = _EventReader(display, {} if plain is None else plain)
+    loader = StackLoader(text, display, {} if plain is None else plain)
+    documents: list[Document] = []
+    index = 0
     try:
-        raw_documents = reader.read(text)
+        while loader.check_node():
+            node = loader.get_node()
+            assert node is not None  # check_node said a document follows
+            data = loader.construct_root(node)
+            if data is not None:
+                assert isinstance(node, MappingNode)
+                documents.append(Document(display, index, len(documents), data, path.parent, node))
+            index += 1
     except yaml.YAMLError as exc:
         return [], [_yaml_error(exc, text, display)]
-    problems = reader.problems + _duplicate_keys(text, display, reader.duplicates)
-    if not raw_documents:
+    finally:
+        loader.dispose()
+    if index == 0:
         message = "no YAML document in this file (expected a mapping with 'version: 1')"
         return [], [_problem(Location(display, 1, 1), message)]
-    documents: list[Document] = []
-    for index, (data, marks) in enumerate(raw_documents):
-        if data is None:
-            continue  # refused: the reader said why
-        document = Document(display, index, len(documents), data, path.parent, key_marks=marks)
-        if per_document is not None:
-            document.analysis = per_document(document)
-        documents.append(document)
-    return documents, problems
+    return documents, loader.problems
 
 
 def _read_regular_file(path: Path) -> bytes:
@@ -465,23 +357,14 @@ def _read_regular_file(path: Path) -> bytes:
         return handle.read()
 
 
-def _compose(text: str, display: str) -> tuple[list[Node], list[Problem]]:
-    """The node trees of a file's documents (to locate values; values come from events)."""
-    loader = _Loader(text)
-    nodes: list[Node] = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                nodes.append(node)
-    except yaml.YAMLError as exc:
-        return [], [_yaml_error(exc, text, display)]
-    finally:
-        loader.dispose()
-    return nodes, []
+_ALIAS_NAME = re.compile(r"\*([^\s,\[\]{}]+)")
 
 
 def _yaml_error(exc: yaml.YAMLError, text: str, display: str) -> Problem:
+    if isinstance(exc, yaml.composer.ComposerError):
+        problem = _composer_problem(exc, text, display)
+        if problem is not None:
+            return problem
     if isinstance(exc, yaml.MarkedYAMLError):
         return _syntax_problem(exc, display)
     if isinstance(exc, yaml.reader.ReaderError):
@@ -493,11 +376,25 @@ def _yaml_error(exc: yaml.YAMLError, text: str, display: str) -> Problem:
     return _problem(Location(display, 1, 1), f"YAML error: {exc}")  # without position
 
 
+def _composer_problem(exc: yaml.MarkedYAMLError, text: str, display: str) -> Problem | None:
+    """What the composer refuses, about anchors and aliases, said in the words of a stack."""
+    mark = exc.problem_mark
+    if mark is None:
+        return None
+    if exc.problem == "found undefined alias":
+        name = _ALIAS_NAME.match(text, mark.index)
+        alias = f" '*{name[1]}'" if name else ""
+        return _problem(_location(display, mark), f"undefined alias{alias}")
+    if exc.problem == "second occurrence" and exc.context_mark is not None:
+        first = exc.context_mark.line + 1
+        message = f"anchor defined twice (first at line {first}): give this one another name"
+        return _problem(_location(display, mark), message)
+    return None
+
+
 def _syntax_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
-    location = (
-        Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
-    )
+    location = _location(display, mark) if mark else Location(display, 1, 1)
     message = f"YAML syntax error: {exc.problem or exc.context}"
     if exc.context and exc.problem and exc.context_mark is not None:
         message += f" ({exc.context} at line {exc.context_mark.line + 1})"
@@ -511,334 +408,292 @@ def _line_col(before: str) -> tuple[int, int]:
     return line, len(before) - (before.rfind("\n") + 1) + 1
 
 
+def _location(display: str, mark: Any) -> Location:  # a Mark: PyYAML's or the C parser's
+    return Location(display, mark.line + 1, mark.column + 1)
+
+
 def _problem(location: Location, message: str, path: str = "$") -> Problem:
     return Problem(location, path, message)
 
 
 # ------------------------------------------------------------------------ YAML construction
 
-
-class _Loader(yaml.CSafeLoader):
-    """The C parser (events) and composer (nodes, to locate); plain scalars resolve later."""
-
-    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        if kind is ScalarNode:
-            return _IMPLICIT if implicit[0] else _STR
-        return _KIND_TAGS[kind]
+_YAML = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_YAML + t for t in ("str", "int", "float", "bool", "null"))
+# What our resolver answers for an untagged plain scalar, resolved when constructed (once per
+# distinct text). A tag holds no spaces: no tag written in a file can be this one.
+_PLAIN = "plain scalar"
+_COLLECTION_TAGS: dict[type[Node], str] = {MappingNode: _YAML + "map", SequenceNode: _YAML + "seq"}
+_TEXT_TAGS = frozenset(_YAML + t for t in ("str", "timestamp", "merge", "value", "yaml"))
+_IMPLICIT_RESOLVERS = Resolver.yaml_implicit_resolvers
+_MISSING = object()
+_BUILDING = (object(), 0)  # the memo entry of a collection being built
 
 
 class _Refused(Exception):
-    def __init__(self, problem: Problem) -> None:
-        self.problem = problem
+    """A document refused whole: nested too deep, a recursive alias, an alias bomb.
 
-
-class _Frame:
-    """A mapping or sequence being built from events."""
-
-    __slots__ = ("value", "anchor", "key", "merge", "start", "mark", "prefix")
-
-    def __init__(
-        self, value: Any, anchor: str | None, start: int, mark: Any, prefix: tuple[str, ...] | None
-    ) -> None:
-        self.value = value
-        self.anchor = anchor
-        self.key: Any = _NO_KEY  # for a mapping: its pending key, or what to do with the value
-        self.merge: list[dict[str, Any]] = []  # `<<` sources
-        self.start = start  # node count when it began, to size it for aliases
-        self.mark = mark
-        self.prefix = prefix  # path of the mapping, for the top two levels only
-
-
-_NO_KEY = object()  # the mapping waits for a key
-_SKIP = object()  # the key was refused: drop its value
-_COMPLEX = object()  # a collection is being read as a key: refuse it, then skip its value
-_MERGE = object()  # the key is `<<`: merge its value
-_BUILDING = object()
-_MISSING = object()
-
-RawDocument = tuple[dict[str, Any] | None, dict[tuple[str | int, ...], Location]]
-
-
-class _EventReader:
-    """Plain values from the C parser's events, with source texts, duplicate-key, depth and
-    alias-bomb checks, and the positions of the top two levels of keys.
-
-    No node tree is built: it costs more than the values (nodes are composed again only to
-    locate a problem). Aliases share values; a plain scalar is resolved once per distinct text.
+    ``node`` is where; for an alias (the node of its anchor: not where it is written), the
+    collection that holds it says which of its children it is (``parent``, ``child``).
     """
 
-    def __init__(self, display: str, plain: dict[str, Any]) -> None:
-        self.display = display
-        self.plain = plain  # plain scalar text -> value (read-only)
-        self.problems: list[Problem] = []
-        self.duplicates: list[tuple[int, int]] = []  # (line, column) of repeated keys
-        self._begin()
+    def __init__(self, message: str, node: Node | None = None) -> None:
+        self.message = message
+        self.node = node
+        self.parent: Node | None = None
+        self.child = 0
 
-    def _begin(self) -> None:
-        self.anchors: dict[str, Any] = {}
-        self.stack: list[_Frame] = []
-        self.top: _Frame | None = None
-        self.root: Any = None
-        self.root_mark: Any = None
-        self.marks: dict[tuple[str | int, ...], Location] = {}
-        self.fresh = 0  # nodes written out
+    def at(self, parent: Node, child: int) -> None:
+        if self.node is None and self.parent is None:
+            self.parent, self.child = parent, child
+
+
+class StackLoader(yaml.CSafeLoader):
+    """A YAML file of a stack: PyYAML's C parser and composer, and our constructor.
+
+    The composer asks :meth:`resolve` the tag of every untagged node; it answers at once,
+    leaving plain scalars to be resolved by :meth:`construct_root`, once per distinct text
+    (``plain``, shared by the files of a stack: its values are immutable). The constructor
+    builds plain values with the source texts, checks and budget described in the module's
+    docstring, and gathers its problems in ``problems``.
+    """
+
+    def __init__(self, text: str, display: str, plain: dict[str, Any]) -> None:
+        super().__init__(text)
+        self.text = text
+        self.display = display
+        self.plain = plain
+        self.problems: list[Problem] = []
+        self.memo: dict[Node, tuple[Any, int]] = {}  # collection -> (value, expanded size)
+        self.written = 0  # nodes of the document built from what is written
         self.expanded = 0  # nodes reached again through aliases
 
-    def read(self, text: str) -> list[RawDocument]:
-        parser = _Loader(text)
-        found: list[RawDocument] = []
-        get = parser.get_event
+    def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
+        if kind is ScalarNode:
+            return _PLAIN if implicit[0] else _STR
+        return _COLLECTION_TAGS[kind]
+
+    def construct_document(self, node: Node) -> Any:
+        """The value of a document's node tree (PyYAML's entry point: ``get_data``)."""
+        self.memo, self.written, self.expanded = {}, 0, 0
+        return self.build(node, 0)
+
+    def construct_root(self, node: Node) -> dict[str, Any] | None:
+        """The mapping of a document, or None when it is refused or not a mapping (a problem
+        says why)."""
         try:
-            while (event := get()) is not None:
-                kind = type(event)
-                if kind is ScalarEvent and self.plain_scalar(event):
-                    continue
-                try:
-                    if kind is ScalarEvent:
-                        self.scalar(event)
-                    elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                        self.start(event, {} if kind is MappingStartEvent else [])
-                    elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                        self.end()
-                    elif kind is AliasEvent:
-                        self.alias(event)
-                    elif kind is DocumentEndEvent:
-                        found.append((self.document(), self.marks))
-                        self._begin()
-                except _Refused as refused:
-                    self.problems.append(refused.problem)
-                    while type(get()) is not DocumentEndEvent:
-                        pass
-                    found.append((None, {}))
-                    self._begin()
+            data = self.construct_document(node)
+        except _Refused as refused:
+            self.problems.append(_problem(self.refusal_location(refused), refused.message))
+            return None
         finally:
-            parser.dispose()
-        return found
-
-    def at(self, mark: Any) -> Location:
-        return Location(self.display, mark.line + 1, mark.column + 1)
-
-    def document(self) -> dict[str, Any] | None:
-        where = self.at(self.root_mark)
-        if isinstance(self.root, dict):
-            return self.root
-        if self.root is None:
+            self.memo = {}
+        if isinstance(data, dict):
+            return data
+        if data is None:
             message = "empty YAML document (expected a mapping with 'version: 1')"
         else:
-            kind = "a list" if isinstance(self.root, list) else "a scalar"
+            kind = "a list" if isinstance(data, list) else "a scalar"
             message = f"a document must be a mapping (version, trunks, …), not {kind}"
-        self.problems.append(_problem(where, message))
+        self.add(node, message)
         return None
 
-    def plain_scalar(self, event: Any) -> bool:
-        """The hot path: an untagged, unanchored key or string value; False for the rest."""
-        top = self.top
-        if top is None or event.anchor is not None or event.tag is not None:
-            return False
-        key, text = top.key, event.value
-        if key is _NO_KEY:
-            if text == "<<" or text in top.value:
-                return False
-            top.key = text
-            if top.prefix is not None:
-                self.marks[(*top.prefix, text)] = self.at(event.start_mark)
-        elif event.implicit[0] and text[:1] in _IMPLICIT_RESOLVERS:
-            return False  # may be a number, a boolean, null…
-        elif key is None:
-            top.value.append(text)
-        elif type(key) is str:
-            top.value[key] = text
-            top.key = _NO_KEY
+    def build(self, node: Node, depth: int) -> Any:
+        """The value of a node (``depth``: the collections that hold it)."""
+        if type(node) is ScalarNode:
+            self.written += 1
+            return self.scalar(node)
+        known = self.memo.get(node)
+        if known is not None:
+            return self.alias(known)
+        if depth >= MAX_DEPTH:
+            raise _Refused(f"nested more than {MAX_DEPTH} levels deep; refused", node)
+        if node.tag != _COLLECTION_TAGS[type(node)]:
+            self.add(node, _tag_message(node.tag))
+        self.memo[node] = _BUILDING
+        self.written += 1
+        start = self.written + self.expanded
+        if isinstance(node, MappingNode):
+            value: Any = self.mapping(node, depth + 1)
         else:
-            return False
-        self.fresh += 1
-        return True
+            assert isinstance(node, SequenceNode)  # the composer makes no other node
+            value = self.sequence(node, depth + 1)
+        # What an alias of it adds to the document: every node under it, expanded.
+        self.memo[node] = (value, self.written + self.expanded - start)
+        return value
 
-    def scalar(self, event: Any) -> None:
-        self.fresh += 1
-        top = self.top
-        if top is not None and top.key is _NO_KEY:
-            self.key(top, event)
-            return
-        value = self.value(event)
-        if event.anchor is not None:
-            self.anchors[event.anchor] = (value, 1)
-        self.attach(value, event.start_mark)
-
-    def key(self, top: _Frame, event: Any) -> None:
-        text = event.value
-        if event.anchor is not None:
-            self.anchors[event.anchor] = (self.value(event), 1)
-        if text == "<<" and event.tag is None and event.implicit[0]:
-            top.key = _MERGE
-        elif text in top.value:
-            self.duplicates.append((event.start_mark.line, event.start_mark.column))
-            top.key = _SKIP
-        else:
-            top.key = text
-            if top.prefix is not None:
-                self.marks[(*top.prefix, text)] = self.at(event.start_mark)
-
-    def value(self, event: Any) -> Any:
-        tag, text = event.tag, event.value
-        if tag is None:
-            if not event.implicit[0] or text[:1] not in _IMPLICIT_RESOLVERS:
-                return text  # quoted, or plain text that cannot be anything else
-            known = self.plain.get(text, _MISSING)
-            if known is _MISSING:
-                known = self.plain[text] = self.resolve(text, event)
-            return known
-        if tag == "!":
-            return text  # the non-specific tag: a string
-        return self.typed(tag, text, event)
-
-    def resolve(self, text: str, event: Any) -> Any:
-        for tag, regexp in _IMPLICIT_RESOLVERS.get(text[:1], ()):
-            if regexp.match(text):
-                return self.typed(tag, text, event)
-        return text
-
-    def typed(self, tag: str, text: str, event: Any) -> Any:
-        node = ScalarNode(tag, text)
+    def mapping(self, node: MappingNode, depth: int) -> dict[str, Any]:
+        # The loops build plain scalars inline (most nodes), and count the nodes written in a
+        # local variable, handed over to `build` for the values it builds.
+        value: dict[str, Any] = {}
+        merged: list[dict[str, Any]] = []
+        pairs = node.value
+        plain, build = self.plain, self.build
+        written = self.written
+        position = 0
         try:
-            if tag == _YAML + "int":
-                return IntText(_SAFE.construct_yaml_int(node), text)
-            if tag == _YAML + "float":
-                return FloatText(_SAFE.construct_yaml_float(node), text)
-            if tag == _YAML + "bool":
-                return _SAFE.construct_yaml_bool(node)
-        except (ValueError, KeyError):
-            name = tag.removeprefix(_YAML)
-            self.problems.append(
-                _problem(self.at(event.start_mark), f"'{text}' is not a valid {name}")
-            )
-            return text
-        if tag == _YAML + "null":
-            return None
-        if tag in _TEXT_TAGS:
-            return text  # dates stay as written: options are text
-        self.problems.append(_problem(self.at(event.start_mark), _tag_message(tag)))
-        return text
-
-    def start(self, event: Any, value: Any) -> None:
-        self.fresh += 1
-        tag = event.tag
-        if tag is not None and tag != "!" and tag != _COLLECTION_TAGS[type(value)]:
-            self.problems.append(_problem(self.at(event.start_mark), _tag_message(tag)))
-        if len(self.stack) >= MAX_DEPTH:
-            message = f"nested more than {MAX_DEPTH} levels deep; refused"
-            raise _Refused(_problem(self.at(event.start_mark), message))
-        parent = self.top
-        prefix: tuple[str, ...] | None = None
-        if parent is None:
-            prefix = ()
-        elif parent.key is _NO_KEY:
-            where = self.at(event.start_mark)
-            self.problems.append(_problem(where, "a mapping key must be a scalar"))
-            parent.key = _COMPLEX
-        elif parent.prefix == () and type(parent.key) is str:
-            prefix = (parent.key,)
-        if event.anchor is not None:
-            self.anchors[event.anchor] = _BUILDING
-        frame = _Frame(value, event.anchor, self.fresh + self.expanded, event.start_mark, prefix)
-        if type(value) is list:
-            frame.key = None  # a sequence takes values only
-        self.stack.append(frame)
-        self.top = frame
-
-    def end(self) -> None:
-        frame = self.stack.pop()
-        self.top = self.stack[-1] if self.stack else None
-        value = frame.value
-        for source in frame.merge:
+            for position, (key_node, value_node) in enumerate(pairs):  # noqa: B007
+                written += 1
+                if type(key_node) is not ScalarNode:
+                    self.add(key_node, "a mapping key must be a scalar")
+                    continue
+                key = key_node.value
+                if key in value:
+                    self.duplicate(pairs, key_node)
+                elif type(value_node) is ScalarNode and value_node.tag == _PLAIN and key != "<<":
+                    written += 1
+                    item = plain.get(value_node.value, _MISSING)
+                    value[key] = self.implicit(value_node) if item is _MISSING else item
+                else:
+                    self.written = written
+                    item = build(value_node, depth)
+                    written = self.written
+                    if key == "<<" and key_node.tag == _PLAIN:
+                        merged += self.merge_sources(value_node, item)
+                    else:
+                        value[key] = item
+        except _Refused as refused:
+            refused.at(node, 2 * position + 1)
+            raise
+        self.written = written
+        for source in merged:
             for key, item in source.items():
                 value.setdefault(key, item)
-        if frame.anchor is not None:
-            self.anchors[frame.anchor] = (value, self.fresh + self.expanded - frame.start)
-        self.attach(value, frame.mark)
+        return value
 
-    def alias(self, event: Any) -> None:
-        entry = self.anchors.get(event.anchor, _MISSING)
-        where = self.at(event.start_mark)
-        if entry is _BUILDING:
-            raise _Refused(_problem(where, "recursive alias: a node contains itself"))
-        if entry is _MISSING:
-            self.problems.append(_problem(where, f"undefined alias '*{event.anchor}'"))
-            value, size = None, 1
-        else:
-            value, size = entry
+    def sequence(self, node: SequenceNode, depth: int) -> list[Any]:
+        value: list[Any] = []
+        append = value.append
+        plain, build = self.plain, self.build
+        written = self.written
+        try:
+            for child in node.value:
+                if type(child) is ScalarNode and child.tag == _PLAIN:
+                    written += 1
+                    item = plain.get(child.value, _MISSING)
+                    append(self.implicit(child) if item is _MISSING else item)
+                else:
+                    self.written = written
+                    append(build(child, depth))
+                    written = self.written
+        except _Refused as refused:
+            refused.at(node, len(value))
+            raise
+        self.written = written
+        return value
+
+    def alias(self, known: tuple[Any, int]) -> Any:
+        if known is _BUILDING:
+            raise _Refused("recursive alias: a node contains itself")
+        value, size = known
         self.expanded += size
-        if self.expanded > ALIAS_EXPANSION_BASE + ALIAS_EXPANSION_RATIO * self.fresh:
+        if self.expanded > ALIAS_EXPANSION_BASE + ALIAS_EXPANSION_RATIO * self.written:
             message = (
                 f"aliases expand this document to over {self.expanded} nodes from "
-                f"{self.fresh} written: refused as an alias bomb"
+                f"{self.written} written: refused as an alias bomb"
             )
-            raise _Refused(_problem(where, message))
-        top = self.top
-        if top is not None and top.key is _NO_KEY:
-            if isinstance(value, str):
-                top.key = value
-            else:
-                self.problems.append(_problem(where, "a mapping key must be a scalar"))
-                top.key = _SKIP
-            return
-        self.attach(value, event.start_mark)
+            raise _Refused(message)
+        return value
 
-    def attach(self, value: Any, mark: Any) -> None:
-        top = self.top
-        if top is None:
-            self.root, self.root_mark = value, mark
-            return
-        if type(top.value) is list:
-            top.value.append(value)
-            return
-        key, top.key = top.key, _NO_KEY
-        if key is _SKIP:
-            return
-        if key is _COMPLEX:
-            top.key = _SKIP  # that collection was a key: drop the value that follows
-        elif key is _MERGE:
-            sources = value if isinstance(value, list) else [value]
-            if sources and all(isinstance(s, dict) for s in sources):
-                top.merge += sources
-            else:
-                message = "'<<' must merge a mapping or a list of them"
-                self.problems.append(_problem(self.at(mark), message))
-        else:
-            top.value[key] = value
-
-
-def _duplicate_keys(text: str, display: str, repeated: list[tuple[int, int]]) -> list[Problem]:
-    """Problems for repeated keys, naming the line of the first one (nodes are composed again)."""
-    if not repeated:
+    def merge_sources(self, node: Node, value: Any) -> list[dict[str, Any]]:
+        sources = value if isinstance(value, list) else [value]
+        if sources and all(isinstance(s, dict) for s in sources):
+            return sources
+        self.add(node, "'<<' must merge a mapping or a list of them")
         return []
-    wanted, problems = set(repeated), []
-    nodes, _ = _compose(text, display)
-    todo: list[Node] = list(nodes)
-    while todo:
-        node = todo.pop()
-        if isinstance(node, SequenceNode):
-            todo += node.value
-        elif isinstance(node, MappingNode):
-            seen: dict[str, Node] = {}
-            for key_node, value_node in node.value:
-                todo.append(value_node)
-                if not isinstance(key_node, ScalarNode) or _is_merge_key(key_node):
-                    continue
-                first = seen.setdefault(key_node.value, key_node)
-                mark = key_node.start_mark
-                if first is not key_node and (mark.line, mark.column) in wanted:
-                    message = (
-                        f"duplicate key '{key_node.value}' (first at line "
-                        f"{first.start_mark.line + 1}); YAML would silently keep only the last one"
-                    )
-                    problems.append(
-                        _problem(Location(display, mark.line + 1, mark.column + 1), message)
-                    )
-    return problems
+
+    def duplicate(self, pairs: list[tuple[Node, Node]], key_node: Node) -> None:
+        first = next(k for k, _ in pairs if type(k) is ScalarNode and k.value == key_node.value)
+        message = (
+            f"duplicate key '{key_node.value}' (first at line {first.start_mark.line + 1}); "
+            "YAML would silently keep only the last one"
+        )
+        self.add(key_node, message)
+
+    def scalar(self, node: ScalarNode) -> Any:
+        tag = node.tag
+        if tag == _PLAIN:
+            known = self.plain.get(node.value, _MISSING)
+            return self.implicit(node) if known is _MISSING else known
+        if tag == _STR:
+            return node.value
+        return self.typed(node, tag)
+
+    def implicit(self, node: ScalarNode) -> Any:
+        """A plain scalar's value, resolved as YAML 1.1 does (and remembered if valid)."""
+        text = node.value
+        value: Any = text
+        for tag, regexp in _IMPLICIT_RESOLVERS.get(text[:1], ()):
+            if regexp.match(text):
+                found = len(self.problems)
+                value = self.typed(node, tag)
+                if len(self.problems) > found:
+                    return value  # invalid: said where, each time
+                break
+        self.plain[text] = value
+        return value
+
+    def typed(self, node: ScalarNode, tag: str) -> Any:
+        text = node.value
+        try:
+            if tag == _INT:
+                return IntText(self.construct_yaml_int(node), text)
+            if tag == _FLOAT:
+                return FloatText(self.construct_yaml_float(node), text)
+            if tag == _BOOL:
+                return self.construct_yaml_bool(node)
+        except (ValueError, KeyError):
+            self.add(node, f"'{text}' is not a valid {tag.removeprefix(_YAML)}")
+            return text
+        if tag == _NULL:
+            return None
+        if tag not in _TEXT_TAGS:  # dates stay as written: options are text
+            self.add(node, _tag_message(tag))
+        return text
+
+    def add(self, node: Node, message: str) -> None:
+        self.problems.append(_problem(_location(self.display, node.start_mark), message))
+
+    def refusal_location(self, refused: _Refused) -> Location:
+        if refused.node is not None:
+            return _location(self.display, refused.node.start_mark)
+        assert refused.parent is not None  # an alias, inside the collection that holds it
+        return _location(self.display, _child_mark(self.text, refused.parent, refused.child))
 
 
-_TEXT_TAGS = frozenset(_YAML + t for t in ("str", "timestamp", "merge", "value", "yaml"))
+def _child_mark(text: str, parent: Node, child: int) -> Any:  # a Mark: PyYAML's or the C one
+    """Where the ``child``-th child (keys and values alike) of a collection node is written.
+
+    A node tree has no alias nodes, only the anchored node again; the one place we need where
+    an alias is written (the problem that refuses it) reads the parser's events up to it.
+    """
+    events = yaml.CSafeLoader(text)
+    start = parent.start_mark.index
+    try:
+        inside, depth, count = False, 0, -1
+        while (event := events.get_event()) is not None:
+            if not inside:
+                inside = isinstance(event, CollectionStartEvent) and _index(event) == start
+                continue
+            if depth == 0:
+                if isinstance(event, CollectionEndEvent):
+                    break
+                count += 1
+                if count == child:
+                    return event.start_mark or parent.start_mark
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    finally:
+        events.dispose()
+    return parent.start_mark
+
+
+def _index(event: yaml.Event) -> int | None:
+    return event.start_mark.index if event.start_mark is not None else None
 
 
 def _tag_message(tag: str) -> str:
@@ -849,7 +704,7 @@ def _tag_message(tag: str) -> str:
 
 
 def _is_merge_key(node: Node) -> bool:
-    return type(node) is ScalarNode and node.tag == _IMPLICIT and node.value == "<<"
+    return type(node) is ScalarNode and node.tag == _PLAIN and node.value == "<<"
 
 
 def _merge_sources(node: Node) -> list[MappingNode]:

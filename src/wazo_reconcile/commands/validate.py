@@ -12,14 +12,13 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from wazo_reconcile.cli import keep_until_exit
 from wazo_reconcile.config import read_stack
 from wazo_reconcile.errors import ExitCode, Problem, UsageError
-from wazo_reconcile.lint import LintOptions, analyse_document, check_stack
+from wazo_reconcile.lint import LintOptions, check_stack
 from wazo_reconcile.pjsip import PjsipDoc
 from wazo_reconcile.secrets import ScrubbingFilter, SecretRegistry
 
@@ -120,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
 def validate_path(path: str, *, options: LintOptions, strict: bool = False) -> StackResult:
     """Read and check one stack; with ``strict``, warnings become errors."""
-    stack, problems = read_stack(path, per_document=partial(analyse_document, options=options))
+    stack, problems = read_stack(path)
     keep_until_exit(stack)
     secrets = SecretRegistry()
     scrubber = ScrubbingFilter(secrets)
