@@ -196,6 +196,14 @@ def test_aliases_share_their_value(tmp_path: Path) -> None:
     assert a.data == b.data == {"label": "X"}
 
 
+def test_locating_needs_no_second_read_of_the_file(tmp_path: Path) -> None:
+    """Documents keep their node trees: values are located after the file is gone."""
+    path = write(tmp_path, "s.yaml", "version: 1\ntrunks:\n  a:\n    aor: {contact: x}\n")
+    trunk = load_stack(path).declarations("trunks")[0]
+    path.unlink()
+    assert trunk.locate("aor", "contact") == Location(str(path), 4, 20)
+
+
 # --------------------------------------------------------------------------- problems
 
 
@@ -268,6 +276,45 @@ def test_read_stack_reports_located_problems(
     monkeypatch.chdir(tmp_path)
     _, problems = read_stack("s.yaml")
     assert messages(problems) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("version: 1\nx: [a, *nowhere]\n", "s.yaml:2:8: $: undefined alias '*nowhere'"),
+        (
+            "version: 1\na: &x 1\nb: &x 2\n",
+            "s.yaml:3:4: $: anchor defined twice (first at line 2): give this one another name",
+        ),
+        (
+            "version: 1\nx: &a {b: {<<: *a}}\n",
+            "s.yaml:2:16: $: recursive alias: a node contains itself",
+        ),
+        (
+            "version: 1\nx: &a\n  - 1\n  - [2, *a]\n",
+            "s.yaml:4:9: $: recursive alias: a node contains itself",
+        ),
+    ],
+)
+def test_anchors_and_aliases_refused_where_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, expected: str
+) -> None:
+    write(tmp_path, "s.yaml", content)
+    monkeypatch.chdir(tmp_path)
+    stack, problems = read_stack("s.yaml")
+    assert messages(problems) == [expected]
+
+
+def test_an_alias_bomb_through_merge_keys_is_refused(tmp_path: Path) -> None:
+    lines = ["version: 1", "a0: &a0 {k0: x, k1: x, k2: x, k3: x, k4: x, k5: x, k6: x, k7: x}"]
+    lines += [
+        f"a{i}: &a{i} {{{', '.join(f'm{j}: {{<<: *a{i - 1}}}' for j in range(10))}}}"
+        for i in range(1, 8)
+    ]
+    write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
+    stack, problems = read_stack(tmp_path / "bomb.yaml")
+    assert stack.documents == ()
+    assert len(problems) == 1 and "alias bomb" in problems[0].message
 
 
 def test_alias_bomb_is_refused_fast(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
 from wazo_reconcile import schema as schema_module
-from wazo_reconcile.config import read_stack
+from wazo_reconcile.config import FloatText, IntText, read_stack
 from wazo_reconcile.schema import load_schema, validate_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +169,19 @@ def test_compiled_validator_accepts_the_reference_document() -> None:
     schema = load_schema()
     assert Draft7Validator(schema).is_valid(VALID_DOCUMENT)
     assert schema_module._checker().is_valid(VALID_DOCUMENT)
+
+
+def test_compiled_validator_never_writes_defaults_into_the_stack() -> None:
+    document = {"version": 1, "trunks": {"acme": {"label": "A"}}}  # `type` defaults to sip
+    assert schema_module._checker().is_valid(document)
+    assert document == {"version": 1, "trunks": {"acme": {"label": "A"}}}
+
+
+def test_compiled_validator_takes_numbers_as_written() -> None:
+    document = {"version": IntText(1, "1"), "outcalls": {"o": {"ring_time": IntText(30, "030")}}}
+    document["pjsip"] = {"global": {"timer_t1": FloatText(0.5, ".50")}}
+    assert schema_module._checker().is_valid(document)
+    assert not schema_module._checker().is_valid({"version": True})
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
