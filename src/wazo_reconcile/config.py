@@ -465,6 +465,8 @@ class StackLoader(yaml.CSafeLoader):
         self.plain = plain
         self.problems: list[Problem] = []
         self.memo: dict[Node, tuple[Any, int]] = {}  # collection -> (value, expanded size)
+        # Without an anchor (no "&" in the file) there is no alias: nothing to remember.
+        self.build_child = self.build if "&" in text else self.build_once
         self.written = 0  # nodes of the document built from what is written
         self.expanded = 0  # nodes reached again through aliases
 
@@ -476,7 +478,7 @@ class StackLoader(yaml.CSafeLoader):
     def construct_document(self, node: Node) -> Any:
         """The value of a document's node tree (PyYAML's entry point: ``get_data``)."""
         self.memo, self.written, self.expanded = {}, 0, 0
-        return self.build(node, 0)
+        return self.build_child(node, 0)
 
     def construct_root(self, node: Node) -> dict[str, Any] | None:
         """The mapping of a document, or None when it is refused or not a mapping (a problem
@@ -499,28 +501,35 @@ class StackLoader(yaml.CSafeLoader):
         return None
 
     def build(self, node: Node, depth: int) -> Any:
-        """The value of a node (``depth``: the collections that hold it)."""
+        """The value of a node (``depth``: the collections that hold it), its collections
+        remembered with their expanded size: an alias may reach them again."""
         if type(node) is ScalarNode:
             self.written += 1
             return self.scalar(node)
         known = self.memo.get(node)
         if known is not None:
             return self.alias(known)
+        self.memo[node] = _BUILDING
+        start = self.written + 1 + self.expanded  # after the collection itself
+        value = self.build_once(node, depth)
+        # What an alias of it adds to the document: every node under it, expanded.
+        self.memo[node] = (value, self.written + self.expanded - start)
+        return value
+
+    def build_once(self, node: Node, depth: int) -> Any:
+        """The value of a node no alias reaches again (a file without anchors: no alias)."""
+        if type(node) is ScalarNode:
+            self.written += 1
+            return self.scalar(node)
         if depth >= MAX_DEPTH:
             raise _Refused(f"nested more than {MAX_DEPTH} levels deep; refused", node)
         if node.tag != _COLLECTION_TAGS[type(node)]:
             self.add(node, _tag_message(node.tag))
-        self.memo[node] = _BUILDING
         self.written += 1
-        start = self.written + self.expanded
         if isinstance(node, MappingNode):
-            value: Any = self.mapping(node, depth + 1)
-        else:
-            assert isinstance(node, SequenceNode)  # the composer makes no other node
-            value = self.sequence(node, depth + 1)
-        # What an alias of it adds to the document: every node under it, expanded.
-        self.memo[node] = (value, self.written + self.expanded - start)
-        return value
+            return self.mapping(node, depth + 1)
+        assert isinstance(node, SequenceNode)  # the composer makes no other node
+        return self.sequence(node, depth + 1)
 
     def mapping(self, node: MappingNode, depth: int) -> dict[str, Any]:
         # The loops build plain scalars inline (most nodes), and count the nodes written in a
@@ -528,11 +537,11 @@ class StackLoader(yaml.CSafeLoader):
         value: dict[str, Any] = {}
         merged: list[dict[str, Any]] = []
         pairs = node.value
-        plain, build = self.plain, self.build
+        plain, build = self.plain, self.build_child
         written = self.written
         position = 0
         try:
-            for position, (key_node, value_node) in enumerate(pairs):  # noqa: B007
+            for position, (key_node, value_node) in enumerate(pairs):  # noqa: B007 (see except)
                 written += 1
                 if type(key_node) is not ScalarNode:
                     self.add(key_node, "a mapping key must be a scalar")
@@ -564,7 +573,7 @@ class StackLoader(yaml.CSafeLoader):
     def sequence(self, node: SequenceNode, depth: int) -> list[Any]:
         value: list[Any] = []
         append = value.append
-        plain, build = self.plain, self.build
+        plain, build = self.plain, self.build_child
         written = self.written
         try:
             for child in node.value:
