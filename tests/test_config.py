@@ -305,6 +305,28 @@ def test_anchors_and_aliases_refused_where_written(
     assert messages(problems) == [expected]
 
 
+def test_a_dropped_value_is_still_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The value of a repeated or complex key is dropped, after its own problems are said."""
+    write(
+        tmp_path,
+        "s.yaml",
+        "version: 1\ntrunks: {}\ntrunks:\n  a: {x: 1, x: 2}\n? [!!binary aGk=]\n: {y: 1, y: 2}\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    stack, problems = read_stack("s.yaml")
+    assert messages(problems) == [
+        "s.yaml:3:1: $: duplicate key 'trunks' (first at line 2); "
+        "YAML would silently keep only the last one",
+        "s.yaml:4:13: $: duplicate key 'x' (first at line 4); "
+        "YAML would silently keep only the last one",
+        "s.yaml:5:3: $: a mapping key must be a scalar",
+        "s.yaml:5:4: $: unsupported YAML tag 'tag:yaml.org,2002:binary'",
+        "s.yaml:6:10: $: duplicate key 'y' (first at line 6); "
+        "YAML would silently keep only the last one",
+    ]
+    assert stack.documents[0].data == {"version": 1, "trunks": {}}
+
+
 def test_an_alias_bomb_through_merge_keys_is_refused(tmp_path: Path) -> None:
     lines = ["version: 1", "a0: &a0 {k0: x, k1: x, k2: x, k3: x, k4: x, k5: x, k6: x, k7: x}"]
     lines += [

@@ -357,7 +357,7 @@ def _read_regular_file(path: Path) -> bytes:
         return handle.read()
 
 
-_ALIAS_NAME = re.compile(r"\*([^\s,\[\]{}]+)")
+_ALIAS_NAME = re.compile(r"\*([0-9A-Za-z_-]+)")  # the characters libyaml allows in a name
 
 
 def _yaml_error(exc: yaml.YAMLError, text: str, display: str) -> Problem:
@@ -543,13 +543,19 @@ class StackLoader(yaml.CSafeLoader):
         try:
             for position, (key_node, value_node) in enumerate(pairs):  # noqa: B007 (see except)
                 written += 1
-                if type(key_node) is not ScalarNode:
-                    self.add(key_node, "a mapping key must be a scalar")
+                if type(key_node) is not ScalarNode or key_node.value in value:
+                    # Refused, and its value dropped; both are built for their own problems.
+                    self.written = written
+                    try:
+                        self.refuse_key(pairs, key_node, depth)
+                    except _Refused as refused:
+                        refused.at(node, 2 * position)
+                        raise
+                    build(value_node, depth)
+                    written = self.written
                     continue
                 key = key_node.value
-                if key in value:
-                    self.duplicate(pairs, key_node)
-                elif type(value_node) is ScalarNode and value_node.tag == _PLAIN and key != "<<":
+                if type(value_node) is ScalarNode and value_node.tag == _PLAIN and key != "<<":
                     written += 1
                     item = plain.get(value_node.value, _MISSING)
                     value[key] = self.implicit(value_node) if item is _MISSING else item
@@ -611,7 +617,11 @@ class StackLoader(yaml.CSafeLoader):
         self.add(node, "'<<' must merge a mapping or a list of them")
         return []
 
-    def duplicate(self, pairs: list[tuple[Node, Node]], key_node: Node) -> None:
+    def refuse_key(self, pairs: list[tuple[Node, Node]], key_node: Node, depth: int) -> None:
+        if type(key_node) is not ScalarNode:
+            self.add(key_node, "a mapping key must be a scalar")
+            self.build_child(key_node, depth)
+            return
         first = next(k for k, _ in pairs if type(k) is ScalarNode and k.value == key_node.value)
         message = (
             f"duplicate key '{key_node.value}' (first at line {first.start_mark.line + 1}); "
