@@ -14,13 +14,13 @@ from typing import Any, Protocol
 
 from wazo_reconcile.apply import Report, apply_plan
 from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect
-from wazo_reconcile.config import Stack, load_stack
 from wazo_reconcile.pipeline import fetch_and_compare
 from wazo_reconcile.planner import Plan
 from wazo_reconcile.sandbox import Sandbox
 from wazo_reconcile.sandbox.client import sandbox_client
 from wazo_reconcile.secrets import SecretResolver
 from wazo_reconcile.settings import ConnectionSettings
+from wazo_reconcile.stack import Stack, load_stack
 
 STACKS = Path(__file__).resolve().parent / "stacks"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

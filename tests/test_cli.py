@@ -57,8 +57,8 @@ def test_only_the_chosen_command_is_imported() -> None:
 
 @pytest.mark.parametrize("command", ["plan", "apply", "drift"])
 def test_commands_that_read_a_stack_first_import_the_client_later(command: str) -> None:
-    """httpx (most of the client's 0.1 s import) is imported while a big stack is read by
-    two processes (`read_stack`'s ``meanwhile``), not before reading starts."""
+    """httpx (most of the client's 0.1 s import) is imported when the client is needed, after
+    the stack is read and checked (a bad stack never pays for it)."""
     found = imported_modules(command, "--url", "u", "x")
     assert f"wazo_reconcile.commands.{command}" in found
     assert "wazo_reconcile.confd" not in found and "httpx" not in found

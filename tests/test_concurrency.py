@@ -37,7 +37,7 @@ from support import (
     served_sandbox,
     url_client,
 )
-from wazo_reconcile.config import Stack, load_stack
+from wazo_reconcile.stack import Stack, load_stack
 
 FIRST_SEED, CI_TRIALS, SOAK_TRIALS = 31_000, 4, 20
 

@@ -33,7 +33,7 @@ def _documented_paths(schema: dict[str, Any]) -> set[str]:
 def test_every_key_of_the_schema_is_documented() -> None:
     schema = load_schema()
     paths = _documented_paths(schema)
-    defs = schema["$defs"]
+    defs = schema["definitions"]
     expected = {"version", "tenant", "pjsip.global", "pjsip.system", "policy.ignore"}
     expected |= {f"trunks.<name>.{key}" for key in defs["trunk"]["properties"]}
     expected |= {f"sip_templates.<name>.{key}" for key in defs["sip_template"]["properties"]}
@@ -47,11 +47,11 @@ def test_every_key_of_the_schema_is_documented() -> None:
 
 def test_a_new_property_appears_in_the_reference() -> None:
     schema = load_schema()
-    changed = {**schema, "$defs": {**schema["$defs"]}}
-    changed["$defs"]["user"] = {
-        **schema["$defs"]["user"],
+    changed = {**schema, "definitions": {**schema["definitions"]}}
+    changed["definitions"]["user"] = {
+        **schema["definitions"]["user"],
         "properties": {
-            **schema["$defs"]["user"]["properties"],
+            **schema["definitions"]["user"]["properties"],
             "ring_seconds": {"description": "How long.", "type": "integer", "examples": [5]},
         },
     }

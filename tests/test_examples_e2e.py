@@ -18,11 +18,11 @@ from support import (
     served_sandbox,
     url_client,
 )
-from wazo_reconcile.config import load_stack
 from wazo_reconcile.diff import Action
 from wazo_reconcile.planner import KIND_ORDER
 from wazo_reconcile.render import RenderOptions, render_json, render_markdown, render_text
 from wazo_reconcile.sandbox import Sandbox
+from wazo_reconcile.stack import load_stack
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from wazo_reconcile.cli import main
-from wazo_reconcile.config import stack_files
+from wazo_reconcile.stack import stack_files
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

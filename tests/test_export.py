@@ -18,12 +18,12 @@ from yaml.emitter import Emitter
 from support import EXAMPLE_NAMES, SECRETS, STACKS, apply, client_for, generated_stack, plan
 from wazo_reconcile.cli import main
 from wazo_reconcile.confd import ConfdClient
-from wazo_reconcile.config import load_stack, option_text
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
 from wazo_reconcile.export_yaml import quote_style, to_yaml
 from wazo_reconcile.live import fetch_live
 from wazo_reconcile.render import render_text
 from wazo_reconcile.sandbox import FRESH_MASTER, FRESH_SUB, Sandbox
+from wazo_reconcile.stack import load_stack, option_text
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

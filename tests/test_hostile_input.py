@@ -12,7 +12,7 @@ to be valid may be planned (requests allowed) but must not crash.
 - hypothesis: generated documents, structural mutations of every example (wrong types,
   missing and extra keys, unicode, huge values, deep nesting) and byte-level mutations.
 
-tests/test_config.py and tests/test_lint.py already fuzz the reader and the checks as
+tests/test_stack.py and tests/test_lint.py already fuzz the reader and the checks as
 functions; these go through the CLI. Counts are printed; --soak tries ten times as many.
 """
 

@@ -9,7 +9,6 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 
 from test_schema import mutated_documents
-from wazo_reconcile.config import read_stack
 from wazo_reconcile.lint import (
     LintOptions,
     check_stack,
@@ -17,6 +16,7 @@ from wazo_reconcile.lint import (
 )
 from wazo_reconcile.pjsip import PjsipDoc, load_pjsip_doc
 from wazo_reconcile.secrets import SecretRegistry
+from wazo_reconcile.stack import read_stack
 
 SUB = "22222222-2222-4222-8222-222222222222"
 ENV = {"ACME_PASSWORD": "acme-s3cret", "SHORT": "ab", "EMPTY": "", "TLS_KEY": "with space"}

@@ -11,9 +11,9 @@ from jsonschema import Draft202012Validator
 
 from support import EXAMPLE_NAMES, EXAMPLES, SECRETS, apply, client_for, plan
 from wazo_reconcile.apply import apply_plan
-from wazo_reconcile.config import load_stack
 from wazo_reconcile.render import RenderOptions, plan_dict, report_dict
 from wazo_reconcile.sandbox import FaultConfig, FaultRule, Sandbox
+from wazo_reconcile.stack import load_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 

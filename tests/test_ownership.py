@@ -8,11 +8,11 @@ from typing import Any
 
 from support import apply, client_for, plan
 from wazo_reconcile.confd import ConfdClient
-from wazo_reconcile.config import load_stack
 from wazo_reconcile.diff import Action, Change
 from wazo_reconcile.render import field_delta
 from wazo_reconcile.sandbox import Sandbox
 from wazo_reconcile.sandbox.seed import FRESH_MASTER
+from wazo_reconcile.stack import load_stack
 
 NAT_STEP = """\
 version: 1

@@ -20,7 +20,6 @@ from support import (
     served_sandbox,
 )
 from wazo_reconcile.apply import Status
-from wazo_reconcile.config import load_stack
 from wazo_reconcile.diff import Action
 from wazo_reconcile.pipeline import fetch_and_compare
 from wazo_reconcile.planner import Selection
@@ -28,6 +27,7 @@ from wazo_reconcile.render import RenderOptions, render_json, render_markdown, r
 from wazo_reconcile.sandbox import Sandbox
 from wazo_reconcile.secrets import SecretResolver
 from wazo_reconcile.shapes import Context
+from wazo_reconcile.stack import load_stack
 
 
 @pytest.fixture

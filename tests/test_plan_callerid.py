@@ -19,12 +19,12 @@ from wazo_reconcile.callerid import (
     UserCallerIdChange,
     plan_caller_id_changes,
 )
-from wazo_reconcile.config import load_stack
 from wazo_reconcile.diff import Action, Change, FieldChange
 from wazo_reconcile.model import Pattern, Resource, ResourceKey
 from wazo_reconcile.planner import Plan
 from wazo_reconcile.render import plan_dict, render_markdown, render_text
 from wazo_reconcile.sandbox import Sandbox
+from wazo_reconcile.stack import load_stack
 
 T1 = "11111111-1111-4111-8111-111111111111"
 CTX = "to-extern"

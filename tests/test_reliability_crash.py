@@ -35,7 +35,7 @@ from support import (
     served_sandbox,
     url_client,
 )
-from wazo_reconcile.config import Stack
+from wazo_reconcile.stack import Stack
 
 SERIES = {  # name: (first seed, SIP trunks of the generated stack)
     "30-changes": (20_000, 12),

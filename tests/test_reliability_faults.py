@@ -21,8 +21,8 @@ import pytest
 from support import EXAMPLE_NAMES, EXAMPLES, apply, client_for, generated_stack, invariants, lost
 from support import plan as plan_stack
 from wazo_reconcile.apply import Status, apply_plan
-from wazo_reconcile.config import Stack, load_stack
 from wazo_reconcile.sandbox import FaultConfig, FaultRule, Sandbox
+from wazo_reconcile.stack import Stack, load_stack
 
 # (kind, status): every kind of docs/sandbox.md, the three error statuses apart.
 FAULTS = (

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wazo_reconcile.config import load_stack
 from wazo_reconcile.secrets import (
     MASK,
     ScrubbingFilter,
@@ -24,6 +23,7 @@ from wazo_reconcile.secrets import (
     longest_match_pattern,
     secret_strings,
 )
+from wazo_reconcile.stack import load_stack
 
 
 @pytest.mark.parametrize(

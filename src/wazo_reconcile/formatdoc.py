@@ -118,7 +118,7 @@ def _resolved(schema: Mapping[str, Any], prop: Any) -> dict[str, Any]:
         return {}
     if "$ref" not in prop:
         return dict(prop)
-    target = schema["$defs"][prop["$ref"].rsplit("/", 1)[-1]]
+    target = schema["definitions"][prop["$ref"].rsplit("/", 1)[-1]]
     merged = {**_resolved(schema, target), **prop}
     merged.pop("$ref")
     return merged

@@ -4,8 +4,8 @@ Each check is a small function ``check_*(ctx) -> Iterable[Problem]``. Two kinds:
 
 - document checks (:data:`DOCUMENT_CHECKS`, over a :class:`DocumentContext`) look at the
   declarations of one document: option keys and values, names, patterns, caller IDs, secrets.
-  They are the bulk of the work, and :func:`analyse_document` runs them (with the schema)
-  wherever the document is read, possibly in a helper process (see ``config.read_stack``);
+  They are the bulk of the work; :func:`analyse_document` runs them (with the schema) on one
+  document;
 - stack checks (:data:`STACK_CHECKS`, over a :class:`StackContext`) relate declarations to
   each other: references, cycles, namespaces, duplicate patterns, policy.
 
@@ -34,14 +34,6 @@ from wazo_reconcile.callerid import (
     pattern_value_problems,
     user_problems,
 )
-from wazo_reconcile.config import (
-    Declaration,
-    Document,
-    Stack,
-    document_declarations,
-    format_path,
-    option_text,
-)
 from wazo_reconcile.dialpattern import Finding, context_problems, exten_problems
 from wazo_reconcile.diff import matches
 from wazo_reconcile.errors import Problem
@@ -64,6 +56,14 @@ from wazo_reconcile.secrets import (
     find_refs,
     is_secret_key,
     secret_strings,
+)
+from wazo_reconcile.stack import (
+    Declaration,
+    Document,
+    Stack,
+    document_declarations,
+    format_path,
+    option_text,
 )
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -194,7 +194,7 @@ class StackContext(_Context):
 
 @dataclass(frozen=True)
 class DocumentReport:
-    """Schema and document-check problems of one document (picklable: it may cross processes)."""
+    """Schema and document-check problems of one document."""
 
     problems: tuple[Problem, ...]
     invalid: frozenset[tuple[str, str]]  # (kind, name) of declarations with schema problems
@@ -218,15 +218,12 @@ def check_stack(
 ) -> list[Problem]:
     """Every schema and lint problem of a stack; secret values met go into ``secrets``.
 
-    Uses the reports ``read_stack(path, per_document=…)`` left on the documents, if any. Stack
-    checks need every file: they are skipped when one could not be read.
+    Stack checks need every file: they are skipped when one could not be read.
     """
     problems: list[Problem] = []
     invalid: set[tuple[int, str, str]] = set()
     for document in stack.documents:
-        report = document.analysis
-        if not isinstance(report, DocumentReport):
-            report = analyse_document(document, options)
+        report = analyse_document(document, options)
         problems += report.problems
         invalid |= {(document.ordinal, kind, name) for kind, name in report.invalid}
         if secrets is not None:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from wazo_reconcile.config import Declaration, format_path, option_text
 from wazo_reconcile.errors import Problem
 from wazo_reconcile.live import LiveIndex, LiveState, TrunkIdentity, trunk_identity
 from wazo_reconcile.model import (
@@ -27,6 +26,7 @@ from wazo_reconcile.model import (
     options,
 )
 from wazo_reconcile.shapes import OptionList, Outcall, SipBody, Transport, User
+from wazo_reconcile.stack import Declaration, format_path, option_text
 
 YamlPath = tuple[str | int, ...]  # a place inside a declaration
 

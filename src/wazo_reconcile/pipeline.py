@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wazo_reconcile.config import Declaration, Policy, Stack
 from wazo_reconcile.diff import Action, diff
 from wazo_reconcile.errors import ConfigError, Problem
 from wazo_reconcile.lint import check_live, data_of
@@ -25,6 +24,7 @@ from wazo_reconcile.normalise import (
 )
 from wazo_reconcile.planner import Guards, Plan, Selection, order_changes
 from wazo_reconcile.secrets import SecretResolver
+from wazo_reconcile.stack import Declaration, Policy, Stack
 
 if TYPE_CHECKING:
     from wazo_reconcile.confd import ConfdClient

@@ -34,7 +34,7 @@ from urllib.parse import quote, quote_plus
 from wazo_reconcile.errors import ReconcileError, printable
 
 if TYPE_CHECKING:
-    from wazo_reconcile.config import Stack
+    from wazo_reconcile.stack import Stack
 
 # What a secret value becomes wherever the tool shows, logs or writes it.
 MASK = "(sensitive)"

@@ -12,16 +12,14 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from wazo_reconcile.config import Stack, read_stack
 from wazo_reconcile.errors import ConfigError, Problem, UsageError
 from wazo_reconcile.secrets import RedactingFilter, ScrubbingFilter, SecretRegistry, SecretResolver
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
+from wazo_reconcile.stack import Stack, read_stack
 
 if TYPE_CHECKING:  # imported where used: `export` needs neither the planner nor the linter
     from wazo_reconcile.confd import ConfdClient
@@ -140,36 +138,18 @@ def open_session(args: argparse.Namespace, path: str) -> Session:
     protect_logs(output.secrets, settings)
     resolver = SecretResolver(os.environ)
     strict = getattr(args, "strict", False)
-    stack = load_checked(path, output, resolver, strict=strict, meanwhile=_import_client)
+    stack = load_checked(path, output, resolver, strict=strict)
     return Session(stack, settings, output, resolver)
 
 
-def _import_client() -> None:
-    """The confd client (httpx's import mostly: 0.1 s), imported while a forked helper reads
-    its share of a big stack, not before the stack is read."""
-    import wazo_reconcile.confd  # noqa: F401
-
-
-def load_checked(
-    path: str,
-    output: Output,
-    resolver: SecretResolver,
-    *,
-    strict: bool,
-    meanwhile: Callable[[], object] | None = None,
-) -> Stack:
-    """The stack at ``path``, checked; a `ConfigError` with every problem if any is an error.
-    ``meanwhile`` is as for `read_stack`."""
+def load_checked(path: str, output: Output, resolver: SecretResolver, *, strict: bool) -> Stack:
+    """The stack at ``path``, checked; a `ConfigError` with every problem if any is an error."""
     if not Path(path).exists():
         raise UsageError(f"{path}: no such file or directory")
-    from wazo_reconcile.lint import LintOptions, analyse_document, check_stack
+    from wazo_reconcile.lint import LintOptions, check_stack
 
     options = LintOptions(env=resolver.env)
-    # As `validate` does: each document is checked by the process that reads it (a big stack
-    # is read by two), so only the checks across documents are left for check_stack.
-    stack, problems = read_stack(
-        path, per_document=partial(analyse_document, options=options), meanwhile=meanwhile
-    )
+    stack, problems = read_stack(path)
     problems += check_stack(stack, options=options, secrets=output.secrets)
     if strict:
         problems = [

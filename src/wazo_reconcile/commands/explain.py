@@ -35,7 +35,6 @@ from wazo_reconcile.callerid import (
 )
 from wazo_reconcile.commands.common import Output, load_checked, open_session, protect_logs
 from wazo_reconcile.commands.connection import open_client
-from wazo_reconcile.config import Stack
 from wazo_reconcile.diff import Action
 from wazo_reconcile.errors import ApiError, ExitCode, ReconcileError, UsageError
 from wazo_reconcile.lint import data_of, yaml_outcall
@@ -47,6 +46,7 @@ from wazo_reconcile.planner import Plan
 from wazo_reconcile.secrets import SecretResolver
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
 from wazo_reconcile.shapes import User
+from wazo_reconcile.stack import Stack
 
 DESCRIPTION = """\
 Explain the caller ID an outgoing call presents: for USER dialing NUMBER through the outcall

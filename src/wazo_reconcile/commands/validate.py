@@ -12,15 +12,14 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from wazo_reconcile.config import read_stack
 from wazo_reconcile.errors import ExitCode, Problem, UsageError
-from wazo_reconcile.lint import LintOptions, analyse_document, check_stack
+from wazo_reconcile.lint import LintOptions, check_stack
 from wazo_reconcile.pjsip import PjsipDoc
 from wazo_reconcile.secrets import ScrubbingFilter, SecretRegistry
+from wazo_reconcile.stack import read_stack
 
 FORMAT_VERSION = 1
 
@@ -119,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
 def validate_path(path: str, *, options: LintOptions, strict: bool = False) -> StackResult:
     """Read and check one stack; with ``strict``, warnings become errors."""
-    stack, problems = read_stack(path, per_document=partial(analyse_document, options=options))
+    stack, problems = read_stack(path)
     secrets = SecretRegistry()
     scrubber = ScrubbingFilter(secrets)
     handlers = logging.getLogger("wazo_reconcile").handlers

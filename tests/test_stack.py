@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import os
 import pickle
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -12,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wazo_reconcile import config
-from wazo_reconcile.config import (
+from wazo_reconcile.errors import ConfigError, Location
+from wazo_reconcile.stack import (
     FloatText,
     IntText,
     format_path,
@@ -21,8 +19,6 @@ from wazo_reconcile.config import (
     option_text,
     read_stack,
 )
-from wazo_reconcile.errors import ConfigError, Location
-from wazo_reconcile.forked import SharedQueue, forked
 
 
 def write(directory: Path, name: str, text: str | bytes) -> Path:
@@ -199,6 +195,14 @@ def test_aliases_share_their_value(tmp_path: Path) -> None:
     assert a.data == b.data == {"label": "X"}
 
 
+def test_locating_needs_no_second_read_of_the_file(tmp_path: Path) -> None:
+    """Documents keep their node trees: values are located after the file is gone."""
+    path = write(tmp_path, "s.yaml", "version: 1\ntrunks:\n  a:\n    aor: {contact: x}\n")
+    trunk = load_stack(path).declarations("trunks")[0]
+    path.unlink()
+    assert trunk.locate("aor", "contact") == Location(str(path), 4, 20)
+
+
 # --------------------------------------------------------------------------- problems
 
 
@@ -271,6 +275,67 @@ def test_read_stack_reports_located_problems(
     monkeypatch.chdir(tmp_path)
     _, problems = read_stack("s.yaml")
     assert messages(problems) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("version: 1\nx: [a, *nowhere]\n", "s.yaml:2:8: $: undefined alias '*nowhere'"),
+        (
+            "version: 1\na: &x 1\nb: &x 2\n",
+            "s.yaml:3:4: $: anchor defined twice (first at line 2): give this one another name",
+        ),
+        (
+            "version: 1\nx: &a {b: {<<: *a}}\n",
+            "s.yaml:2:16: $: recursive alias: a node contains itself",
+        ),
+        (
+            "version: 1\nx: &a\n  - 1\n  - [2, *a]\n",
+            "s.yaml:4:9: $: recursive alias: a node contains itself",
+        ),
+    ],
+)
+def test_anchors_and_aliases_refused_where_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, expected: str
+) -> None:
+    write(tmp_path, "s.yaml", content)
+    monkeypatch.chdir(tmp_path)
+    stack, problems = read_stack("s.yaml")
+    assert messages(problems) == [expected]
+
+
+def test_a_dropped_value_is_still_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The value of a repeated or complex key is dropped, after its own problems are said."""
+    write(
+        tmp_path,
+        "s.yaml",
+        "version: 1\ntrunks: {}\ntrunks:\n  a: {x: 1, x: 2}\n? [!!binary aGk=]\n: {y: 1, y: 2}\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    stack, problems = read_stack("s.yaml")
+    assert messages(problems) == [
+        "s.yaml:3:1: $: duplicate key 'trunks' (first at line 2); "
+        "YAML would silently keep only the last one",
+        "s.yaml:4:13: $: duplicate key 'x' (first at line 4); "
+        "YAML would silently keep only the last one",
+        "s.yaml:5:3: $: a mapping key must be a scalar",
+        "s.yaml:5:4: $: unsupported YAML tag 'tag:yaml.org,2002:binary'",
+        "s.yaml:6:10: $: duplicate key 'y' (first at line 6); "
+        "YAML would silently keep only the last one",
+    ]
+    assert stack.documents[0].data == {"version": 1, "trunks": {}}
+
+
+def test_an_alias_bomb_through_merge_keys_is_refused(tmp_path: Path) -> None:
+    lines = ["version: 1", "a0: &a0 {k0: x, k1: x, k2: x, k3: x, k4: x, k5: x, k6: x, k7: x}"]
+    lines += [
+        f"a{i}: &a{i} {{{', '.join(f'm{j}: {{<<: *a{i - 1}}}' for j in range(10))}}}"
+        for i in range(1, 8)
+    ]
+    write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
+    stack, problems = read_stack(tmp_path / "bomb.yaml")
+    assert stack.documents == ()
+    assert len(problems) == 1 and "alias bomb" in problems[0].message
 
 
 def write_alias_bomb(tmp_path: Path) -> Path:
@@ -406,148 +471,6 @@ def test_policies_merge_and_conflicts_are_errors(tmp_path: Path) -> None:
         f"{tmp_path}/c.yaml:3:23: policy.max_update_percent: conflicting policy: "
         f"max_update_percent is 40 here but 50 at {tmp_path}/b.yaml:5:23"
     ]
-
-
-# ---------------------------------------------------------------------- two processes
-
-
-def _big_stack(directory: Path) -> None:
-    for n in range(4):
-        trunks = "".join(
-            f"  t{n}-{i}:\n    label: Trunk {i}\n    aor: {{qualify_frequency: 060}}\n"
-            f"    endpoint: {{allow: ulaw, set_var: [A={i}]}}\n"
-            for i in range(300)
-        )
-        write(directory, f"{n}.yaml", f"version: 1\ntrunks:\n{trunks}")
-
-
-def _digest(stack: config.Stack) -> list[Any]:
-    return [
-        (
-            d.kind,
-            d.name,
-            d.data,
-            d.location,
-            d.locate("aor", "qualify_frequency"),
-            d.document.ordinal,
-        )
-        for d in stack.all_declarations()
-    ]
-
-
-def test_big_stacks_are_read_by_two_processes_with_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each process takes the next file when done with one: the faster reads more of them."""
-    if threading.active_count() > 1:
-        pytest.skip("the helper process is only forked from a single-threaded process")
-    _big_stack(tmp_path)
-    forks: list[Any] = []
-
-    def spy(compute: Any) -> Any:
-        forks.append(compute)
-        return forked(compute)
-
-    here = os.getpid()
-
-    def analyse(document: Any) -> tuple[bool, int]:
-        if os.getpid() == here:
-            time.sleep(0.3)  # this process is slow: the helper takes the files it has no time for
-        return os.getpid() == here, len(document.data["trunks"])
-
-    monkeypatch.setattr(config, "forked", spy)
-    monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 1)
-    parallel, problems = read_stack(tmp_path, per_document=analyse)
-    assert problems == [] and len(forks) == 1
-    assert sorted(d.analysis for d in parallel.documents) in (
-        [(False, 300), (False, 300), (False, 300), (True, 300)],
-        [(False, 300), (False, 300), (True, 300), (True, 300)],
-    )
-    monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 10**12)
-    serial, _ = read_stack(tmp_path, per_document=lambda d: len(d.data["trunks"]))
-    assert len(forks) == 1
-    assert _digest(parallel) == _digest(serial)
-    assert [d.analysis for d in serial.documents] == [300] * 4
-    assert (
-        option_text(parallel.declarations("trunks")[-1].data["aor"]["qualify_frequency"]) == "060"
-    )
-
-
-@pytest.mark.parametrize("parallel", [False, True])
-def test_meanwhile_runs_once_here_while_the_helper_reads(
-    parallel: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The caller's ``meanwhile`` work runs once, in this process: once the helper has been
-    forked for a big stack (it reads meanwhile), before reading for a small one."""
-    if threading.active_count() > 1:
-        pytest.skip("the helper process is only forked from a single-threaded process")
-    _big_stack(tmp_path)
-    forks: list[Any] = []
-    runs: list[tuple[int, int, int]] = []  # (pid, forks so far, documents read here so far)
-    read_here: list[str] = []
-    here = os.getpid()
-
-    def spy(compute: Any) -> Any:
-        forks.append(compute)
-        return forked(compute)
-
-    def analyse(document: Any) -> int:
-        if os.getpid() == here:
-            read_here.append(document.file)
-        return os.getpid()
-
-    monkeypatch.setattr(config, "forked", spy)
-    monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 1 if parallel else 10**12)
-    stack, problems = read_stack(
-        tmp_path,
-        per_document=analyse,
-        meanwhile=lambda: runs.append((os.getpid(), len(forks), len(read_here))),
-    )
-    assert problems == [] and len(stack.declarations("trunks")) == 1200
-    assert runs == [(here, int(parallel), 0)]
-
-
-@pytest.mark.parametrize("taken", [0, 1, 3])
-def test_a_failing_helper_process_falls_back_to_reading_here(
-    taken: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The helper dies after taking `taken` files: they are read here, none twice."""
-    if threading.active_count() > 1:
-        pytest.skip("the helper process is only forked from a single-threaded process")
-    _big_stack(tmp_path)
-    monkeypatch.setattr(config, "PARALLEL_MIN_BYTES", 1)
-
-    parent = os.getpid()
-    read_detached = config._read_detached
-
-    def broken(queue: SharedQueue[Path], per_document: Any) -> Any:
-        if os.getpid() != parent:
-            for _, _ in zip(range(taken), queue, strict=False):
-                pass
-            os._exit(3)  # the helper process dies
-        return read_detached(queue, per_document)
-
-    def analyse(document: Any) -> int:
-        if os.getpid() == parent:
-            time.sleep(0.2)  # leave the helper the time to take its files
-        return os.getpid()
-
-    monkeypatch.setattr(config, "_read_detached", broken)
-    stack, problems = read_stack(tmp_path, per_document=analyse)
-    assert problems == [] and len(stack.declarations("trunks")) == 1200
-    assert [d.analysis for d in stack.documents] == [parent] * 4
-
-
-def test_a_shared_queue_hands_each_item_out_once_across_two_processes() -> None:
-    """Two processes taking from one queue get every item exactly once between them, in
-    order, also when the items come in batches (more items than pipe records)."""
-    for items in (list(range(10)), list(range(5000))):
-        with SharedQueue(items) as queue, forked(lambda: list(queue)) as child:
-            mine = list(queue)
-            theirs = child.result()
-        assert sorted(mine + theirs) == items
-        assert mine == sorted(mine) and theirs == sorted(theirs)
-    assert list(SharedQueue([])) == []
 
 
 @settings(max_examples=300, deadline=None)
