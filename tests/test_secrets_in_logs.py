@@ -3,7 +3,14 @@ from __future__ import annotations
 import io
 import logging
 
-from wazo_reconcile.secrets import MASK, RedactingFilter, mask, redact, secret_values
+from wazo_reconcile.secrets import (
+    MASK,
+    ScrubbingFilter,
+    SecretRegistry,
+    mask,
+    redact,
+    secret_values,
+)
 
 BODY = {
     "name": "acme",
@@ -46,12 +53,12 @@ def test_redact_leaves_values_too_short_to_mask() -> None:
     assert redact("the token t", ["t", "to"]) == "the token t"
 
 
-def test_redacting_filter_on_a_handler_covers_args_and_tracebacks() -> None:
+def test_scrubbing_filter_on_a_handler_covers_args_and_tracebacks() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    secret_filter = RedactingFilter(["tok-1"])
-    secret_filter.add("pw-2", None, "")
-    handler.addFilter(secret_filter)
+    registry = SecretRegistry(["tok-1"])
+    handler.addFilter(ScrubbingFilter(registry))
+    registry.add("pw-2")  # added after the filter was attached
     logger = logging.getLogger("test_secrets_in_logs.redacting")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
@@ -72,7 +79,7 @@ def test_redacting_filter_on_a_handler_covers_args_and_tracebacks() -> None:
     assert "clean 3" in text
 
 
-def test_redacting_filter_without_secrets_passes_records_untouched() -> None:
+def test_scrubbing_filter_without_secrets_passes_records_untouched() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "a %s", ("b",), None)
-    assert RedactingFilter().filter(record)
+    assert ScrubbingFilter(SecretRegistry()).filter(record)
     assert (record.msg, record.args) == ("a %s", ("b",))

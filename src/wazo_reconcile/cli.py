@@ -1,7 +1,8 @@
 """Command line: argument parsing, the error boundary, and the only place that prints.
 
 Each subcommand lives in ``wazo_reconcile.commands.<name>`` and exposes
-``register(subparsers)`` (build its parser) and ``run(args) -> int``.
+``register(subparsers)`` (build its parser) and ``run(args, output) -> int``: ``output`` is
+the one `commands.common.Output` every byte of the program goes through (secrets masked).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from wazo_reconcile import __version__
-from wazo_reconcile.errors import ConfigError, ExitCode, ReconcileError, printable
+from wazo_reconcile.commands.common import Output
+from wazo_reconcile.errors import ConfigError, ExitCode, ReconcileError
+from wazo_reconcile.secrets import ScrubbingFilter
 
 COMMANDS = ("validate", "plan", "apply", "drift", "export", "explain", "sandbox")
 # What `reconcile --help` says of each command, so that only the chosen command's module is
@@ -83,10 +86,13 @@ def _command_module(name: str):  # type: ignore[no-untyped-def]
         raise
 
 
-def configure_logging(verbosity: int) -> None:
+def configure_logging(verbosity: int, output: Output) -> None:
+    """Log records on stderr, every secret the output knows masked in them (the filter sees
+    the records of every logger the handler writes, httpx's included)."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(output.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(ScrubbingFilter(output.secrets))
     root = logging.getLogger("wazo_reconcile")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -115,27 +121,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitCode.ERROR
-    configure_logging(getattr(args, "verbose", 0))
+    output = Output()  # everything the command writes passes through it
+    configure_logging(getattr(args, "verbose", 0), output)
     try:
-        return int(args.func(args))
+        return int(args.func(args, output))
     except ConfigError as exc:
         for problem in exc.problems:
-            sys.stderr.write(f"{problem}\n")
+            output.err(f"{problem}\n")
         errors = sum(1 for p in exc.problems if p.severity == "error")
         plural = "s" if errors != 1 else ""
-        sys.stderr.write(f"error: {errors} problem{plural} in the input; nothing sent to the PBX\n")
+        output.err(f"error: {errors} problem{plural} in the input; nothing sent to the PBX\n")
         return int(exc.exit_code)
     except ReconcileError as exc:
-        sys.stderr.write(f"error: {printable(str(exc))}\n")
+        output.err(f"error: {output.shown(str(exc), limit=2000)}\n")
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+        output.err("interrupted\n")
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
         return ExitCode.ERROR
     except Exception:  # the boundary: anything else is a bug
-        sys.stderr.write(traceback.format_exc())
-        sys.stderr.write(
+        output.err(traceback.format_exc())
+        output.err(
             "error: unexpected failure (a bug in wazo-reconcile); please report it with the "
             "traceback above\n"
         )

@@ -8,7 +8,7 @@ everything it prints as a second line of defence.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -465,7 +465,9 @@ def _diff_line(line: str) -> str:
 # ------------------------------------------------------------------------------ apply
 
 
-def outcome_line(outcome: Outcome) -> str:
+def outcome_line(outcome: Outcome, *, shown: Callable[[str], str] = printable) -> str:
+    """One line per outcome; ``shown`` turns a server's error message into what is shown
+    (the CLI's masks secrets before it shortens the message)."""
     change = outcome.change
     verbs = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}
     if outcome.status is Status.DONE:
@@ -473,16 +475,16 @@ def outcome_line(outcome: Outcome) -> str:
             f"{SYMBOL[change.action]} {change.key}: {verbs[change.action]} ({outcome.seconds:.2f}s)"
         )
     if outcome.status is Status.FAILED:
-        return f"! {change.key}: {change.action.value} failed: {printable(str(outcome.error))}"
+        return f"! {change.key}: {change.action.value} failed: {shown(str(outcome.error))}"
     blocked = f" (blocked by {', '.join(outcome.blocked_by)})" if outcome.blocked_by else ""
     return f"  {change.key}: not attempted{blocked}"
 
 
-def report_text(report: Report) -> str:
+def report_text(report: Report, *, shown: Callable[[str], str] = printable) -> str:
     counts = report.counts
     lines = []
     for outcome in report.of(Status.FAILED) + report.of(Status.NOT_ATTEMPTED):
-        lines.append(outcome_line(outcome))
+        lines.append(outcome_line(outcome, shown=shown))
     state = "interrupted" if report.interrupted else "finished"
     lines.append(
         f"Apply {state}: {counts['done']} done, {counts['failed']} failed, "

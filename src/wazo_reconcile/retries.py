@@ -419,16 +419,16 @@ def _transport_error(call: Call, exc: httpx.TransportError, *, ambiguous: bool) 
 # --------------------------------------------------------------------------- errors
 
 
-def text_excerpt(response: httpx.Response, limit: int = 200) -> str:
+def text_excerpt(response: httpx.Response) -> str:
+    """A non-JSON answer's text: an HTML page's title, else its text without tags. Whole:
+    the CLI masks secrets in it before it shortens it for display (`Output.shown`)."""
     text = response.text
     title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
     if title:
         text = title.group(1)
     elif "<" in text and ">" in text:
         text = re.sub(r"<[^>]+>", " ", text)
-    text = " ".join(text.split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
+    text = text.strip()
     return f"non-JSON answer: {text}" if text else "empty non-JSON answer"
 
 

@@ -9,7 +9,7 @@ Every resolved value and every literal value of a secret key (``password``, ``se
 ``md5_cred``, ``auth_password``) goes into a :class:`SecretRegistry`, whose :meth:`scrub
 <SecretRegistry.scrub>` masks them in any text: the safety net the CLI runs its output through.
 Request bodies logged at DEBUG are masked by key (:func:`mask`), and log records of every
-logger by value (:class:`ScrubbingFilter`, :class:`RedactingFilter`).
+logger by value (:class:`ScrubbingFilter`).
 
 This module is the one home of what a secret is (`SECRET_KEYS`, `CREDENTIAL_KEYS`) and of how
 a masked value reads (`MASK`).
@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import stat
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -435,7 +434,10 @@ def _trie_values(node: dict[str, Any], prefix: str = "") -> Iterator[str]:
 
 
 class ScrubbingFilter(logging.Filter):
-    """A logging filter that masks the registry's values in every record it sees."""
+    """A logging filter that masks the registry's values in every record it sees, its
+    traceback included. Attach it to a *handler*: it then sees the records of every logger,
+    third-party ones (httpx, httpcore) included; values may be added to the registry at any
+    time."""
 
     def __init__(self, registry: SecretRegistry) -> None:
         super().__init__()
@@ -446,6 +448,10 @@ class ScrubbingFilter(logging.Filter):
         scrubbed = self.registry.scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = self.registry.scrub(text)
+            record.exc_info = None
         return True
 
 
@@ -503,37 +509,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted(wanted, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter (for handlers) that redacts registered secret strings from records.
-
-    Attach it to a *handler* so that it sees records of every logger, including third-party
-    ones (``httpx``, ``httpcore``). Thread-safe; secrets can be added at any time.
-    """
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._secrets: frozenset[str] = frozenset(s for s in secrets if s)
-
-    def add(self, *secrets: str | None) -> None:
-        with self._lock:
-            self._secrets = self._secrets | {s for s in secrets if s}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        secrets = self._secrets
-        if not secrets:
-            return True
-        message = record.getMessage()
-        cleaned = redact(message, secrets)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and record.exc_info[1] is not None:
-            text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = redact(text, secrets)
-            record.exc_info = None
-        return True
 
 
 def collect_secrets(stack: Stack, resolver: SecretResolver) -> SecretRegistry:

@@ -10,6 +10,7 @@ from typing import Any
 
 from wazo_reconcile.apply import Outcome, Report, Status, apply_plan
 from wazo_reconcile.commands.common import (
+    Output,
     add_selection_args,
     add_stack_args,
     open_session,
@@ -76,13 +77,12 @@ def _positive(text: str) -> int:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, output: Output) -> int:
     saved = read_saved_plan(args.plan) if args.plan else None
     path = args.path or (saved["stack"] if saved else None)
     if path is None:
         raise UsageError("give the stack PATH, or --plan FILE")
-    session = open_session(args, path)
-    output = session.output
+    session = open_session(args, path, output)
     selection = selection_of(args)
     if saved is not None and not selection:
         selection = saved_selection(saved)
@@ -118,12 +118,13 @@ def _confirm(count: int, target: str) -> None:
 
 def _finish(report: Report, args: argparse.Namespace, session: Any) -> int:
     output = session.output
+    shown = output.shown
     if args.report:
         output.write_file(args.report, output.json_text(report_dict(report)))
     if args.format == "json":
         output.out(output.json_text(report_dict(report)))
     elif report.outcomes:
-        output.out(report_text(report))
+        output.out(report_text(report, shown=shown))
     if report.interrupted:
         return ExitCode.INTERRUPTED
     if report.of(Status.FAILED) or report.of(Status.NOT_ATTEMPTED):
@@ -134,7 +135,7 @@ def _finish(report: Report, args: argparse.Namespace, session: Any) -> int:
 class _Progress:
     """A line per completed change; on a terminal, a progress bar on stderr too."""
 
-    def __init__(self, total: int, output: Any, *, quiet: bool) -> None:
+    def __init__(self, total: int, output: Output, *, quiet: bool) -> None:
         self.total = total
         self.output = output
         self.quiet = quiet
@@ -149,7 +150,7 @@ class _Progress:
             if self.bar:
                 self.output.err("\r\033[K")
             if not self.quiet and outcome.status is Status.DONE:
-                self.output.out(outcome_line(outcome) + "\n")
+                self.output.out(outcome_line(outcome, shown=self.output.shown) + "\n")
             if self.bar:
                 self._draw()
 

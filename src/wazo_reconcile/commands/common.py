@@ -1,8 +1,11 @@
-"""What plan, apply and drift share: reading and checking a stack, connecting, printing safely.
+"""What the commands share: printing safely, reading and checking a stack, connecting.
 
-Every byte these commands write goes through `Output`, which masks every secret value known
-(resolved `${env:…}`/`${file:…}` references, literal passwords, the token and password of the
-connection) — a second line of defence behind the renderers' own masking.
+Every byte the program writes (stdout, stderr, the files of `--out`/`--report`, log records)
+goes through one `Output`, which the CLI makes and hands to the command. It masks every
+secret value known — resolved `${env:…}`/`${file:…}` references, literal passwords, the token
+and password of the connection — in every form they may take (`secrets.encoded_forms`), and
+text that came from outside (an error a server answered) is masked before it is shortened
+for display (`Output.shown`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from wazo_reconcile.errors import ConfigError, Problem, UsageError
-from wazo_reconcile.secrets import RedactingFilter, ScrubbingFilter, SecretRegistry, SecretResolver
+from wazo_reconcile.errors import ConfigError, Problem, UsageError, printable
+from wazo_reconcile.secrets import SecretRegistry, SecretResolver
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
 from wazo_reconcile.stack import Stack, read_stack
 
@@ -30,13 +33,25 @@ log = logging.getLogger(__name__)
 FORMATS = ("text", "json", "markdown")
 
 
+# Server messages longer than this are cut when shown (after masking): an error page's text.
+SHOWN_LIMIT = 400
+
+
 @dataclass
 class Output:
-    """stdout/stderr with every known secret masked."""
+    """stdout/stderr/files with every known secret masked: the one place output passes."""
 
     secrets: SecretRegistry = field(default_factory=SecretRegistry)
     stdout: IO[str] = field(default_factory=lambda: sys.stdout)
     stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+
+    def shown(self, text: str, limit: int = SHOWN_LIMIT) -> str:
+        """Outside text (a server's error) on one line: masked first, then re-spaced, cut
+        and escaped for a terminal (a secret cut in two would no longer be recognised)."""
+        text = " ".join(self.secrets.scrub(text).split())
+        if len(text) > limit:
+            text = text[: limit - 1] + "…"
+        return printable(text)
 
     def out(self, text: str) -> None:
         self.stdout.write(self.secrets.scrub(text))
@@ -49,9 +64,10 @@ class Output:
     def write_file(self, path: str, text: str) -> None:
         Path(path).write_text(self.secrets.scrub(text), encoding="utf-8")
 
-    def json_text(self, document: Any) -> str:
-        # Scrub values before JSON escapes them (an escaped secret would no longer match).
-        return json.dumps(_scrub_values(document, self.secrets), indent=2) + "\n"
+    def json_text(self, document: Any, *, ensure_ascii: bool = True) -> str:
+        # Values are masked before JSON escapes them (the escaped forms are masked too).
+        masked = _scrub_values(document, self.secrets)
+        return json.dumps(masked, indent=2, ensure_ascii=ensure_ascii) + "\n"
 
 
 def _scrub_values(value: Any, secrets: SecretRegistry) -> Any:
@@ -131,10 +147,9 @@ class Session:
         return f"{self.stack.path} → {where}"
 
 
-def open_session(args: argparse.Namespace, path: str) -> Session:
-    """Settings, the stack checked offline (every problem at once), and a safe output."""
+def open_session(args: argparse.Namespace, path: str, output: Output) -> Session:
+    """Settings, and the stack checked offline (every problem at once)."""
     settings = settings_from_args(args, os.environ)
-    output = Output()
     protect_logs(output.secrets, settings)
     resolver = SecretResolver(os.environ)
     strict = getattr(args, "strict", False)
@@ -169,12 +184,8 @@ def problems_to_show(problems: list[Problem]) -> list[Problem]:
 
 
 def protect_logs(secrets: SecretRegistry, settings: ConnectionSettings) -> None:
-    """Mask the connection's token/password and every known secret in every log record."""
-    redacting = RedactingFilter()
-    redacting.add(settings.token, settings.password)
+    """Mask the connection's token and password wherever the output shows them (the log
+    handler scrubs with the same registry: `cli.configure_logging`)."""
     for value in (settings.token, settings.password):
         if value:
             secrets.add(value)
-    for handler in logging.getLogger("wazo_reconcile").handlers:
-        handler.addFilter(ScrubbingFilter(secrets))
-        handler.addFilter(redacting)

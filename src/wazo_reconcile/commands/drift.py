@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from wazo_reconcile.commands.common import add_stack_args, open_session
+from wazo_reconcile.commands.common import Output, add_stack_args, open_session
 from wazo_reconcile.commands.plan import add_plan_output_args, render
 from wazo_reconcile.errors import ExitCode
 
@@ -35,8 +35,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    session = open_session(args, args.path)
+def run(args: argparse.Namespace, output: Output) -> int:
+    session = open_session(args, args.path, output)
     with session.client() as client:
         plan = session.compare(client)
     session.output.out(render(plan, args, session, title="drift"))

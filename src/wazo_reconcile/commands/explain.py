@@ -184,15 +184,14 @@ class State:
     caller: Caller
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, output: Output) -> int:
     number = dialed(args.exten)
     if args.offline and not args.path:
         raise UsageError("--offline reads the stack alone: give PATH too")
-    output = Output()
     if args.path and args.offline:
         state = stack_state(args, output)
     elif args.path:
-        state = desired_state(args)
+        state = desired_state(args, output)
     else:
         state = live_state(args, output)
     explanation = explain_in(state, args.outcall, number)
@@ -263,9 +262,9 @@ def live_state(args: argparse.Namespace, output: Output) -> State:
     return _pbx_state("live", where, resources, index.users, args)
 
 
-def desired_state(args: argparse.Namespace) -> State:
+def desired_state(args: argparse.Namespace, output: Output) -> State:
     try:
-        session = open_session(args, args.path)
+        session = open_session(args, args.path, output)
         with session.client() as client:
             live = fetch_live(client, sip_names=sip_namespace(session.stack))
     except UsageError as exc:

@@ -101,9 +101,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, output: Output) -> int:
     settings = settings_from_args(args, os.environ)
-    output = Output()
     protect_logs(output.secrets, settings)
     target = _target(args.output, force=args.force, kinds=args.kinds or EXPORT_KINDS)
     with open_client(settings) as client:

@@ -9,6 +9,7 @@ from typing import Any
 
 from wazo_reconcile.commands.common import (
     FORMATS,
+    Output,
     Session,
     add_selection_args,
     add_stack_args,
@@ -106,8 +107,8 @@ def target_of(session: Session) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    session = open_session(args, args.path)
+def run(args: argparse.Namespace, output: Output) -> int:
+    session = open_session(args, args.path, output)
     selection = selection_of(args)
     with session.client() as client:
         plan = session.compare(client, selection)

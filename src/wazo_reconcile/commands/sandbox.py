@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 import signal
-import sys
 import threading
 from typing import Any
 
+from wazo_reconcile.commands.common import Output
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.sandbox import COST_PROFILES, PROFILES, FaultConfig, FaultRule, Sandbox
 from wazo_reconcile.sandbox.server import SandboxServer, serving
@@ -125,7 +125,7 @@ def _costs(args: argparse.Namespace) -> str:
     return "none" if args.costs == "none" else f"{args.costs} at scale {args.cost_scale:g}"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, output: Output) -> int:
     if not (math.isfinite(args.cost_scale) and args.cost_scale >= 0):
         raise UsageError("--cost-scale must be a number >= 0")
     sandbox = Sandbox(
@@ -146,9 +146,8 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         with serving(server):
-            sys.stdout.write(server.base_url + "\n")
-            sys.stdout.flush()
-            sys.stderr.write(
+            output.out(server.base_url + "\n")
+            output.err(
                 f"sandbox: profile {args.seed_profile}, master tenant {sandbox.master_tenant}, "
                 f"costs {_costs(args)}; stop with Ctrl-C\n"
             )

@@ -10,15 +10,15 @@ import argparse
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from wazo_reconcile.commands.common import Output
 from wazo_reconcile.errors import ExitCode, Problem, UsageError
 from wazo_reconcile.lint import LintOptions, check_stack
 from wazo_reconcile.pjsip import PjsipDoc
-from wazo_reconcile.secrets import ScrubbingFilter, SecretRegistry
+from wazo_reconcile.secrets import SecretRegistry
 from wazo_reconcile.stack import read_stack
 
 FORMAT_VERSION = 1
@@ -91,7 +91,6 @@ class StackResult:
     path: str
     problems: list[Problem]
     resources: int
-    secrets: SecretRegistry
 
     def count(self, severity: str) -> int:
         return sum(1 for p in self.problems if p.severity == severity)
@@ -101,41 +100,42 @@ class StackResult:
         return self.count("error") == 0
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, output: Output) -> int:
     options = LintOptions(
         pjsip_doc=_pjsip_doc(args.pjsip_doc),
         env=os.environ,
         resolve_secrets=not args.no_resolve_secrets,
     )
-    results = [validate_path(path, options=options, strict=args.strict) for path in args.paths]
+    results = [
+        validate_path(path, options=options, strict=args.strict, secrets=output.secrets)
+        for path in args.paths
+    ]
     if args.format == "json":
-        _print_json(results)
+        output.out(output.json_text(_json_document(results), ensure_ascii=False))
     else:
         for result in results:
-            _print_text(result, verbose=args.verbose > 0)
+            _print_text(result, output, verbose=args.verbose > 0)
     return ExitCode.OK if all(r.valid for r in results) else ExitCode.ERROR
 
 
-def validate_path(path: str, *, options: LintOptions, strict: bool = False) -> StackResult:
-    """Read and check one stack; with ``strict``, warnings become errors."""
+def validate_path(
+    path: str,
+    *,
+    options: LintOptions,
+    strict: bool = False,
+    secrets: SecretRegistry | None = None,
+) -> StackResult:
+    """Read and check one stack; with ``strict``, warnings become errors. The secret values
+    met go into ``secrets``."""
     stack, problems = read_stack(path)
-    secrets = SecretRegistry()
-    scrubber = ScrubbingFilter(secrets)
-    handlers = logging.getLogger("wazo_reconcile").handlers
-    for handler in handlers:
-        handler.addFilter(scrubber)
-    try:
-        problems += check_stack(stack, options=options, secrets=secrets)
-    finally:
-        for handler in handlers:
-            handler.removeFilter(scrubber)
+    problems += check_stack(stack, options=options, secrets=secrets)
     if strict:
         problems = [
             replace(p, severity="error") if p.severity == "warning" else p for p in problems
         ]
     problems.sort(key=Problem.sort_key)
     log.debug("%s: %d documents, %d problems", path, len(stack.documents), len(problems))
-    return StackResult(path, problems, stack.resource_count, secrets)
+    return StackResult(path, problems, stack.resource_count)
 
 
 def _pjsip_doc(path: Path | None) -> PjsipDoc | None:
@@ -166,49 +166,44 @@ def _is_doc(body: Any) -> bool:
     )
 
 
-def _print_text(result: StackResult, *, verbose: bool) -> None:
-    scrub = result.secrets.scrub
+def _print_text(result: StackResult, output: Output, *, verbose: bool) -> None:
     for problem in result.problems:
         if problem.severity != "info" or verbose:
-            sys.stderr.write(scrub(str(problem)) + "\n")
+            output.err(f"{problem}\n")
     errors, warnings = result.count("error"), result.count("warning")
-    summary = (
+    output.out(
         f"{result.path}: {_plural(errors, 'error')}, {_plural(warnings, 'warning')} "
-        f"({_plural(result.resources, 'resource')})"
+        f"({_plural(result.resources, 'resource')})\n"
     )
-    sys.stdout.write(scrub(summary) + "\n")
 
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _print_json(results: list[StackResult]) -> None:
-    document = {
+def _json_document(results: list[StackResult]) -> dict[str, Any]:
+    return {
         "format_version": FORMAT_VERSION,
         "valid": all(r.valid for r in results),
         "stacks": [_stack_json(r) for r in results],
     }
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def _stack_json(result: StackResult) -> dict[str, Any]:
-    # Scrub each string before JSON escapes it (an escaped secret would no longer match).
-    scrub = result.secrets.scrub
     return {
-        "path": scrub(result.path),
+        "path": result.path,
         "valid": result.valid,
         "resources": result.resources,
         "errors": result.count("error"),
         "warnings": result.count("warning"),
         "problems": [
             {
-                "file": scrub(p.location.file),
+                "file": p.location.file,
                 "line": p.location.line,
                 "col": p.location.col,
-                "path": scrub(p.path),
+                "path": p.path,
                 "severity": p.severity,
-                "message": scrub(p.message),
+                "message": p.message,
             }
             for p in result.problems
         ],
