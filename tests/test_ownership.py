@@ -122,3 +122,25 @@ def test_a_template_the_stack_creates_keeps_whole_section_authority(tmp_path: Pa
     text = "version: 1\nsip_templates:\n  carrier: {endpoint: {allow: '!all,alaw'}}\n"
     (change,) = plan(load_stack(write(tmp_path, text)), client).changes
     assert field_delta(change.fields[0]) == ([], [("language", "fr")])
+
+
+def test_policy_authoritative_makes_a_default_template_section_exact(tmp_path: Path) -> None:
+    sandbox = Sandbox(profile="fresh")
+    client = client_for(sandbox)
+    _, before = global_endpoint(client)
+    text = NAT_STEP + "policy: {authoritative: [sip_templates/global]}\n"
+    added, removed = only_change(plan(load_stack(write(tmp_path, text)), client).changes)
+    assert sorted(added) == [("rewrite_contact", "yes"), ("rtp_symmetric", "yes")]
+    assert sorted(removed) == sorted(map(tuple, before))  # the whole section is declared
+
+
+def test_null_values_and_headers_in_a_default_template_validate(tmp_path: Path) -> None:
+    from wazo_reconcile.cli import main
+
+    text = (
+        "version: 1\nsip_templates:\n  global:\n    endpoint: {dtmf_mode: null, language: fr_FR}\n"
+        "trunks:\n  t: {templates: [global], headers: {X-Old: null}, endpoint: {allow: null}}\n"
+        "transports:\n  transport-udp: {protocol: udp, local_net: null}\n"
+        "pjsip:\n  global: {user_agent: null}\n"
+    )
+    assert main(["validate", "--strict", str(write(tmp_path, text))]) == 0

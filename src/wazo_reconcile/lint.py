@@ -491,10 +491,13 @@ class Option(NamedTuple):
 
 
 def options_of(section: Any) -> list[Option]:
-    """The options of a section written as a mapping or as [key, value] pairs."""
+    """The options of a section written as a mapping or as [key, value] pairs (a key set to
+    null removes it: no option)."""
     found: list[Option] = []
     if isinstance(section, dict):
         for key, value in section.items():
+            if value is None:
+                continue
             if isinstance(value, list):
                 found += [Option(key, v, (key,), (key, i)) for i, v in enumerate(value)]
             else:
@@ -524,6 +527,8 @@ def _plainly_valid(ctx: DocumentContext, section: str, value: Any) -> bool:
     for key, item in value.items():
         if key not in allowed or key in generated:  # allowed keys are short
             return False
+        if item is None:  # removes the key
+            continue
         if type(item) is str:  # the usual case, checked inline
             if not item or len(item) > MAX_OPTION_TEXT:
                 return False
@@ -616,6 +621,8 @@ def check_shortcuts(ctx: DocumentContext) -> Iterator[Problem]:
             if not HEADER_NAME.fullmatch(name):
                 message = f"invalid SIP header name '{name}' (letters, digits and -.!%*_+`'~ only)"
                 yield ctx.problem(decl, ("headers", name), message, key=True)
+            if value is None:  # removes the header
+                continue
             text = option_text(value)
             if not text.strip() or "\n" in text:
                 yield ctx.problem(
@@ -696,7 +703,7 @@ def check_pjsip_sections(ctx: DocumentContext) -> Iterator[Problem]:
                 yield ctx.problem(decl, (key,), _unknown_option(decl.name, key, allowed), key=True)
             elif len(key) > 255:
                 yield ctx.problem(decl, (key,), "option key longer than 255 characters", key=True)
-            if option_text(value) == "":
+            if value is not None and option_text(value) == "":
                 yield ctx.problem(decl, (key,), "empty value: remove the option instead")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wazo_reconcile.diff import Action, diff
+from wazo_reconcile.diff import Action, diff, matches
 from wazo_reconcile.errors import ConfigError, Problem
 from wazo_reconcile.lint import check_live, data_of
 from wazo_reconcile.live import LiveIndex, LiveState, fetch_live, index_live, read_trunk_endpoints
@@ -148,7 +148,12 @@ def normalise_sides(
     if unknown:
         raise ConfigError(unknown)
     index = index_live(live, declared_handles(declarations, expand))
-    ctx = DesiredContext(index=index, default_tenant=default_tenant, expand=expand)
+    ctx = DesiredContext(
+        index=index,
+        default_tenant=default_tenant,
+        expand=expand,
+        exact=lambda decl: matches(f"{decl.kind}/{decl.name}", stack.policy.authoritative),
+    )
     desired = normalise_desired(declarations, ctx)
     live_resources = normalise_live(live, index)
     problems = ctx.problems + check_live(

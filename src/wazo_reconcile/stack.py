@@ -224,6 +224,8 @@ class Policy:
 
     prune: tuple[str, ...] = ()
     protect: tuple[str, ...] = ()  # "kind/name"
+    # Wazo-owned objects ("kind/name") whose declared sections are exact, not key by key
+    authoritative: tuple[str, ...] = ()
     max_delete_percent: float | None = None
     max_update_percent: float | None = None
     ignore: Mapping[str, tuple[str, ...]] = field(
@@ -821,7 +823,7 @@ def _declarations(document: Document) -> Iterator[Declaration]:
 
 
 def _merge_policies(documents: Sequence[Document]) -> tuple[Policy, list[Problem]]:
-    lists: dict[str, list[str]] = {"prune": [], "protect": []}
+    lists: dict[str, list[str]] = {"prune": [], "protect": [], "authoritative": []}
     limits: dict[str, tuple[float, Location]] = {}
     ignore: dict[str, list[str]] = {}
     problems: list[Problem] = []
@@ -840,6 +842,7 @@ def _merge_policies(documents: Sequence[Document]) -> tuple[Policy, list[Problem
     merged = Policy(
         prune=tuple(lists["prune"]),
         protect=tuple(lists["protect"]),
+        authoritative=tuple(lists["authoritative"]),
         max_delete_percent=limits["max_delete_percent"][0]
         if "max_delete_percent" in limits
         else None,
