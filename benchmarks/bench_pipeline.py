@@ -3,6 +3,7 @@ the time a real wazo-confd takes (its ``confd`` cost profile, docs/sandbox.md).
 
     python benchmarks/bench_pipeline.py --n 300                      # the real server's pace
     python benchmarks/bench_pipeline.py --n 5000 --cost-scale 0.1    # ten times faster
+    python benchmarks/bench_pipeline.py --n 300 --lines 2000 --previous /tmp/prev/bin/reconcile
 
 The sandbox runs as its own process (``reconcile sandbox --costs confd --cost-scale S``, on
 127.0.0.1); the stack is ``gen_stack.py``'s (N SIP trunks, N/10 outcalls, N/5 users, whose
@@ -16,6 +17,10 @@ plan-noop       ``reconcile plan`` right after: nothing to do
 baseline        the same no-op plan with one GET per object (``per_object_plan.py``)
 drift           ``reconcile drift`` (in sync)
 export          ``reconcile export`` into a fresh directory
+lines           with ``--lines L``: L line-like SIP endpoints added to the PBX (not in the
+                stack, as every phone's line), then the no-op plan again
+previous        with ``--previous PATH``: the same no-op plan, by another build of the CLI
+                (an earlier revision, installed apart), against the same PBX
 ==============  ============================================================================
 
 Per step: wall time; the server time the sandbox modelled (unscaled, from ``/_sandbox/stats``);
@@ -58,6 +63,7 @@ TOKEN = "bench-token"
 # endpoints on a real confd: the steps get this one, so that their time is measured.
 READ_TIMEOUT = 3600
 STEPS = ("validate", "plan-empty", "apply", "plan-noop", "baseline", "drift", "export")
+EXTRA_STEPS = ("lines", "previous")
 # The writes that create one SIP trunk: its endpoint, the trunk, their association.
 TRUNK_WRITES = (
     "POST /endpoints/sip",
@@ -144,6 +150,21 @@ class Sandbox:
         state: dict[str, Any] = self.http.get("/_sandbox/state").json()
         return state
 
+    def create_lines(self, count: int) -> None:
+        """Line-like SIP endpoints: a phone's few options, attached to no trunk."""
+
+        def create(i: int) -> Any:
+            body = {
+                "name": f"line{i:05d}",
+                "label": f"Phone {i}",
+                "templates": [],
+                "auth_section_options": [["username", f"line{i:05d}"], ["password", "p"]],
+                "aor_section_options": [["max_contacts", "1"]],
+            }
+            return lambda: self.http.post(API + "/endpoints/sip", json=body).raise_for_status()
+
+        parallel(create(i) for i in range(count))
+
     def create_users(self, count: int) -> None:
         def create(i: int) -> Any:
             body = user_body(i)
@@ -203,7 +224,15 @@ def expect(run: Run, code: int, step: str) -> Run:
     return run
 
 
-def pipeline(n: int, scale: float, runs: int, parallelism: int, workdir: Path) -> dict[str, Any]:
+def pipeline(
+    n: int,
+    scale: float,
+    runs: int,
+    parallelism: int,
+    workdir: Path,
+    lines: int = 0,
+    previous: Path | None = None,
+) -> dict[str, Any]:
     stack = str(generate_stack(n, workdir / "stack"))
     steps: dict[str, Any] = {}
     with sandbox_process(scale) as url, closing(Sandbox(url)) as sandbox:
@@ -235,17 +264,28 @@ def pipeline(n: int, scale: float, runs: int, parallelism: int, workdir: Path) -
             raise BenchmarkError(f"baseline: told {told}, the sandbox counted otherwise")
         step("drift", cli("drift", *conn, stack), 0)
         step("export", cli("export", *conn, "--output", str(workdir / "export-{run}")), 0)
+        if lines:
+            sandbox.create_lines(lines)
+            step("lines", cli("plan", *conn, "--detailed-exitcode", stack), 0)
+        if previous is not None:
+            step("previous", [str(previous), "plan", *conn, "--detailed-exitcode", stack], 0)
     return steps
 
 
 def run_benchmark(
-    n: int, *, scale: float = 1.0, runs: int = 1, parallelism: int = 8
+    n: int,
+    *,
+    scale: float = 1.0,
+    runs: int = 1,
+    parallelism: int = 8,
+    lines: int = 0,
+    previous: Path | None = None,
 ) -> dict[str, Any]:
     """Every step at size ``n``; raises `BenchmarkError` when a structural check fails."""
     compileall.compile_dir(Path(wazo_reconcile.__file__).parent, quiet=1)  # as installed
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-        steps = pipeline(n, scale, runs, parallelism, Path(tmp))
+        steps = pipeline(n, scale, runs, parallelism, Path(tmp), lines, previous)
     return {
         "n": n,
         "outcalls": n // 10,
@@ -254,6 +294,8 @@ def run_benchmark(
         "cost_scale": scale,
         "runs": runs,
         "parallelism": parallelism,
+        "lines": lines,
+        "previous": str(previous) if previous else None,
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
         "machine": {
             "nproc": os.cpu_count(),
@@ -270,7 +312,7 @@ def markdown(results: dict[str, Any]) -> str:
         "| lists | single reads | writes | SIP eps R>100 in a list |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in STEPS:
+    for name in [*STEPS, *(s for s in EXTRA_STEPS if s in results["steps"])]:
         s = results["steps"][name]
         lines.append(
             f"| {name} | {s['seconds']:.2f} | {s['modelled_seconds']:.2f} "
@@ -293,9 +335,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="runs per step but apply (default 1)")
     parser.add_argument("--parallelism", type=int, default=8, help="apply --parallelism")
     parser.add_argument("--output", type=Path, help="write the JSON results here")
+    parser.add_argument("--lines", type=int, default=0, help="then add L line-like endpoints")
+    parser.add_argument("--previous", type=Path, help="another build's reconcile, to compare")
     args = parser.parse_args()
     results = run_benchmark(
-        args.n, scale=args.cost_scale, runs=args.runs, parallelism=args.parallelism
+        args.n,
+        scale=args.cost_scale,
+        runs=args.runs,
+        parallelism=args.parallelism,
+        lines=args.lines,
+        previous=args.previous,
     )
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -144,3 +144,27 @@ def test_null_values_and_headers_in_a_default_template_validate(tmp_path: Path) 
         "pjsip:\n  global: {user_agent: null}\n"
     )
     assert main(["validate", "--strict", str(write(tmp_path, text))]) == 0
+
+
+def test_a_plan_that_removes_inherited_options_says_so_loudly(tmp_path: Path) -> None:
+    from wazo_reconcile.render import plan_dict, render_markdown, render_text
+
+    sandbox = Sandbox(profile="fresh")
+    client = client_for(sandbox)
+    trunks = "trunks:\n" + "".join(
+        f"  t{i}: {{templates: [carrier], context: from-extern}}\n" for i in range(3)
+    )
+    text = "version: 1\nsip_templates:\n  carrier: {endpoint: {allow: '!all,alaw', language: fr}}\n"
+    assert apply(load_stack(write(tmp_path, text + trunks)), client)[1].ok
+    text = "version: 1\nsip_templates:\n  carrier: {endpoint: {allow: '!all,alaw'}}\n"
+    planned = plan(load_stack(write(tmp_path, text + trunks)), client)
+    warning = "sip_templates/carrier removes 1 option inherited by 3 trunks"
+    assert planned.warnings == (warning,)
+    assert f"Warning: {warning}" in render_text(planned)
+    assert f"> **{warning}**" in render_markdown(planned)
+    assert plan_dict(planned)["warnings"] == [warning]
+    more = (
+        "version: 1\nsip_templates:\n  carrier:\n"
+        "    endpoint: {allow: '!all,alaw', language: fr, dtmf_mode: info}\n"
+    )
+    assert plan(load_stack(write(tmp_path, more + trunks)), client).warnings == ()  # only adds

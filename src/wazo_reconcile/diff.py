@@ -44,6 +44,7 @@ class Change:
     impact: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     affects: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # what a reviewer must not miss
 
     @property
     def resource(self) -> Resource:

@@ -9,7 +9,7 @@ delete runs after every change that stops referencing what it deletes. Ties brea
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
@@ -98,6 +98,11 @@ class Plan:
     @property
     def restart_required(self) -> bool:
         return bool(self.restart_reasons)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What a reviewer must not miss: options taken from a template others inherit."""
+        return tuple(f"{change.key} {text}" for change in self.changes for text in change.warnings)
 
     def summaries(self, i: int) -> tuple[str, ...]:
         """What the requests of change ``i`` are, secret-free ("POST /trunks acme")."""
@@ -241,6 +246,7 @@ class ReferenceGraph:
 def annotate(change: Change, graph: ReferenceGraph) -> Change:
     impact = impact_of(change)
     notes: list[str] = []
+    warnings: list[str] = []
     affects: tuple[str, ...] = ()
     kind = change.key.kind
     if "restart" in impact:
@@ -254,9 +260,41 @@ def annotate(change: Change, graph: ReferenceGraph) -> Change:
         )
         if change.action is Action.DELETE and affects:
             notes.append("confd unlinks it silently: inheriting endpoints lose its options")
+        removed = _options_removed(change)
+        if removed and affects:
+            warnings.append(f"removes {_count(removed, 'option')} inherited by {_heirs(affects)}")
     if kind == "outcalls" and change.action is Action.UPDATE:
         notes += _pattern_notes(change)
-    return replace(change, impact=impact, notes=tuple(notes), affects=affects)
+    return replace(
+        change, impact=impact, notes=tuple(notes), affects=affects, warnings=tuple(warnings)
+    )
+
+
+def _options_removed(change: Change) -> int:
+    """How many option pairs an update of a template takes away (its sections' multisets)."""
+    removed = 0
+    for delta in change.fields:
+        if _is_options(delta.before) or _is_options(delta.after):
+            removed += sum((Counter(delta.before or ()) - Counter(delta.after or ())).values())
+    return removed
+
+
+def _is_options(value: object) -> bool:
+    return (
+        isinstance(value, tuple)
+        and all(isinstance(pair, tuple) and len(pair) == 2 for pair in value)
+        and bool(value)
+    )
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}" if number == 1 else f"{number} {word}s"
+
+
+def _heirs(affects: Sequence[str]) -> str:
+    kinds = Counter(ref.split("/", 1)[0] for ref in affects)
+    words = {"trunks": "trunk", "sip_templates": "template"}
+    return " and ".join(_count(n, words.get(kind, kind)) for kind, n in sorted(kinds.items()))
 
 
 def _pattern_notes(change: Change) -> list[str]:

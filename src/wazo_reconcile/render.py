@@ -171,6 +171,7 @@ def change_body(change: Change) -> list[str]:
         lines = []
     if change.affects:
         lines.append("affects: " + ", ".join(change.affects))
+    lines += [f"warning: {text}" for text in change.warnings]
     lines += [f"note: {note}" for note in change.notes]
     return lines
 
@@ -192,6 +193,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
     out += _unmanaged_lines(plan)
     out.append(summary_line(plan, options.title))
     out += _restart_lines(plan.restart_reasons, color=options.color)
+    out += [_paint(f"Warning: {text}", "!", options.color) for text in plan.warnings]
     for refusal in plan.refusals:
         out.append(_paint(_refusal_line(refusal, options.forced), "!", options.color))
     return "\n".join(out) + "\n"
@@ -342,6 +344,7 @@ def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, obj
         "impacts": list(change.impact),
         "fields": [],
         "notes": list(change.notes),
+        "warnings": list(change.warnings),
         "affects": list(change.affects),
     }
     fields: list[dict[str, object]] = []
@@ -390,6 +393,7 @@ def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str,
         "restart_required": plan.restart_required,
         "restart_reasons": list(plan.restart_reasons),
         "refusals": list(plan.refusals),
+        "warnings": list(plan.warnings),
         "changes": [change_dict(c, plan.summaries(i)) for i, c in enumerate(plan.changes)],
         "unmanaged": [_key_dict(r) for r in plan.unmanaged],
         "kept": [{**_key_dict(k.resource), "reason": k.reason} for k in plan.kept],
@@ -438,6 +442,8 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
     ]
     if plan.restart_required:
         out += ["> [!WARNING]", f"> **{restart_line(plan.restart_reasons)}**", ""]
+    for text in plan.warnings:
+        out += ["> [!WARNING]", f"> **{text}**", ""]
     for refusal in plan.refusals:
         out += ["> [!CAUTION]", f"> {_refusal_line(refusal, options.forced, code='`')}", ""]
     if plan.is_empty:
