@@ -34,11 +34,13 @@ class Status(StrEnum):
 
 
 class Client(Reader, Protocol):
-    def post(self, path: str, body: Any, *, tenant: Any = ...) -> tuple[str | None, Any]: ...
+    def post(
+        self, path: str, body: object, *, tenant: str | None = ...
+    ) -> tuple[str | None, Any]: ...
 
-    def put(self, path: str, body: Any = ..., *, tenant: Any = ...) -> None: ...
+    def put(self, path: str, body: object = ..., *, tenant: str | None = ...) -> None: ...
 
-    def delete(self, path: str, *, tenant: Any = ..., missing_ok: bool = ...) -> None: ...
+    def delete(self, path: str, *, tenant: str | None = ..., missing_ok: bool = ...) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -195,14 +197,14 @@ def _run_operation(op: Operation, client: Client, refs: Refs) -> None:
         _send(op, client, path, body)
 
 
-def _send(op: Operation, client: Client, path: str, body: Any) -> None:
+def _send(op: Operation, client: Client, path: str, body: object) -> None:
     if op.method == "PUT":
         client.put(path, body if body is not None else {}, tenant=op.tenant)
     else:
         client.delete(path, tenant=op.tenant, missing_ok=True)
 
 
-def _post(op: Operation, client: Client, refs: Refs, path: str, body: Any) -> None:
+def _post(op: Operation, client: Client, refs: Refs, path: str, body: object) -> None:
     for attempt in (1, 2):
         try:
             with refs.shared(op.group):

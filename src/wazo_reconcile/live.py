@@ -149,7 +149,7 @@ class LiveState:
         included (only their hash is exposed). Ignores ``links`` (they depend on the URL used),
         users' fields other than identity and ``outgoing_caller_id``, and the PJSIP doc.
         """
-        document: dict[str, Any] = {
+        document: dict[str, object] = {
             "format": FINGERPRINT_FORMAT,
             "token_tenant": self.token_tenant,
             "tenants": _canonical(dict(self.tenants)),
@@ -167,11 +167,11 @@ class LiveState:
         return {kind: len(self.items(kind)) for kind in KINDS_READ}
 
 
-def _dump(value: Any) -> str:
+def _dump(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _canonical(value: Any, field_name: str | None = None) -> Any:
+def _canonical(value: object, field_name: str | None = None) -> object:
     """Drop volatile fields; sort every list held by a field unless its order matters.
 
     Lists inside lists (an option ``[key, value]`` pair) keep their order.

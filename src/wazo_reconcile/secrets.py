@@ -27,7 +27,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 from urllib.parse import quote, quote_plus
 
 from wazo_reconcile.errors import ReconcileError, printable
@@ -233,7 +233,7 @@ def expand(text: str, *, env: Mapping[str, str], base_dir: Path) -> str:
 StringPath = tuple[str | int, ...]
 
 
-def iter_strings(value: Any, path: StringPath = ()) -> Iterator[tuple[StringPath, str]]:
+def iter_strings(value: object, path: StringPath = ()) -> Iterator[tuple[StringPath, str]]:
     """Every string value inside a YAML value, with its path (keys are not values)."""
     if isinstance(value, str):
         yield path, value
@@ -245,32 +245,39 @@ def iter_strings(value: Any, path: StringPath = ()) -> Iterator[tuple[StringPath
             yield from iter_strings(item, (*path, index))
 
 
-def secret_strings(value: Any) -> list[tuple[StringPath, str, bool]]:
+def secret_strings(value: object) -> list[tuple[StringPath, str, bool]]:
     """Strings that hold references or are values of secret keys: (path, text, has refs).
 
     Values of secret keys include the value of a ``[key, value]`` pair. Written for speed:
     it visits every node of big stacks, and builds a path only for what it returns.
     """
     found: list[tuple[StringPath, str, bool]] = []
-    _scan(value, (), found)
+    if isinstance(value, dict | list):
+        _scan(value, (), found)
     return found
 
 
 def _scan(
-    value: Any, path: StringPath, found: list[tuple[StringPath, str, bool]], secret: bool = False
+    value: dict[str, object] | list[object],
+    path: StringPath,
+    found: list[tuple[StringPath, str, bool]],
+    secret: bool = False,
 ) -> None:
     # `secret`: the strings directly inside are secrets (the value list of a secret key).
-    items = value.items() if type(value) is dict else enumerate(value)
-    pair = type(value) is list and len(value) == 2 and type(value[0]) is str
-    secret_pair = pair and value[0].lower() in SECRET_KEYS
+    items: Iterable[tuple[str | int, object]]
+    if isinstance(value, dict):
+        items, secret_pair = value.items(), False
+    else:
+        items = enumerate(value)
+        first = value[0] if len(value) == 2 else None
+        secret_pair = isinstance(first, str) and first.lower() in SECRET_KEYS
     for key, item in items:
-        kind = type(item)
-        if kind is str:
+        if isinstance(item, str):
             refs = "${" in item and REF_PATTERN.search(item) is not None
             if refs or (item and (secret or _is_secret_slot(key, secret_pair))):
                 found.append(((*path, key), item, refs))
-        elif kind is dict or kind is list:
-            _scan(item, (*path, key), found, kind is list and _is_secret_slot(key, False))
+        elif isinstance(item, dict | list):
+            _scan(item, (*path, key), found, isinstance(item, list) and _is_secret_slot(key, False))
 
 
 def _is_secret_slot(key: str | int, secret_pair: bool) -> bool:
@@ -279,7 +286,7 @@ def _is_secret_slot(key: str | int, secret_pair: bool) -> bool:
     return key in _SECRET_FORMS
 
 
-def literal_secrets(value: Any) -> Iterator[str]:
+def literal_secrets(value: object) -> Iterator[str]:
     """Literal (reference-free) string values of secret keys and ``[key, value]`` pairs."""
     for _, text, refs in secret_strings(value):
         if not refs:
@@ -367,7 +374,7 @@ class SecretRegistry:
             text = text.replace(value, MASK)
         return self._pattern.sub(MASK, text)
 
-    def collect(self, document_data: Any, base_dir: Path, resolver: SecretResolver) -> None:
+    def collect(self, document_data: object, base_dir: Path, resolver: SecretResolver) -> None:
         """Register the secrets of one document: literal secret values and resolvable refs."""
         for _, text, refs in secret_strings(document_data):
             if not refs:
@@ -390,7 +397,7 @@ def longest_match_pattern(values: Iterable[str]) -> re.Pattern[str]:
     ``re.compile("|".join(map(re.escape, sorted(values, key=len, reverse=True))))``, which
     remains the fallback for tries too deep to compile.
     """
-    trie: dict[str, Any] = {}
+    trie: Trie = {}
     for value in values:
         node = trie
         for char in value:
@@ -404,9 +411,10 @@ def longest_match_pattern(values: Iterable[str]) -> re.Pattern[str]:
 
 
 _END = ""  # a trie key no character can be: a value ends at this node
+Trie = dict[str, "Trie"]
 
 
-def _trie_regex(node: dict[str, Any]) -> str:
+def _trie_regex(node: Trie) -> str:
     branches = []
     for char in sorted(k for k in node if k != _END):
         chars, child = [char], node[char]
@@ -422,7 +430,7 @@ def _trie_regex(node: dict[str, Any]) -> str:
     return body
 
 
-def _trie_values(node: dict[str, Any], prefix: str = "") -> Iterator[str]:
+def _trie_values(node: Trie, prefix: str = "") -> Iterator[str]:
     stack = [(node, prefix)]
     while stack:
         node, prefix = stack.pop()
@@ -458,7 +466,7 @@ class ScrubbingFilter(logging.Filter):
 # ------------------------------------------------------------------ bodies and log records
 
 
-def _is_pair(value: object) -> bool:
+def _is_pair(value: object) -> TypeGuard[list[object] | tuple[object, ...]]:
     return isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[0], str)
 
 
@@ -466,7 +474,7 @@ def _is_credential_key(key: object) -> bool:
     return isinstance(key, str) and key.strip().lower() in CREDENTIAL_KEYS
 
 
-def mask(value: Any) -> Any:
+def mask(value: object) -> Any:
     """A copy of a JSON body with the values of credential keys and of secret option pairs
     (``["password", "s3cret"]``) masked: for request bodies logged at DEBUG."""
     if isinstance(value, dict):
@@ -481,7 +489,7 @@ def mask(value: Any) -> Any:
     return value
 
 
-def secret_values(value: Any) -> set[str]:
+def secret_values(value: object) -> set[str]:
     """The secret strings found in ``value`` (the ones :func:`mask` would hide)."""
     found: set[str] = set()
     if isinstance(value, dict):
