@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypeVar
 
+from marshmallow import Schema, ValidationError
+
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.auth import Token
 from wazo_reconcile.sandbox.http import Request
-from wazo_reconcile.sandbox.schema import Invalid, Schema
 from wazo_reconcile.sandbox.store import TRUNK_LINKS, Record, Store
 
 API_PREFIX = "/api/confd/1.1"
@@ -83,12 +84,13 @@ class Call:
             raise problems.bad_request() from None
 
     def load(self, schema: Schema, *, partial: bool = False) -> dict[str, Any]:
+        """The body loaded by ``schema`` (``partial``: absent keys are neither required nor
+        defaulted, as on a confd PUT)."""
         try:
-            return schema.load(self.json(), partial=partial)
-        except Invalid as exc:
-            messages = exc.messages
-            assert isinstance(messages, dict)
-            raise problems.schema_errors(messages) from None
+            form: dict[str, Any] = schema.load(self.json(), partial=partial)
+        except ValidationError as exc:
+            raise problems.schema_errors(exc.messages_dict) from None
+        return form
 
     def visible_tenants(self, tenant_uuid: str | None = None) -> list[str]:
         """A tenant and all its sub-tenants (what wazo-auth calls its visible tenants)."""

@@ -17,16 +17,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from marshmallow import ValidationError
+
 from wazo_reconcile.sandbox import problems
-from wazo_reconcile.sandbox.schema import Boolean, Integer, Invalid, Schema, String, value_range
+from wazo_reconcile.sandbox.mallow import XivoBoolean, XivoInteger, XivoRange, XivoString, schema
 from wazo_reconcile.sandbox.store import Record
 
-LIST_SCHEMA = Schema(
+LIST_SCHEMA = schema(
     {
-        "limit": Integer(validate=[value_range(min=0, rich=True)], rich=True),
-        "offset": Integer(validate=[value_range(min=0, rich=True)], rich=True),
-        "search": String(rich=True),
-        "recurse": Boolean(strict=False, rich=True),
+        "limit": XivoInteger(validate=XivoRange(min=0)),
+        "offset": XivoInteger(validate=XivoRange(min=0)),
+        "search": XivoString(),
+        "recurse": XivoBoolean(),
     }
 )
 
@@ -67,9 +69,8 @@ class ListParams:
 def parse_params(query: Mapping[str, str]) -> ListParams:
     try:
         loaded = LIST_SCHEMA.load(dict(query))
-    except Invalid as exc:
-        assert isinstance(exc.messages, dict)
-        raise problems.schema_errors(exc.messages) from None
+    except ValidationError as exc:
+        raise problems.schema_errors(exc.messages_dict) from None
     return ListParams(
         limit=loaded.get("limit"),
         offset=loaded.get("offset", 0),

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field, replace
 from operator import methodcaller
 from typing import Any
 
+from marshmallow import ValidationError, fields
+
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import ListParams, SearchConfig, parse_params, search
 from wazo_reconcile.sandbox.routing import Handler, Route
-from wazo_reconcile.sandbox.schema import Field, Invalid
 from wazo_reconcile.sandbox.store import Record, Store
 
 Dump = Callable[[Call, Record], dict[str, Any]]
@@ -143,11 +144,11 @@ def no_content() -> Response:
     return Response.empty(204)
 
 
-def load_value(field_: Field, name: str, value: Any) -> Any:
+def load_value(field_: fields.Field, name: str, value: Any) -> Any:
     """Validate one value outside a body (e.g. a query parameter) with a schema field."""
     try:
-        return field_.load(value)
-    except Invalid as exc:
+        return field_.deserialize(value)
+    except ValidationError as exc:
         raise problems.schema_errors({name: exc.messages}) from None
 
 

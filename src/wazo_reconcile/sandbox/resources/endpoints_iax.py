@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import fields
+from marshmallow.validate import Length, OneOf, Regexp
+
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.mallow import schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     created,
@@ -22,7 +26,6 @@ from wazo_reconcile.sandbox.resources.common import (
     unique,
     unlink_trunks,
 )
-from wazo_reconcile.sandbox.schema import List, Schema, String, length, one_of, regexp
 from wazo_reconcile.sandbox.store import Record
 
 # Option columns, in the order confd happened to list them in the recordings, then the rest.
@@ -117,12 +120,12 @@ ENUMS = {
 }
 _TRUE = {"yes", "true", "y", "t", "1", "on"}
 
-SCHEMA = Schema(
+SCHEMA = schema(
     {
-        "name": String(validate=[regexp(r"^[a-zA-Z0-9_-]{1,40}$")]),
-        "type": String(validate=[one_of(["friend", "peer", "user"])]),
-        "host": String(validate=[length(max=255)]),
-        "options": List(List(String(), validate=[length(equal=2)])),
+        "name": fields.String(validate=Regexp(r"^[a-zA-Z0-9_-]{1,40}$")),
+        "type": fields.String(validate=OneOf(["friend", "peer", "user"])),
+        "host": fields.String(validate=Length(max=255)),
+        "options": fields.List(fields.List(fields.String(), validate=Length(equal=2))),
     }
 )
 

@@ -10,24 +10,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from marshmallow import fields
+from marshmallow.validate import OneOf
+
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import Kind, created, crud_routes, no_content
 from wazo_reconcile.sandbox.resources.endpoints_custom import CUSTOM
 from wazo_reconcile.sandbox.resources.endpoints_iax import IAX
 from wazo_reconcile.sandbox.resources.endpoints_sip import ENDPOINTS, delete_sip
 from wazo_reconcile.sandbox.routing import Route
-from wazo_reconcile.sandbox.schema import Boolean, Schema, String, one_of
 from wazo_reconcile.sandbox.store import Record, Store
 
-SCHEMA = Schema(
+SCHEMA = schema(
     {
-        "context": String(allow_none=True),
-        "twilio_incoming": Boolean(allow_none=True),
-        "outgoing_caller_id_format": String(
-            validate=[one_of(["+E164", "E164", "national"])], load_default="+E164"
+        "context": fields.String(allow_none=True),
+        "twilio_incoming": StrictBoolean(allow_none=True),
+        "outgoing_caller_id_format": fields.String(
+            validate=OneOf(["+E164", "E164", "national"]), load_default="+E164"
         ),
     }
 )
