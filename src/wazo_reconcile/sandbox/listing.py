@@ -15,7 +15,6 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from marshmallow import ValidationError
 
@@ -33,6 +32,9 @@ LIST_SCHEMA = schema(
 )
 
 
+SortKey = tuple[int, int, str]  # numbers (and booleans) before text, as each sorts
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """The searchable/filterable/sortable columns of a resource (xivo-dao ``SearchConfig``):
@@ -44,11 +46,17 @@ class SearchConfig:
     integers: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def of(cls, *names: str, default_sort: str, **options: Any) -> SearchConfig:
+    def of(
+        cls,
+        *names: str,
+        default_sort: str,
+        search: Sequence[str] | None = None,
+        integers: frozenset[str] = frozenset(),
+    ) -> SearchConfig:
         """Columns stored under their own name."""
-        return cls({name: name for name in names}, default_sort, **options)
+        return cls({name: name for name in names}, default_sort, search, integers)
 
-    def value(self, row: Record, column: str) -> Any:
+    def value(self, row: Record, column: str) -> object:
         return row.get(self.columns[column])
 
     def searched(self) -> list[str]:
@@ -106,7 +114,7 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
-def as_text(value: Any) -> str | None:
+def as_text(value: object) -> str | None:
     """A column value cast to text the way PostgreSQL casts it (booleans as true/false)."""
     if value is None:
         return None
@@ -149,10 +157,10 @@ def _matches_filters(row: Record, config: SearchConfig, filters: Mapping[str, st
     return True
 
 
-def _equals(value: Any, wanted: str, *, integer: bool) -> bool:
+def _equals(value: object, wanted: str, *, integer: bool) -> bool:
     if integer:
         try:
-            return value is not None and int(value) == int(wanted)
+            return isinstance(value, int | str) and int(value) == int(wanted)
         except ValueError:
             return False
     if isinstance(value, bool):
@@ -165,7 +173,7 @@ def _sorted(rows: list[Record], config: SearchConfig, params: ListParams) -> lis
     if order not in config.columns:
         raise problems.input_error(f"order: column '{order}' was not found")
     column = config.columns[order]
-    present: list[tuple[Any, Record]] = []
+    present: list[tuple[SortKey, Record]] = []
     nulls: list[Record] = []
     for row in rows:
         value = row.get(column)
@@ -179,11 +187,11 @@ def _sorted(rows: list[Record], config: SearchConfig, params: ListParams) -> lis
     return nulls + ordered if reverse else ordered + nulls
 
 
-def _first(pair: tuple[Any, Record]) -> Any:
+def _first(pair: tuple[SortKey, Record]) -> SortKey:
     return pair[0]
 
 
-def _sort_key(value: Any) -> Any:
+def _sort_key(value: object) -> SortKey:
     if isinstance(value, bool | int):
         return (0, int(value), "")
     return (1, 0, str(value))

@@ -7,6 +7,7 @@ its ``exten`` may be a dial pattern. An extension bound to an outcall cannot be 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import ValidationError, fields, pre_load, validates_schema
@@ -101,7 +102,7 @@ def new_context(store: Store, tenant_uuid: str, **values: Any) -> Record:
     return row
 
 
-def _ranges(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+def _ranges(items: list[dict[str, object]], kind: str) -> list[dict[str, object]]:
     out = []
     for item in items:
         entry = {"start": item["start"], "end": item.get("end")}
@@ -111,7 +112,7 @@ def _ranges(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return out
 
 
-def _dump_context(call: Call, row: Record) -> dict[str, Any]:
+def _dump_context(call: Call, row: Record) -> dict[str, object]:
     table = call.store.table("contexts")
     included = [table[i] for i in row["includes"] if i in table]
     return {
@@ -210,7 +211,7 @@ EXTENSION_SCHEMA = schema(
 )
 
 
-def _dump_extension(call: Call, row: Record) -> dict[str, Any]:
+def _dump_extension(call: Call, row: Record) -> dict[str, object]:
     outcall = (
         call.store.table("outcalls").get(int(row["typeval"])) if row["type"] == "outcall" else None
     )
@@ -238,7 +239,7 @@ def _dump_extension(call: Call, row: Record) -> dict[str, Any]:
     }
 
 
-def _extension_type(store: Store, row: Record) -> dict[str, Any]:
+def _extension_type(store: Store, row: Record) -> dict[str, object]:
     context = store.find("contexts", lambda c: c["name"] == row["context"])
     return {"context_type": context["type"] if context else None}
 
@@ -283,7 +284,7 @@ def _check_pattern(exten: str, context: Record) -> None:
         raise problems.input_error(f"exten: {exc.messages}") from None
 
 
-def _enabled(form: dict[str, Any], current: bool) -> bool:
+def _enabled(form: Mapping[str, object], current: bool) -> bool:
     if "enabled" in form:
         return bool(form["enabled"])
     if "commented" in form:

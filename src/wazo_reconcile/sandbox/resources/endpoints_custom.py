@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import fields
 from marshmallow.validate import Length, Regexp
 
@@ -32,7 +30,7 @@ SCHEMA = schema(
 )
 
 
-def _dump(call: Call, row: Record) -> dict[str, Any]:
+def _dump(call: Call, row: Record) -> dict[str, object]:
     return {
         "id": row["id"],
         "tenant_uuid": row["tenant_uuid"],

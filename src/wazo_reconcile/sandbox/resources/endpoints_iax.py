@@ -7,8 +7,6 @@ pairs. Sending ``options`` resets every column to its default and drops the extr
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import fields
 from marshmallow.validate import Length, OneOf, Regexp
 
@@ -76,7 +74,7 @@ COLUMNS = (
     "keyrotate",
     "parkinglot",
 )
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: dict[str, int | str] = {
     "amaflags": "default",
     "trunk": 0,
     "auth": "plaintext,md5",
@@ -130,7 +128,7 @@ SCHEMA = schema(
 )
 
 
-def _dump(call: Call, row: Record) -> dict[str, Any]:
+def _dump(call: Call, row: Record) -> dict[str, object]:
     return {
         "id": row["id"],
         "tenant_uuid": row["tenant_uuid"],
@@ -167,7 +165,7 @@ def _set_options(row: Record, options: list[list[str]]) -> None:
     row["columns"], row["extras"] = columns, extras
 
 
-def _column_value(column: str, value: str) -> Any:
+def _column_value(column: str, value: str) -> int | str:
     """What PostgreSQL accepts for a typed column (anything else is a 500 in confd)."""
     if column in INTEGERS:
         try:

@@ -33,7 +33,7 @@ from wazo_reconcile.sandbox.resources.common import (
 )
 from wazo_reconcile.sandbox.resources.pjsip import option_pairs, pjsip_section_name
 from wazo_reconcile.sandbox.routing import Handler, Route
-from wazo_reconcile.sandbox.store import Record, Store
+from wazo_reconcile.sandbox.store import Key, Record, Store
 
 # confd section name -> PJSIP doc section whose keys it accepts
 SECTIONS = {
@@ -90,9 +90,9 @@ def new_sip_record(store: Store, tenant_uuid: str, *, template: bool, **values: 
 _SEARCH = SearchConfig.of("name", "label", "asterisk_id", default_sort="label")
 
 
-def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, Any]:
+def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, object]:
     table = call.store.table("sip")
-    out: dict[str, Any] = {
+    out: dict[str, object] = {
         "uuid": row["uuid"],
         "tenant_uuid": row["tenant_uuid"],
         "name": row["name"],
@@ -119,12 +119,12 @@ def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, Any]:
     return out
 
 
-def _sections(row: Record) -> dict[str, Any]:
+def _sections(row: Record) -> dict[str, object]:
     # The stored pairs as they are, not copies: a dump is serialised at once, under the lock.
     return {f"{s}_section_options": row["sections"][s] for s in SECTIONS}
 
 
-def _flatten(table: dict[Any, Record], row: Record, section: str) -> list[tuple[str, str]]:
+def _flatten(table: dict[Key, Record], row: Record, section: str) -> list[tuple[str, str]]:
     options: list[tuple[str, str]] = []
     for parent in row["templates"]:
         if parent in table:

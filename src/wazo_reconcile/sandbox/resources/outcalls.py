@@ -8,8 +8,6 @@ releases its extensions (they stay in their context).
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import fields
 from marshmallow.validate import Length, Range, Regexp
 
@@ -58,7 +56,7 @@ PATTERN_SCHEMA = schema(
 PATTERN_KEYS = ("external_prefix", "prefix", "strip_digits", "caller_id")
 
 
-def _dump(call: Call, row: Record) -> dict[str, Any]:
+def _dump(call: Call, row: Record) -> dict[str, object]:
     trunks = call.store.table("trunks")
     extensions = call.store.table("extensions")
     return {
@@ -82,7 +80,7 @@ def _dump(call: Call, row: Record) -> dict[str, Any]:
     }
 
 
-def _trunk(call: Call, trunk: Record) -> dict[str, Any]:
+def _trunk(call: Call, trunk: Record) -> dict[str, object]:
     return {
         "tenant_uuid": trunk["tenant_uuid"],
         "id": trunk["id"],
@@ -92,7 +90,7 @@ def _trunk(call: Call, trunk: Record) -> dict[str, Any]:
     }
 
 
-def _pattern(call: Call, pattern: Record, extension: Record) -> dict[str, Any]:
+def _pattern(call: Call, pattern: Record, extension: Record) -> dict[str, object]:
     return {
         **{key: pattern[key] for key in PATTERN_KEYS},
         "id": extension["id"],

@@ -7,7 +7,6 @@ master-tenant token (``@required_master_tenant`` checks the token's tenant, not 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from marshmallow import ValidationError, fields, pre_load
 from marshmallow.validate import Length, Regexp, Validator
@@ -63,7 +62,7 @@ TRANSPORT_SCHEMA = schema(
 )
 
 
-def dump_transport(call: Call, row: Record) -> dict[str, Any]:
+def dump_transport(call: Call, row: Record) -> dict[str, object]:
     return {"uuid": row["uuid"], "name": row["name"], "options": [list(p) for p in row["options"]]}
 
 

@@ -7,6 +7,7 @@ groups, ...) are always empty in the sandbox.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
 from wazo_reconcile.sandbox.routing import Route
-from wazo_reconcile.sandbox.store import Record, Store
+from wazo_reconcile.sandbox.store import Key, Record, Store
 
 _FLAGS = (
     "call_transfer_enabled",
@@ -66,7 +67,7 @@ SCHEMA = schema(
     }
 )
 
-_DEFAULTS: dict[str, Any] = {
+_DEFAULTS: dict[str, object] = {
     "lastname": "",
     "email": None,
     "timezone": None,
@@ -141,14 +142,14 @@ def new_user(store: Store, tenant_uuid: str, now: float, **values: Any) -> Recor
     return row
 
 
-def _deprecated_record_flag(values: dict[str, Any]) -> None:
+def _deprecated_record_flag(values: dict[str, object]) -> None:
     """``call_record_enabled`` (deprecated) sets the four ``call_record_*_enabled`` flags."""
     flag = values.pop("call_record_enabled", None)
     if flag is not None:
         values.update({name: flag for name in _RECORD_FLAGS})
 
 
-def _dump(call: Call, row: Record) -> dict[str, Any]:
+def _dump(call: Call, row: Record) -> dict[str, object]:
     out = {"id": row["id"], "uuid": row["uuid"]}
     out.update({key: row[key] for key in _PLAIN})
     out["outgoing_caller_id"] = row["outgoing_caller_id"] or None
@@ -180,7 +181,7 @@ def _fullname(row: Record) -> str:
     return f"{row['firstname']} {row['lastname'] or ''}".strip()
 
 
-def _derived(store: Store, row: Record) -> dict[str, Any]:
+def _derived(store: Store, row: Record) -> dict[str, object]:
     return {"fullname": _fullname(row)}
 
 
@@ -221,7 +222,7 @@ USERS = Kind(
 )
 
 
-def get_user(call: Call, key: Any) -> Record:
+def get_user(call: Call, key: Key) -> Record:
     """By uuid or integer id; the 404 says ``'id': <value>`` either way, like confd."""
     tenants = call.visible_tenants()
     table = call.store.table("users")
@@ -235,7 +236,7 @@ def get_user(call: Call, key: Any) -> Record:
     return row
 
 
-def _check_unique(call: Call, form: dict[str, Any], own_id: int | None) -> None:
+def _check_unique(call: Call, form: Mapping[str, object], own_id: int | None) -> None:
     for field in ("email", "username"):
         unique(call, "users", "User", field, form.get(field), exclude=own_id)
 
@@ -271,7 +272,7 @@ def outgoing_callerids(call: Call) -> Response:
     return Response.json(200, {"total": 1, "items": [{"type": "anonymous"}]})
 
 
-def _dump_tenant(call: Call, row: Record) -> dict[str, Any]:
+def _dump_tenant(call: Call, row: Record) -> dict[str, object]:
     keys = (
         "uuid",
         "sip_templates_generated",
