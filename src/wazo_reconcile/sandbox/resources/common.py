@@ -13,10 +13,12 @@ from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import ListParams, SearchConfig, parse_params, search
+from wazo_reconcile.sandbox.mallow import BaseSchema
 from wazo_reconcile.sandbox.routing import Handler, Route
 from wazo_reconcile.sandbox.store import Key, Record, Store
 
 Dump = Callable[[Call, Record], dict[str, object]]
+ID_REF = BaseSchema.from_dict({"id": fields.Integer(required=True)})  # {"id": 3} in a list
 
 
 def _everything(row: Record) -> bool:

@@ -19,6 +19,7 @@ from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import BaseSchema, Nested, StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
+    ID_REF,
     Kind,
     created,
     crud_routes,
@@ -76,8 +77,7 @@ CONTEXT_SCHEMA = schema(
     },
     base=_ContextSchema,
 )
-_ID_REF = BaseSchema.from_dict({"id": fields.Integer(required=True)})
-INCLUDES_SCHEMA = schema({"contexts": Nested(_ID_REF, many=True, required=True)})
+INCLUDES_SCHEMA = schema({"contexts": Nested(ID_REF, many=True, required=True)})
 
 
 def new_context(store: Store, tenant_uuid: str, **values: Any) -> Record:

@@ -15,8 +15,9 @@ from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
-from wazo_reconcile.sandbox.mallow import BaseSchema, Nested, StrictBoolean, schema
+from wazo_reconcile.sandbox.mallow import Nested, StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
+    ID_REF,
     Kind,
     created,
     crud_routes,
@@ -42,8 +43,7 @@ SCHEMA = schema(
         "enabled": StrictBoolean(),
     }
 )
-_ID_REF = BaseSchema.from_dict({"id": fields.Integer(required=True)})
-TRUNKS_SCHEMA = schema({"trunks": Nested(_ID_REF, many=True, required=True)})
+TRUNKS_SCHEMA = schema({"trunks": Nested(ID_REF, many=True, required=True)})
 _PREFIX = Regexp(r"^\+|\+?[0-9#*]+$")
 PATTERN_SCHEMA = schema(
     {
