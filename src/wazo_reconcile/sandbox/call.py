@@ -6,19 +6,19 @@ import json
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+
+from marshmallow import Schema, ValidationError
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.auth import Token
 from wazo_reconcile.sandbox.http import Request
-from wazo_reconcile.sandbox.schema import Invalid, Schema
-from wazo_reconcile.sandbox.store import TRUNK_LINKS, Record, Store
+from wazo_reconcile.sandbox.store import TRUNK_LINKS, Key, Record, Store
 
 API_PREFIX = "/api/confd/1.1"
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 T = TypeVar("T")
-_BASE = ("href base",)  # memo key of the base of links
 
 
 @dataclass
@@ -27,14 +27,15 @@ class Call:
     ``Wazo-Tenant`` header when present (already checked against the token), else the token's."""
 
     request: Request
-    params: dict[str, Any]
+    params: dict[str, Key]
     store: Store
     token: Token
     tenant_uuid: str
     now: float
     # the items a collection GET answered (for the cost profile)
     listed: list[Record] | None = field(default=None, repr=False, compare=False)
-    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
+    _memo: dict[Hashable, object] = field(default_factory=dict, repr=False, compare=False)
+    _href_base: str = field(default="", repr=False, compare=False)
 
     @property
     def read_only(self) -> bool:
@@ -46,10 +47,9 @@ class Call:
         would otherwise scan another table (a database would use an index)."""
         if key not in self._memo:
             self._memo[key] = build()
-        value: T = self._memo[key]
-        return value
+        return cast(T, self._memo[key])
 
-    def first_by(self, table: str, column: str, value: Any) -> Record | None:
+    def first_by(self, table: str, column: str, value: Key) -> Record | None:
         """The first row of ``table`` (insertion order) whose ``column`` is ``value``.
 
         A read-only call indexes the table once; a write scans it (its handler may change
@@ -67,9 +67,9 @@ class Call:
 
     def href(self, *parts: object) -> str:
         # a list writes one or two links per item: 27,000 at 5,000 trunks
-        base = self._memo.get(_BASE)
-        if base is None:
-            base = self._memo[_BASE] = self.request.origin + API_PREFIX + "/"
+        base = self._href_base
+        if not base:
+            base = self._href_base = self.request.origin + API_PREFIX + "/"
         return base + "/".join(map(str, parts))
 
     def link(self, rel: str, *parts: object) -> dict[str, str]:
@@ -83,12 +83,13 @@ class Call:
             raise problems.bad_request() from None
 
     def load(self, schema: Schema, *, partial: bool = False) -> dict[str, Any]:
+        """The body loaded by ``schema`` (``partial``: absent keys are neither required nor
+        defaulted, as on a confd PUT)."""
         try:
-            return schema.load(self.json(), partial=partial)
-        except Invalid as exc:
-            messages = exc.messages
-            assert isinstance(messages, dict)
-            raise problems.schema_errors(messages) from None
+            form: dict[str, Any] = schema.load(self.json(), partial=partial)
+        except ValidationError as exc:
+            raise problems.schema_errors(exc.messages_dict) from None
+        return form
 
     def visible_tenants(self, tenant_uuid: str | None = None) -> list[str]:
         """A tenant and all its sub-tenants (what wazo-auth calls its visible tenants)."""
@@ -105,8 +106,8 @@ class Call:
         return row if row.get("tenant_uuid") in allowed else None
 
 
-def _index(store: Store, table: str, column: str) -> dict[Any, Record]:
-    index: dict[Any, Record] = {}
+def _index(store: Store, table: str, column: str) -> dict[Key, Record]:
+    index: dict[Key, Record] = {}
     for row in store.table(table).values():
         index.setdefault(row[column], row)
     return index

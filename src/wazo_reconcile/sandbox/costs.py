@@ -23,9 +23,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from wazo_reconcile.sandbox.store import Record, Store
+from wazo_reconcile.sandbox.store import Key, Record, Store
 
 # A SIP endpoint whose list row joins more option rows than this is "heavy" (see the counters).
 HEAVY_ROWS = 100
@@ -122,8 +121,8 @@ class _Kind:
     ms: float = 0.0
     listed: int | None = None  # items returned, for a list
 
-    def to_json(self) -> dict[str, Any]:
-        figures: dict[str, Any] = {"count": self.count, "ms": round(self.ms, 3)}
+    def to_json(self) -> dict[str, float]:
+        figures: dict[str, float] = {"count": self.count, "ms": round(self.ms, 3)}
         if self.listed is not None:
             figures["listed"] = self.listed
         return figures
@@ -158,7 +157,7 @@ class Meter:
         self._free_at = 0.0  # when the worker is done with every request charged so far
         self._counters = _Counters()
 
-    def quote(self, key: str, params: Mapping[str, Any], body: bytes, store: Store) -> float:
+    def quote(self, key: str, params: Mapping[str, Key], body: bytes, store: Store) -> float:
         """The ms a request costs if it succeeds, from what the store holds *before* it is
         handled; a list's base (its items are added by `charge`)."""
         profile = self.profile
@@ -173,7 +172,7 @@ class Meter:
         if key in _SIP_CREATES:
             return profile.sip_create_ms + profile.sip_option_ms * _options_sent(body)
         if key == "DELETE /trunks/{id}":
-            trunk = store.table("trunks").get(params.get("id"))
+            trunk = store.table("trunks").get(params["id"])
             if trunk is not None and not any(
                 trunk[link] is not None
                 for link in ("endpoint_sip_uuid", "endpoint_iax_id", "endpoint_custom_id")
@@ -227,7 +226,7 @@ class Meter:
         with self._lock:
             self._counters = _Counters()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> dict[str, object]:
         with self._lock:
             counters = self._counters
             return {

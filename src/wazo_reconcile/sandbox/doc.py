@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
 
 from wazo_reconcile.pjsip import load_pjsip_doc
 from wazo_reconcile.sandbox import problems
@@ -80,7 +79,7 @@ def check_keys(field: str, section: str, keys: list[str]) -> None:
             )
 
 
-def served() -> dict[str, Any]:
+def served() -> dict[str, dict[str, dict[str, object]]]:
     """The ``GET /asterisk/pjsip/doc`` body: per section, each option's name/default/choices."""
     sections = load_pjsip_doc().sections
     order = list(_order()) + sorted(set(sections) - set(_order()))

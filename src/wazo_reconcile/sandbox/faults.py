@@ -93,9 +93,9 @@ class FaultConfig:
         )
         return cls(seed=int(data.get("seed", 0)), latency=latency, rules=rules)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         latency = self.latency
-        latency_ms: Any = (
+        latency_ms: float | list[float] = (
             [latency[0] * 1000, latency[1] * 1000] if isinstance(latency, tuple) else latency * 1000
         )
         return {
@@ -116,7 +116,7 @@ class Decision:
 class _Traffic:
     requests: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
-    faulted: list[dict[str, Any]] = field(default_factory=list)
+    faulted: list[dict[str, int | str]] = field(default_factory=list)
     matched: Counter[int] = field(default_factory=Counter)
     index: int = 0
 
@@ -170,7 +170,7 @@ class FaultInjector:
             return random.Random(f"{self.config.seed}:{index}:latency").uniform(*latency)
         return float(latency)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> dict[str, object]:
         with self._lock:
             traffic = self._traffic
             return {

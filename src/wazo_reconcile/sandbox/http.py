@@ -58,7 +58,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, status: int, data: Any, headers: Mapping[str, str] | None = None) -> Response:
+    def json(cls, status: int, data: object, headers: Mapping[str, str] | None = None) -> Response:
         payload = (_ENCODER.encode(data) + "\n").encode()
         return cls(status, payload, {"Content-Type": "application/json", **(headers or {})})
 

@@ -15,20 +15,24 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+
+from marshmallow import ValidationError
 
 from wazo_reconcile.sandbox import problems
-from wazo_reconcile.sandbox.schema import Boolean, Integer, Invalid, Schema, String, value_range
+from wazo_reconcile.sandbox.mallow import XivoBoolean, XivoInteger, XivoRange, XivoString, schema
 from wazo_reconcile.sandbox.store import Record
 
-LIST_SCHEMA = Schema(
+LIST_SCHEMA = schema(
     {
-        "limit": Integer(validate=[value_range(min=0, rich=True)], rich=True),
-        "offset": Integer(validate=[value_range(min=0, rich=True)], rich=True),
-        "search": String(rich=True),
-        "recurse": Boolean(strict=False, rich=True),
+        "limit": XivoInteger(validate=XivoRange(min=0)),
+        "offset": XivoInteger(validate=XivoRange(min=0)),
+        "search": XivoString(),
+        "recurse": XivoBoolean(),
     }
 )
+
+
+SortKey = tuple[int, int, str]  # numbers (and booleans) before text, as each sorts
 
 
 @dataclass(frozen=True)
@@ -42,11 +46,17 @@ class SearchConfig:
     integers: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def of(cls, *names: str, default_sort: str, **options: Any) -> SearchConfig:
+    def of(
+        cls,
+        *names: str,
+        default_sort: str,
+        search: Sequence[str] | None = None,
+        integers: frozenset[str] = frozenset(),
+    ) -> SearchConfig:
         """Columns stored under their own name."""
-        return cls({name: name for name in names}, default_sort, **options)
+        return cls({name: name for name in names}, default_sort, search, integers)
 
-    def value(self, row: Record, column: str) -> Any:
+    def value(self, row: Record, column: str) -> object:
         return row.get(self.columns[column])
 
     def searched(self) -> list[str]:
@@ -67,9 +77,8 @@ class ListParams:
 def parse_params(query: Mapping[str, str]) -> ListParams:
     try:
         loaded = LIST_SCHEMA.load(dict(query))
-    except Invalid as exc:
-        assert isinstance(exc.messages, dict)
-        raise problems.schema_errors(exc.messages) from None
+    except ValidationError as exc:
+        raise problems.schema_errors(exc.messages_dict) from None
     return ListParams(
         limit=loaded.get("limit"),
         offset=loaded.get("offset", 0),
@@ -105,7 +114,7 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
-def as_text(value: Any) -> str | None:
+def as_text(value: object) -> str | None:
     """A column value cast to text the way PostgreSQL casts it (booleans as true/false)."""
     if value is None:
         return None
@@ -148,10 +157,10 @@ def _matches_filters(row: Record, config: SearchConfig, filters: Mapping[str, st
     return True
 
 
-def _equals(value: Any, wanted: str, *, integer: bool) -> bool:
+def _equals(value: object, wanted: str, *, integer: bool) -> bool:
     if integer:
         try:
-            return value is not None and int(value) == int(wanted)
+            return isinstance(value, int | str) and int(value) == int(wanted)
         except ValueError:
             return False
     if isinstance(value, bool):
@@ -164,7 +173,7 @@ def _sorted(rows: list[Record], config: SearchConfig, params: ListParams) -> lis
     if order not in config.columns:
         raise problems.input_error(f"order: column '{order}' was not found")
     column = config.columns[order]
-    present: list[tuple[Any, Record]] = []
+    present: list[tuple[SortKey, Record]] = []
     nulls: list[Record] = []
     for row in rows:
         value = row.get(column)
@@ -178,11 +187,11 @@ def _sorted(rows: list[Record], config: SearchConfig, params: ListParams) -> lis
     return nulls + ordered if reverse else ordered + nulls
 
 
-def _first(pair: tuple[Any, Record]) -> Any:
+def _first(pair: tuple[SortKey, Record]) -> SortKey:
     return pair[0]
 
 
-def _sort_key(value: Any) -> Any:
+def _sort_key(value: object) -> SortKey:
     if isinstance(value, bool | int):
         return (0, int(value), "")
     return (1, 0, str(value))

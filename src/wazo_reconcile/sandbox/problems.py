@@ -9,7 +9,7 @@ confd answers every error with a JSON list of strings. The business-rule message
 from __future__ import annotations
 
 import uuid as uuidlib
-from typing import Any
+from collections.abc import Mapping
 
 BAD_REQUEST = "The browser (or proxy) sent a request that this server could not understand."
 
@@ -17,7 +17,7 @@ BAD_REQUEST = "The browser (or proxy) sent a request that this server could not 
 class ApiProblem(Exception):
     """An HTTP error answer: a status and confd's JSON body (a list of messages)."""
 
-    def __init__(self, status: int, body: Any) -> None:
+    def __init__(self, status: int, body: object) -> None:
         super().__init__(status, body)
         self.status = status
         self.body = body
@@ -26,7 +26,7 @@ class ApiProblem(Exception):
 class OrderedDictRepr:
     """Renders like ``repr(OrderedDict(...))`` did on the Python confd runs on (3.11)."""
 
-    def __init__(self, items: dict[str, Any]) -> None:
+    def __init__(self, items: Mapping[str, object]) -> None:
         self.items = items
 
     def __repr__(self) -> str:
@@ -34,7 +34,7 @@ class OrderedDictRepr:
         return f"OrderedDict([{pairs}])"
 
 
-def as_uuid(value: str) -> Any:
+def as_uuid(value: str) -> uuidlib.UUID | str:
     """A value that renders as ``UUID('…')`` in messages (or stays a string if malformed)."""
     try:
         return uuidlib.UUID(str(value))
@@ -42,31 +42,31 @@ def as_uuid(value: str) -> Any:
         return value
 
 
-def meta(**metadata: Any) -> str:
+def meta(**metadata: object) -> str:
     return f" ({str(metadata).strip('{}')})" if metadata else ""
 
 
-def _error(status: int, category: str, error: str, metadata: dict[str, Any]) -> ApiProblem:
+def _error(status: int, category: str, error: str, metadata: dict[str, object]) -> ApiProblem:
     return ApiProblem(status, [f"{category} - {error}{meta(**metadata)}"])
 
 
-def not_found(resource: str, **metadata: Any) -> ApiProblem:
+def not_found(resource: str, **metadata: object) -> ApiProblem:
     return _error(404, "Resource Not Found", f"{resource} was not found", metadata)
 
 
-def param_not_found(field: str, resource: str, **metadata: Any) -> ApiProblem:
+def param_not_found(field: str, resource: str, **metadata: object) -> ApiProblem:
     return _error(400, "Input Error", f"field '{field}': {resource} was not found", metadata)
 
 
-def resource_exists(resource: str, **metadata: Any) -> ApiProblem:
+def resource_exists(resource: str, **metadata: object) -> ApiProblem:
     return _error(400, "Resource Error", f"{resource} already exists", metadata)
 
 
-def resource_associated(resource: str, other: str, **metadata: Any) -> ApiProblem:
+def resource_associated(resource: str, other: str, **metadata: object) -> ApiProblem:
     return _error(400, "Resource Error", f"{resource} is associated with a {other}", metadata)
 
 
-def different_tenants(**metadata: Any) -> ApiProblem:
+def different_tenants(**metadata: object) -> ApiProblem:
     return _error(400, "Resource Error", "different tenants", metadata)
 
 
@@ -74,7 +74,7 @@ def not_permitted(reason: str) -> ApiProblem:
     return _error(400, "Resource Error", f"Operation not permitted. {reason}", {})
 
 
-def unhandled_context_type(context_type: str, **metadata: Any) -> ApiProblem:
+def unhandled_context_type(context_type: str, **metadata: object) -> ApiProblem:
     return _error(
         400, "Resource Error", f"ContextType '{context_type}' cannot be associated", metadata
     )
@@ -92,7 +92,7 @@ def input_error(text: str) -> ApiProblem:
     return ApiProblem(400, [f"Input Error - {text}"])
 
 
-def schema_errors(errors: dict[str, Any]) -> ApiProblem:
+def schema_errors(errors: Mapping[str, object]) -> ApiProblem:
     """One message per bad field, as confd's ``extract_http_messages`` formats marshmallow's."""
     return ApiProblem(400, [f"Input Error - {key}: {value}" for key, value in errors.items()])
 

@@ -9,10 +9,11 @@ confd-recordings were made (``data/recordings_seed.json``, from its seed.json).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict
 
 from wazo_reconcile.sandbox.resources.contexts import new_context
 from wazo_reconcile.sandbox.resources.endpoints_sip import TEMPLATE_POINTERS, new_sip_record
@@ -53,9 +54,18 @@ def _data(name: str) -> Any:
     return json.loads(text)
 
 
+class TemplateSpec(TypedDict):
+    """A default SIP template: parents named by label, its transport by name."""
+
+    label: str
+    templates: list[str]
+    transport: str | None
+    sections: dict[str, list[list[str]]]
+
+
 @cache
-def default_templates() -> list[dict[str, Any]]:
-    templates: list[dict[str, Any]] = _data("default_templates.json")["templates"]
+def default_templates() -> list[TemplateSpec]:
+    templates: list[TemplateSpec] = _data("default_templates.json")["templates"]
     return templates
 
 
@@ -127,7 +137,7 @@ def _fresh(store: Store, now: float) -> Seeded:
 
 def _fresh_contexts(store: Store, tenant: str, names: tuple[str | None, ...]) -> None:
     """Internal, incall and outcall contexts (the internal one includes the outcall one)."""
-    kinds: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    kinds: tuple[tuple[str, str, Mapping[str, object]], ...] = (
         ("internal", "Default", _INTERNAL_RANGES),
         ("incall", "Incalls", _INCALL_RANGES),
         ("outcall", "Outcalls", {}),

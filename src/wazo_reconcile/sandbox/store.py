@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 Record = dict[str, Any]
+Key = int | str  # a row's key in its table: an integer id or a uuid
 
 TABLES = (
     "tenants",
@@ -44,15 +45,15 @@ class Store:
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.tables: dict[str, dict[Any, Record]] = {name: {} for name in TABLES}
+        self.tables: dict[str, dict[Key, Record]] = {name: {} for name in TABLES}
         self.pjsip: dict[str, dict[str, str]] = {"global": {}, "system": {}}
         self.live_reload = True
         self._sequences: dict[str, int] = {}
         # built from the tables when first needed, then kept up to date
-        self._names: dict[str, dict[tuple[str, Any], None]] | None = None
-        self._trunk_links: dict[tuple[str, Any], Any] | None = None
+        self._names: dict[str, dict[tuple[str, Key], None]] | None = None
+        self._trunk_links: dict[tuple[str, Key], Key] | None = None
 
-    def table(self, name: str) -> dict[Any, Record]:
+    def table(self, name: str) -> dict[Key, Record]:
         return self.tables[name]
 
     def rows(self, name: str) -> Iterator[Record]:
@@ -116,7 +117,7 @@ class Store:
             if not holders:
                 del self._names[row["name"]]  # type: ignore[union-attr]
 
-    def _name_index(self) -> dict[str, dict[tuple[str, Any], None]]:
+    def _name_index(self) -> dict[str, dict[tuple[str, Key], None]]:
         if self._names is None:
             self._names = {}
             for table in NAMED_TABLES:
@@ -126,7 +127,7 @@ class Store:
 
     # -- trunks and their endpoints
 
-    def trunk_with(self, column: str, key: Any) -> Record | None:
+    def trunk_with(self, column: str, key: Key) -> Record | None:
         """The trunk whose endpoint ``column`` (one of ``TRUNK_LINKS``) is ``key``."""
         for _attempt in (1, 2):
             trunk_id = self._link_index().get((column, key))
@@ -138,7 +139,7 @@ class Store:
             self._trunk_links = None  # a trunk changed behind the index's back: rebuild it
         return None
 
-    def link_trunk(self, trunk: Record, column: str, key: Any) -> None:
+    def link_trunk(self, trunk: Record, column: str, key: Key | None) -> None:
         """Set a trunk's endpoint ``column`` (``None``: no endpoint)."""
         links = self._trunk_links
         old = trunk[column]
@@ -148,13 +149,13 @@ class Store:
         if links is not None and key is not None:
             links.setdefault((column, key), trunk["id"])
 
-    def delete_trunk(self, trunk_id: Any) -> None:
+    def delete_trunk(self, trunk_id: Key) -> None:
         trunk = self.tables["trunks"][trunk_id]
         for column in TRUNK_LINKS:
             self.link_trunk(trunk, column, None)
         del self.tables["trunks"][trunk_id]
 
-    def _link_index(self) -> dict[tuple[str, Any], Any]:
+    def _link_index(self) -> dict[tuple[str, Key], Key]:
         if self._trunk_links is None:
             self._trunk_links = {}
             for trunk_id, trunk in self.tables["trunks"].items():
@@ -171,9 +172,9 @@ class Store:
         self._names, self._trunk_links = names, links
         return (names is None or names == fresh_names) and (links is None or links == fresh_links)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, object]:
         """A deep copy of everything, JSON-serialisable (for ``GET /_sandbox/state``)."""
-        state: dict[str, Any] = {name: list(rows.values()) for name, rows in self.tables.items()}
+        state: dict[str, object] = {name: list(rows.values()) for name, rows in self.tables.items()}
         state["pjsip"] = self.pjsip
         state["live_reload"] = self.live_reload
         return copy.deepcopy(state)

@@ -7,15 +7,18 @@ from dataclasses import dataclass, field, replace
 from operator import methodcaller
 from typing import Any
 
+from marshmallow import ValidationError, fields
+
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import ListParams, SearchConfig, parse_params, search
+from wazo_reconcile.sandbox.mallow import BaseSchema
 from wazo_reconcile.sandbox.routing import Handler, Route
-from wazo_reconcile.sandbox.schema import Field, Invalid
-from wazo_reconcile.sandbox.store import Record, Store
+from wazo_reconcile.sandbox.store import Key, Record, Store
 
-Dump = Callable[[Call, Record], dict[str, Any]]
+Dump = Callable[[Call, Record], dict[str, object]]
+ID_REF = BaseSchema.from_dict({"id": fields.Integer(required=True)})  # {"id": 3} in a list
 
 
 def _everything(row: Record) -> bool:
@@ -40,22 +43,22 @@ class Kind:
     tenant_scoped: bool = True
     where: Callable[[Record], bool] = field(default=_everything)
     # extra columns computed from other tables, for search/filter/order (not stored)
-    derive: Callable[[Store, Record], dict[str, Any]] | None = None
+    derive: Callable[[Store, Record], dict[str, object]] | None = None
 
-    def find(self, call: Call, value: Any, tenants: list[str] | None = None) -> Record | None:
+    def find(self, call: Call, value: Key, tenants: list[str] | None = None) -> Record | None:
         row = call.store.table(self.table).get(value)
         if row is None or not self.where(row):
             return None
         return call.in_tenants(row, tenants) if self.tenant_scoped else row
 
-    def get(self, call: Call, value: Any, tenants: list[str] | None = None) -> Record:
+    def get(self, call: Call, value: Key, tenants: list[str] | None = None) -> Record:
         row = self.find(call, value, tenants)
         if row is None:
             raise self.not_found(value)
         return row
 
-    def not_found(self, value: Any) -> problems.ApiProblem:
-        shown = problems.as_uuid(value) if self.key == "uuid" else value
+    def not_found(self, value: Key) -> problems.ApiProblem:
+        shown = problems.as_uuid(str(value)) if self.key == "uuid" else value
         return problems.not_found(self.resource, **{self.key: shown})
 
     def rows(self, call: Call, tenants: list[str] | None) -> list[Record]:
@@ -79,7 +82,7 @@ class Kind:
         call.listed = page
         return Response.json(200, {"total": total, "items": [self.dump(call, r) for r in page]})
 
-    def read(self, call: Call, value: Any) -> Response:
+    def read(self, call: Call, value: Key) -> Response:
         return Response.json(200, self.dump(call, self.get(call, value)))
 
 
@@ -92,7 +95,7 @@ def current(form: dict[str, Any], row: Record, key: str) -> Any:
     return form[key] if key in form else row[key]
 
 
-def trunk_ref(call: Call, column: str, key: Any) -> dict[str, Any] | None:
+def trunk_ref(call: Call, column: str, key: Key) -> dict[str, object] | None:
     """An endpoint's ``trunk`` field: ``{id, links}`` of the trunk whose ``column`` is ``key``."""
     trunk = call.first_by("trunks", column, key)
     if trunk is None:
@@ -100,7 +103,7 @@ def trunk_ref(call: Call, column: str, key: Any) -> dict[str, Any] | None:
     return {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
 
 
-def unlink_trunks(store: Store, column: str, key: Any) -> None:
+def unlink_trunks(store: Store, column: str, key: Key) -> None:
     """A deleted endpoint leaves its trunk without endpoint (``ON DELETE SET NULL``)."""
     trunk = store.trunk_with(column, key)  # an endpoint belongs to one trunk at most
     if trunk is not None:
@@ -135,7 +138,7 @@ def crud_routes(
     )
 
 
-def created(body: dict[str, Any], location: str) -> Response:
+def created(body: dict[str, object], location: str) -> Response:
     return Response.json(201, body, {"Location": location})
 
 
@@ -143,11 +146,11 @@ def no_content() -> Response:
     return Response.empty(204)
 
 
-def load_value(field_: Field, name: str, value: Any) -> Any:
+def load_value(field_: fields.Field, name: str, value: str | None) -> object:
     """Validate one value outside a body (e.g. a query parameter) with a schema field."""
     try:
-        return field_.load(value)
-    except Invalid as exc:
+        return field_.deserialize(value)
+    except ValidationError as exc:
         raise problems.schema_errors({name: exc.messages}) from None
 
 
@@ -177,7 +180,13 @@ def check_name_free(
 
 
 def unique(
-    call: Call, table: str, resource: str, field_name: str, value: Any, *, exclude: Any = None
+    call: Call,
+    table: str,
+    resource: str,
+    field_name: str,
+    value: object,
+    *,
+    exclude: Key | None = None,
 ) -> None:
     """confd's ``UniqueField``/``UniqueFieldChanged`` on an id-keyed table (``exclude``: the id
     being edited): 400 ``<resource> already exists``."""

@@ -7,13 +7,19 @@ its ``exten`` may be a dial pattern. An extension bound to an outcall cannot be 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from marshmallow import ValidationError, fields, pre_load, validates_schema
+from marshmallow.validate import Length, OneOf, Predicate, Range, Regexp
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.mallow import BaseSchema, Nested, StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
+    ID_REF,
     Kind,
     created,
     crud_routes,
@@ -21,19 +27,6 @@ from wazo_reconcile.sandbox.resources.common import (
     no_content,
 )
 from wazo_reconcile.sandbox.routing import Route
-from wazo_reconcile.sandbox.schema import (
-    Boolean,
-    Integer,
-    Invalid,
-    Nested,
-    Schema,
-    String,
-    length,
-    one_of,
-    predicate,
-    regexp,
-    value_range,
-)
 from wazo_reconcile.sandbox.store import Record, Store
 
 RANGE_KINDS = ("user_ranges", "group_ranges", "queue_ranges", "conference_room_ranges")
@@ -41,54 +34,50 @@ EXTEN = r"^_[*#0-9_XxZzNn\[\].!-]{1,39}$|[*#0-9]{1,40}$"
 EXTEN_OUTCALL = r"^_?\+?[*#0-9_XxZzNn\[\].!-]*$"
 
 
-def _check_range(data: dict[str, Any]) -> None:
-    start, end = data.get("start"), data.get("end")
-    if start and end:
-        if len(start) != len(end):
-            raise Invalid(["Start and end must be of the same length"])
-        if int(start) > int(end):
-            raise Invalid(["Start of range must be lower than or equal to the end"])
+_DIGITS = (Predicate("isdigit"), Length(max=16))
 
 
-def _digits() -> list[Any]:
-    return [predicate("isdigit"), length(max=16)]
+class _RangeSchema(BaseSchema):
+    start = fields.String(validate=_DIGITS, required=True)
+    end = fields.String(validate=_DIGITS)
+
+    @validates_schema
+    def check_range(self, data: dict[str, str], **kwargs: object) -> None:
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if len(start) != len(end):
+                raise ValidationError("Start and end must be of the same length")
+            if int(start) > int(end):
+                raise ValidationError("Start of range must be lower than or equal to the end")
 
 
-RANGE = Schema(
-    {"start": String(validate=_digits(), required=True), "end": String(validate=_digits())},
-    check=_check_range,
-)
-INCALL_RANGE = Schema(
+class _IncallRangeSchema(_RangeSchema):
+    did_length = fields.Integer(validate=Range(min=0))
+
+
+class _ContextSchema(BaseSchema):
+    @pre_load
+    def label_from_name(self, data: object, **kwargs: object) -> object:
+        """Deprecated: a body with ``name`` but no ``label`` sets the label."""
+        if isinstance(data, dict) and "label" not in data and "name" in data:
+            return {**data, "label": data["name"]}
+        return data
+
+
+CONTEXT_SCHEMA = schema(
     {
-        "start": String(validate=_digits(), required=True),
-        "end": String(validate=_digits()),
-        "did_length": Integer(validate=[value_range(min=0)]),
+        "label": fields.String(validate=Length(1, 128), required=True),
+        "type": fields.String(
+            validate=OneOf(["internal", "incall", "outcall", "services", "others"])
+        ),
+        **{kind: Nested(_RangeSchema, many=True) for kind in RANGE_KINDS},
+        "incall_ranges": Nested(_IncallRangeSchema, many=True),
+        "description": fields.String(allow_none=True),
+        "enabled": StrictBoolean(),
     },
-    check=_check_range,
+    base=_ContextSchema,
 )
-
-
-def _label_from_name(data: dict[str, Any]) -> dict[str, Any]:
-    """Deprecated: a body with ``name`` but no ``label`` sets the label."""
-    if "label" not in data and "name" in data:
-        data["label"] = data["name"]
-    return data
-
-
-CONTEXT_SCHEMA = Schema(
-    {
-        "label": String(validate=[length(1, 128)], required=True),
-        "type": String(validate=[one_of(["internal", "incall", "outcall", "services", "others"])]),
-        **{kind: Nested(RANGE, many=True) for kind in RANGE_KINDS},
-        "incall_ranges": Nested(INCALL_RANGE, many=True),
-        "description": String(allow_none=True),
-        "enabled": Boolean(),
-    },
-    pre_load=_label_from_name,
-)
-INCLUDES_SCHEMA = Schema(
-    {"contexts": Nested(Schema({"id": Integer(required=True)}), many=True, required=True)}
-)
+INCLUDES_SCHEMA = schema({"contexts": Nested(ID_REF, many=True, required=True)})
 
 
 def new_context(store: Store, tenant_uuid: str, **values: Any) -> Record:
@@ -113,7 +102,7 @@ def new_context(store: Store, tenant_uuid: str, **values: Any) -> Record:
     return row
 
 
-def _ranges(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+def _ranges(items: list[dict[str, object]], kind: str) -> list[dict[str, object]]:
     out = []
     for item in items:
         entry = {"start": item["start"], "end": item.get("end")}
@@ -123,7 +112,7 @@ def _ranges(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return out
 
 
-def _dump_context(call: Call, row: Record) -> dict[str, Any]:
+def _dump_context(call: Call, row: Record) -> dict[str, object]:
     table = call.store.table("contexts")
     included = [table[i] for i in row["includes"] if i in table]
     return {
@@ -212,17 +201,17 @@ def update_includes(call: Call) -> Response:
     return no_content()
 
 
-EXTENSION_SCHEMA = Schema(
+EXTENSION_SCHEMA = schema(
     {
-        "exten": String(validate=[length(max=40)], required=True),
-        "context": String(required=True),
-        "commented": Boolean(strict=False),
-        "enabled": Boolean(strict=False),
+        "exten": fields.String(validate=Length(max=40), required=True),
+        "context": fields.String(required=True),
+        "commented": fields.Boolean(),
+        "enabled": fields.Boolean(),
     }
 )
 
 
-def _dump_extension(call: Call, row: Record) -> dict[str, Any]:
+def _dump_extension(call: Call, row: Record) -> dict[str, object]:
     outcall = (
         call.store.table("outcalls").get(int(row["typeval"])) if row["type"] == "outcall" else None
     )
@@ -250,7 +239,7 @@ def _dump_extension(call: Call, row: Record) -> dict[str, Any]:
     }
 
 
-def _extension_type(store: Store, row: Record) -> dict[str, Any]:
+def _extension_type(store: Store, row: Record) -> dict[str, object]:
     context = store.find("contexts", lambda c: c["name"] == row["context"])
     return {"context_type": context["type"] if context else None}
 
@@ -290,12 +279,12 @@ def _check_exten(call: Call, exten: str, context: Record, own_id: int | None) ->
 def _check_pattern(exten: str, context: Record) -> None:
     pattern = EXTEN_OUTCALL if context["type"] == "outcall" else EXTEN
     try:
-        regexp(pattern)(exten)
-    except Invalid as exc:
+        Regexp(pattern)(exten)
+    except ValidationError as exc:
         raise problems.input_error(f"exten: {exc.messages}") from None
 
 
-def _enabled(form: dict[str, Any], current: bool) -> bool:
+def _enabled(form: Mapping[str, object], current: bool) -> bool:
     if "enabled" in form:
         return bool(form["enabled"])
     if "commented" in form:

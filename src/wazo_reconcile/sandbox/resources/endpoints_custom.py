@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from marshmallow import fields
+from marshmallow.validate import Length, Regexp
 
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     created,
@@ -17,19 +19,18 @@ from wazo_reconcile.sandbox.resources.common import (
     unlink_trunks,
 )
 from wazo_reconcile.sandbox.resources.endpoints_iax import sync_trunk_context
-from wazo_reconcile.sandbox.schema import Boolean, Schema, String, length, regexp
 from wazo_reconcile.sandbox.store import Record
 
-SCHEMA = Schema(
+SCHEMA = schema(
     {
-        "interface": String(validate=[regexp(r"^[a-zA-Z0-9#*./_@:-]{1,128}$")], required=True),
-        "interface_suffix": String(validate=[length(max=32)], allow_none=True),
-        "enabled": Boolean(),
+        "interface": fields.String(validate=Regexp(r"^[a-zA-Z0-9#*./_@:-]{1,128}$"), required=True),
+        "interface_suffix": fields.String(validate=Length(max=32), allow_none=True),
+        "enabled": StrictBoolean(),
     }
 )
 
 
-def _dump(call: Call, row: Record) -> dict[str, Any]:
+def _dump(call: Call, row: Record) -> dict[str, object]:
     return {
         "id": row["id"],
         "tenant_uuid": row["tenant_uuid"],

@@ -7,12 +7,14 @@ pairs. Sending ``options`` resets every column to its default and drops the extr
 
 from __future__ import annotations
 
-from typing import Any
+from marshmallow import fields
+from marshmallow.validate import Length, OneOf, Regexp
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.mallow import schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     created,
@@ -22,7 +24,6 @@ from wazo_reconcile.sandbox.resources.common import (
     unique,
     unlink_trunks,
 )
-from wazo_reconcile.sandbox.schema import List, Schema, String, length, one_of, regexp
 from wazo_reconcile.sandbox.store import Record
 
 # Option columns, in the order confd happened to list them in the recordings, then the rest.
@@ -73,7 +74,7 @@ COLUMNS = (
     "keyrotate",
     "parkinglot",
 )
-DEFAULTS: dict[str, Any] = {
+DEFAULTS: dict[str, int | str] = {
     "amaflags": "default",
     "trunk": 0,
     "auth": "plaintext,md5",
@@ -117,17 +118,17 @@ ENUMS = {
 }
 _TRUE = {"yes", "true", "y", "t", "1", "on"}
 
-SCHEMA = Schema(
+SCHEMA = schema(
     {
-        "name": String(validate=[regexp(r"^[a-zA-Z0-9_-]{1,40}$")]),
-        "type": String(validate=[one_of(["friend", "peer", "user"])]),
-        "host": String(validate=[length(max=255)]),
-        "options": List(List(String(), validate=[length(equal=2)])),
+        "name": fields.String(validate=Regexp(r"^[a-zA-Z0-9_-]{1,40}$")),
+        "type": fields.String(validate=OneOf(["friend", "peer", "user"])),
+        "host": fields.String(validate=Length(max=255)),
+        "options": fields.List(fields.List(fields.String(), validate=Length(equal=2))),
     }
 )
 
 
-def _dump(call: Call, row: Record) -> dict[str, Any]:
+def _dump(call: Call, row: Record) -> dict[str, object]:
     return {
         "id": row["id"],
         "tenant_uuid": row["tenant_uuid"],
@@ -164,7 +165,7 @@ def _set_options(row: Record, options: list[list[str]]) -> None:
     row["columns"], row["extras"] = columns, extras
 
 
-def _column_value(column: str, value: str) -> Any:
+def _column_value(column: str, value: str) -> int | str:
     """What PostgreSQL accepts for a typed column (anything else is a 500 in confd)."""
     if column in INTEGERS:
         try:

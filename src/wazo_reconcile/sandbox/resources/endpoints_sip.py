@@ -10,11 +10,16 @@ template and the tenant's pointer to it is nulled.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
+
+from marshmallow import fields
+from marshmallow.validate import Length, OneOf
 
 from wazo_reconcile.sandbox import doc, problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.mallow import BaseSchema, Nested, schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     check_name_free,
@@ -28,8 +33,7 @@ from wazo_reconcile.sandbox.resources.common import (
 )
 from wazo_reconcile.sandbox.resources.pjsip import option_pairs, pjsip_section_name
 from wazo_reconcile.sandbox.routing import Handler, Route
-from wazo_reconcile.sandbox.schema import List, Nested, Schema, String, Uuid, length, one_of
-from wazo_reconcile.sandbox.store import Record, Store
+from wazo_reconcile.sandbox.store import Key, Record, Store
 
 # confd section name -> PJSIP doc section whose keys it accepts
 SECTIONS = {
@@ -48,24 +52,22 @@ TEMPLATE_POINTERS = {
     "meeting_guest": "meeting_guest_sip_template_uuid",
 }
 
-_UUID_REF = Schema({"uuid": Uuid(required=True)})
+_UUID_REF = BaseSchema.from_dict({"uuid": fields.UUID(required=True)})
 
-SIP_SCHEMA = Schema(
+SIP_SCHEMA = schema(
     {
-        "name": String(validate=[pjsip_section_name]),
-        "label": String(validate=[length(max=128)], allow_none=True),
+        "name": fields.String(validate=pjsip_section_name),
+        "label": fields.String(validate=Length(max=128), allow_none=True),
         **{
-            f"{section}_section_options": option_pairs(
-                value_pattern=None, max_items=512, default=[]
-            )
+            f"{section}_section_options": option_pairs(value_pattern=None, max_items=512)
             for section in SECTIONS
         },
-        "templates": List(Nested(_UUID_REF), load_default=[]),
+        "templates": fields.List(Nested(_UUID_REF), load_default=list),
         "transport": Nested(_UUID_REF, allow_none=True),
-        "asterisk_id": String(validate=[length(max=1024)], allow_none=True),
+        "asterisk_id": fields.String(validate=Length(max=1024), allow_none=True),
     }
 )
-VIEW = String(validate=[one_of(["merged"])], allow_none=True)
+VIEW = fields.String(validate=OneOf(["merged"]), allow_none=True)
 
 
 def new_sip_record(store: Store, tenant_uuid: str, *, template: bool, **values: Any) -> Record:
@@ -88,9 +90,9 @@ def new_sip_record(store: Store, tenant_uuid: str, *, template: bool, **values: 
 _SEARCH = SearchConfig.of("name", "label", "asterisk_id", default_sort="label")
 
 
-def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, Any]:
+def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, object]:
     table = call.store.table("sip")
-    out: dict[str, Any] = {
+    out: dict[str, object] = {
         "uuid": row["uuid"],
         "tenant_uuid": row["tenant_uuid"],
         "name": row["name"],
@@ -117,12 +119,12 @@ def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, Any]:
     return out
 
 
-def _sections(row: Record) -> dict[str, Any]:
+def _sections(row: Record) -> dict[str, object]:
     # The stored pairs as they are, not copies: a dump is serialised at once, under the lock.
     return {f"{s}_section_options": row["sections"][s] for s in SECTIONS}
 
 
-def _flatten(table: dict[Any, Record], row: Record, section: str) -> list[tuple[str, str]]:
+def _flatten(table: dict[Key, Record], row: Record, section: str) -> list[tuple[str, str]]:
     options: list[tuple[str, str]] = []
     for parent in row["templates"]:
         if parent in table:
@@ -149,22 +151,20 @@ TEMPLATES = Kind(
 )
 
 
-def _resolve_templates(call: Call, refs: list[dict[str, str]], tenants: list[str]) -> list[str]:
+def _resolve_templates(call: Call, refs: list[dict[str, UUID]], tenants: list[str]) -> list[str]:
     uuids = []
     for ref in refs:
-        if TEMPLATES.find(call, ref["uuid"], tenants) is None:
-            shown = problems.OrderedDictRepr({"uuid": problems.as_uuid(ref["uuid"])})
+        if TEMPLATES.find(call, str(ref["uuid"]), tenants) is None:
+            shown = problems.OrderedDictRepr(ref)
             raise problems.param_not_found("templates", "endpoint_sip", templates=shown)
-        uuids.append(ref["uuid"])
+        uuids.append(str(ref["uuid"]))
     return uuids
 
 
-def _resolve_transport(call: Call, ref: dict[str, str]) -> str:
-    if ref["uuid"] not in call.store.table("transports"):
-        raise problems.param_not_found(
-            "transport", "SIPTransport", uuid=problems.as_uuid(ref["uuid"])
-        )
-    return ref["uuid"]
+def _resolve_transport(call: Call, ref: dict[str, UUID]) -> str:
+    if str(ref["uuid"]) not in call.store.table("transports"):
+        raise problems.param_not_found("transport", "SIPTransport", uuid=ref["uuid"])
+    return str(ref["uuid"])
 
 
 _NAME_CHECKS = (

@@ -8,13 +8,16 @@ releases its extensions (they stay in their context).
 
 from __future__ import annotations
 
-from typing import Any
+from marshmallow import fields
+from marshmallow.validate import Length, Range, Regexp
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.mallow import Nested, StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
+    ID_REF,
     Kind,
     created,
     crud_routes,
@@ -28,44 +31,32 @@ from wazo_reconcile.sandbox.resources.trunks import (
     endpoint_sip_summary,
 )
 from wazo_reconcile.sandbox.routing import Route
-from wazo_reconcile.sandbox.schema import (
-    Boolean,
-    Integer,
-    Nested,
-    Schema,
-    String,
-    length,
-    regexp,
-    value_range,
-)
 from wazo_reconcile.sandbox.store import Record
 
-SCHEMA = Schema(
+SCHEMA = schema(
     {
-        "name": String(validate=[length(max=128)], required=True),
-        "internal_caller_id": Boolean(),
-        "preprocess_subroutine": String(validate=[length(max=79)], allow_none=True),
-        "ring_time": Integer(validate=[value_range(min=0)], allow_none=True),
-        "description": String(allow_none=True),
-        "enabled": Boolean(),
+        "name": fields.String(validate=Length(max=128), required=True),
+        "internal_caller_id": StrictBoolean(),
+        "preprocess_subroutine": fields.String(validate=Length(max=79), allow_none=True),
+        "ring_time": fields.Integer(validate=Range(min=0), allow_none=True),
+        "description": fields.String(allow_none=True),
+        "enabled": StrictBoolean(),
     }
 )
-TRUNKS_SCHEMA = Schema(
-    {"trunks": Nested(Schema({"id": Integer(required=True)}), many=True, required=True)}
-)
-_PREFIX = r"^\+|\+?[0-9#*]+$"
-PATTERN_SCHEMA = Schema(
+TRUNKS_SCHEMA = schema({"trunks": Nested(ID_REF, many=True, required=True)})
+_PREFIX = Regexp(r"^\+|\+?[0-9#*]+$")
+PATTERN_SCHEMA = schema(
     {
-        "caller_id": String(validate=[length(max=80)], allow_none=True),
-        "external_prefix": String(validate=[length(max=64), regexp(_PREFIX)], allow_none=True),
-        "prefix": String(validate=[length(max=32), regexp(_PREFIX)], allow_none=True),
-        "strip_digits": Integer(validate=[value_range(min=0)]),
+        "caller_id": fields.String(validate=Length(max=80), allow_none=True),
+        "external_prefix": fields.String(validate=[Length(max=64), _PREFIX], allow_none=True),
+        "prefix": fields.String(validate=[Length(max=32), _PREFIX], allow_none=True),
+        "strip_digits": fields.Integer(validate=Range(min=0)),
     }
 )
 PATTERN_KEYS = ("external_prefix", "prefix", "strip_digits", "caller_id")
 
 
-def _dump(call: Call, row: Record) -> dict[str, Any]:
+def _dump(call: Call, row: Record) -> dict[str, object]:
     trunks = call.store.table("trunks")
     extensions = call.store.table("extensions")
     return {
@@ -89,7 +80,7 @@ def _dump(call: Call, row: Record) -> dict[str, Any]:
     }
 
 
-def _trunk(call: Call, trunk: Record) -> dict[str, Any]:
+def _trunk(call: Call, trunk: Record) -> dict[str, object]:
     return {
         "tenant_uuid": trunk["tenant_uuid"],
         "id": trunk["id"],
@@ -99,7 +90,7 @@ def _trunk(call: Call, trunk: Record) -> dict[str, Any]:
     }
 
 
-def _pattern(call: Call, pattern: Record, extension: Record) -> dict[str, Any]:
+def _pattern(call: Call, pattern: Record, extension: Record) -> dict[str, object]:
     return {
         **{key: pattern[key] for key in PATTERN_KEYS},
         "id": extension["id"],

@@ -7,12 +7,15 @@ master-tenant token (``@required_master_tenant`` checks the token's tenant, not 
 from __future__ import annotations
 
 import re
-from typing import Any
+
+from marshmallow import ValidationError, fields, pre_load
+from marshmallow.validate import Length, Regexp, Validator
 
 from wazo_reconcile.sandbox import doc, problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.mallow import BaseSchema, Nested, StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     check_name_free,
@@ -22,52 +25,44 @@ from wazo_reconcile.sandbox.resources.common import (
     load_value,
     no_content,
 )
-from wazo_reconcile.sandbox.routing import Route
-from wazo_reconcile.sandbox.schema import (
-    Boolean,
-    Invalid,
-    List,
-    Nested,
-    Schema,
-    String,
-    Uuid,
-    length,
-    regexp,
-)
+from wazo_reconcile.sandbox.routing import Handler, Route
 from wazo_reconcile.sandbox.store import Record
 
 _SECTION_NAME = re.compile(r"^[-_.a-zA-Z0-9]+$")
 OPTION_TEXT = r"^[a-zA-Z0-9-_\/\.:,]*$"
 
 
-def pjsip_section_name(value: Any) -> None:
+def pjsip_section_name(value: str) -> None:
     """confd's ``PJSIPSection`` validator (a section name of pjsip.conf)."""
     if not value:
-        raise Invalid(["Shorter than minimum length 1"])
+        raise ValidationError("Shorter than minimum length 1")
     if len(value) > 79:
-        raise Invalid(["Longer than maximum length 79"])
+        raise ValidationError("Longer than maximum length 79")
     if value in ("global", "system"):
-        raise Invalid(["Reserved Asterisk section name"])
+        raise ValidationError("Reserved Asterisk section name")
     if _SECTION_NAME.match(value) is None:
-        raise Invalid(["Not a valid Asterisk section name"])
+        raise ValidationError("Not a valid Asterisk section name")
 
 
-def option_pairs(*, value_pattern: str | None, max_items: int, default: Any) -> List:
-    """A list of ``[key, value]`` string pairs (confd's ``PJSIPSectionOption`` lists)."""
-    checks = [length(1, 4092)] + ([regexp(value_pattern)] if value_pattern else [])
-    pair = List(String(validate=checks), validate=[length(2, 2)])
-    return List(pair, validate=[length(max=max_items)], load_default=default)
+def option_pairs(*, value_pattern: str | None, max_items: int) -> fields.List:
+    """A list of ``[key, value]`` string pairs (confd's ``PJSIPSectionOption`` lists), ``[]``
+    when absent."""
+    checks: list[Validator] = [Length(1, 4092)]
+    if value_pattern:
+        checks.append(Regexp(value_pattern))
+    pair = fields.List(fields.String(validate=checks), validate=Length(2, 2))
+    return fields.List(pair, validate=Length(max=max_items), load_default=list)
 
 
-TRANSPORT_SCHEMA = Schema(
+TRANSPORT_SCHEMA = schema(
     {
-        "name": String(validate=[pjsip_section_name], required=True),
-        "options": option_pairs(value_pattern=OPTION_TEXT, max_items=128, default=[]),
+        "name": fields.String(validate=pjsip_section_name, required=True),
+        "options": option_pairs(value_pattern=OPTION_TEXT, max_items=128),
     }
 )
 
 
-def dump_transport(call: Call, row: Record) -> dict[str, Any]:
+def dump_transport(call: Call, row: Record) -> dict[str, object]:
     return {"uuid": row["uuid"], "name": row["name"], "options": [list(p) for p in row["options"]]}
 
 
@@ -114,9 +109,9 @@ def update_transport(call: Call) -> Response:
 def delete_transport(call: Call) -> Response:
     row = TRANSPORTS.get(call, call.params["uuid"])
     fallback_uuid = load_value(
-        Uuid(allow_none=True), "fallback", call.request.query.get("fallback")
+        fields.UUID(allow_none=True), "fallback", call.request.query.get("fallback")
     )
-    fallback = TRANSPORTS.get(call, fallback_uuid) if fallback_uuid else None
+    fallback = TRANSPORTS.get(call, str(fallback_uuid)) if fallback_uuid else None
     users = [sip for sip in call.store.rows("sip") if sip["transport_uuid"] == row["uuid"]]
     if fallback is None and users:
         raise problems.resource_associated(
@@ -131,31 +126,36 @@ def delete_transport(call: Call) -> Response:
     return no_content()
 
 
-OPTION_SCHEMA = Schema(
-    {"key": String(validate=[length(max=255)], required=True), "value": String(required=True)}
+_OPTION = BaseSchema.from_dict(
+    {
+        "key": fields.String(validate=Length(max=255), required=True),
+        "value": fields.String(required=True),
+    }
 )
 
 
-def _options_as_items(data: dict[str, Any]) -> dict[str, Any]:
-    options = data.get("options")
-    if isinstance(options, dict):
-        data["options"] = [{"key": k, "value": v} for k, v in options.items()]
-    return data
+class _SectionSchema(BaseSchema):
+    options = Nested(_OPTION, many=True, required=True)
+
+    @pre_load
+    def options_as_items(self, data: object, **kwargs: object) -> object:
+        """``{"options": {key: value}}`` is read as a list of ``{key, value}`` items."""
+        if isinstance(data, dict) and isinstance(options := data.get("options"), dict):
+            return {**data, "options": [{"key": k, "value": v} for k, v in options.items()]}
+        return data
 
 
-SECTION_SCHEMA = Schema(
-    {"options": Nested(OPTION_SCHEMA, many=True, required=True)}, pre_load=_options_as_items
-)
+SECTION_SCHEMA = _SectionSchema()
 
 
-def read_section(section: str) -> Any:
+def read_section(section: str) -> Handler:
     def handler(call: Call) -> Response:
         return Response.json(200, {"options": dict(call.store.pjsip[section])})
 
     return handler
 
 
-def update_section(section: str) -> Any:
+def update_section(section: str) -> Handler:
     """PUT replaces the whole section: keys not sent are removed."""
 
     def handler(call: Call) -> Response:
@@ -171,7 +171,7 @@ def read_doc(call: Call) -> Response:
     return Response.json(200, doc.served())
 
 
-LIVE_RELOAD_SCHEMA = Schema({"enabled": Boolean(required=True)})
+LIVE_RELOAD_SCHEMA = schema({"enabled": StrictBoolean(required=True)})
 
 
 def read_live_reload(call: Call) -> Response:

@@ -8,32 +8,35 @@ deletes its endpoint and removes it from every outcall.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from uuid import UUID
+
+from marshmallow import fields
+from marshmallow.validate import OneOf
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import Kind, created, crud_routes, no_content
 from wazo_reconcile.sandbox.resources.endpoints_custom import CUSTOM
 from wazo_reconcile.sandbox.resources.endpoints_iax import IAX
 from wazo_reconcile.sandbox.resources.endpoints_sip import ENDPOINTS, delete_sip
 from wazo_reconcile.sandbox.routing import Route
-from wazo_reconcile.sandbox.schema import Boolean, Schema, String, one_of
-from wazo_reconcile.sandbox.store import Record, Store
+from wazo_reconcile.sandbox.store import Key, Record, Store
 
-SCHEMA = Schema(
+SCHEMA = schema(
     {
-        "context": String(allow_none=True),
-        "twilio_incoming": Boolean(allow_none=True),
-        "outgoing_caller_id_format": String(
-            validate=[one_of(["+E164", "E164", "national"])], load_default="+E164"
+        "context": fields.String(allow_none=True),
+        "twilio_incoming": StrictBoolean(allow_none=True),
+        "outgoing_caller_id_format": fields.String(
+            validate=OneOf(["+E164", "E164", "national"]), load_default="+E164"
         ),
     }
 )
 
 
-def endpoint_sip_summary(call: Call, trunk: Record) -> dict[str, Any] | None:
+def endpoint_sip_summary(call: Call, trunk: Record) -> dict[str, object] | None:
     sip = call.store.table("sip").get(trunk["endpoint_sip_uuid"])
     if sip is None:
         return None
@@ -50,7 +53,7 @@ def endpoint_sip_summary(call: Call, trunk: Record) -> dict[str, Any] | None:
     }
 
 
-def endpoint_custom_summary(call: Call, trunk: Record) -> dict[str, Any] | None:
+def endpoint_custom_summary(call: Call, trunk: Record) -> dict[str, object] | None:
     custom = call.store.table("custom").get(trunk["endpoint_custom_id"])
     if custom is None:
         return None
@@ -58,7 +61,7 @@ def endpoint_custom_summary(call: Call, trunk: Record) -> dict[str, Any] | None:
     return {"id": custom["id"], "interface": custom["interface"], "links": links}
 
 
-def _endpoint_iax_summary(call: Call, trunk: Record) -> dict[str, Any] | None:
+def _endpoint_iax_summary(call: Call, trunk: Record) -> dict[str, object] | None:
     iax = call.store.table("iax").get(trunk["endpoint_iax_id"])
     if iax is None:
         return None
@@ -81,7 +84,7 @@ def _outcalls_by_trunk(store: Store) -> dict[int, list[Record]]:
     return found
 
 
-def _dump(call: Call, row: Record) -> dict[str, Any]:
+def _dump(call: Call, row: Record) -> dict[str, object]:
     outcalls = _outcalls_of(call, row["id"])
     return {
         "id": row["id"],
@@ -105,7 +108,7 @@ def _dump(call: Call, row: Record) -> dict[str, Any]:
     }
 
 
-def _derived(store: Store, trunk: Record) -> dict[str, Any]:
+def _derived(store: Store, trunk: Record) -> dict[str, object]:
     """The trunk's name and label: those of its endpoint (search/filter/order columns)."""
     sip = store.table("sip").get(trunk["endpoint_sip_uuid"])
     iax = store.table("iax").get(trunk["endpoint_iax_id"])
@@ -145,7 +148,7 @@ def _check_context(call: Call, tenant_uuid: str, context_name: str | None) -> No
         )
 
 
-def _twilio(value: Any) -> bool:
+def _twilio(value: object) -> bool:
     if value is None:  # the column is NOT NULL: PostgreSQL refuses, confd answers 500
         raise problems.unexpected(
             '(psycopg2.errors.NotNullViolation) null value in column "twilio_incoming" of '
@@ -208,8 +211,8 @@ class Link:
     column: str  # the trunk column holding the endpoint key
     converter: str  # path converter of the endpoint key
 
-    def shown(self, key: Any) -> Any:
-        return problems.as_uuid(key) if self.protocol == "sip" else key
+    def shown(self, key: Key) -> Key | UUID:
+        return problems.as_uuid(str(key)) if self.protocol == "sip" else key
 
     def fetch(self, call: Call) -> tuple[Record, Record]:
         trunk = TRUNKS.get(call, call.params["trunk_id"])
@@ -251,7 +254,7 @@ class Link:
         )
 
 
-def _associated(trunk_id: int, link: Link, key: Any) -> problems.ApiProblem:
+def _associated(trunk_id: int, link: Link, key: Key) -> problems.ApiProblem:
     return problems.resource_associated(
         "Trunk", "Endpoint", trunk_id=trunk_id, endpoint=link.protocol, endpoint_id=link.shown(key)
     )

@@ -7,26 +7,21 @@ groups, ...) are always empty in the sandbox.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from marshmallow import fields
+from marshmallow.validate import Length, Range, Regexp
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
+from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
 from wazo_reconcile.sandbox.routing import Route
-from wazo_reconcile.sandbox.schema import (
-    Boolean,
-    Email,
-    Integer,
-    Schema,
-    String,
-    length,
-    regexp,
-    value_range,
-)
-from wazo_reconcile.sandbox.store import Record, Store
+from wazo_reconcile.sandbox.store import Key, Record, Store
 
 _FLAGS = (
     "call_transfer_enabled",
@@ -42,35 +37,37 @@ _FLAGS = (
 _USERNAME = r"^[a-zA-Z0-9-\._~\!\$&\'\(\)\*\+,;=%@]{2,254}$"
 _PASSWORD = r"^[a-zA-Z0-9-\._~\!\$&\'\(\)\*\+,;=%]{4,64}$"
 
-SCHEMA = Schema(
+SCHEMA = schema(
     {
-        "firstname": String(validate=[length(max=128)], required=True),
-        "lastname": String(validate=[length(max=128)], allow_none=True),
-        "email": Email(validate=[length(max=254)], allow_none=True),
-        "timezone": String(validate=[length(max=128)], allow_none=True),
-        "language": String(validate=[regexp(r"^[a-z]{2}_[A-Z]{2}$")], allow_none=True),
-        "description": String(allow_none=True),
-        "caller_id": String(validate=[regexp(r'^"(.*)"( <\+?\d+>)?$'), length(max=160)]),
-        "outgoing_caller_id": String(validate=[length(max=80)], allow_none=True),
-        "mobile_phone_number": String(
-            validate=[regexp(r"^\+?[0-9\*#]+$"), length(max=80)], allow_none=True
+        "firstname": fields.String(validate=Length(max=128), required=True),
+        "lastname": fields.String(validate=Length(max=128), allow_none=True),
+        "email": fields.Email(validate=Length(max=254), allow_none=True),
+        "timezone": fields.String(validate=Length(max=128), allow_none=True),
+        "language": fields.String(validate=Regexp(r"^[a-z]{2}_[A-Z]{2}$"), allow_none=True),
+        "description": fields.String(allow_none=True),
+        "caller_id": fields.String(validate=[Regexp(r'^"(.*)"( <\+?\d+>)?$'), Length(max=160)]),
+        "outgoing_caller_id": fields.String(validate=Length(max=80), allow_none=True),
+        "mobile_phone_number": fields.String(
+            validate=[Regexp(r"^\+?[0-9\*#]+$"), Length(max=80)], allow_none=True
         ),
-        "username": String(validate=[regexp(_USERNAME)], allow_none=True),
-        "password": String(validate=[regexp(_PASSWORD)], allow_none=True),
-        "music_on_hold": String(validate=[length(max=128)], allow_none=True),
-        "preprocess_subroutine": String(validate=[length(max=79)], allow_none=True),
-        "userfield": String(validate=[length(max=128)], allow_none=True),
-        **{flag: Boolean() for flag in _FLAGS},
-        "ring_seconds": Integer(validate=[value_range(min=0, max=10800)]),
-        "simultaneous_calls": Integer(validate=[value_range(min=1, max=20)]),
-        "call_permission_password": String(validate=[regexp(r"^[0-9#\*]{1,16}$")], allow_none=True),
-        "subscription_type": Integer(validate=[value_range(min=0, max=10)]),
-        "enabled": Boolean(),
-        "func_key_template_id": Integer(allow_none=True),
+        "username": fields.String(validate=Regexp(_USERNAME), allow_none=True),
+        "password": fields.String(validate=Regexp(_PASSWORD), allow_none=True),
+        "music_on_hold": fields.String(validate=Length(max=128), allow_none=True),
+        "preprocess_subroutine": fields.String(validate=Length(max=79), allow_none=True),
+        "userfield": fields.String(validate=Length(max=128), allow_none=True),
+        **{flag: StrictBoolean() for flag in _FLAGS},
+        "ring_seconds": fields.Integer(validate=Range(min=0, max=10800)),
+        "simultaneous_calls": fields.Integer(validate=Range(min=1, max=20)),
+        "call_permission_password": fields.String(
+            validate=Regexp(r"^[0-9#\*]{1,16}$"), allow_none=True
+        ),
+        "subscription_type": fields.Integer(validate=Range(min=0, max=10)),
+        "enabled": StrictBoolean(),
+        "func_key_template_id": fields.Integer(allow_none=True),
     }
 )
 
-_DEFAULTS: dict[str, Any] = {
+_DEFAULTS: dict[str, object] = {
     "lastname": "",
     "email": None,
     "timezone": None,
@@ -145,14 +142,14 @@ def new_user(store: Store, tenant_uuid: str, now: float, **values: Any) -> Recor
     return row
 
 
-def _deprecated_record_flag(values: dict[str, Any]) -> None:
+def _deprecated_record_flag(values: dict[str, object]) -> None:
     """``call_record_enabled`` (deprecated) sets the four ``call_record_*_enabled`` flags."""
     flag = values.pop("call_record_enabled", None)
     if flag is not None:
         values.update({name: flag for name in _RECORD_FLAGS})
 
 
-def _dump(call: Call, row: Record) -> dict[str, Any]:
+def _dump(call: Call, row: Record) -> dict[str, object]:
     out = {"id": row["id"], "uuid": row["uuid"]}
     out.update({key: row[key] for key in _PLAIN})
     out["outgoing_caller_id"] = row["outgoing_caller_id"] or None
@@ -184,7 +181,7 @@ def _fullname(row: Record) -> str:
     return f"{row['firstname']} {row['lastname'] or ''}".strip()
 
 
-def _derived(store: Store, row: Record) -> dict[str, Any]:
+def _derived(store: Store, row: Record) -> dict[str, object]:
     return {"fullname": _fullname(row)}
 
 
@@ -225,7 +222,7 @@ USERS = Kind(
 )
 
 
-def get_user(call: Call, key: Any) -> Record:
+def get_user(call: Call, key: Key) -> Record:
     """By uuid or integer id; the 404 says ``'id': <value>`` either way, like confd."""
     tenants = call.visible_tenants()
     table = call.store.table("users")
@@ -239,7 +236,7 @@ def get_user(call: Call, key: Any) -> Record:
     return row
 
 
-def _check_unique(call: Call, form: dict[str, Any], own_id: int | None) -> None:
+def _check_unique(call: Call, form: Mapping[str, object], own_id: int | None) -> None:
     for field in ("email", "username"):
         unique(call, "users", "User", field, form.get(field), exclude=own_id)
 
@@ -275,7 +272,7 @@ def outgoing_callerids(call: Call) -> Response:
     return Response.json(200, {"total": 1, "items": [{"type": "anonymous"}]})
 
 
-def _dump_tenant(call: Call, row: Record) -> dict[str, Any]:
+def _dump_tenant(call: Call, row: Record) -> dict[str, object]:
     keys = (
         "uuid",
         "sip_templates_generated",
