@@ -196,7 +196,7 @@ def _wait_healthy(
     if not done:
         return None
     limit = shown_duration(args.wait_healthy)
-    names = ", ".join(sorted(name for _, name in done))
+    names = ", ".join(sorted(done.values()))
     output.err(f"Waiting up to {limit} for the trunks to register: {names}\n")
     try:
         refs = watched_refs(client, done)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -154,9 +154,12 @@ def _token_tenant(client: ConfdClient) -> str:
 # ------------------------------------------------------------------------ wait-healthy
 
 
-def watched_refs(client: ConfdClient, identities: set[tuple[str, str]]) -> list[TrunkRef]:
-    """The live trunks of these identities (``(type, name)``), as the apply left them."""
-    return [ref for ref in live_refs(client) if ref.identity in identities]
+def watched_refs(client: ConfdClient, names: Mapping[tuple[str, str], str]) -> list[TrunkRef]:
+    """The live trunks of these identities (``(type, name)``), as the apply left them, named
+    as the stack names them."""
+    return [
+        replace(ref, name=names[ref.identity]) for ref in live_refs(client) if ref.identity in names
+    ]
 
 
 def wait_healthy(
@@ -173,10 +176,11 @@ def wait_healthy(
     return HealthReport(report.trunks, seconds=waited, timeout=timeout)
 
 
-def changed_trunks(plan: Plan, done: Callable[[int], bool]) -> set[tuple[str, str]]:
-    """Identities of the trunks the apply created or updated (``done``: by change index)."""
+def changed_trunks(plan: Plan, done: Callable[[int], bool]) -> dict[tuple[str, str], str]:
+    """The trunks the apply created or updated (``done``: by change index): their identity
+    ``(type, endpoint name or interface)`` and the stack's name."""
     return {
-        (str(change.resource.identity[1]), str(change.resource.identity[2]))
+        (str(change.resource.identity[1]), str(change.resource.identity[2])): change.key.name
         for i, change in enumerate(plan.changes)
         if change.key.kind == "trunks" and change.action is not Action.DELETE and done(i)
     }
