@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -28,6 +28,9 @@ from wazo_reconcile.errors import ApiError, AuthError
 from wazo_reconcile.retries import Call, RequestStats, RetryPolicy, Sender, error_messages
 from wazo_reconcile.secrets import redact
 from wazo_reconcile.settings import CALLD_PREFIX
+
+if TYPE_CHECKING:
+    from wazo_reconcile.confd import ConfdClient
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ class CalldClient:
         self._sender = Sender(http, retry or RetryPolicy(), self.stats)
 
     @classmethod
-    def beside(cls, confd: Any) -> CalldClient:
+    def beside(cls, confd: ConfdClient) -> CalldClient:
         """The wazo-calld of the Wazo stack a :class:`~wazo_reconcile.confd.ConfdClient`
         talks to, with its connection, token and retry policy."""
         return cls(confd.http, auth=confd.auth, retry=confd.retry)
@@ -82,7 +85,7 @@ class CalldClient:
                 continue
             return _statuses(self._check(response))
 
-    def _check(self, response: httpx.Response) -> Any:
+    def _check(self, response: httpx.Response) -> object:
         status = response.status_code
         if status in (401, 403):
             raise AuthError("GET", TRUNKS_PATH, status, detail=_refusal(response))
@@ -117,7 +120,7 @@ def _refusal(response: httpx.Response) -> str:
     )
 
 
-def _statuses(answer: Any) -> list[TrunkStatus]:
+def _statuses(answer: object) -> list[TrunkStatus]:
     items = answer.get("items") if isinstance(answer, Mapping) else None
     if not isinstance(items, list):
         raise ApiError("GET", TRUNKS_PATH, 200, detail="expected {'items': [...]} from wazo-calld")

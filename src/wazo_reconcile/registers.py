@@ -17,7 +17,6 @@ A declared register is exact: a field it leaves out is cleared on the PBX.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from wazo_reconcile.model import REGISTER_FIELDS, Options, options
 
@@ -47,7 +46,7 @@ def _pairs(values: Mapping[str, str]) -> Options:
     return options(kept)
 
 
-def live_register(item: Mapping[str, Any]) -> Options:
+def live_register(item: Mapping[str, object]) -> Options:
     """A register item of confd's ``/registers/iax``, normalised."""
     values: dict[str, str] = {}
     for key in REGISTER_FIELDS:
@@ -61,7 +60,7 @@ def live_register(item: Mapping[str, Any]) -> Options:
     return _pairs(values)
 
 
-def desired_register(value: Any, text: Callable[[object], str]) -> Options:
+def desired_register(value: object, text: Callable[[object], str]) -> Options:
     """A trunk's `register` as declared (``text`` turns a YAML scalar into confd's text,
     secret references resolved); ``null`` is no register: ``()``."""
     if not isinstance(value, Mapping):

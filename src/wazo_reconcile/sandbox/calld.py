@@ -36,6 +36,9 @@ from wazo_reconcile.sandbox.auth import Tokens
 from wazo_reconcile.sandbox.http import Request, Response
 from wazo_reconcile.sandbox.store import Record, Store
 
+Override = dict[str, Any]  # registered, current_call_count, for_reads
+Status = dict[str, object]  # one item of calld's answer
+
 CALLD_PREFIX = "/api/calld/1.0"
 TRUNKS_PATH = f"{CALLD_PREFIX}/trunks"
 TRUNKS_ACL = "calld.trunks.read"
@@ -61,7 +64,7 @@ def acl_allows(patterns: tuple[str, ...] | None, acl: str) -> bool:
     return False
 
 
-def _check_override(name: str, override: Any) -> dict[str, Any]:
+def _check_override(name: str, override: object) -> Override:
     if not isinstance(override, Mapping) or not set(override) <= OVERRIDE_KEYS:
         keys = ", ".join(sorted(OVERRIDE_KEYS))
         raise ValueError(f"trunk {name!r}: expected a mapping of {keys}")
@@ -82,11 +85,11 @@ class CalldEmulator:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.available = True
-        self._overrides: dict[str, dict[str, Any]] = {}
+        self._overrides: dict[str, Override] = {}
 
     # -- configuration (the Python API and /_sandbox/calld)
 
-    def configure(self, config: Mapping[str, Any]) -> None:
+    def configure(self, config: Mapping[str, object]) -> None:
         """Replace the configuration: ``{"available": bool, "trunks": {name: override}}``."""
         unknown = set(config) - {"available", "trunks"}
         if unknown:
@@ -101,14 +104,14 @@ class CalldEmulator:
         with self._lock:
             self.available, self._overrides = available, checked
 
-    def set_trunk(self, name: str, **override: Any) -> None:
+    def set_trunk(self, name: str, **override: object) -> None:
         """Add or replace the override of one trunk (``registered``, ``current_call_count``,
         ``for_reads``)."""
         checked = _check_override(name, override)
         with self._lock:
             self._overrides[name] = checked
 
-    def config(self) -> dict[str, Any]:
+    def config(self) -> dict[str, object]:
         with self._lock:
             return {"available": self.available, "trunks": copy.deepcopy(self._overrides)}
 
@@ -149,7 +152,7 @@ class CalldEmulator:
         items = self.statuses(store, header or token.tenant_uuid)
         return Response.json(200, {"items": items, "total": len(items), "filtered": len(items)})
 
-    def statuses(self, store: Store, tenant_uuid: str) -> list[dict[str, Any]]:
+    def statuses(self, store: Store, tenant_uuid: str) -> list[Status]:
         """The tenant's trunk statuses; each one listed counts as a read of its override."""
         found = []
         with self._lock:
@@ -161,8 +164,8 @@ class CalldEmulator:
                     found.append(self._status(trunk, *endpoint))
         return found
 
-    def _status(self, trunk: Record, technology: str, name: str, registers: bool) -> dict[str, Any]:
-        status: dict[str, Any] = {
+    def _status(self, trunk: Record, technology: str, name: str, registers: bool) -> Status:
+        status: Status = {
             "id": trunk["id"],
             "name": name,
             "technology": technology,
@@ -195,7 +198,7 @@ def _endpoint(store: Store, trunk: Record) -> tuple[str, str, bool] | None:
 
 
 def _error(
-    status: int, message: str, error_id: str, details: dict[str, Any], now: float
+    status: int, message: str, error_id: str, details: Mapping[str, object], now: float
 ) -> Response:
     body = {"message": message, "error_id": error_id, "details": details, "timestamp": now}
     return Response.json(status, body)
