@@ -101,7 +101,7 @@ class CalldClient:
         elif status == 200:
             detail = "expected JSON from wazo-calld"
         else:
-            detail = "wazo-calld is failing or not running (nginx answers 502 when it is down)"
+            detail = "wazo-calld is failing or not running; nginx answers 502 when it is down"
         raise ApiError("GET", TRUNKS_PATH, status, messages, detail=detail)
 
 

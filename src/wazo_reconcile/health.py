@@ -210,6 +210,6 @@ def busy_refusal(busy: Busy) -> str:
 
 def unchecked_refusal(refs: Sequence[str], reason: str) -> str:
     return (
-        f"cannot tell whether {', '.join(refs)} (to delete) carry calls: wazo-calld could not "
-        f"be read ({reason}); --skip-call-check skips this check on a PBX without wazo-calld"
+        f"cannot tell whether {', '.join(refs)} (to delete) carry calls, wazo-calld could not "
+        f"be read: {reason}; --skip-call-check skips this check on a PBX without wazo-calld"
     )
