@@ -284,3 +284,26 @@ def test_health_json_follows_the_schemas() -> None:
         **document,
     }
     assert list(Draft202012Validator(_schema("status")).iter_errors(status_doc)) == []
+
+
+@pytest.mark.parametrize(
+    ("trunk", "expected"),
+    [
+        ({"registration": {"client_uri": "sip:u@h", "expiration": 120}}, True),
+        ({"registration": [["client_uri", "sip:u@h"]]}, True),
+        ({"registration": {"client_uri": None}}, False),  # null removes it
+        ({"registration": None}, False),
+        ({"registration": {"expiration": 120}}, False),
+        ({}, None),  # not said: the PBX decides
+        ({"type": "iax", "register": {"remote_host": "h"}}, True),
+        ({"type": "iax", "register": None}, False),
+        ({"type": "iax"}, None),
+        ({"type": "custom", "interface": "Local/x"}, False),
+    ],
+)
+def test_what_a_declaration_says_of_its_registration(
+    trunk: dict[str, Any], expected: bool | None
+) -> None:
+    from wazo_reconcile.commands.health import _declared_registration
+
+    assert _declared_registration(str(trunk.get("type", "sip")), trunk) is expected

@@ -121,13 +121,7 @@ def stack_refs(client: ConfdClient, stack: Stack, tenant: str | None) -> list[Tr
             name = texter(lambda text, _decl: text, decl)(data.get("interface", ""))
         ref = TrunkRef(decl.name, decl.tenant or default, kind, (kind, name), False)
         declared.append((ref, _declared_registration(kind, data)))
-    handles = {ref.identity: ref.name for ref, _ in declared}
-    live = [TrunkRef(handles.get(r.identity, r.name), *_rest(r)) for r in live]
     return declared_refs(declared, live)
-
-
-def _rest(ref: TrunkRef) -> tuple[str, str, tuple[str, str], bool, int | None]:
-    return (ref.tenant, ref.technology, ref.identity, ref.expects_registration, ref.id)
 
 
 def _declared_registration(kind: str, data: dict[str, Any]) -> bool | None:
@@ -141,7 +135,7 @@ def _declared_registration(kind: str, data: dict[str, Any]) -> bool | None:
     if kind == "iax":
         return isinstance(value, dict)
     pairs = value.items() if isinstance(value, dict) else value or []
-    return any(str(pair[0]) == "client_uri" for pair in pairs if pair)
+    return any(str(key) == "client_uri" and uri is not None for key, uri in pairs)
 
 
 def _token_tenant(client: ConfdClient) -> str:
