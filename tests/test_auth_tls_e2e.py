@@ -119,8 +119,8 @@ def test_short_tokens_are_renewed_ahead_of_expiry_mid_apply(tmp_path: Path) -> N
     stack = generated_stack(tmp_path)
     sandbox = strict_sandbox(latency=0.02)
     issue = sandbox.tokens.issue
-    sandbox.tokens.issue = lambda tenant_uuid=None, lifetime=None: issue(  # type: ignore[method-assign]
-        tenant_uuid, min(lifetime or 1.0, 1.0)
+    sandbox.tokens.issue = lambda tenant_uuid=None, lifetime=None, acl=None: issue(  # type: ignore[method-assign]
+        tenant_uuid, min(lifetime or 1.0, 1.0), acl
     )
     with sandbox.serve() as url:
         started = time.monotonic()

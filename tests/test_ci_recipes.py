@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shlex
 import shutil
@@ -569,3 +570,62 @@ def test_github_recipes_plan_apply_and_drift(
         code, _, err = _run(apply, capsys)
         assert code == 1 and "the saved plan is stale" in err
         assert "update trunks/acme is now needed" in err
+
+
+# ------------------------------------------------------------------- trunk health (issue 27)
+
+
+def test_the_apply_recipe_waits_for_the_trunks_and_drift_checks_them() -> None:
+    (apply_job,) = _commands(CI / "github" / "reconcile-apply.yml", "apply")
+    assert "--wait-healthy" in apply_job and "--report" in apply_job
+    (drift_job,) = _commands(CI / "github" / "reconcile-drift.yml", "drift")
+    assert "--health" in drift_job
+    apply_scripts = "\n".join(github_scripts(CI / "github" / "reconcile-apply.yml"))
+    assert "5) echo" in apply_scripts
+
+
+@pytest.mark.skipif(shutil.which("jq") is None or shutil.which("bash") is None, reason="no jq")
+def test_an_unhealthy_trunk_of_the_report_becomes_an_annotation(tmp_path: Path) -> None:
+    import subprocess
+
+    (script,) = [
+        step["run"]
+        for _, step in github_steps(load(CI / "github" / "reconcile-apply.yml"))
+        if step.get("name") == "Trunks not up after the apply?"
+    ]
+    trunk = {
+        "name": "hq-iax",
+        "tenant": "t",
+        "id": 2,
+        "technology": "iax",
+        "registration_expected": True,
+        "registered": False,
+        "current_call_count": 0,
+        "state": "not registered",
+        "healthy": False,
+    }
+    healthy = {**trunk, "name": "acme", "registered": True, "state": "registered", "healthy": True}
+    health = {"healthy": False, "summary": {}, "unhealthy": ["hq-iax"], "trunks": [healthy, trunk]}
+    (tmp_path / "report.json").write_text(json.dumps({"health": health}))
+    run = subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "STACK": "paris"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.splitlines() == [
+        "::error::stacks/paris: trunk hq-iax (iax) is not registered after the apply: check its "
+        "registration (credentials, NAT, the provider)"
+    ]
+    (tmp_path / "report.json").write_text(json.dumps({"health_error": "HTTP 502"}))
+    run = subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "STACK": "paris"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout == "::warning::stacks/paris: the trunks health could not be read: HTTP 502\n"

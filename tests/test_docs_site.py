@@ -102,6 +102,7 @@ def test_nav_names_existing_pages() -> None:
         "format.md",
         "ownership.md",
         "asterisk-impact.md",
+        "health.md",
         "caller-id.md",
         "ci.md",
         "exit-codes.md",

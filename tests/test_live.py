@@ -123,6 +123,7 @@ class FakeConfd:
                 }
             ],
             "/endpoints/custom": [],
+            "/registers/iax": [],
             "/trunks": list(trunk_items),
             "/outcalls": [
                 {
@@ -277,6 +278,7 @@ def test_fetch_live_lists_cheap_kinds_and_reads_sip_endpoints_one_by_one() -> No
             "/asterisk/pjsip/global?",
             "/asterisk/pjsip/system?",
             "/asterisk/pjsip/doc?",
+            "/registers/iax?limit=10000&offset=0",
             # never the list of every SIP endpoint: each trunk's, one by one
             *(f"/endpoints/sip/{e['uuid']}?" for e in live.endpoints_sip),
         ]
@@ -296,17 +298,17 @@ def test_fetch_live_reads_the_sip_endpoints_it_is_asked_for(trunks: int) -> None
     with client_for(fake) as client:
         live = fetch_live(client, sip_names=())
     assert len(live.trunks) == trunks and live.endpoints_sip == ()
-    assert len(fake.requests) == client.stats.requests == 14  # flat: the lists only
+    assert len(fake.requests) == client.stats.requests == 15  # flat: the lists only
     with client_for(fake) as client:
         wanted = {str((live.trunks[0].get("endpoint_sip") or {}).get("name")), "unknown-name"}
         some = fetch_live(client, sip_names=wanted)
     assert [e["name"] for e in some.endpoints_sip] == sorted(wanted - {"unknown-name"})
     assert len(some.unread_trunk_endpoints) == trunks - 1
-    assert client.stats.requests == 14 + 2  # one read, one exact-name lookup
+    assert client.stats.requests == 15 + 2  # one read, one exact-name lookup
     with client_for(fake) as client:
         every = fetch_live(client)
     assert len(every.endpoints_sip) == trunks and every.unread_trunk_endpoints == ()
-    assert client.stats.requests == 14 + trunks
+    assert client.stats.requests == 15 + trunks
 
 
 def test_fetch_live_pages_a_huge_kind_without_one_get_per_object() -> None:
@@ -347,7 +349,10 @@ def test_fetch_live_keeps_raw_items_and_tenants() -> None:
     assert live.pjsip_doc == {"global": {"user_agent": {"name": "user_agent"}}}
     assert live.pjsip_readable
     assert live.counts()["trunks"] == 2
-    assert set(live.counts()) == {kind.name for kind in LIST_KINDS} | {"endpoints_sip"}
+    assert set(live.counts()) == {kind.name for kind in LIST_KINDS} | {
+        "endpoints_sip",
+        "registers_iax",
+    }
 
 
 def test_live_state_items_of_unknown_kind() -> None:
@@ -491,13 +496,13 @@ def reference_fingerprint(live: LiveState) -> str:
         return value
 
     document: dict[str, Any] = {
-        "format": 1,
+        "format": 2,
         "token_tenant": live.token_tenant,
         "tenants": canonical(dict(live.tenants)),
         "pjsip_global": live.pjsip_global,
         "pjsip_system": live.pjsip_system,
     }
-    for kind in [*(k.name for k in LIST_KINDS), "endpoints_sip"]:
+    for kind in [*(k.name for k in LIST_KINDS), "endpoints_sip", "registers_iax"]:
         items = live.items(kind)
         if kind == "users":
             fields = ("uuid", "id", "tenant_uuid", "email", "username", "outgoing_caller_id")
@@ -580,14 +585,14 @@ def test_sandbox_request_count_grows_only_with_the_endpoints_read(trunks: int) -
         sandbox.reset_stats()
         client.stats.reset()
         none = fetch_live(client, sip_names=())
-        # the same 14 requests (one list per kind + tenants + pjsip) for 10 or 1,000 trunks
-        assert client.stats.snapshot() == {"GET": 14}
+        # the same 15 requests (one list per kind + tenants + pjsip) for 10 or 1,000 trunks
+        assert client.stats.snapshot() == {"GET": 15}
         every = fetch_live(client)  # and one read per trunk endpoint, in its tenant
     assert len(none.trunks) == len(every.endpoints_sip) == trunks + 2
     assert len([t for t in every.trunks if t["tenant_uuid"] == FRESH_SUB]) == 2
     assert {e["tenant_uuid"] for e in every.endpoints_sip} == {FRESH_MASTER, FRESH_SUB}
-    assert client.stats.snapshot() == {"GET": 14 + 14 + trunks + 2}
-    assert sandbox.stats()["total"] == 14 + 14 + trunks + 2
+    assert client.stats.snapshot() == {"GET": 15 + 15 + trunks + 2}
+    assert sandbox.stats()["total"] == 15 + 15 + trunks + 2
 
 
 def test_sandbox_sub_tenant_token_sees_its_tenant_and_no_pjsip() -> None:
@@ -644,7 +649,7 @@ def test_sandbox_fetch_live_rides_out_transient_faults() -> None:
         "rate_limit",
         "timeout",
     ]
-    assert client.stats.snapshot() == {"GET": 19, "retries": 5}  # 14 reads, 5 retries
+    assert client.stats.snapshot() == {"GET": 20, "retries": 5}  # 15 reads, 5 retries
     assert 1.0 in sleeps  # Retry-After honoured
 
 
@@ -658,4 +663,4 @@ def test_fetch_live_over_loopback_sockets_with_password_auth() -> None:
             live = fetch_live(client)
     assert live.token_tenant == FRESH_MASTER
     assert len(live.trunks) == len(live.endpoints_sip) == 3
-    assert client.stats.snapshot() == {"GET": 14 + 3}
+    assert client.stats.snapshot() == {"GET": 15 + 3}

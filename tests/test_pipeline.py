@@ -107,7 +107,7 @@ def test_plan_requests_grow_with_the_declared_sip_trunks_only(tmp_path: Path) ->
         counts[size] = sandbox.stats()["total"]
         listed = [k for k in sandbox.stats()["requests"] if k == "GET /endpoints/sip"]
         assert listed == [], listed
-    assert counts == {10: 14 + 10, 1000: 14 + 1000}
+    assert counts == {10: 15 + 10, 1000: 15 + 1000}
 
 
 def test_no_secret_in_any_rendering(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
@@ -302,7 +302,7 @@ def test_a_template_change_shows_every_trunk_inheriting_it(tmp_path: Path) -> No
     one.write_text("version: 1\ntrunks:\n  t0: {templates: [carrier], context: from-extern}\n")
     sandbox.reset_stats()
     assert plan(load_stack(one), client).is_empty
-    assert sandbox.stats()["total"] == 14 + 1  # the lists, and t0's endpoint
+    assert sandbox.stats()["total"] == 15 + 1  # the lists, and t0's endpoint
     changed = tmp_path / "changed.yaml"
     changed.write_text(
         "version: 1\nsip_templates:\n  carrier: {endpoint: {allow: '!all,ulaw'}}\n"

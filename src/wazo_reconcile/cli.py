@@ -22,7 +22,7 @@ from wazo_reconcile.commands.common import Output
 from wazo_reconcile.errors import ConfigError, ExitCode, ReconcileError
 from wazo_reconcile.secrets import ScrubbingFilter
 
-COMMANDS = ("validate", "plan", "apply", "drift", "export", "explain", "sandbox")
+COMMANDS = ("validate", "plan", "apply", "drift", "status", "export", "explain", "sandbox")
 # What `reconcile --help` says of each command, so that only the chosen command's module is
 # imported (importing them all took half a second of every run). A command missing here is
 # imported to register itself; a test keeps this table equal to what the modules register.
@@ -31,6 +31,7 @@ SUMMARIES = {
     "plan": "show what apply would change on the PBX (read-only)",
     "apply": "make the PBX match the stack",
     "drift": "report hand edits on the PBX (exit 2 on drift)",
+    "status": "show whether the trunks are up (exit 2 on a trunk down)",
     "export": "write the live configuration as a stack (adopt an existing PBX)",
     "explain": "explain why a call presents its caller ID (read-only)",
     "sandbox": "serve an embedded wazo-confd emulator on 127.0.0.1",

@@ -16,8 +16,8 @@
 TLS verification (on by default, ``--ca-bundle``, ``--insecure``). The in-process sandbox of
 ``--sandbox`` has its own factory, ``wazo_reconcile.sandbox.client``.
 
-Only this module, and the two it builds on, talk HTTP. Paths given to the methods are
-relative to ``/api/confd/1.1``.
+Only this module, the two it builds on and ``calld.py`` (which shares its connection) talk
+HTTP. Paths given to the methods are relative to ``/api/confd/1.1``.
 """
 
 from __future__ import annotations
@@ -147,7 +147,8 @@ class ConfdClient:
         # token requests are counted with the client's requests (under "auth")
         shared = auth.stats if isinstance(auth, PasswordAuth) else None
         self.stats = stats or shared or RequestStats()
-        self._sender = Sender(http, retry or RetryPolicy(), self.stats)
+        self._retry = retry or RetryPolicy()
+        self._sender = Sender(http, self._retry, self.stats)
 
     def __repr__(self) -> str:
         return f"ConfdClient(base_url={str(self._http.base_url)!r}, tenant={self.tenant!r})"
@@ -160,6 +161,22 @@ class ConfdClient:
 
     def close(self) -> None:
         self._http.close()
+
+    # -- what another client of the same Wazo stack shares (calld.py)
+
+    @property
+    def http(self) -> httpx.Client:
+        """The HTTP connection: base URL, TLS settings, timeouts, transport."""
+        return self._http
+
+    @property
+    def auth(self) -> Auth:
+        """The token, and how it is renewed."""
+        return self._auth
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._retry
 
     # -- public methods
 

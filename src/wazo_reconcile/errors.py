@@ -11,7 +11,8 @@ The tree of expected failures; the message of each is what the user reads::
     ├── UnsafePlanError            a safety guard refused the plan            exit 3
     └── StalePlanError             a saved plan no longer matches the live state
 
-A partly failed apply is not an exception: it is a report with failed outcomes (exit 4).
+A partly failed apply is not an exception: it is a report with failed outcomes (exit 4); an
+apply whose trunks do not come up (`--wait-healthy`) is a report too (exit 5).
 Anything else reaching the CLI is a bug: traceback plus "please report".
 """
 
@@ -41,6 +42,7 @@ class ExitCode(IntEnum):
     CHANGES = 2
     REFUSED = 3
     PARTIAL = 4
+    UNHEALTHY = 5  # applied, but a trunk that should register is not registered
     INTERRUPTED = 130
 
 

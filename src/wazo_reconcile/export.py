@@ -88,6 +88,14 @@ LEADING_OPTIONS: Mapping[str, tuple[str, ...]] = {
     "auth": ("username", "password"),
     "outbound_auth": ("username", "password"),
     "registration_outbound_auth": ("username", "password"),
+    "register": (
+        "remote_host",
+        "remote_port",
+        "auth_username",
+        "auth_password",
+        "callback_extension",
+        "callback_context",
+    ),
 }
 # Field order of one declaration (DESIGN.md §3 and examples/).
 FIELD_ORDER = (
@@ -105,6 +113,7 @@ FIELD_ORDER = (
     "headers",
     "match_header",
     "options",
+    "register",
     "endpoint",
     "aor",
     "identify",
@@ -546,6 +555,8 @@ class _Builder:
             body["peer_type"] = fields.get("peer_type")
         if fields["options"]:
             body["options"] = owner.section(fields["options"], "options", with_section=False)
+        if fields.get("register"):
+            body["register"] = owner.section(fields["register"], "register")
         return body
 
     def custom_body(self, resource: Resource) -> dict[str, object]:

@@ -45,6 +45,7 @@ from wazo_reconcile.model import (
     Resource,
 )
 from wazo_reconcile.pjsip import ENDPOINT_SECTIONS, PjsipDoc, load_pjsip_doc
+from wazo_reconcile.registers import register_problems
 from wazo_reconcile.schema import suggest, validate_document
 from wazo_reconcile.secrets import (
     ENV_NAME,
@@ -722,6 +723,25 @@ def check_iax_options(ctx: DocumentContext) -> Iterator[Problem]:
                 yield ctx.problem(decl, path, message, WARNING, key=isinstance(path[-1], str))
 
 
+def check_iax_registers(ctx: DocumentContext) -> Iterator[Problem]:
+    """An IAX `register` confd would refuse (registers.py), on the values sent: references
+    resolved (an unresolved one stands for a valid value; its own check reports it)."""
+    for decl in ctx.declarations("trunks"):
+        register = data_of(decl).get("register")
+        if trunk_type(decl) != "iax" or not isinstance(register, dict):
+            continue
+        values = {}
+        for key, value in register.items():
+            text = option_text(value) if value is not None else ""
+            if "${" in text:
+                outcome = ctx.resolver.outcome(text, decl.document.base_dir)
+                resolved = ctx.options.resolve_secrets and outcome.expanded is not None
+                text = str(outcome.expanded) if resolved else "reference"
+            values[str(key)] = text
+        for key, message in register_problems(values):
+            yield ctx.problem(decl, ("register", key) if key else ("register",), message)
+
+
 # ------------------------------------------------------------------------------- outcalls
 
 
@@ -997,6 +1017,7 @@ DOCUMENT_CHECKS: tuple[DocumentCheck, ...] = (
     check_transports,
     check_pjsip_sections,
     check_iax_options,
+    check_iax_registers,
     check_outcalls,
     check_caller_ids,
     check_secret_references,

@@ -4,7 +4,8 @@ Each kind is read the cheapest way the real confd offers (`confd-api/COSTS.md`, 
 
 - one paginated list call per kind (``recurse=true`` and no ``Wazo-Tenant`` header, so every
   tenant visible to the token is included) for the kinds whose lists are cheap: transports,
-  templates, IAX and custom endpoints, trunks, outcalls, contexts, extensions, users;
+  templates, IAX and custom endpoints, trunks, outcalls, contexts, extensions, users, and the
+  IAX registers (instance-wide; ``None`` when the token may not read them);
 - never the list of SIP endpoints: confd prices it per joined option row (a provider trunk
   costs ~376 ms in the list, ~25 ms read alone) and it holds every phone line. ``/trunks``
   names each trunk's SIP endpoint; the endpoints a command needs are read one by one
@@ -29,13 +30,15 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from wazo_reconcile.errors import ApiError, AuthError, UsageError
-from wazo_reconcile.model import DEFAULT_TEMPLATES, TENANT_TEMPLATES, TWILIO_TEMPLATE
+from wazo_reconcile.model import DEFAULT_TEMPLATES, TENANT_TEMPLATES, TWILIO_TEMPLATE, Options
+from wazo_reconcile.registers import live_register
 from wazo_reconcile.shapes import (
     Context,
     CustomEndpoint,
     Extension,
     IaxEndpoint,
     Outcall,
+    RegisterIax,
     SipBody,
     Tenant,
     Transport,
@@ -79,8 +82,8 @@ LIST_KINDS: tuple[ListKind, ...] = (
 ORDERED_FIELDS = frozenset({"templates", "trunks"})
 VOLATILE_FIELDS = frozenset({"links"})  # hrefs depend on the URL used, not on the config
 USER_FIELDS = ("uuid", "id", "tenant_uuid", "email", "username", "outgoing_caller_id")
-KINDS_READ = (*(kind.name for kind in LIST_KINDS), "endpoints_sip")
-FINGERPRINT_FORMAT = 1
+KINDS_READ = (*(kind.name for kind in LIST_KINDS), "endpoints_sip", "registers_iax")
+FINGERPRINT_FORMAT = 2  # 2: IAX registers are part of the live state
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +111,20 @@ class LiveState:
     pjsip_global: dict[str, str] | None = None
     pjsip_system: dict[str, str] | None = None
     pjsip_doc: dict[str, Any] | None = field(default=None, repr=False)
+    # instance-wide; None when the token may not read them (their trunks' `register` is unknown)
+    registers_iax: tuple[RegisterIax, ...] | None = ()
 
     def items(self, kind: str) -> Sequence[Item]:
-        """The raw items of ``kind`` (a ``LIST_KINDS`` name, or ``endpoints_sip``)."""
+        """The raw items of ``kind`` (a ``LIST_KINDS`` name, ``endpoints_sip`` or
+        ``registers_iax``)."""
         if kind not in KINDS_READ:
             raise KeyError(kind)
-        items: Sequence[Item] = getattr(self, kind)
-        return items
+        items: Sequence[Item] | None = getattr(self, kind)
+        return items or ()
+
+    @property
+    def registers_readable(self) -> bool:
+        return self.registers_iax is not None
 
     @property
     def unread_trunk_endpoints(self) -> tuple[Trunk, ...]:
@@ -273,6 +283,7 @@ def _jobs(client: ConfdClient) -> dict[str, Callable[[], object]]:
     jobs["pjsip_global"] = lambda: _pjsip_section(client, "/asterisk/pjsip/global")
     jobs["pjsip_system"] = lambda: _pjsip_section(client, "/asterisk/pjsip/system")
     jobs["pjsip_doc"] = lambda: _pjsip_doc(client)
+    jobs["registers_iax"] = lambda: _registers_iax(client)
     return jobs
 
 
@@ -324,6 +335,14 @@ def _pjsip_section(client: ConfdClient, path: str) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in options.items()}
 
 
+def _registers_iax(client: ConfdClient) -> tuple[RegisterIax, ...] | None:
+    try:  # instance-wide: one list, whatever the token's tenant
+        return cast(tuple[RegisterIax, ...], tuple(client.list("/registers/iax", tenant=None)))
+    except AuthError:
+        log.info("GET /registers/iax refused: IAX registers cannot be managed with this token")
+        return None
+
+
 def _pjsip_doc(client: ConfdClient) -> dict[str, Any] | None:
     try:
         answer = client.get("/asterisk/pjsip/doc", tenant=None)
@@ -372,6 +391,8 @@ class LiveIndex:
     orphan_custom: Mapping[str, CustomEndpoint]  # interface -> endpoint
     # Trunks with no endpoint and no IAX register, by tenant, lowest id first: adoptable.
     bare_trunks: Mapping[str, tuple[int, ...]]
+    # IAX registers on no trunk (left by an interrupted apply), by their normalised fields.
+    orphan_registers: Mapping[Options, tuple[int, ...]]
     _users_by: tuple[Mapping[str, User], ...] = field(repr=False)  # uuid, email, username
     _contexts_by: Mapping[
         str, tuple[Mapping[str, list[Context]], Mapping[object, list[Context]]]
@@ -466,9 +487,18 @@ def index_live(live: LiveState, handles: Mapping[TrunkIdentity, str] | None = No
             if not e.get("trunk") and not e.get("line")
         },
         bare_trunks={tenant: tuple(ids) for tenant, ids in bare.items()},
+        orphan_registers=_orphan_registers(live.registers_iax or ()),
         _users_by=_users_by(live.users),
         _contexts_by={tenant: _contexts_by(found) for tenant, found in contexts.items()},
     )
+
+
+def _orphan_registers(registers: Sequence[RegisterIax]) -> dict[Options, tuple[int, ...]]:
+    found: dict[Options, list[int]] = {}
+    for register in sorted(registers, key=lambda r: r["id"]):
+        if not register.get("trunk"):
+            found.setdefault(live_register(register), []).append(register["id"])
+    return {pairs: tuple(ids) for pairs, ids in found.items()}
 
 
 def _transport_users(

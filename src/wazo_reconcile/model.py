@@ -44,6 +44,17 @@ SIP_SECTIONS = (
     "outbound_auth",
 )
 
+# The fields of an IAX trunk's `register` (confd's `/registers/iax`; see registers.py).
+REGISTER_FIELDS = (
+    "remote_host",
+    "remote_port",
+    "auth_username",
+    "auth_password",
+    "callback_extension",
+    "callback_context",
+    "enabled",
+)
+
 # Per-tenant default templates that confd records on the tenant (`<name>_sip_template_uuid`).
 # YAML refers to them by these names; they are resolved through `GET /tenants/{uuid}`.
 TENANT_TEMPLATES = ("global", "webrtc", "registration_trunk", "meeting_guest")

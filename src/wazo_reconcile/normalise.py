@@ -25,7 +25,8 @@ from wazo_reconcile.model import (
     empty_to_none,
     options,
 )
-from wazo_reconcile.shapes import OptionList, Outcall, SipBody, Transport, User
+from wazo_reconcile.registers import desired_register, live_register
+from wazo_reconcile.shapes import OptionList, Outcall, RegisterIax, SipBody, Transport, User
 from wazo_reconcile.stack import Declaration, format_path, option_text
 
 YamlPath = tuple[str | int, ...]  # a place inside a declaration
@@ -188,6 +189,7 @@ def _live_trunks(live: LiveState, index: LiveIndex) -> list[Resource]:
     sip = {e["uuid"]: e for e in live.endpoints_sip}
     iax = {e["id"]: e for e in live.endpoints_iax}
     custom = {e["id"]: e for e in live.endpoints_custom}
+    registers = {r["id"]: r for r in live.registers_iax or ()}
     found = []
     for trunk in live.trunks:
         tenant = trunk["tenant_uuid"]
@@ -217,6 +219,9 @@ def _live_trunks(live: LiveState, index: LiveIndex) -> list[Resource]:
             }
             identity, name = trunk_identity("iax", iax_ep["name"]), iax_ep["name"]
             remote["endpoint_id"] = iax_ep["id"]
+            if live.registers_readable:
+                register = registers.get((trunk.get("register_iax") or {}).get("id", -1))
+                fields["register"] = _live_register(register, remote)
         elif custom_ref and custom_ref["id"] in custom:
             custom_ep = custom[custom_ref["id"]]
             fields = {
@@ -237,6 +242,13 @@ def _live_trunks(live: LiveState, index: LiveIndex) -> list[Resource]:
             Resource.create(ResourceKey("trunks", name, tenant), identity, fields, remote=remote)
         )
     return found
+
+
+def _live_register(register: RegisterIax | None, remote: dict[str, object]) -> Options:
+    if register is None:
+        return ()
+    remote["register_id"] = register["id"]
+    return live_register(register)
 
 
 def _live_outcall(outcall: Outcall, index: LiveIndex) -> Resource:
@@ -541,6 +553,8 @@ def _desired_trunk(decl: Declaration, ctx: DesiredContext) -> Resource:
             fields["peer_type"] = data["peer_type"]
         if "options" in data:
             fields["options"] = strip_iax_defaults(section_options(data["options"], text))
+        if "register" in data:
+            fields["register"] = desired_register(data["register"], text)
         identity = trunk_identity("iax", decl.name)
     else:
         interface = fields["interface"] = text(data.get("interface", ""))

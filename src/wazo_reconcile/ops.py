@@ -5,9 +5,9 @@ A change becomes a short sequence of `Operation`s (run in order); ids that do no
 `Refs` when the operation runs. Updates send only the changed top-level confd fields, each
 changed option section whole (confd replaces lists wholesale, REFERENCE.md §1.6).
 
-Nothing is ever duplicated: an endpoint or trunk left behind by an interrupted apply is adopted
-instead of created again (`LiveIndex.orphan_*`, `bare_trunks`), and every POST knows how to
-find its object again by identity (`Operation.lookup`) when its outcome is unknown.
+Nothing is ever duplicated: an endpoint, trunk or IAX register left behind by an interrupted
+apply is adopted instead of created again (`LiveIndex.orphan_*`, `bare_trunks`), and every POST
+knows how to find its object again by identity (`Operation.lookup`) when its outcome is unknown.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from wazo_reconcile.normalise import (
     identify_by_has_header,
     with_identify_by_header,
 )
+from wazo_reconcile.registers import live_register, register_body
 
 
 class Reader(Protocol):
@@ -146,8 +147,14 @@ def _const(value: T) -> Callable[[Refs], T]:
     return lambda _refs: value
 
 
-def operations(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tuple[Operation, ...]:
-    """The requests that carry out `change`; `adopt` maps trunk handles to bare trunk ids."""
+def operations(
+    change: Change,
+    index: LiveIndex,
+    adopt: Mapping[str, int],
+    registers: Mapping[str, int] | None = None,
+) -> tuple[Operation, ...]:
+    """The requests that carry out `change`; `adopt` maps trunk handles to bare trunk ids,
+    `registers` to orphan IAX registers equal to the one they declare."""
     kind = change.key.kind
     if kind == "pjsip":
         return _pjsip_ops(change)
@@ -156,7 +163,7 @@ def operations(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
     if kind == "sip_templates":
         return _template_ops(change)
     if kind == "trunks":
-        return _trunk_ops(change, index, adopt)
+        return _trunk_ops(change, index, adopt) + _register_ops(change, registers or {})
     if kind == "outcalls":
         return _outcall_ops(change, index)
     if kind == "users":
@@ -167,7 +174,8 @@ def operations(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
 def operations_of(changes: Sequence[Change], index: LiveIndex) -> tuple[tuple[Operation, ...], ...]:
     """The requests of each change, in order (bare trunks adopted by the first creations)."""
     adopt = assign_bare_trunks(changes, index)
-    return tuple(operations(change, index, adopt) for change in changes)
+    registers = assign_orphan_registers(changes, index)
+    return tuple(operations(change, index, adopt, registers) for change in changes)
 
 
 def assign_bare_trunks(changes: Sequence[Change], index: LiveIndex) -> dict[str, int]:
@@ -180,6 +188,24 @@ def assign_bare_trunks(changes: Sequence[Change], index: LiveIndex) -> dict[str,
             if free:
                 adopt[change.key.name] = free.pop(0)
     return adopt
+
+
+def assign_orphan_registers(changes: Sequence[Change], index: LiveIndex) -> dict[str, int]:
+    """IAX registers left on no trunk by an interrupted apply, reused by the trunks that
+    declare the same register (in order): never two `register =>` lines for one."""
+    pool = {fields: list(ids) for fields, ids in index.orphan_registers.items()}
+    adopt: dict[str, int] = {}
+    for change in changes:
+        if change.key.kind == "trunks" and change.action is not Action.DELETE:
+            wanted = _register_of(change.after)
+            if wanted and _register_of(change.before) != wanted and pool.get(wanted):
+                adopt[change.key.name] = pool[wanted].pop(0)
+    return adopt
+
+
+def _register_of(resource: Resource | None) -> Options:
+    found: Options = resource.fields.get("register") or () if resource is not None else ()
+    return found
 
 
 # ------------------------------------------------------------------------------ pjsip
@@ -553,7 +579,7 @@ def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
     handle, tenant = change.key.name, change.key.tenant
     changed = _changed(change)
     ops = []
-    endpoint_changed = changed - set(_TRUNK_FIELDS)
+    endpoint_changed = changed - set(_TRUNK_FIELDS) - {"register"}
     if endpoint_changed:
         key = "endpoint_uuid" if trunk_type == "sip" else "endpoint_id"
         ep_id = _remote(change, key)
@@ -581,6 +607,73 @@ def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
             )
         )
     return tuple(ops)
+
+
+# ------------------------------------------------------------------------ IAX registers
+
+
+def _register_ops(change: Change, adopt: Mapping[str, int]) -> tuple[Operation, ...]:
+    """The IAX register of a trunk created or updated: after the trunk's own requests."""
+    if change.action is Action.DELETE or (
+        change.action is Action.UPDATE and "register" not in _changed(change)
+    ):
+        return ()  # a trunk deleted takes its register along; an undeclared one is left alone
+    before, after = _register_of(change.before), _register_of(change.after)
+    if before == after:
+        return ()
+    handle, tenant = change.key.name, change.key.tenant
+    if before:
+        item = f"/registers/iax/{_remote(change, 'register_id')}"
+        if not after:
+            return (Operation("delete", "DELETE", _const(item), f"DELETE {item} ({handle})"),)
+        body = _const(register_body(after))
+        return (Operation("update", "PUT", _const(item), f"PUT {item} ({handle})", body),)
+    if handle in adopt:  # an orphan register equal to the declared one
+        orphan = adopt[handle]
+        summary = f"PUT /trunks/{{{handle}}}/registers/iax/{orphan} (adopt it)"
+        path = _register_link(change, lambda _refs: orphan)
+        return (Operation("adopt", "PUT", path, summary, tenant=tenant),)
+    create = Operation(
+        "create",
+        "POST",
+        _const("/registers/iax"),
+        f"POST /registers/iax ({handle})",
+        _const(register_body(after)),
+        created=lambda refs, answer: refs.set(answer["id"], "register", handle),
+        lookup=_register_lookup(after, handle),
+    )
+    path = _register_link(change, lambda refs: refs.get("register", handle))
+    summary = f"PUT /trunks/{{{handle}}}/registers/iax/{{{handle}}}"
+    return (create, Operation("associate", "PUT", path, summary, tenant=tenant))
+
+
+def _register_link(change: Change, register: Callable[[Refs], object]) -> Path:
+    """``/trunks/{id}/registers/iax/{id}`` of the change's trunk (created earlier, or live)."""
+    trunk_id = change.before.remote["trunk_id"] if change.before is not None else None
+
+    def path(refs: Refs) -> str:
+        trunk = trunk_id if trunk_id is not None else refs.get("trunk", change.key.name)
+        return f"/trunks/{trunk}/registers/iax/{register(refs)}"
+
+    return path
+
+
+def _register_lookup(wanted: Options, handle: str) -> Callable[[Reader, Refs], object]:
+    """After an unknown POST outcome: the newest register on no trunk with these fields."""
+
+    def lookup(client: Reader, refs: Refs) -> object:
+        found = [
+            r
+            for r in client.list("/registers/iax", tenant=None)
+            if not r.get("trunk") and live_register(r) == wanted
+        ]
+        if not found:
+            return None
+        newest = max(found, key=lambda r: int(r["id"]))
+        refs.set(newest["id"], "register", handle)
+        return newest
+
+    return lookup
 
 
 # ---------------------------------------------------------------------------- outcalls

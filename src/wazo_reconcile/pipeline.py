@@ -7,7 +7,7 @@ reported at once as a `ConfigError`; nothing here writes to the PBX.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -74,6 +74,22 @@ def _unknown_tenants(stack: Stack, live: LiveState) -> list[Problem]:
         )
         for document in stack.documents
         if document.tenant is not None and document.tenant not in live.tenants
+    ]
+
+
+def _unreadable_registers(declarations: Sequence[Declaration], live: LiveState) -> list[Problem]:
+    """A declared IAX `register` the token may not read (``/registers/iax``)."""
+    if live.registers_readable:
+        return []
+    return [
+        Problem(
+            decl.locate("register", key=True),
+            f"trunks.{decl.name}.register",
+            "the token may not read IAX registers (GET /registers/iax was refused): it needs "
+            "the ACL confd.registers.iax.read to manage them",
+        )
+        for decl in declarations
+        if decl.kind == "trunks" and "register" in data_of(decl)
     ]
 
 
@@ -156,7 +172,8 @@ def normalise_sides(
     )
     desired = normalise_desired(declarations, ctx)
     live_resources = normalise_live(live, index)
-    problems = ctx.problems + check_live(
+    problems = ctx.problems + _unreadable_registers(declarations, live)
+    problems += check_live(
         stack,
         desired,
         live_resources,

@@ -1,4 +1,5 @@
-"""Render stage: plans and apply reports as text (people), JSON (machines), markdown (PRs).
+"""Render stage: plans, apply reports and trunk health as text (people), JSON (machines),
+markdown (PRs, issues).
 
 Pure: values in, strings out. Secret values never reach the output: option values under secret
 keys are replaced by `secrets.MASK` here, and the CLI scrubs every known secret value from
@@ -22,6 +23,7 @@ from wazo_reconcile.callerid import (
 )
 from wazo_reconcile.diff import Action, Change, FieldChange
 from wazo_reconcile.errors import printable
+from wazo_reconcile.health import HealthReport, TrunkHealth
 from wazo_reconcile.model import Pattern, Resource
 from wazo_reconcile.planner import Plan
 from wazo_reconcile.secrets import MASK, is_secret_key
@@ -538,3 +540,103 @@ def render_report_json(report: Report) -> str:
 
 def keys(changes: Iterable[Change]) -> list[str]:
     return [str(c.key) for c in changes]
+
+
+# ------------------------------------------------------------------------------ health
+
+_REGISTERED_WORDS = {True: "yes", False: "no", None: "unknown"}
+
+
+def _health_row(trunk: TrunkHealth, tenants: bool) -> list[str]:
+    ref = trunk.trunk
+    registered = "absent" if ref.id is None else _REGISTERED_WORDS[trunk.registered]
+    row = [printable(ref.name)] + ([ref.tenant[:8]] if tenants else [])
+    row += [ref.technology, "expected" if ref.expects_registration else "-", registered]
+    row.append("-" if trunk.calls is None else str(trunk.calls))
+    return row
+
+
+def _several_tenants(report: HealthReport) -> bool:
+    return len({t.trunk.tenant for t in report.trunks}) > 1
+
+
+def health_lines(report: HealthReport) -> list[str]:
+    """The trunks' health as a table, then its verdict (`health_verdict`)."""
+    if not report.trunks:
+        return [health_verdict(report)]
+    tenants = _several_tenants(report)
+    head = ["trunk", *(["tenant"] if tenants else []), "type", "registration", "registered"]
+    rows = [[*head, "calls"]] + [_health_row(t, tenants) for t in report.trunks]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head) + 1)]
+    lines = []
+    for row, trunk in zip(rows, (None, *report.trunks), strict=True):
+        text = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        if trunk is not None and not trunk.healthy:
+            text += f"  ! {_problem(trunk)}"
+        lines.append(f"  {text}".rstrip())
+    return [*lines, health_verdict(report)]
+
+
+def _problem(trunk: TrunkHealth) -> str:
+    return "not on the PBX" if trunk.trunk.id is None else "not registered"
+
+
+def health_verdict(report: HealthReport) -> str:
+    if not report.trunks:
+        return "No trunk to check."
+    if report.ok:
+        unknown = sum(t.state == "unknown" for t in report.trunks)
+        note = f"; {unknown} unknown to wazo-calld" if unknown else ""
+        count = len(report.trunks)
+        return (
+            f"Healthy: {count} trunk{'s' if count != 1 else ''}, every one that should "
+            f"register is registered{note}."
+        )
+    shown = ", ".join(f"{t.trunk.ref} ({_problem(t)})" for t in report.unhealthy)
+    return printable(f"Not healthy: {shown}.")
+
+
+def health_dict(report: HealthReport) -> dict[str, Any]:
+    """The trunks' health for JSON outputs; after a wait, how long it waited (seconds)."""
+    waited = (
+        {"waited_seconds": round(report.seconds, 3), "timeout_seconds": report.timeout}
+        if report.timeout is not None
+        else {}
+    )
+    return {
+        "healthy": report.ok,
+        "summary": {"trunks": len(report.trunks), "unhealthy": len(report.unhealthy)},
+        "unhealthy": [t.trunk.name for t in report.unhealthy],
+        **waited,
+        "trunks": [
+            {
+                "name": t.trunk.name,
+                "tenant": t.trunk.tenant,
+                "id": t.trunk.id,
+                "technology": t.trunk.technology,
+                "registration_expected": t.trunk.expects_registration,
+                "registered": t.registered,
+                "current_call_count": t.calls,
+                "state": t.state,
+                "healthy": t.healthy,
+            }
+            for t in report.trunks
+        ],
+    }
+
+
+def health_markdown(report: HealthReport) -> list[str]:
+    out = ["#### Trunk health", ""]
+    if report.trunks:
+        tenants = _several_tenants(report)
+        head = ["trunk", *(["tenant"] if tenants else []), "type", "registration", "registered"]
+        out += ["| " + " | ".join([*head, "calls", ""]) + " |", "|---" * (len(head) + 2) + "|"]
+        for trunk in report.trunks:
+            cells = _health_row(trunk, tenants)
+            cells[0] = _md_code(trunk.trunk.name)
+            flag = f"**{_problem(trunk)}**" if not trunk.healthy else ""
+            out.append("| " + " | ".join([*cells, flag]) + " |")
+        out.append("")
+    verdict = health_verdict(report)
+    out += [f"**{verdict}**" if not report.ok else verdict, ""]
+    return out

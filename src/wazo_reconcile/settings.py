@@ -20,6 +20,7 @@ from wazo_reconcile.errors import UsageError
 
 CONFD_PREFIX = "/api/confd/1.1"
 AUTH_PREFIX = "/api/auth/0.1"
+CALLD_PREFIX = "/api/calld/1.0"  # wazo-calld, beside confd on the same Wazo stack
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -261,7 +262,7 @@ def _normalise_url(url: str | None) -> str | None:
         raise UsageError("--url must not contain credentials; use --username/--password or a token")
     if parts.query or parts.fragment:
         raise UsageError(f"--url must not have a query or fragment (not shown): {shown!r}")
-    for suffix in (CONFD_PREFIX, AUTH_PREFIX):
+    for suffix in (CONFD_PREFIX, AUTH_PREFIX, CALLD_PREFIX):
         if url.endswith(suffix):  # accept a copy-pasted API URL
             url = url[: -len(suffix)]
     return url

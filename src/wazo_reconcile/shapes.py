@@ -20,6 +20,8 @@ class Ref(TypedDict, total=False):
     name: str
     interface: str
     label: str
+    # A trunk's `endpoint_sip` summary: its own registration's client_uri, if any.
+    registration_section_options: OptionList
 
 
 class Tenant(TypedDict, total=False):
@@ -87,6 +89,20 @@ class Trunk(TypedDict, total=False):
     endpoint_iax: Ref | None
     endpoint_custom: Ref | None
     register_iax: Ref | None
+
+
+class RegisterIax(TypedDict, total=False):
+    """An IAX register (``/registers/iax``): instance-wide, no tenant."""
+
+    id: int
+    remote_host: str
+    remote_port: int | None
+    auth_username: str | None
+    auth_password: str | None
+    callback_extension: str | None
+    callback_context: str | None
+    enabled: bool
+    trunk: Ref | None
 
 
 class OutcallExtension(TypedDict, total=False):

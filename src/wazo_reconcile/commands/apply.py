@@ -6,9 +6,11 @@ import argparse
 import sys
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from wazo_reconcile.apply import Outcome, Report, Status, apply_plan
+from wazo_reconcile.commands import health as trunk_health
 from wazo_reconcile.commands.common import (
     Output,
     add_selection_args,
@@ -16,10 +18,34 @@ from wazo_reconcile.commands.common import (
     open_session,
     selection_of,
 )
+from wazo_reconcile.commands.health import (
+    CallCheck,
+    add_call_guard_args,
+    call_refusals,
+    changed_trunks,
+    check_calls,
+    duration,
+    guard_applies,
+    shown_duration,
+    wait_healthy,
+    wait_idle,
+    watched_refs,
+)
 from wazo_reconcile.commands.plan import add_plan_output_args, refusal_message, render, target_of
-from wazo_reconcile.errors import ExitCode, UnsafePlanError, UsageError
-from wazo_reconcile.render import outcome_line, report_dict, report_text
+from wazo_reconcile.errors import ApiError, ExitCode, UnsafePlanError, UsageError
+from wazo_reconcile.health import HealthReport
+from wazo_reconcile.planner import Plan
+from wazo_reconcile.render import (
+    health_dict,
+    health_lines,
+    outcome_line,
+    report_dict,
+    report_text,
+)
 from wazo_reconcile.savedplan import check_fresh, read_saved_plan, saved_selection
+
+if TYPE_CHECKING:  # imported where used: apply reads its stack before it imports httpx
+    from wazo_reconcile.confd import ConfdClient
 
 DESCRIPTION = """\
 Plan, show the plan, ask for confirmation, then carry it out: changes run in dependency order,
@@ -33,12 +59,24 @@ examples:
   reconcile apply stacks/paris                                  # asks before writing
   reconcile apply --plan plan.json --auto-approve               # a plan saved by `plan --out`
   reconcile apply stacks/paris --auto-approve --report report.json --parallelism 8
+  reconcile apply stacks/paris --auto-approve --wait-healthy 2m   # then: are the trunks up?
+  reconcile apply stacks/paris --auto-approve --wait-idle 5m      # let calls end before a delete
 
 A saved plan is re-checked against the live PBX first and refused (exit 1) if anything it was
 computed from has changed since.
 
-exit status: 0 applied (or nothing to do), 1 error (bad input, API error, stale plan,
-no confirmation), 3 refused by a safety guard, 4 some changes failed, 130 interrupted."""
+--wait-healthy DURATION: after writing, ask wazo-calld (every 0.5 s, 1 s, 2 s, then 5 s) until
+every trunk the apply created or changed that should register (a SIP registration, an IAX
+register) is registered, or DURATION has passed; each trunk's outcome is printed and goes to
+the report. A plan that deletes trunks first asks wazo-calld for their calls in progress:
+refused (exit 3) while a call is up, unless --wait-idle DURATION lets the calls end first, or
+--force; an unreachable wazo-calld refuses too, unless --skip-call-check (a PBX without it).
+
+exit status: 0 applied (or nothing to do; with --wait-healthy: and the trunks are up), 1 error
+(bad input, API error, stale plan, no confirmation; with --wait-healthy: wazo-calld could not
+be read after the apply), 3 refused by a safety guard (calls in progress on a trunk to delete
+included), 4 some changes failed, 5 applied, but a trunk that should register is not
+registered (--wait-healthy), 130 interrupted."""
 
 
 def register(subparsers: Any) -> None:
@@ -67,6 +105,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--report", metavar="FILE", help="write a JSON report of the apply")
     parser.add_argument("--force", action="store_true", help="do not stop on safety guards")
+    parser.add_argument(
+        "--wait-healthy",
+        type=duration,
+        metavar="DURATION",
+        help="after writing, wait up to DURATION (2m, 90s) for the trunks created or changed "
+        "to register (wazo-calld); exit 5 if one that should register does not",
+    )
+    add_call_guard_args(parser, wait=True)
     parser.set_defaults(func=run)
 
 
@@ -90,6 +136,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         plan = session.compare(client, selection)
         if saved is not None:
             check_fresh(saved, plan, target=target_of(session))
+        plan, calls = _call_guard(client, plan, args)
         text = render(plan, args, session)
         (output.err if args.format == "json" else output.out)(text)
         if plan.refusals and not args.force:
@@ -98,10 +145,64 @@ def run(args: argparse.Namespace, output: Output) -> int:
             return _finish(Report((), 0.0), args, session)
         if not args.auto_approve:
             _confirm(len(plan.changes), session.target)
+        if calls is not None:
+            _wait_idle(client, plan, calls, args, output)
         progress = _Progress(len(plan.changes), output, quiet=args.format == "json")
         report = apply_plan(plan, client, parallelism=args.parallelism, on_outcome=progress.done)
         progress.close()
-    return _finish(report, args, session)
+        health = _wait_healthy(client, plan, report, args, output)
+    return _finish(report, args, session, health)
+
+
+def _call_guard(client: Any, plan: Plan, args: argparse.Namespace) -> tuple[Plan, CallCheck | None]:
+    """The plan with the call guard's refusals; and the check to wait on (--wait-idle)."""
+    check = check_calls(client, plan) if guard_applies(args) else None
+    if check is None or check.clear:
+        return plan, None
+    if check.error is None and args.wait_idle is not None:
+        return plan, check
+    return replace(plan, refusals=(*plan.refusals, *call_refusals(check))), None
+
+
+def _wait_idle(
+    client: ConfdClient, plan: Plan, check: CallCheck, args: argparse.Namespace, output: Output
+) -> None:
+    busy = ", ".join(f"{b.ref} ({b.calls})" for b in check.busy)
+    limit = shown_duration(args.wait_idle)
+    output.err(f"Waiting up to {limit} for the calls in progress to end: {busy}\n")
+    check = wait_idle(client, plan, check, args.wait_idle, trunk_health.CLOCK)
+    if not check.clear:
+        raise UnsafePlanError(
+            f"still after waiting {shown_duration(round(check.waited, 1))}: "
+            + refusal_message(call_refusals(check))
+        )
+    output.err(f"No call in progress on the trunks to delete after {check.waited:.1f}s.\n")
+
+
+@dataclass(frozen=True)
+class _Health:
+    """What --wait-healthy found: the report, or why it could not be read."""
+
+    report: HealthReport | None = None
+    error: str | None = None
+
+
+def _wait_healthy(
+    client: ConfdClient, plan: Plan, report: Report, args: argparse.Namespace, output: Output
+) -> _Health | None:
+    if args.wait_healthy is None or report.interrupted:
+        return None
+    done = changed_trunks(plan, lambda i: report.outcomes[i].status is Status.DONE)
+    if not done:
+        return None
+    limit = shown_duration(args.wait_healthy)
+    names = ", ".join(sorted(done.values()))
+    output.err(f"Waiting up to {limit} for the trunks to register: {names}\n")
+    try:
+        refs = watched_refs(client, done)
+        return _Health(wait_healthy(client, refs, args.wait_healthy, trunk_health.CLOCK))
+    except ApiError as exc:
+        return _Health(error=str(exc))
 
 
 def _confirm(count: int, target: str) -> None:
@@ -116,20 +217,51 @@ def _confirm(count: int, target: str) -> None:
         raise UsageError("apply cancelled: nothing was changed")
 
 
-def _finish(report: Report, args: argparse.Namespace, session: Any) -> int:
+def _finish(
+    report: Report, args: argparse.Namespace, session: Any, health: _Health | None = None
+) -> int:
     output = session.output
-    shown = output.shown
+    document = report_dict(report)
+    if health is not None and health.report is not None:
+        document["health"] = health_dict(health.report)
+    elif health is not None and health.error is not None:
+        document["health_error"] = output.shown(health.error, limit=2000)
     if args.report:
-        output.write_file(args.report, output.json_text(report_dict(report)))
+        output.write_file(args.report, output.json_text(document))
     if args.format == "json":
-        output.out(output.json_text(report_dict(report)))
+        output.out(output.json_text(document))
     elif report.outcomes:
-        output.out(report_text(report, shown=shown))
+        output.out(report_text(report, shown=output.shown))
+    if health is not None and args.format != "json":
+        output.out(_health_text(health, args))
     if report.interrupted:
         return ExitCode.INTERRUPTED
     if report.of(Status.FAILED) or report.of(Status.NOT_ATTEMPTED):
         return ExitCode.PARTIAL
+    if health is not None and health.error is not None:
+        output.err(f"error: the trunks' health could not be read: {output.shown(health.error)}\n")
+        return ExitCode.ERROR
+    if health is not None and health.report is not None and not health.report.ok:
+        return ExitCode.UNHEALTHY
     return ExitCode.OK
+
+
+def _health_text(health: _Health, args: argparse.Namespace) -> str:
+    if health.report is None:
+        return ""
+    found = health.report
+    head = (
+        f"Trunk health after {found.seconds:.1f}s "
+        f"(--wait-healthy {shown_duration(args.wait_healthy)}, wazo-calld):"
+    )
+    lines = ["", head, *health_lines(found)]
+    if not found.ok:
+        count = len(found.unhealthy)
+        lines.append(
+            f"Applied, but {count} trunk{'s are' if count != 1 else ' is'} not healthy: check "
+            "the registration (credentials, NAT, the provider's view; docs/health.md)."
+        )
+    return "\n".join(lines) + "\n"
 
 
 class _Progress:

@@ -157,13 +157,21 @@ def open_session(args: argparse.Namespace, path: str, output: Output) -> Session
     return Session(stack, settings, output, resolver)
 
 
-def load_checked(path: str, output: Output, resolver: SecretResolver, *, strict: bool) -> Stack:
-    """The stack at ``path``, checked; a `ConfigError` with every problem if any is an error."""
+def load_checked(
+    path: str,
+    output: Output,
+    resolver: SecretResolver,
+    *,
+    strict: bool,
+    resolve_secrets: bool = True,
+) -> Stack:
+    """The stack at ``path``, checked; a `ConfigError` with every problem if any is an error.
+    ``resolve_secrets=False``: references are checked for their syntax only (`status`)."""
     if not Path(path).exists():
         raise UsageError(f"{path}: no such file or directory")
     from wazo_reconcile.lint import LintOptions, check_stack
 
-    options = LintOptions(env=resolver.env)
+    options = LintOptions(env=resolver.env, resolve_secrets=resolve_secrets)
     stack, problems = read_stack(path)
     problems += check_stack(stack, options=options, secrets=output.secrets)
     if strict:

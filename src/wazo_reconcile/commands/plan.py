@@ -16,9 +16,19 @@ from wazo_reconcile.commands.common import (
     open_session,
     selection_of,
 )
+from wazo_reconcile.commands.health import add_call_guard_args, with_call_guard
 from wazo_reconcile.errors import ExitCode, UnsafePlanError
+from wazo_reconcile.health import HealthReport
 from wazo_reconcile.planner import Plan
-from wazo_reconcile.render import RenderOptions, plan_dict, render_markdown, render_text
+from wazo_reconcile.render import (
+    RenderOptions,
+    health_dict,
+    health_lines,
+    health_markdown,
+    plan_dict,
+    render_markdown,
+    render_text,
+)
 from wazo_reconcile.savedplan import saved_plan
 
 DESCRIPTION = """\
@@ -35,8 +45,13 @@ examples:
   reconcile plan stacks/paris --detailed-exitcode               # CI: 0 in sync, 2 changes pending
   reconcile plan stacks/paris --target trunks/acme --target 'outcalls/*'
 
+A plan that deletes trunks asks wazo-calld for their calls in progress: a trunk that carries
+calls, or a wazo-calld that cannot be read, is refused like the other guards (exit 3);
+--skip-call-check is for a PBX without wazo-calld. Other plans never need wazo-calld.
+
 exit status: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes pending
-(--detailed-exitcode), 3 refused by a safety guard (max_*_percent, protect) without --force."""
+(--detailed-exitcode), 3 refused by a safety guard (max_*_percent, protect, calls in progress
+on a trunk to delete) without --force."""
 
 
 def register(subparsers: Any) -> None:
@@ -59,6 +74,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--force", action="store_true", help="do not stop on safety guards (exit 3)"
     )
+    add_call_guard_args(parser, wait=False)
     parser.set_defaults(func=run)
 
 
@@ -84,7 +100,15 @@ def use_color(args: argparse.Namespace) -> bool:
     return sys.stdout.isatty()
 
 
-def render(plan: Plan, args: argparse.Namespace, session: Session, *, title: str = "plan") -> str:
+def render(
+    plan: Plan,
+    args: argparse.Namespace,
+    session: Session,
+    *,
+    title: str = "plan",
+    health: HealthReport | None = None,
+) -> str:
+    """The plan in the chosen format; ``health`` (drift --health) follows it, apart."""
     options = RenderOptions(
         color=use_color(args),
         title=title,
@@ -92,10 +116,17 @@ def render(plan: Plan, args: argparse.Namespace, session: Session, *, title: str
         forced=bool(getattr(args, "force", False)),
     )
     if args.format == "json":
-        return session.output.json_text(plan_dict(plan, options))
+        document = plan_dict(plan, options)
+        if health is not None:
+            document["health"] = health_dict(health)
+        return session.output.json_text(document)
     if args.format == "markdown":
-        return render_markdown(plan, options)
-    return render_text(plan, options)
+        text = render_markdown(plan, options)
+        return text + "\n".join(health_markdown(health)) if health is not None else text
+    text = render_text(plan, options)
+    if health is not None:
+        text += "\nTrunk health (wazo-calld):\n" + "\n".join(health_lines(health)) + "\n"
+    return text
 
 
 def target_of(session: Session) -> dict[str, Any]:
@@ -111,7 +142,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     session = open_session(args, args.path, output)
     selection = selection_of(args)
     with session.client() as client:
-        plan = session.compare(client, selection)
+        plan = with_call_guard(client, session.compare(client, selection), args)
     session.output.out(render(plan, args, session))
     if args.out:
         document = saved_plan(

@@ -15,8 +15,10 @@ from wazo_reconcile.sandbox.server import SandboxServer, serving
 
 EXAMPLES = """\
 The first line printed on stdout is the base URL (http://127.0.0.1:PORT); the confd API is
-under /api/confd/1.1 and the token endpoint at /api/auth/0.1/token. Any non-empty
-X-Auth-Token is accepted as a master-tenant token unless --require-auth is given.
+under /api/confd/1.1, the token endpoint at /api/auth/0.1/token, and wazo-calld's trunk
+statuses at /api/calld/1.0/trunks (emulated: a trunk that registers is registered, no call in
+progress, unless set with POST /_sandbox/calld). Any non-empty X-Auth-Token is accepted as a
+master-tenant token unless --require-auth is given.
 Stops cleanly on Ctrl-C or SIGTERM (exit 0).
 
 examples:
@@ -34,7 +36,10 @@ examples:
   kill $pid
 
 Runtime control (same port): GET /_sandbox/stats, POST /_sandbox/reset,
-POST /_sandbox/faults, GET /_sandbox/state, POST /_sandbox/tokens (see docs/sandbox.md).
+POST /_sandbox/faults, GET /_sandbox/state, POST /_sandbox/tokens, GET/POST /_sandbox/calld
+(see docs/sandbox.md). A trunk down, or a call in progress on it:
+  curl -d '{"trunks": {"acme": {"registered": false}}}' "$url/_sandbox/calld"
+  curl -d '{"trunks": {"acme": {"current_call_count": 1}}}' "$url/_sandbox/calld"
 
 exit status: 0 stopped (Ctrl-C or SIGTERM), 1 error (the port cannot be bound, bad options).
 """
@@ -44,7 +49,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "sandbox",
         help="serve an embedded wazo-confd emulator on 127.0.0.1",
-        description="Serve the sandbox: a stateful wazo-confd (and wazo-auth token) emulator.",
+        description="Serve the sandbox: a stateful wazo-confd (and wazo-auth token, and "
+        "wazo-calld trunk status) emulator.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -3,8 +3,9 @@
 Request flow: admin endpoints (``/_sandbox/...``) are answered directly; every other request
 gets an index, a latency and maybe a fault from the :class:`FaultInjector`, then is routed
 (Flask-like 404/405 first), authenticated (token, ``Wazo-Tenant``, master-tenant-only routes,
-in confd's order and wording) and handled under the store lock. Sleeping happens outside the
-lock, so concurrent clients are not serialised by latency.
+in confd's order and wording) and handled under the store lock. wazo-calld's trunk statuses
+(``/api/calld/1.0/trunks``) are answered by :mod:`wazo_reconcile.sandbox.calld`. Sleeping
+happens outside the lock, so concurrent clients are not serialised by latency.
 
 With a cost profile (``costs="confd"``, :mod:`wazo_reconcile.sandbox.costs`) each handled
 request is also priced and queued, still under the store lock (so in the order requests are
@@ -14,6 +15,7 @@ with it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.auth import DEFAULT_LIFETIME, TOKEN_PATH, Tokens
 from wazo_reconcile.sandbox.call import API_PREFIX, Call, visible_tenants
+from wazo_reconcile.sandbox.calld import CALLD_PREFIX, CalldEmulator
 from wazo_reconcile.sandbox.costs import CostProfile, meter_for
 from wazo_reconcile.sandbox.faults import FaultConfig, FaultInjector
 from wazo_reconcile.sandbox.http import Request, Response
@@ -95,17 +98,29 @@ class Sandbox:
             known_tenant=lambda uuid: uuid in self.store.table("tenants"),
         )
         self.faults = FaultInjector(faults)
+        self.calld = CalldEmulator()  # wazo-calld's trunk statuses (sandbox/calld.py)
         self.router = Router(ROUTES)
         self.meter = meter_for(costs, cost_scale)
 
     # -- the Python API ---------------------------------------------------------------------
 
-    def issue_token(self, tenant_uuid: str | None = None, lifetime: float | None = None) -> str:
-        """A valid token of ``tenant_uuid`` (default: the master tenant)."""
-        return self.tokens.issue(tenant_uuid, lifetime).token
+    def issue_token(
+        self,
+        tenant_uuid: str | None = None,
+        lifetime: float | None = None,
+        acl: tuple[str, ...] | None = None,
+    ) -> str:
+        """A valid token of ``tenant_uuid`` (default: the master tenant); ``acl`` limits what
+        wazo-calld lets it read (default: everything)."""
+        return self.tokens.issue(tenant_uuid, lifetime, acl).token
 
     def configure_faults(self, config: FaultConfig) -> None:
         self.faults.configure(config)
+
+    def configure_calld(self, config: dict[str, Any]) -> None:
+        """wazo-calld's trunk statuses: ``{"available": bool, "trunks": {name: {"registered",
+        "current_call_count", "for_reads"}}}`` (see sandbox/calld.py); ``{}`` resets them."""
+        self.calld.configure(config)
 
     def stats(self) -> dict[str, Any]:
         """Request counters: ``total``, ``requests`` per ``"METHOD /path/{template}"``,
@@ -127,6 +142,7 @@ class Sandbox:
             self.store = seed_profile(
                 Store(random.Random(self._seed)), self.profile, self.clock()
             ).store
+            self.calld.reset()
 
     def state(self) -> dict[str, Any]:
         """A deep copy of the whole store (tables of stored records)."""
@@ -178,6 +194,8 @@ class Sandbox:
         (404, 405, OPTIONS); None for wazo-auth's token routes."""
         if request.path == TOKEN_PATH or request.path.startswith(TOKEN_PATH + "/"):
             return None
+        if request.path.startswith(CALLD_PREFIX + "/"):
+            return None  # wazo-calld: answered by the calld emulation
         if not request.path.startswith(API_PREFIX + "/"):
             return Response.html_not_found()
         try:
@@ -192,6 +210,11 @@ class Sandbox:
         arrived: float,
     ) -> tuple[Response, float | None]:
         """The response, and when the cost profile's worker is done with it (None: free)."""
+        if matched is None and request.path.startswith(CALLD_PREFIX + "/"):
+            with self._lock:
+                visible = functools.partial(visible_tenants, self.store)
+                answer = self.calld.handle(request, self.store, self.tokens, visible, self.clock())
+            return answer, None
         if matched is None:
             return self.tokens.handle(request), None
         if isinstance(matched, Response):
@@ -255,8 +278,14 @@ class Sandbox:
                 self.configure_faults(FaultConfig.from_json(body))
                 return Response.json(200, self.faults.config.to_json())
             if action == ("POST", "tokens"):
-                token = self.issue_token(body.get("tenant_uuid"), body.get("lifetime"))
+                acl = None if body.get("acl") is None else tuple(body["acl"])
+                token = self.issue_token(body.get("tenant_uuid"), body.get("lifetime"), acl)
                 return Response.json(200, {"token": token})
+            if action == ("GET", "calld"):
+                return Response.json(200, self.calld.config())
+            if action == ("POST", "calld"):
+                self.configure_calld(body)
+                return Response.json(200, self.calld.config())
         except (ValueError, TypeError, KeyError) as exc:
             return Response.json(400, {"error": str(exc)})
         return Response.json(404, {"error": f"no sandbox admin endpoint {' '.join(action)}"})

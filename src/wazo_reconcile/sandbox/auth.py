@@ -35,6 +35,7 @@ class Token:
     session_uuid: str
     issued_at: float
     expires_at: float | None  # None: the permissive mode's implicit tokens never expire
+    acl: tuple[str, ...] | None = None  # None: every ACL (only wazo-calld's routes check it)
 
 
 class Tokens:
@@ -57,7 +58,12 @@ class Tokens:
         self._tokens: dict[str, Token] = {}
         self._lock = threading.Lock()
 
-    def issue(self, tenant_uuid: str | None = None, lifetime: float | None = None) -> Token:
+    def issue(
+        self,
+        tenant_uuid: str | None = None,
+        lifetime: float | None = None,
+        acl: tuple[str, ...] | None = None,
+    ) -> Token:
         now = self.clock()
         token = Token(
             token=secrets.token_hex(18),
@@ -66,6 +72,7 @@ class Tokens:
             session_uuid=str(uuid.uuid4()),
             issued_at=now,
             expires_at=now + (self.lifetime if lifetime is None else lifetime),
+            acl=acl,
         )
         with self._lock:
             self._tokens[token.token] = token
@@ -159,7 +166,7 @@ def token_body(token: Token) -> dict[str, Any]:
     return {
         "token": token.token,
         "session_uuid": token.session_uuid,
-        "acl": ["confd.#"],
+        "acl": list(token.acl) if token.acl is not None else ["confd.#", "calld.#"],
         "metadata": {
             "uuid": token.user_uuid,
             "tenant_uuid": token.tenant_uuid,

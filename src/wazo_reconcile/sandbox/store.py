@@ -28,6 +28,7 @@ TABLES = (
     "extensions",
     "outcalls",
     "users",
+    "registers_iax",
 )
 
 _NAME_ALPHABET = string.ascii_lowercase + string.digits

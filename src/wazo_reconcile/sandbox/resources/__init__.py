@@ -9,6 +9,7 @@ from wazo_reconcile.sandbox.resources import (
     endpoints_sip,
     outcalls,
     pjsip,
+    registers_iax,
     trunks,
     users,
 )
@@ -20,6 +21,7 @@ ROUTES: tuple[Route, ...] = (
     *endpoints_iax.ROUTES,
     *endpoints_custom.ROUTES,
     *trunks.ROUTES,
+    *registers_iax.ROUTES,
     *contexts.ROUTES,
     *outcalls.ROUTES,
     *users.ROUTES,

@@ -1,8 +1,9 @@
 """Trunks (``/trunks``) and their endpoint links (``/trunks/{id}/endpoints/{sip,iax,custom}/{id}``).
 
 A trunk has no name: ``?name=`` filters on its endpoint's name (SIP/IAX) or interface (custom),
-``?label=`` on its SIP endpoint's label. A trunk holds at most one endpoint. Deleting a trunk
-deletes its endpoint and removes it from every outcall.
+``?label=`` on its SIP endpoint's label. A trunk holds at most one endpoint, and at most one IAX
+register (``registers_iax.py``), which a SIP or custom trunk cannot have. Deleting a trunk
+deletes its endpoint and its register, and removes it from every outcall.
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ def _endpoint_iax_summary(call: Call, trunk: Record) -> dict[str, object] | None
     return {"id": iax["id"], "name": iax["name"], "links": links}
 
 
+def _register_iax_summary(call: Call, trunk: Record) -> dict[str, object] | None:
+    register_id = trunk.get("register_iax_id")
+    if register_id is None:
+        return None
+    return {"id": register_id, "links": [call.link("register_iax", "registers/iax", register_id)]}
+
+
 def _outcalls_of(call: Call, trunk_id: int) -> list[Record]:
     """The outcalls using a trunk, in table order (indexed once per read-only call)."""
     if not call.read_only:
@@ -104,7 +112,7 @@ def _dump(call: Call, row: Record) -> dict[str, object]:
             }
             for o in outcalls
         ],
-        "register_iax": None,
+        "register_iax": _register_iax_summary(call, row),
     }
 
 
@@ -170,6 +178,7 @@ def create(call: Call) -> Response:
         "endpoint_sip_uuid": None,
         "endpoint_iax_id": None,
         "endpoint_custom_id": None,
+        "register_iax_id": None,
     }
     call.store.table("trunks")[row["id"]] = row
     return created(_dump(call, row), call.href("trunks", row["id"]))
@@ -196,6 +205,8 @@ def delete(call: Call) -> Response:
         delete_sip(store, row["endpoint_sip_uuid"])
     store.table("iax").pop(row["endpoint_iax_id"], None)
     store.table("custom").pop(row["endpoint_custom_id"], None)
+    if row.get("register_iax_id") is not None:  # deleted with it
+        store.table("registers_iax").pop(row["register_iax_id"], None)
     for outcall in store.rows("outcalls"):
         outcall["trunk_ids"] = [i for i in outcall["trunk_ids"] if i != row["id"]]
     store.delete_trunk(row["id"])
@@ -234,6 +245,12 @@ class Link:
         other = call.first_by("trunks", self.column, key)
         if other is not None:
             raise _associated(other["id"], self, key)
+        if self.protocol != "iax" and trunk.get("register_iax_id") is not None:
+            # confd's SIP validator names the register `register_sip_id` (sic)
+            name = "register_sip_id" if self.protocol == "sip" else "register_iax_id"
+            raise problems.resource_associated(
+                "Trunk", "IAXRegister", trunk_id=trunk["id"], **{name: trunk["register_iax_id"]}
+            )
         call.store.link_trunk(trunk, self.column, key)
         return no_content()
 
