@@ -283,7 +283,7 @@ def test_bad_input_is_a_clear_error(
 def test_offline_needs_a_stack(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--user", "u", "--outcall", "o", "--exten", "1", "--offline"]
     assert main(["explain", "caller-id", *args]) == 1
-    assert "--offline reads the stack alone: give PATH too" in capsys.readouterr().err
+    assert "--offline reads the stack alone: give PATH (or --pbx) too" in capsys.readouterr().err
 
 
 def test_a_stack_without_a_pbx_suggests_offline(

@@ -11,12 +11,21 @@ from typing import Any
 from wazo_reconcile.apply import Outcome, Report, Status, apply_plan
 from wazo_reconcile.commands.common import (
     Output,
+    Session,
+    Target,
     add_selection_args,
     add_stack_args,
     open_session,
     selection_of,
 )
-from wazo_reconcile.commands.plan import add_plan_output_args, refusal_message, render, target_of
+from wazo_reconcile.commands.plan import (
+    add_plan_output_args,
+    per_pbx,
+    refusal_message,
+    render,
+    target_of,
+)
+from wazo_reconcile.commands.runs import Result, run_targets, selects_pbxs
 from wazo_reconcile.errors import ExitCode, UnsafePlanError, UsageError
 from wazo_reconcile.render import outcome_line, report_dict, report_text
 from wazo_reconcile.savedplan import check_fresh, read_saved_plan, saved_selection
@@ -33,6 +42,8 @@ examples:
   reconcile apply stacks/paris                                  # asks before writing
   reconcile apply --plan plan.json --auto-approve               # a plan saved by `plan --out`
   reconcile apply stacks/paris --auto-approve --report report.json --parallelism 8
+  reconcile apply --pbx paris                                   # a PBX of inventory.yaml
+  reconcile apply --all --auto-approve --report 'reports/{pbx}.json'   # every PBX
 
 A saved plan is re-checked against the live PBX first and refused (exit 1) if anything it was
 computed from has changed since.
@@ -49,11 +60,13 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_stack_args(parser, path_required=False)
+    add_stack_args(parser)
     add_plan_output_args(parser)
     add_selection_args(parser)
     parser.add_argument(
-        "--plan", metavar="FILE", help="apply a plan saved by `reconcile plan --out`"
+        "--plan",
+        metavar="FILE",
+        help="apply a plan saved by `reconcile plan --out` ({pbx}: each PBX's name)",
     )
     parser.add_argument(
         "--auto-approve", action="store_true", help="do not ask for confirmation (CI)"
@@ -65,7 +78,11 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="changes run at once inside a dependency level (default 4; 1 = one at a time)",
     )
-    parser.add_argument("--report", metavar="FILE", help="write a JSON report of the apply")
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write a JSON report of the apply ({pbx}: each PBX's name)",
+    )
     parser.add_argument("--force", action="store_true", help="do not stop on safety guards")
     parser.set_defaults(func=run)
 
@@ -78,11 +95,36 @@ def _positive(text: str) -> int:
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
-    saved = read_saved_plan(args.plan) if args.plan else None
-    path = args.path or (saved["stack"] if saved else None)
-    if path is None:
-        raise UsageError("give the stack PATH, or --plan FILE")
-    session = open_session(args, path, output)
+    path = args.path
+    if path is None and args.plan and not selects_pbxs(args):
+        saved = read_saved_plan(args.plan)
+        if saved.get("target", {}).get("pbx"):
+            raise UsageError(
+                f"--plan {args.plan} was made for PBX {saved['target']['pbx']} of an inventory: "
+                f"add --pbx {saved['target']['pbx']}"
+            )
+        path = saved["stack"] if not saved.get("stacks") else None
+    if path is None and not selects_pbxs(args):
+        raise UsageError("give the stack PATH, or --plan FILE, or --pbx NAME / --all")
+    code, _ = run_targets(args, output, execute, command="apply", path=path)
+    return code
+
+
+def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
+    """One PBX's apply."""
+    several = target.in_fleet
+    if several and not args.auto_approve:
+        raise UsageError(
+            "apply on several PBXs needs --auto-approve (review their plans first: "
+            "reconcile plan with the same PBXs)"
+        )
+    plan_file = (
+        None
+        if args.plan is None
+        else per_pbx(args.plan, target.pbx, several=several, flag="--plan")
+    )
+    saved = read_saved_plan(plan_file) if plan_file else None
+    session = open_session(args, target, output)
     selection = selection_of(args)
     if saved is not None and not selection:
         selection = saved_selection(saved)
@@ -95,13 +137,19 @@ def run(args: argparse.Namespace, output: Output) -> int:
         if plan.refusals and not args.force:
             raise UnsafePlanError(refusal_message(plan.refusals))
         if plan.is_empty:
-            return _finish(Report((), 0.0), args, session)
+            return _finish(Report((), 0.0), args, session, target)
         if not args.auto_approve:
             _confirm(len(plan.changes), session.target)
         progress = _Progress(len(plan.changes), output, quiet=args.format == "json")
-        report = apply_plan(plan, client, parallelism=args.parallelism, on_outcome=progress.done)
+        report = apply_plan(
+            plan,
+            client,
+            parallelism=args.parallelism,
+            on_outcome=progress.done,
+            stop=session.stop,
+        )
         progress.close()
-    return _finish(report, args, session)
+    return _finish(report, args, session, target)
 
 
 def _confirm(count: int, target: str) -> None:
@@ -116,20 +164,24 @@ def _confirm(count: int, target: str) -> None:
         raise UsageError("apply cancelled: nothing was changed")
 
 
-def _finish(report: Report, args: argparse.Namespace, session: Any) -> int:
+def _finish(report: Report, args: argparse.Namespace, session: Session, target: Target) -> Result:
     output = session.output
     shown = output.shown
+    document = report_dict(report, pbx=session.pbx)
     if args.report:
-        output.write_file(args.report, output.json_text(report_dict(report)))
+        path = per_pbx(args.report, target.pbx, several=target.in_fleet, flag="--report")
+        output.write_file(path, output.json_text(document))
     if args.format == "json":
-        output.out(output.json_text(report_dict(report)))
+        output.out(output.json_text(document))
     elif report.outcomes:
         output.out(report_text(report, shown=shown))
+    done = len(report.of(Status.DONE))
     if report.interrupted:
-        return ExitCode.INTERRUPTED
-    if report.of(Status.FAILED) or report.of(Status.NOT_ATTEMPTED):
-        return ExitCode.PARTIAL
-    return ExitCode.OK
+        return Result(ExitCode.INTERRUPTED, f"interrupted after {done} changes", done)
+    failed = len(report.of(Status.FAILED)) + len(report.of(Status.NOT_ATTEMPTED))
+    if failed:
+        return Result(ExitCode.PARTIAL, f"partial: {done} done, {failed} not", done)
+    return Result(ExitCode.OK, "applied" if done else "nothing to do", done)
 
 
 class _Progress:
@@ -142,7 +194,7 @@ class _Progress:
         self.count = 0
         self.started = time.monotonic()
         self.lock = threading.Lock()
-        self.bar = sys.stderr.isatty() and not quiet
+        self.bar = output.stderr.isatty() and not quiet
 
     def done(self, outcome: Outcome) -> None:
         with self.lock:
