@@ -67,15 +67,16 @@ class Directory:
 
     def resolve(self, text: str) -> str:
         """The UUID ``text`` designates: itself if it is a UUID, else the tenant whose slug
-        it is, else the one tenant so named; a `TenantNameError` otherwise."""
+        it is, else the one tenant so named (then the same, case aside); a `TenantNameError`
+        otherwise."""
         as_uuid = canonical_uuid(text)
         if as_uuid is not None:
             return as_uuid
         wanted = text.strip()
         for matches in (
             [t for t in self.tenants if t.slug == wanted],
-            [t for t in self.tenants if t.slug.casefold() == wanted.casefold()],
             [t for t in self.tenants if t.name == wanted],
+            [t for t in self.tenants if t.slug.casefold() == wanted.casefold()],
             [t for t in self.tenants if t.name.casefold() == wanted.casefold()],
         ):
             if len(matches) == 1:
