@@ -32,7 +32,7 @@ from support import (
 from wazo_reconcile.cli import main
 from wazo_reconcile.commands import explain as explain_command
 from wazo_reconcile.sandbox import Sandbox
-from wazo_reconcile.stack import load_stack
+from wazo_reconcile.stack import load_stack, with_tenants
 
 MASTER = "11111111-1111-4111-8111-111111111111"
 SUB = "22222222-2222-4222-8222-222222222222"
@@ -378,8 +378,16 @@ def expected(outcall: dict[str, Any], pattern: dict[str, Any], value: Any) -> tu
     return "default", None
 
 
+# The examples name the fresh profile's tenants by slug.
+SLUGS = {"master": MASTER, "sub": SUB}
+
+
 def example_cases(name: str) -> Iterator[Case]:
     stack = load_stack(EXAMPLES / name)
+    stack, _ = with_tenants(
+        stack,
+        {d.ordinal: SLUGS.get(d.tenant, d.tenant) for d in stack.documents if d.tenant},
+    )
     declared = {
         d.name: (d.tenant or MASTER, (d.data or {}).get("outgoing_caller_id"))
         for d in stack.declarations("users")
