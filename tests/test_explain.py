@@ -32,7 +32,8 @@ from support import (
 from wazo_reconcile.cli import main
 from wazo_reconcile.commands import explain as explain_command
 from wazo_reconcile.sandbox import Sandbox
-from wazo_reconcile.stack import load_stack, with_tenants
+from wazo_reconcile.stack import load_stack
+from wazo_reconcile.tenants import with_tenants
 
 MASTER = "11111111-1111-4111-8111-111111111111"
 SUB = "22222222-2222-4222-8222-222222222222"

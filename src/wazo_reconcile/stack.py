@@ -32,7 +32,7 @@ import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
@@ -293,21 +293,6 @@ def _gc_paused(*, freeze: bool = False) -> Iterator[None]:
 StackPath = str | os.PathLike[str]
 
 
-def with_tenants(stack: Stack, tenants: Mapping[int, str]) -> tuple[Stack, list[Problem]]:
-    """The stack with the ``tenant:`` of some documents replaced (by document ordinal): a
-    tenant's name resolved to its UUID. Locations stay those of the files; the problems are
-    the declarations that now clash (one tenant's default template declared twice)."""
-    documents = tuple(
-        replace(document, data={**document.data, "tenant": tenants[document.ordinal]})
-        if document.ordinal in tenants
-        else document
-        for document in stack.documents
-    )
-    by_kind, problems = _collect_declarations(documents)
-    resolved = replace(stack, documents=documents, by_kind=by_kind)
-    return resolved, problems
-
-
 def load_stack(path: StackPath | Sequence[StackPath]) -> Stack:
     """Read a stack; raise one :class:`ConfigError` with every problem if any is an error."""
     stack, problems = read_stack(path)
@@ -348,7 +333,7 @@ def read_stack(path: StackPath | Sequence[StackPath]) -> tuple[Stack, list[Probl
                 documents.append(document)
             problems += file_problems
             readable = readable and not file_problems
-    by_kind, merge_problems = _collect_declarations(documents)
+    by_kind, merge_problems = collect_declarations(documents)
     policy, policy_problems = _merge_policies(documents)
     merged = tuple(roots) if len(roots) > 1 else ()
     stack = Stack(root, tuple(documents), policy, by_kind, readable=readable, paths=merged)
@@ -811,7 +796,7 @@ _SINGULAR = {
 }
 
 
-def _collect_declarations(
+def collect_declarations(
     documents: Sequence[Document],
 ) -> tuple[dict[str, tuple[Declaration, ...]], list[Problem]]:
     found: dict[str, list[Declaration]] = {kind: [] for kind in KINDS}

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from wazo_reconcile.errors import AuthError, ConfigError, Location, Problem, ReconcileError
-from wazo_reconcile.stack import Stack, with_tenants
+from wazo_reconcile.stack import Stack, collect_declarations
 
 if TYPE_CHECKING:
     from wazo_reconcile.confd import ConfdClient
@@ -171,6 +171,21 @@ def _with(stack: Stack, uuids: Mapping[int, str]) -> Stack:
     if problems:  # two documents declared one default template of one tenant, named twice
         raise ConfigError(problems)
     return resolved
+
+
+def with_tenants(stack: Stack, tenants: Mapping[int, str]) -> tuple[Stack, list[Problem]]:
+    """The stack with the ``tenant:`` of some documents replaced (by document ordinal): a
+    tenant's name resolved to its UUID. Locations stay those of the files; the problems are
+    the declarations that now clash (one tenant's default template declared twice)."""
+    documents = tuple(
+        replace(document, data={**document.data, "tenant": tenants[document.ordinal]})
+        if document.ordinal in tenants
+        else document
+        for document in stack.documents
+    )
+    by_kind, problems = collect_declarations(documents)
+    resolved = replace(stack, documents=documents, by_kind=by_kind)
+    return resolved, problems
 
 
 def label_tenants(tenants: Sequence[str], directory: Directory | None) -> dict[str, str]:
