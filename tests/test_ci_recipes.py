@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -28,12 +29,29 @@ ROOT = Path(__file__).resolve().parent.parent
 CI = ROOT / "examples" / "ci"
 GITHUB = sorted((CI / "github").glob("*.yml"))
 GITLAB = CI / "gitlab" / ".gitlab-ci.yml"
+GITLAB_JOBS = CI / "gitlab" / "reconcile-jobs.yml"
+CRONJOB = CI / "kubernetes" / "reconcile-drift-cronjob.yaml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 DEV_HOOKS = ROOT / ".pre-commit-config.yaml"
 HOOK_EXAMPLE = CI / "pre-commit-config.yaml"
 MATCHER = CI / "github" / "reconcile-problem-matcher.json"
 HELPER = CI / "gitlab" / "reconcile_gitlab.py"
-ALL_FILES = [*GITHUB, GITLAB, HOOKS, DEV_HOOKS, HOOK_EXAMPLE, MATCHER, HELPER, CI / "README.md"]
+ALL_FILES = [
+    *GITHUB,
+    GITLAB,
+    GITLAB_JOBS,
+    CRONJOB,
+    HOOKS,
+    DEV_HOOKS,
+    HOOK_EXAMPLE,
+    MATCHER,
+    HELPER,
+    CI / "README.md",
+]
+# How the recipes install wazo-reconcile: from its repository at a pinned commit.
+PINNED = re.compile(
+    r"wazo-reconcile @ git\+https://github\.com/[\w.-]+/wazo-reconcile@([0-9a-f]{40})"
+)
 
 
 def load(path: Path) -> Any:
@@ -130,9 +148,18 @@ def gitlab_scripts(document: dict[str, Any]) -> list[str]:
     return scripts
 
 
+def cronjob_scripts() -> list[str]:
+    spec = load(CRONJOB)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return [arg for container in spec["containers"] for arg in container.get("args", [])]
+
+
 def all_scripts() -> dict[str, list[str]]:
     scripts = {path.name: github_scripts(path) for path in GITHUB}
     scripts[GITLAB.name] = gitlab_scripts(load(GITLAB))
+    scripts[GITLAB_JOBS.name] = gitlab_scripts(load(GITLAB_JOBS))
+    scripts[CRONJOB.name] = [
+        s.replace("/tmp/venv/bin/reconcile", "reconcile") for s in cronjob_scripts()
+    ]
     return scripts
 
 
@@ -151,7 +178,9 @@ def parse(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> Any:
 # ------------------------------------------------------------------------------ parsing
 
 
-@pytest.mark.parametrize("path", [*GITHUB, GITLAB, HOOKS, DEV_HOOKS, HOOK_EXAMPLE], ids=str)
+@pytest.mark.parametrize(
+    "path", [*GITHUB, GITLAB, GITLAB_JOBS, CRONJOB, HOOKS, DEV_HOOKS, HOOK_EXAMPLE], ids=str
+)
 def test_ci_file_is_valid_yaml(path: Path) -> None:
     assert isinstance(load(path), dict | list)
 
@@ -162,7 +191,9 @@ def test_the_recipes_exist() -> None:
         "reconcile-apply.yml",
         "reconcile-drift.yml",
     }
-    assert set(gitlab_jobs(load(GITLAB))) >= {"plan", "apply", "drift"}
+    assert set(gitlab_jobs(load(GITLAB))) >= {"fleet", "pbxs"}
+    assert set(gitlab_jobs(load(GITLAB_JOBS))) >= {".plan", ".apply", ".drift"}
+    assert load(CRONJOB)["kind"] == "CronJob"
     json.loads(MATCHER.read_text(encoding="utf-8"))
 
 
@@ -173,10 +204,12 @@ def test_every_reconcile_command_line_exists_with_its_flags(
     commands = [c for script in all_scripts()[name] for c in reconcile_commands(script)]
     used = {parse(arguments, capsys).command for arguments in commands}
     expected = {
-        "reconcile-plan.yml": {"validate", "plan"},
-        "reconcile-apply.yml": {"apply"},
-        "reconcile-drift.yml": {"drift"},
-        ".gitlab-ci.yml": {"validate", "plan", "apply", "drift"},
+        "reconcile-plan.yml": {"fleet", "validate", "plan"},
+        "reconcile-apply.yml": {"fleet", "apply"},
+        "reconcile-drift.yml": {"fleet", "drift"},
+        ".gitlab-ci.yml": {"fleet"},
+        "reconcile-jobs.yml": {"validate", "plan", "apply", "drift"},
+        "reconcile-drift-cronjob.yaml": {"drift"},
     }
     assert used == expected[name]
 
@@ -217,10 +250,16 @@ def test_github_credentials_come_from_the_secret_store(path: Path) -> None:
                 assert key in known, f"{key}: not a variable of reconcile"
                 assert value == f"${{{{ secrets.{key} }}}}", (key, value)
             elif _SECRET_NAME.search(key):
-                assert value in (f"${{{{ secrets.{key} }}}}", "${{ github.token }}"), key
+                allowed = (f"${{{{ secrets.{key} }}}}", "${{ github.token }}", ALL_SECRETS)
+                assert value in allowed, key
     for job in workflow["jobs"].values():
-        if "secrets.WAZO_" in json.dumps(job):
+        if "secrets.WAZO_" in json.dumps(job) or ALL_SECRETS in json.dumps(job):
             assert "environment" in job, "per-instance secrets come from an environment"
+
+
+# The secrets of the job's environment, from which a step passes on those the PBX needs
+# (`reconcile fleet env`): the workflows never name a secret.
+ALL_SECRETS = "${{ toJSON(secrets) }}"
 
 
 @pytest.mark.parametrize("path", GITHUB, ids=lambda p: p.name)
@@ -250,20 +289,49 @@ def test_no_secret_value_and_no_package_index_in_ci_files(path: Path) -> None:
     assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text)
     assert not re.search(r"index-url|find-links|trusted-host|extra-index", text)
     for host in _URL.findall(text):
-        assert _ALLOWED_HOST.search(host), f"{path.name}: {host}"
+        assert _ALLOWED_HOST.search(host.rsplit(":", 1)[0]), f"{path.name}: {host}"
 
 
-def test_pip_installs_only_wazo_reconcile() -> None:
+def test_pip_installs_only_wazo_reconcile_at_one_pinned_commit() -> None:
     installs = 0
     for scripts in all_scripts().values():
         for script in scripts:
             for match in re.finditer(r"pip install ([^\n#;&|]*)", script):
                 installs += 1
                 for word in shlex.split(match[1]):
-                    assert word in ("-q", "--quiet") or re.fullmatch(
-                        r"wazo-reconcile([=<>~!]=?[\w.*]+)?", word
-                    ), word
-    assert installs >= 4
+                    assert word in ("-q", "--quiet", "$RECONCILE") or PINNED.fullmatch(word), word
+    assert installs >= 6
+    commits = set()
+    for path in [*GITHUB, GITLAB, GITLAB_JOBS, CRONJOB]:
+        found = PINNED.findall(path.read_text(encoding="utf-8"))
+        assert found, f"{path.name} installs no pinned commit"
+        commits.update(found)
+    (rev,) = {load(HOOK_EXAMPLE)["repos"][0]["rev"]}
+    assert commits == {rev}, "the recipes and the pre-commit example pin one commit"
+
+
+def test_the_pinned_commit_exists_in_this_repository() -> None:
+    (rev,) = {load(HOOK_EXAMPLE)["repos"][0]["rev"]}
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    found = subprocess.run(
+        [git, "-C", str(ROOT), "cat-file", "-e", f"{rev}:.pre-commit-hooks.yaml"],
+        capture_output=True,
+        check=False,
+    )
+    if (
+        found.returncode != 0
+        and subprocess.run(
+            [git, "-C", str(ROOT), "rev-parse", "--is-shallow-repository"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        == "true"
+    ):
+        pytest.skip("a shallow clone: older commits are not here")
+    assert found.returncode == 0, f"{rev} is not a commit of this repository with the hooks"
 
 
 def test_the_saved_plan_travels_under_one_artifact_name() -> None:
@@ -273,9 +341,9 @@ def test_the_saved_plan_travels_under_one_artifact_name() -> None:
         for _, s in github_steps(plan)
         if str(s.get("uses", "")).startswith("actions/upload-artifact")
     ]
-    assert uploads == ["plan-${{ matrix.stack }}"]
+    assert uploads == ["plan-${{ matrix.pbx }}"]
     apply_scripts = "\n".join(github_scripts(CI / "github" / "reconcile-apply.yml"))
-    assert 'gh run download "$run" --name "plan-$STACK" --dir plan' in apply_scripts
+    assert 'gh run download "$run" --name "plan-$PBX" --dir plan' in apply_scripts
     assert "actions/workflows/reconcile-plan.yml/runs" in apply_scripts
     assert "--plan plan/plan.json" in apply_scripts
 
@@ -519,7 +587,7 @@ def _commands(path: Path, job: str) -> list[list[str]]:
 
 
 def _run(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main([a.replace("$STACK", "paris") for a in arguments])
+    code = main([a.replace("$PBX", "paris") for a in arguments])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -533,14 +601,23 @@ def test_github_recipes_plan_apply_and_drift(
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     pr, merged = tmp_path / "pr", tmp_path / "main"
-    for checkout in (pr, merged):
-        shutil.copytree(ROOT / "examples" / "nat-provider", checkout / "stacks" / "paris")
-    plan_jobs = _commands(CI / "github" / "reconcile-plan.yml", "plan")
-    apply_jobs = _commands(CI / "github" / "reconcile-apply.yml", "apply")
-    drift_jobs = _commands(CI / "github" / "reconcile-drift.yml", "drift")
+
+    def without_fleet(commands: list[list[str]]) -> list[list[str]]:
+        env = [c for c in commands if c[0] == "fleet"]  # the secrets step: names only
+        assert all(c[:2] == ["fleet", "env"] for c in env)
+        return [c for c in commands if c[0] != "fleet"]
+
+    plan_jobs = without_fleet(_commands(CI / "github" / "reconcile-plan.yml", "plan"))
+    apply_jobs = without_fleet(_commands(CI / "github" / "reconcile-apply.yml", "apply"))
+    drift_jobs = without_fleet(_commands(CI / "github" / "reconcile-drift.yml", "drift"))
     with served_sandbox() as url:
-        monkeypatch.setenv("WAZO_URL", url)
-        monkeypatch.setenv("WAZO_TOKEN", "ci-token")
+        for checkout in (pr, merged):
+            shutil.copytree(ROOT / "examples" / "nat-provider", checkout / "stacks" / "paris")
+            (checkout / "inventory.yaml").write_text(
+                f"version: 1\npbxs:\n  paris: {{url: '{url}', stacks: [stacks/paris]}}\n",
+                encoding="utf-8",
+            )
+        monkeypatch.setenv("WAZO_TOKEN", "ci-token")  # the inventory's default credentials
         monkeypatch.chdir(pr)
         validate, plan = plan_jobs
         assert _run(validate, capsys)[0] == 0
@@ -576,9 +653,13 @@ def test_github_recipes_plan_apply_and_drift(
 
 
 def test_the_apply_recipe_waits_for_the_trunks_and_drift_checks_them() -> None:
-    (apply_job,) = _commands(CI / "github" / "reconcile-apply.yml", "apply")
+    (apply_job,) = [
+        c for c in _commands(CI / "github" / "reconcile-apply.yml", "apply") if "apply" in c
+    ]
     assert "--wait-healthy" in apply_job and "--report" in apply_job
-    (drift_job,) = _commands(CI / "github" / "reconcile-drift.yml", "drift")
+    (drift_job,) = [
+        c for c in _commands(CI / "github" / "reconcile-drift.yml", "drift") if "drift" in c
+    ]
     assert "--health" in drift_job
     apply_scripts = "\n".join(github_scripts(CI / "github" / "reconcile-apply.yml"))
     assert "5) echo" in apply_scripts
@@ -610,22 +691,22 @@ def test_an_unhealthy_trunk_of_the_report_becomes_an_annotation(tmp_path: Path) 
     run = subprocess.run(
         ["bash", "-e", "-c", script],
         cwd=tmp_path,
-        env={"PATH": os.environ["PATH"], "STACK": "paris"},
+        env={"PATH": os.environ["PATH"], "PBX": "paris"},
         capture_output=True,
         text=True,
         check=True,
     )
     assert run.stdout.splitlines() == [
-        "::error::stacks/paris: trunk hq-iax (iax) is not registered after the apply: check its "
+        "::error::paris: trunk hq-iax (iax) is not registered after the apply: check its "
         "registration (credentials, NAT, the provider)"
     ]
     (tmp_path / "report.json").write_text(json.dumps({"health_error": "HTTP 502"}))
     run = subprocess.run(
         ["bash", "-e", "-c", script],
         cwd=tmp_path,
-        env={"PATH": os.environ["PATH"], "STACK": "paris"},
+        env={"PATH": os.environ["PATH"], "PBX": "paris"},
         capture_output=True,
         text=True,
         check=True,
     )
-    assert run.stdout == "::warning::stacks/paris: the trunks health could not be read: HTTP 502\n"
+    assert run.stdout == "::warning::paris: the trunks health could not be read: HTTP 502\n"

@@ -33,6 +33,7 @@ from wazo_reconcile.cli import main
 from wazo_reconcile.commands import explain as explain_command
 from wazo_reconcile.sandbox import Sandbox
 from wazo_reconcile.stack import load_stack
+from wazo_reconcile.tenants import with_tenants
 
 MASTER = "11111111-1111-4111-8111-111111111111"
 SUB = "22222222-2222-4222-8222-222222222222"
@@ -283,7 +284,7 @@ def test_bad_input_is_a_clear_error(
 def test_offline_needs_a_stack(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--user", "u", "--outcall", "o", "--exten", "1", "--offline"]
     assert main(["explain", "caller-id", *args]) == 1
-    assert "--offline reads the stack alone: give PATH too" in capsys.readouterr().err
+    assert "--offline reads the stack alone: give PATH (or --pbx) too" in capsys.readouterr().err
 
 
 def test_a_stack_without_a_pbx_suggests_offline(
@@ -378,8 +379,16 @@ def expected(outcall: dict[str, Any], pattern: dict[str, Any], value: Any) -> tu
     return "default", None
 
 
+# The examples name the fresh profile's tenants by slug.
+SLUGS = {"master": MASTER, "sub": SUB}
+
+
 def example_cases(name: str) -> Iterator[Case]:
     stack = load_stack(EXAMPLES / name)
+    stack, _ = with_tenants(
+        stack,
+        {d.ordinal: SLUGS.get(d.tenant, d.tenant) for d in stack.documents if d.tenant},
+    )
     declared = {
         d.name: (d.tenant or MASTER, (d.data or {}).get("outgoing_caller_id"))
         for d in stack.declarations("users")

@@ -704,10 +704,14 @@ def test_cli_stream_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "--sandbox", "--all", "--output", "-", "--kinds", "users"]) == 0
     captured = capsys.readouterr()
     documents = list(yaml.safe_load_all(captured.out))
-    assert [d.get("tenant") for d in documents] == [None, FRESH_SUB]
+    assert [d.get("tenant") for d in documents] == [None, "sub"]  # by slug: portable
     assert documents[0]["users"]["alice@example.com"] == {"outgoing_caller_id": None}
     assert captured.out.startswith("# yaml-language-server: $schema=")
     assert "Exported 4 users to stdout" in captured.err
+    args = ["export", "--sandbox", "--all", "-o", "-", "--kinds", "users", "--tenant-uuids"]
+    assert main(args) == 0
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d.get("tenant") for d in documents] == [None, FRESH_SUB]
 
 
 def test_cli_include_secrets_warns(rich: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:

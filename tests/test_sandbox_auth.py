@@ -160,3 +160,84 @@ def test_unknown_route_is_404_before_authentication(http: httpx.Client) -> None:
     response = http.get("/api/confd/1.1/nothing-here")
     assert response.status_code == 404
     assert "text/html" in response.headers["Content-Type"]
+
+
+# ------------------------------------------------------------------- wazo-auth tenants
+
+
+def test_auth_tenants_lists_names_and_slugs() -> None:
+    sandbox = Sandbox("fresh")
+    with httpx.Client(transport=sandbox.transport(), base_url="http://sandbox") as http:
+        answer = http.get("/api/auth/0.1/tenants", headers={"X-Auth-Token": "any"})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["total"], body["filtered"]) == (2, 2)
+    by_slug = {item["slug"]: item for item in body["items"]}
+    assert by_slug["master"]["uuid"] == FRESH_MASTER
+    assert by_slug["master"]["parent_uuid"] == FRESH_MASTER  # the top tenant is its own parent
+    assert by_slug["sub"] | {"address": None} == {
+        "uuid": FRESH_SUB,
+        "parent_uuid": FRESH_MASTER,
+        "name": "Sub tenant",
+        "slug": "sub",
+        "contact": None,
+        "phone": None,
+        "default_authentication_method": "native",
+        "domain_names": [],
+        "address": None,
+    }
+    assert [item["name"] for item in body["items"]] == ["master", "Sub tenant"]  # order=name
+
+
+def test_auth_tenants_filters_search_order_and_pages() -> None:
+    sandbox = Sandbox("fresh")
+    headers = {"X-Auth-Token": "any"}
+    with httpx.Client(transport=sandbox.transport(), base_url="http://sandbox") as http:
+
+        def items(query: str) -> list[str]:
+            answer = http.get(f"/api/auth/0.1/tenants?{query}", headers=headers)
+            assert answer.status_code == 200, answer.text
+            return [item["slug"] for item in answer.json()["items"]]
+
+        assert items("slug=sub") == ["sub"]
+        assert items("name=sub") == []  # exact: the name is "Sub tenant"
+        assert items("search=SUB ten") == ["sub"]  # case-insensitive words, in order
+        assert items("search=tenant sub") == []
+        assert items("order=slug&direction=desc") == ["sub", "master"]
+        assert items("limit=1&offset=1&order=slug") == ["sub"]
+        assert items(f"uuids={FRESH_SUB}&uuids={FRESH_MASTER}&order=slug") == ["master", "sub"]
+        assert items("recurse=false&unknown=1") == ["master", "sub"]  # both ignored
+        bad = http.get("/api/auth/0.1/tenants?direction=up", headers=headers)
+        assert bad.status_code == 400
+        assert bad.json()["error_id"] == "invalid-list-param"
+        assert set(bad.json()["details"]) == {"direction"}
+
+
+def test_auth_tenants_scope_token_header_and_item(strict: Sandbox, http: httpx.Client) -> None:
+    sub = {"X-Auth-Token": strict.issue_token(FRESH_SUB)}
+    answer = http.get("/api/auth/0.1/tenants", headers=sub).json()
+    assert [item["uuid"] for item in answer["items"]] == [FRESH_SUB]
+    assert answer["total"] == 1
+    master = {"X-Auth-Token": strict.issue_token()}
+    scoped = http.get("/api/auth/0.1/tenants", headers={**master, "Wazo-Tenant": FRESH_SUB})
+    assert [item["uuid"] for item in scoped.json()["items"]] == [FRESH_SUB]
+    refused = http.get("/api/auth/0.1/tenants", headers={**sub, "Wazo-Tenant": FRESH_MASTER})
+    assert refused.status_code == 401
+    assert refused.json()["error_id"] == "unauthorized-tenant"
+    unknown = http.get("/api/auth/0.1/tenants", headers={"X-Auth-Token": "not-issued"})
+    assert unknown.status_code == 401
+    assert unknown.json()["details"]["reason"] == "not_found_or_expired"
+    one = http.get(f"/api/auth/0.1/tenants/{FRESH_SUB}", headers=master)
+    assert one.json()["slug"] == "sub"
+    hidden = http.get(f"/api/auth/0.1/tenants/{FRESH_MASTER}", headers=sub)
+    assert hidden.status_code == 404 and hidden.json()["error_id"] == "unknown-tenant"
+    assert http.get("/api/auth/0.1/tenants/sub", headers=master).status_code == 404  # HTML
+    assert http.post("/api/auth/0.1/tenants", headers=master).status_code == 405
+
+
+def test_new_tenant_uuids_give_each_sandbox_its_own() -> None:
+    first, second = Sandbox("fresh", new_tenant_uuids=True), Sandbox("fresh", new_tenant_uuids=True)
+    assert len({first.master_tenant, second.master_tenant, FRESH_MASTER}) == 3
+    tenants = first.state()["tenants"]
+    assert sorted(t["slug"] for t in tenants) == ["master", "sub"]
+    assert FRESH_SUB not in {t["uuid"] for t in tenants}

@@ -250,8 +250,9 @@ def _problems(tmp_path: Path, text: str) -> list[str]:
             "3:12: policy.ignore.acme: must be kind/name, e.g. trunks/acme",
         ),
         (
-            "version: 1\ntenant: eeee\n",
-            "2:9: tenant: must be a tenant UUID such as 11111111-1111-4111-8111-111111111111",
+            "version: 1\ntenant: ''\n",
+            "2:9: tenant: must be a tenant's slug, name or UUID (e.g. master), without "
+            "surrounding spaces",
         ),
         (
             "version: 1\noutcalls:\n  o: {ring_time: -5}\n",

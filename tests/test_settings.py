@@ -102,7 +102,7 @@ def test_settings_token_flag_ignores_environment_password() -> None:
         (["--url", "ftp://wazo.example.com", "--token", "t"], {}, "http(s) URL"),
         (["--url", "https://u:p@w.example.com", "--token", "t"], {}, "credentials"),
         (["--url", "https://w?x=1", "--token", "t"], {}, "query"),
-        (["--url", "https://w", "--token", "t", "--tenant", "not-a-uuid"], {}, "tenant UUID"),
+        (["--url", "https://w", "--token", "t", "--tenant", "  "], {}, "slug, name or UUID"),
         (["--sandbox", "--url", "https://w"], {}, "together"),
         (["--url", "https://w", "--token", "t", "--insecure", "--ca-bundle", "x"], {}, "contra"),
     ],

@@ -167,13 +167,20 @@ def test_validate_bad_pjsip_doc_is_a_usage_error(
 
 
 @pytest.mark.parametrize(
-    "argv", [["validate"], ["validate", "--format", "yaml", "x"], ["validate", "--nope", "x"]]
+    "argv", [["validate", "--format", "yaml", "x"], ["validate", "--nope", "x"]]
 )
 def test_validate_usage_errors_exit_1(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
         main(argv)
     assert raised.value.code == 1
     assert "usage: reconcile" in capsys.readouterr().err
+
+
+def test_validate_needs_a_stack_or_pbxs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate"]) == 1
+    assert "give the stack PATHs (or, with an inventory, --pbx NAME or --all)" in (
+        capsys.readouterr().err
+    )
 
 
 def test_validate_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ and the next run converges from whatever state the PBX was left in.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -138,7 +139,8 @@ def _run_level(run: _Run, level: Sequence[int], pool: ThreadPoolExecutor, width:
             _record(run, i, Outcome(run.plan.changes[i], Status.NOT_ATTEMPTED, blocked_by=blockers))
             continue
         slots.acquire()
-        future = pool.submit(_run_change, run, i)
+        # in a copy of this context: a fleet run's logs go to the PBX's section
+        future = pool.submit(contextvars.copy_context().run, _run_change, run, i)
         future.add_done_callback(lambda _future: slots.release())
         submitted.append(future)
     wait(submitted)

@@ -13,16 +13,25 @@ import importlib
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
 from wazo_reconcile import __version__
-from wazo_reconcile.commands.common import Output
-from wazo_reconcile.errors import ConfigError, ExitCode, ReconcileError
+from wazo_reconcile.commands.common import Output, OutputHandler, report_error
+from wazo_reconcile.errors import ExitCode
 from wazo_reconcile.secrets import ScrubbingFilter
 
-COMMANDS = ("validate", "plan", "apply", "drift", "status", "export", "explain", "sandbox")
+COMMANDS = (
+    "validate",
+    "plan",
+    "apply",
+    "drift",
+    "status",
+    "export",
+    "explain",
+    "fleet",
+    "sandbox",
+)
 # What `reconcile --help` says of each command, so that only the chosen command's module is
 # imported (importing them all took half a second of every run). A command missing here is
 # imported to register itself; a test keeps this table equal to what the modules register.
@@ -34,6 +43,7 @@ SUMMARIES = {
     "status": "show whether the trunks are up (exit 2 on a trunk down)",
     "export": "write the live configuration as a stack (adopt an existing PBX)",
     "explain": "explain why a call presents its caller ID (read-only)",
+    "fleet": "the PBXs of an inventory: list, CI matrix, variables they need",
     "sandbox": "serve an embedded wazo-confd emulator on 127.0.0.1",
 }
 
@@ -91,7 +101,7 @@ def configure_logging(verbosity: int, output: Output) -> None:
     """Log records on stderr, every secret the output knows masked in them (the filter sees
     the records of every logger the handler writes, httpx's included)."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    handler = logging.StreamHandler(output.stderr)
+    handler = OutputHandler(output)  # a fleet run's records go to their PBX's section
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(ScrubbingFilter(output.secrets))
     root = logging.getLogger("wazo_reconcile")
@@ -126,25 +136,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(getattr(args, "verbose", 0), output)
     try:
         return int(args.func(args, output))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            output.err(f"{problem}\n")
-        errors = sum(1 for p in exc.problems if p.severity == "error")
-        plural = "s" if errors != 1 else ""
-        output.err(f"error: {errors} problem{plural} in the input; nothing sent to the PBX\n")
-        return int(exc.exit_code)
-    except ReconcileError as exc:
-        output.err(f"error: {output.shown(str(exc), limit=2000)}\n")
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
-        output.err("interrupted\n")
-        return ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        return ExitCode.ERROR
-    except Exception:  # the boundary: anything else is a bug
-        output.err(traceback.format_exc())
-        output.err(
-            "error: unexpected failure (a bug in wazo-reconcile); please report it with the "
-            "traceback above\n"
-        )
-        return ExitCode.ERROR
+    except (Exception, KeyboardInterrupt) as exc:  # the boundary: see `report_error`
+        return report_error(exc, output)

@@ -50,7 +50,7 @@ from wazo_reconcile.retries import (
     text_excerpt,
 )
 from wazo_reconcile.secrets import redact, secret_values
-from wazo_reconcile.settings import CONFD_PREFIX, ConnectionSettings
+from wazo_reconcile.settings import AUTH_PREFIX, CONFD_PREFIX, ConnectionSettings
 
 __all__ = [
     "CLIENT_HEADERS",
@@ -236,6 +236,14 @@ class ConfdClient:
             "PUT", path, params=params, body=NO_BODY if body is None else body, tenant=tenant
         )
 
+    def auth_tenants(self) -> Items:
+        """wazo-auth's tenants the token sees (``GET /api/auth/0.1/tenants``: its tenant and
+        every sub-tenant), each with its ``uuid``, ``name`` and ``slug``."""
+        response = self._request("GET", "/tenants", tenant=None, prefix=AUTH_PREFIX)
+        page = self._json(response, AUTH_PREFIX + "/tenants")
+        items, _ = self._page(page, AUTH_PREFIX + "/tenants")
+        return items
+
     def delete(
         self,
         path: str,
@@ -298,10 +306,12 @@ class ConfdClient:
         body: object = NO_BODY,
         tenant: TenantArg,
         missing_ok: bool = False,
+        prefix: str = CONFD_PREFIX,
     ) -> httpx.Response:
         if not path.startswith("/"):
             raise ValueError(f"confd paths start with '/': {path!r}")
-        call = Call(method, CONFD_PREFIX + path, _with_query(path, params), params, body)
+        shown = _with_query(path, params) if prefix == CONFD_PREFIX else prefix + path
+        call = Call(method, prefix + path, shown, params, body)
         renewed = False
         while True:
             token = self._auth.token()

@@ -202,6 +202,7 @@ def export_documents(
     everything: bool = False,
     provenance: Provenance | None = None,
     schema_ref: str | None = None,
+    tenant_labels: Mapping[str, str] | None = None,
 ) -> ExportResult:
     """The live configuration as stack documents (pure; same input, byte-identical output).
 
@@ -209,11 +210,12 @@ def export_documents(
     for the token's own tenant); documents of the token's tenant have no `tenant:` line.
     `include_secrets` writes secret values instead of `${env:…}` references; `everything`
     also writes what equals confd's defaults. `index`/`resources` may be passed when the
-    caller already normalised `live`.
+    caller already normalised `live`. `tenant_labels` says how to write each tenant's UUID in
+    a `tenant:` line (its slug: a portable stack); without it, as the UUID.
     """
     index = index if index is not None else index_live(live)
     resources = resources if resources is not None else normalise_live(live, index)
-    scope = _Scope.of(live, index, tenant, everything)
+    scope = _Scope.of(live, index, tenant, everything, tenant_labels or {})
     chosen = set(kinds)
     wanted = [
         k for k in EXPORT_KINDS if k in chosen and (scope.instance or k not in INSTANCE_WIDE_KINDS)
@@ -254,9 +256,17 @@ class _Scope:
     instance: bool  # instance-wide kinds exported
     index: LiveIndex
     everything: bool
+    labels: Mapping[str, str]  # how a tenant is written in `tenant:` (its slug), by UUID
 
     @classmethod
-    def of(cls, live: LiveState, index: LiveIndex, tenant: str | None, everything: bool) -> _Scope:
+    def of(
+        cls,
+        live: LiveState,
+        index: LiveIndex,
+        tenant: str | None,
+        everything: bool,
+        labels: Mapping[str, str],
+    ) -> _Scope:
         token = live.token_tenant
         if tenant is not None:
             if tenant not in live.tenants:
@@ -264,9 +274,9 @@ class _Scope:
                 raise UsageError(
                     f"tenant {tenant} is not visible to this token (visible: {visible})"
                 )
-            return cls(token, (tenant,), tenant == token, index, everything)
+            return cls(token, (tenant,), tenant == token, index, everything, labels)
         others = sorted(t for t in live.tenants if t != token)
-        return cls(token, (token, *others), True, index, everything)
+        return cls(token, (token, *others), True, index, everything, labels)
 
     def includes(self, kind: str, tenant: str) -> bool:
         if kind in INSTANCE_WIDE_KINDS:
@@ -274,7 +284,7 @@ class _Scope:
         return tenant in self.tenants
 
     def doc_tenant(self, tenant: str) -> str | None:
-        return None if tenant in ("", self.token_tenant) else tenant
+        return None if tenant in ("", self.token_tenant) else self.labels.get(tenant, tenant)
 
     def by_tenant(
         self, kind: str, found: Mapping[str, list[Entry]]
@@ -811,7 +821,7 @@ def _secret_notes(builder: _Builder, texts: Iterable[str]) -> list[str]:
     written = sum(len(REF_PATTERN.findall(text)) for text in texts)
     if written > sum(1 for slot in builder.slots if slot.env is not None):
         notes.append(
-            "some live values contain ${env:…} or ${file:…} text, which reconcile reads as a "
-            "secret reference: check the exported files for them"
+            "some live values contain ${env:…}, ${file:…} or ${var:…} text, which reconcile "
+            "reads as a reference: check the exported files for them"
         )
     return notes

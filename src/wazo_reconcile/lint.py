@@ -55,8 +55,9 @@ from wazo_reconcile.secrets import (
     SecretResolver,
     StringPath,
     find_refs,
+    has_secret_refs,
     is_secret_key,
-    secret_strings,
+    scan_strings,
 )
 from wazo_reconcile.stack import (
     Declaration,
@@ -94,10 +95,12 @@ MAX_TRANSPORT_PAIRS = 128
 
 @dataclass(frozen=True)
 class LintOptions:
-    """What lint checks against: the PJSIP option table and the environment for secrets."""
+    """What lint checks against: the PJSIP option table, the environment for secrets and the
+    PBX's variables (``None``: none defined)."""
 
     pjsip_doc: PjsipDoc | None = None  # None: the table shipped with the package
     env: Mapping[str, str] | None = None  # None: os.environ
+    variables: Mapping[str, str] | None = None  # the values of ${var:…} references
     # False: check the syntax of ${env:…}/${file:…} references without resolving them (a
     # workstation or pre-commit hook without the production secrets).
     resolve_secrets: bool = True
@@ -109,7 +112,7 @@ class LintOptions:
     @cached_property
     def resolver(self) -> SecretResolver:
         """Shared by every document, so that each secret file is read once."""
-        return SecretResolver(self.env)
+        return SecretResolver(self.env, self.variables)
 
     @cached_property
     def _allowed(self) -> dict[str, frozenset[str]]:
@@ -667,7 +670,7 @@ def check_transports(ctx: DocumentContext) -> Iterator[Problem]:
 
 def _transport_value(ctx: DocumentContext, decl: Declaration, option: Option) -> Iterator[Problem]:
     text = option_text(option.value)
-    secret = is_secret_key(option.key) or bool(find_refs(text))
+    secret = is_secret_key(option.key) or has_secret_refs(text)
     if find_refs(text):
         try:
             text = ctx.resolver.expand(text, decl.document.base_dir)
@@ -942,17 +945,18 @@ def check_forwarded_caller_ids(ctx: StackContext) -> Iterator[Problem]:
 
 
 def check_secret_references(ctx: DocumentContext) -> Iterator[Problem]:
-    """Every `${env:…}`/`${file:…}` must resolve; secret values are named, never shown."""
+    """Every `${env:…}`/`${file:…}`/`${var:…}` must resolve; secret values are named, never
+    shown (variables are not secrets, unless a secret key holds them)."""
     document = ctx.document
-    for path, text, has_refs in secret_strings(document.data):
-        if has_refs:
-            yield from _refs(ctx, path, text)
+    for found in scan_strings(document.data):
+        if found.refs:
+            yield from _refs(ctx, found.path, found.text, slot=found.slot)
         else:
-            ctx.secrets.append(text)
-            yield from _literal_secret(document, path, text)
+            ctx.secrets.append(found.text)
+            yield from _literal_secret(document, found.path, found.text)
 
 
-def _refs(ctx: DocumentContext, path: StringPath, text: str) -> Iterator[Problem]:
+def _refs(ctx: DocumentContext, path: StringPath, text: str, *, slot: bool) -> Iterator[Problem]:
     document = ctx.document
     if not ctx.options.resolve_secrets:
         for ref in find_refs(text):
@@ -960,15 +964,20 @@ def _refs(ctx: DocumentContext, path: StringPath, text: str) -> Iterator[Problem
                 yield _at(document, path, f"{ref}: not a valid environment variable name")
             elif ref.scheme == "file" and not ref.target:
                 yield _at(document, path, f"{ref}: empty file path")
+            elif ref.scheme == "var":  # variables come from the repository: always checked
+                try:
+                    ctx.resolver.resolve(ref, document.base_dir)
+                except SecretError as undefined:
+                    yield _at(document, path, str(undefined))
         return
     outcome = ctx.resolver.outcome(text, document.base_dir)
-    ctx.secrets += [value for _, value in outcome.values]
+    ctx.secrets += [value for ref, value in outcome.values if ref.secret or slot]
     for error in outcome.errors:
         yield _at(document, path, str(error))
     if outcome.expanded == "":
         yield _at(document, path, f"{text} expands to an empty value")
     for ref, value in outcome.values:
-        if 0 < len(value) < MIN_SCRUB_LENGTH:
+        if (ref.secret or slot) and 0 < len(value) < MIN_SCRUB_LENGTH:
             message = (
                 f"the value of {ref} is shorter than {MIN_SCRUB_LENGTH} characters: "
                 "it cannot be masked in output"

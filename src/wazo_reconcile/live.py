@@ -20,6 +20,7 @@ Normalisation is ``normalise.py``'s job.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -291,7 +292,10 @@ def _run(jobs: Mapping[str, Callable[[], object]], max_workers: int) -> dict[str
     with ThreadPoolExecutor(
         max_workers=max(1, max_workers), thread_name_prefix="fetch-live"
     ) as pool:
-        futures: dict[str, Future[object]] = {name: pool.submit(job) for name, job in jobs.items()}
+        # each job in a copy of this context: a fleet run's logs go to the PBX's section
+        futures: dict[str, Future[object]] = {
+            name: pool.submit(contextvars.copy_context().run, job) for name, job in jobs.items()
+        }
         try:
             return {name: future.result() for name, future in futures.items()}
         except BaseException:

@@ -25,6 +25,7 @@ from wazo_reconcile.normalise import (
 from wazo_reconcile.planner import Guards, Plan, Selection, order_changes
 from wazo_reconcile.secrets import SecretResolver
 from wazo_reconcile.stack import Declaration, Policy, Stack
+from wazo_reconcile.tenants import resolve_names
 
 if TYPE_CHECKING:
     from wazo_reconcile.confd import ConfdClient
@@ -48,11 +49,13 @@ def fetch_and_compare(
     resolver: SecretResolver | None = None,
     selection: Selection | None = None,
 ) -> Plan:
-    """Fetch the live state the stack needs, then compare `stack` with it.
+    """Resolve the tenants written by name, fetch the live state the stack needs, then
+    compare `stack` with it.
 
     A plan that changes a template shows what inherits it: then every trunk's SIP endpoint
     is read, not only the declared trunks'.
     """
+    stack, tenant = resolve_names(stack, tenant, client)  # wazo-auth, only for names
     live = fetch_live(client, sip_names=sip_namespace(stack))
     plan = compare(stack, live, tenant=tenant, resolver=resolver, selection=selection)
     if live.unread_trunk_endpoints and any(

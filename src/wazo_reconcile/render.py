@@ -41,6 +41,7 @@ class RenderOptions:
     title: str = "plan"  # "plan" | "drift"
     source: str = ""  # what was compared, e.g. "examples/nat-provider → https://pbx"
     forced: bool = False  # --force: the safety guards are overridden, not refusing
+    pbx: str | None = None  # the inventory's name of the PBX (JSON `pbx`)
 
 
 # ---------------------------------------------------------------------------- values
@@ -386,10 +387,12 @@ def _json_item(value: Any) -> Any:
 
 def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str, Any]:
     counts = plan.counts
+    named = {} if options.pbx is None else {"pbx": options.pbx}
     return {
         "format_version": FORMAT_VERSION,
         "kind": options.title,
         "tool": {"name": "wazo-reconcile", "version": __version__},
+        **named,
         "fingerprint": plan.fingerprint,
         "summary": {**counts, "in_sync": plan.in_sync, "unmanaged": len(plan.unmanaged)},
         "restart_required": plan.restart_required,
@@ -505,11 +508,13 @@ def report_text(report: Report, *, shown: Callable[[str], str] = printable) -> s
     return "\n".join(lines) + "\n"
 
 
-def report_dict(report: Report) -> dict[str, Any]:
+def report_dict(report: Report, pbx: str | None = None) -> dict[str, Any]:
+    named = {} if pbx is None else {"pbx": pbx}
     return {
         "format_version": FORMAT_VERSION,
         "kind": "apply-report",
         "tool": {"name": "wazo-reconcile", "version": __version__},
+        **named,
         "summary": report.counts,
         "seconds": round(report.seconds, 3),
         "interrupted": report.interrupted,

@@ -9,7 +9,7 @@ if the fingerprint or the changes differ, the plan is stale and is refused, sayi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,15 @@ SAVED_KIND = "saved-plan"
 
 
 def saved_plan(
-    plan: Plan, *, stack: Path, target: Mapping[str, Any], selection: Selection
+    plan: Plan, *, stacks: Sequence[Path], target: Mapping[str, Any], selection: Selection
 ) -> dict[str, Any]:
+    """The saved plan; ``stacks`` are the stack's paths (several: an inventory's PBX)."""
+    several = {"stacks": [str(p.resolve()) for p in stacks]} if len(stacks) > 1 else {}
     return {
         "format_version": 1,
         "kind": SAVED_KIND,
-        "stack": str(stack.resolve()),
+        "stack": str(stacks[0].resolve()),
+        **several,
         "target": dict(target),
         "selection": {"targets": list(selection.targets), "excludes": list(selection.excludes)},
         "fingerprint": plan.fingerprint,

@@ -34,12 +34,18 @@ if TYPE_CHECKING:
 JsonPath = tuple[str | int, ...]
 
 SCHEMA_FILE = "schemas/stack.schema.json"
+INVENTORY_SCHEMA_FILE = "schemas/inventory.schema.json"
+_FILES = {"stack": SCHEMA_FILE, "inventory": INVENTORY_SCHEMA_FILE}
 
 
 @cache
-def load_schema() -> dict[str, Any]:
-    """The stack document schema shipped with the package."""
-    text = resources.files("wazo_reconcile").joinpath(SCHEMA_FILE).read_text("utf-8")
+def load_schema(name: str = "stack") -> dict[str, Any]:
+    """A schema shipped with the package: ``stack`` (a stack document), ``inventory`` (an
+    inventory), ``variables`` (a ``--vars`` file: the inventory's definition of variables)."""
+    if name == "variables":
+        inventory = load_schema("inventory")
+        return {"definitions": inventory["definitions"], "$ref": "#/definitions/variables"}
+    text = resources.files("wazo_reconcile").joinpath(_FILES[name]).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
@@ -64,9 +70,10 @@ def validate_stack(stack: Stack) -> SchemaReport:
     return SchemaReport(tuple(problems), frozenset(invalid))
 
 
-def validate_document(document: Document) -> list[tuple[JsonPath, Problem]]:
-    """The schema problems of one document, each with the path it is about."""
-    checker = _checker()
+def validate_document(document: Document, schema: str = "stack") -> list[tuple[JsonPath, Problem]]:
+    """The schema problems of one document (of a stack, or of another of `load_schema`'s
+    schemas), each with the path it is about."""
+    checker = _checker(schema)
     if checker.is_valid(document.data):
         return []
     found: dict[tuple[JsonPath, str], Problem] = {}
@@ -91,11 +98,14 @@ class _Checker:
         # The schema of each collection's entries (trunks, …), as JSON text made once: the
         # key of its cached validators.
         self.collections: dict[str, str] = {}
-        for key, prop in schema["properties"].items():
+        self.names: dict[str, str] = {}  # the schema of a collection's keys, if it has one
+        for key, prop in schema.get("properties", {}).items():
             item = prop.get("additionalProperties")
             if isinstance(item, dict) and "$ref" in item and prop.get("properties") is None:
                 wrapper = {"definitions": schema["definitions"], "$ref": item["$ref"]}
                 self.collections[key] = json.dumps(wrapper)
+                if "propertyNames" in prop:
+                    self.names[key] = json.dumps({"propertyNames": prop["propertyNames"]})
 
     def errors(self, data: dict[str, Any]) -> Iterator[tuple[JsonPath, ValidationError]]:
         """Errors with the path prefix of the instance they were found in."""
@@ -105,6 +115,10 @@ class _Checker:
             if not isinstance(entries, dict):
                 continue
             shallow[key] = {}
+            if key in self.names:  # the shallow document lost the keys: check them here
+                keys = dict.fromkeys(entries)
+                for error in _validator(self.names[key]).iter_errors(keys):
+                    yield (key,), error
             entry_is_valid = _compiled(wrapper_text)
             for name, entry in entries.items():
                 if not entry_is_valid(entry):
@@ -138,8 +152,8 @@ def _validator(schema_text: str) -> Draft7Validator:
 
 
 @cache
-def _checker() -> _Checker:
-    return _Checker(load_schema())
+def _checker(name: str = "stack") -> _Checker:
+    return _Checker(load_schema(name))
 
 
 # ------------------------------------------------------------------------------ messages

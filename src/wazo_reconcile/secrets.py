@@ -1,12 +1,15 @@
-"""Secrets: ``${env:NAME}`` / ``${file:path}`` references, their resolution, and scrubbing.
+"""References and secrets: ``${env:NAME}`` / ``${file:path}`` / ``${var:NAME}``, their
+resolution, and scrubbing.
 
 Any string value of a stack may hold references, several of them, inside other text
 (``sip:${env:ACME_USER}@sip.acme.example``). ``${file:path}`` is relative to the directory of
-the document that holds it; one trailing newline of the file is dropped. Errors name the
-variable or the path, never a value.
+the document that holds it; one trailing newline of the file is dropped. ``${var:NAME}`` is a
+variable of the PBX (the inventory's, or a ``--vars`` file's): not a secret, so plans show its
+value. Errors name the variable or the path, never a value.
 
-Every resolved value and every literal value of a secret key (``password``, ``secret``,
-``md5_cred``, ``auth_password``) goes into a :class:`SecretRegistry`, whose :meth:`scrub
+Every value of a secret reference (``env``, ``file``), every value a reference gives to a
+secret key, and every literal value of a secret key (``password``, ``secret``, ``md5_cred``,
+``auth_password``) goes into a :class:`SecretRegistry`, whose :meth:`scrub
 <SecretRegistry.scrub>` masks them in any text: the safety net the CLI runs its output through.
 Request bodies logged at DEBUG are masked by key (:func:`mask`), and log records of every
 logger by value (:class:`ScrubbingFilter`).
@@ -24,6 +27,7 @@ import logging
 import os
 import re
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,25 +60,34 @@ _NEVER = re.compile(r"(?!)")
 
 _SECRET_FORMS = frozenset(f for k in SECRET_KEYS for f in (k, k.upper(), k.capitalize()))
 
-REF_PATTERN = re.compile(r"\$\{(env|file):([^}]*)\}")
+REF_PATTERN = re.compile(r"\$\{(env|file|var):([^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+VAR_NAME = ENV_NAME  # the name of a ${var:…} variable
+# References whose values are secrets wherever they are used; ${var:…} values are not.
+SECRET_SCHEMES = frozenset({"env", "file"})
 
 
 @dataclass(frozen=True, slots=True)
 class SecretRef:
     """One ``${scheme:target}`` reference inside a string."""
 
-    scheme: str  # "env" | "file"
+    scheme: str  # "env" | "file" | "var"
     target: str  # the variable name or the path, as written
     start: int
     end: int
+
+    @property
+    def secret(self) -> bool:
+        """Whether the value is a secret wherever it is used (``env``, ``file``)."""
+        return self.scheme in SECRET_SCHEMES
 
     def __str__(self) -> str:
         return f"${{{self.scheme}:{self.target}}}"
 
 
 class SecretError(ReconcileError):
-    """A reference that cannot be resolved; the message names it, never a value."""
+    """A reference that cannot be resolved (a secret, or a variable); the message names it,
+    never a value."""
 
     def __init__(self, ref: SecretRef, reason: str) -> None:
         self.ref = ref
@@ -84,6 +97,11 @@ class SecretError(ReconcileError):
 
 def has_refs(text: str) -> bool:
     return "${" in text and REF_PATTERN.search(text) is not None
+
+
+def has_secret_refs(text: str) -> bool:
+    """Whether ``text`` holds a reference whose value is a secret (``env``, ``file``)."""
+    return any(ref.secret for ref in find_refs(text))
 
 
 def find_refs(text: str) -> list[SecretRef]:
@@ -107,14 +125,18 @@ class Outcome(NamedTuple):
 
 
 class SecretResolver:
-    """Resolves references against an environment and the files next to the documents.
+    """Resolves references against an environment, the files next to the documents and the
+    PBX's variables (``None``: no variable is defined, ``${var:…}`` is an error).
 
     File contents are cached by path, so a password file used by 5,000 trunks is read once,
     and expansions by text: a resolver sees the environment and the files of one moment.
     """
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, env: Mapping[str, str] | None = None, variables: Mapping[str, str] | None = None
+    ) -> None:
         self.env = os.environ if env is None else env
+        self.variables = variables
         # Keyed by the directory's text: each document has its own equal Path object, and
         # comparing two Paths runs Python code (35,000 lookups for 5,000 trunks).
         self._files: dict[tuple[str, str], str | SecretError] = {}
@@ -141,6 +163,8 @@ class SecretResolver:
         """The value of one reference; raises :class:`SecretError`."""
         if ref.scheme == "env":
             return self._env(ref)
+        if ref.scheme == "var":
+            return self._var(ref)
         return self._file(ref, base_dir)
 
     def expand(self, text: str, base_dir: Path) -> str:
@@ -166,6 +190,22 @@ class SecretResolver:
         value = self.env.get(ref.target)
         if value is None:
             raise SecretError(ref, f"environment variable {ref.target} is not set")
+        return value
+
+    def _var(self, ref: SecretRef) -> str:
+        if not VAR_NAME.fullmatch(ref.target):
+            raise SecretError(ref, "not a valid variable name (letters, digits and _)")
+        if self.variables is None:
+            raise SecretError(
+                ref,
+                f"variable {ref.target} is not defined: no variables are given (define it in "
+                "the PBX's entry of the inventory, with --inventory and --pbx, or in a file "
+                "given with --vars)",
+            )
+        value = self.variables.get(ref.target)
+        if value is None:
+            defined = ", ".join(sorted(self.variables)) or "none"
+            raise SecretError(ref, f"variable {ref.target} is not defined (defined: {defined})")
         return value
 
     def _file(self, ref: SecretRef, base_dir: Path) -> str:
@@ -245,22 +285,36 @@ def iter_strings(value: object, path: StringPath = ()) -> Iterator[tuple[StringP
             yield from iter_strings(item, (*path, index))
 
 
-def secret_strings(value: object) -> list[tuple[StringPath, str, bool]]:
-    """Strings that hold references or are values of secret keys: (path, text, has refs).
+class Found(NamedTuple):
+    """A string that holds references (``refs``) or is the value of a secret key (``slot``)."""
+
+    path: StringPath
+    text: str
+    refs: bool
+    slot: bool
+
+
+def scan_strings(value: object) -> list[Found]:
+    """Strings that hold references or are values of secret keys.
 
     Values of secret keys include the value of a ``[key, value]`` pair. Written for speed:
     it visits every node of big stacks, and builds a path only for what it returns.
     """
-    found: list[tuple[StringPath, str, bool]] = []
+    found: list[Found] = []
     if isinstance(value, dict | list):
         _scan(value, (), found)
     return found
 
 
+def secret_strings(value: object) -> list[tuple[StringPath, str, bool]]:
+    """`scan_strings` as (path, text, has refs)."""
+    return [(f.path, f.text, f.refs) for f in scan_strings(value)]
+
+
 def _scan(
     value: dict[str, object] | list[object],
     path: StringPath,
-    found: list[tuple[StringPath, str, bool]],
+    found: list[Found],
     secret: bool = False,
 ) -> None:
     # `secret`: the strings directly inside are secrets (the value list of a secret key).
@@ -274,8 +328,9 @@ def _scan(
     for key, item in items:
         if isinstance(item, str):
             refs = "${" in item and REF_PATTERN.search(item) is not None
-            if refs or (item and (secret or _is_secret_slot(key, secret_pair))):
-                found.append(((*path, key), item, refs))
+            slot = bool(item) and (secret or _is_secret_slot(key, secret_pair))
+            if refs or slot:
+                found.append(Found((*path, key), item, refs, slot))
         elif isinstance(item, dict | list):
             _scan(item, (*path, key), found, isinstance(item, list) and _is_secret_slot(key, False))
 
@@ -340,21 +395,30 @@ def encoded_forms(value: str) -> set[str]:
 
 class SecretRegistry:
     """Secret values seen so far; :meth:`scrub` masks them, and each of their
-    `encoded_forms`, in text."""
+    `encoded_forms`, in text. Thread-safe: the PBXs of a fleet run add to it while others
+    write through it."""
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
         self._forms: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._long: list[str] = []
+        self._lock = threading.Lock()
         for value in values:
             self.add(value)
 
     def add(self, value: str) -> None:
-        if len(value) >= MIN_SCRUB_LENGTH and value not in self._values:
+        if len(value) < MIN_SCRUB_LENGTH or value in self._values:
+            return
+        forms = encoded_forms(value)
+        with self._lock:
             self._values.add(value)
-            self._forms |= encoded_forms(value)
+            self._forms |= forms
             self._pattern = None
+
+    def values(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._values)
 
     def __contains__(self, value: object) -> bool:
         return value in self._values
@@ -366,21 +430,29 @@ class SecretRegistry:
         """``text`` with every registered value replaced by `MASK` (longest first)."""
         if not self._forms:
             return text
-        if self._pattern is None:
-            short = [v for v in self._forms if len(v) <= LONG_SECRET]
-            self._pattern = longest_match_pattern(short) if short else _NEVER
-            self._long = sorted(self._forms - set(short), key=len, reverse=True)
-        for value in self._long:
+        pattern, long = self._matcher()
+        for value in long:
             text = text.replace(value, MASK)
-        return self._pattern.sub(MASK, text)
+        return pattern.sub(MASK, text)
+
+    def _matcher(self) -> tuple[re.Pattern[str], list[str]]:
+        with self._lock:
+            if self._pattern is None:
+                short = [v for v in self._forms if len(v) <= LONG_SECRET]
+                self._pattern = longest_match_pattern(short) if short else _NEVER
+                self._long = sorted(self._forms - set(short), key=len, reverse=True)
+            return self._pattern, self._long
 
     def collect(self, document_data: object, base_dir: Path, resolver: SecretResolver) -> None:
-        """Register the secrets of one document: literal secret values and resolvable refs."""
-        for _, text, refs in secret_strings(document_data):
-            if not refs:
-                self.add(text)
+        """Register the secrets of one document: literal secret values, and the values of
+        secret references and of any reference in a secret key."""
+        for found in scan_strings(document_data):
+            if not found.refs:
+                self.add(found.text)
                 continue
-            for ref in find_refs(text):
+            for ref in find_refs(found.text):
+                if not (ref.secret or found.slot):
+                    continue  # a variable: not a secret
                 try:
                     self.add(resolver.resolve(ref, base_dir))
                 except SecretError:

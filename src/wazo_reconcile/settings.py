@@ -106,7 +106,8 @@ def add_connection_args(parser: argparse.ArgumentParser, *, verbose: bool = True
     )
     group.add_argument(
         "--tenant",
-        help="tenant UUID sent as Wazo-Tenant; a document's `tenant:` wins [WAZO_TENANT]",
+        help="the default tenant: its slug, name or UUID (names are resolved through "
+        "wazo-auth); a document's `tenant:` wins [WAZO_TENANT]",
     )
     group.add_argument(
         "--ca-bundle",
@@ -170,7 +171,7 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         token=token,
         username=username,
         password=password,
-        tenant=_check_tenant(_pick(args, environ, "tenant")),
+        tenant=check_tenant(_pick(args, environ, "tenant")),
         ca_bundle=ca_bundle,
         insecure=insecure,
         timeout=_attr(args, "timeout", DEFAULT_TIMEOUT),
@@ -279,10 +280,15 @@ def _without_secrets(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _check_tenant(tenant: str | None) -> str | None:
+def check_tenant(tenant: str | None) -> str | None:
+    """A tenant as given: a canonical UUID, or a slug or name (resolved later through
+    wazo-auth, `wazo_reconcile.tenants`)."""
     if tenant is None:
         return None
     try:
         return str(uuid.UUID(tenant.strip()))
     except ValueError:
-        raise UsageError(f"--tenant / WAZO_TENANT must be a tenant UUID: {tenant!r}") from None
+        pass
+    if not tenant.strip():
+        raise UsageError("--tenant / WAZO_TENANT must be a tenant's slug, name or UUID")
+    return tenant.strip()

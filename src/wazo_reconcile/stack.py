@@ -235,13 +235,22 @@ class Policy:
 
 @dataclass(frozen=True, eq=False)
 class Stack:
-    """Every document of a stack, its declarations by kind (file order) and its policy."""
+    """Every document of a stack, its declarations by kind (file order) and its policy.
+
+    ``path`` is the stack's file or directory; a stack merged from several (an inventory's
+    shared directories and a PBX's own) has them all in ``paths``, ``path`` the first."""
 
     path: Path
     documents: tuple[Document, ...]
     policy: Policy
     by_kind: Mapping[str, tuple[Declaration, ...]]
     readable: bool = True  # False when a file could not be read or parsed as YAML
+    paths: tuple[Path, ...] = ()
+
+    @property
+    def shown(self) -> str:
+        """The stack's path, or its paths joined with `+`, as messages show it."""
+        return " + ".join(str(p) for p in self.paths) if self.paths else str(self.path)
 
     def declarations(self, kind: str) -> list[Declaration]:
         return list(self.by_kind.get(kind, ()))
@@ -281,7 +290,10 @@ def _gc_paused(*, freeze: bool = False) -> Iterator[None]:
             gc.enable()
 
 
-def load_stack(path: str | os.PathLike[str]) -> Stack:
+StackPath = str | os.PathLike[str]
+
+
+def load_stack(path: StackPath | Sequence[StackPath]) -> Stack:
     """Read a stack; raise one :class:`ConfigError` with every problem if any is an error."""
     stack, problems = read_stack(path)
     if any(p.severity == "error" for p in problems):
@@ -289,16 +301,25 @@ def load_stack(path: str | os.PathLike[str]) -> Stack:
     return stack
 
 
-def read_stack(path: str | os.PathLike[str]) -> tuple[Stack, list[Problem]]:
-    """Read a stack and report its problems (YAML, duplicate names, policy conflicts)."""
-    root = Path(path)
+def read_stack(path: StackPath | Sequence[StackPath]) -> tuple[Stack, list[Problem]]:
+    """Read a stack and report its problems (YAML, duplicate names, policy conflicts).
+
+    ``path`` is a file or a directory, or several of them merged into one stack in that
+    order (a file reached twice is read once)."""
+    roots = [Path(p) for p in path] if isinstance(path, list | tuple) else [Path(path)]  # type: ignore[arg-type]
+    root = roots[0]
     problems: list[Problem] = []
     documents: list[Document] = []
     readable = True
-    files = stack_files(root)
-    if not files:
-        problems.append(_problem(Location(str(root), 1, 1), "no *.yaml or *.yml file here"))
-        readable = False
+    files: list[Path] = []
+    seen: set[Path] = set()
+    for each in roots:
+        found = stack_files(each)
+        if not found:
+            problems.append(_problem(Location(str(each), 1, 1), "no *.yaml or *.yml file here"))
+            readable = False
+        files += [f for f in found if f not in seen]
+        seen.update(found)
     plain: dict[str, Any] = {}
     # Reading builds a million small objects (nodes, their marks, values), all kept and none
     # cyclic: a running cyclic collector would rescan them over and over (reading the
@@ -312,9 +333,10 @@ def read_stack(path: str | os.PathLike[str]) -> tuple[Stack, list[Problem]]:
                 documents.append(document)
             problems += file_problems
             readable = readable and not file_problems
-    by_kind, merge_problems = _collect_declarations(documents)
+    by_kind, merge_problems = collect_declarations(documents)
     policy, policy_problems = _merge_policies(documents)
-    stack = Stack(root, tuple(documents), policy, by_kind, readable=readable)
+    merged = tuple(roots) if len(roots) > 1 else ()
+    stack = Stack(root, tuple(documents), policy, by_kind, readable=readable, paths=merged)
     return stack, problems + merge_problems + policy_problems
 
 
@@ -774,7 +796,7 @@ _SINGULAR = {
 }
 
 
-def _collect_declarations(
+def collect_declarations(
     documents: Sequence[Document],
 ) -> tuple[dict[str, tuple[Declaration, ...]], list[Problem]]:
     found: dict[str, list[Declaration]] = {kind: [] for kind in KINDS}

@@ -6,12 +6,14 @@ Copy next to .gitlab-ci.yml as ci/reconcile_gitlab.py. Three commands:
   mr-note      post the markdown plan on the merge request, or edit the note posted before
                (found by a hidden marker: one note per stack, updated in place)
   fetch-plan   on the default branch, download the saved plan of the merge request that was
-               just merged (the artifact of its "plan: [STACK]" job)
+               just merged (the artifact of its "plan: [PBX]" job, in the merge request's
+               pipeline or in the child pipeline it triggered)
   drift-issue  open or update the issue "Drift on stacks/STACK" (exit code 2 of `reconcile
                drift`), or close it when the stack is in sync again (exit code 0)
 
-Environment: CI_API_V4_URL, CI_PROJECT_ID, CI_COMMIT_SHA, CI_MERGE_REQUEST_IID and
-CI_PIPELINE_URL are set by GitLab; RECONCILE_GITLAB_TOKEN is a project access token with the
+Environment: CI_API_V4_URL, CI_PROJECT_ID, CI_COMMIT_SHA, CI_MERGE_REQUEST_IID (in a child
+pipeline: PARENT_MR_IID, which the trigger job passes down) and CI_PIPELINE_URL are set by
+GitLab; RECONCILE_GITLAB_TOKEN is a project access token with the
 `api` scope (Developer role), stored as a masked CI/CD variable.
 """
 
@@ -130,10 +132,18 @@ def plan_job(api: Any, mr: Mapping[str, Any], job_name: str) -> dict[str, Any] |
     that no longer matches it or the PBX.
     """
     for pipeline in api.pages(f"merge_requests/{mr['iid']}/pipelines"):  # newest first
+        # the plan jobs run in the merge request's pipeline, or in the child pipeline it
+        # triggered from the inventory's matrix
+        ids = [pipeline["id"]]
+        for bridge in api.pages(f"pipelines/{pipeline['id']}/bridges"):
+            downstream = bridge.get("downstream_pipeline") or {}
+            if downstream.get("id"):
+                ids.append(downstream["id"])
         scope = {"scope[]": ["success", "failed"]}  # a plan refused (exit 3) fails its job
-        for job in api.pages(f"pipelines/{pipeline['id']}/jobs", **scope):
-            if job.get("name") == job_name and job.get("artifacts_file"):
-                return dict(job)
+        for pipeline_id in ids:
+            for job in api.pages(f"pipelines/{pipeline_id}/jobs", **scope):
+                if job.get("name") == job_name and job.get("artifacts_file"):
+                    return dict(job)
     return None
 
 
@@ -219,7 +229,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     api = _api(environ)
     if args.command == "mr-note":
         body = note_body(args.stack, _read(args.body_file), commit=environ.get("CI_COMMIT_SHA", ""))
-        print(upsert_note(api, environ["CI_MERGE_REQUEST_IID"], args.stack, body))
+        iid = environ.get("CI_MERGE_REQUEST_IID") or environ["PARENT_MR_IID"]
+        print(upsert_note(api, iid, args.stack, body))
     elif args.command == "fetch-plan":
         content, source = fetch_plan(api, environ["CI_COMMIT_SHA"], args.job)
         with open(args.output, "wb") as stream:

@@ -13,6 +13,8 @@ from wazo_reconcile.apply import Outcome, Report, Status, apply_plan
 from wazo_reconcile.commands import health as trunk_health
 from wazo_reconcile.commands.common import (
     Output,
+    Session,
+    Target,
     add_selection_args,
     add_stack_args,
     open_session,
@@ -31,7 +33,14 @@ from wazo_reconcile.commands.health import (
     wait_idle,
     watched_refs,
 )
-from wazo_reconcile.commands.plan import add_plan_output_args, refusal_message, render, target_of
+from wazo_reconcile.commands.plan import (
+    add_plan_output_args,
+    per_pbx,
+    refusal_message,
+    render,
+    target_of,
+)
+from wazo_reconcile.commands.runs import Result, run_targets, selects_pbxs
 from wazo_reconcile.errors import ApiError, ExitCode, UnsafePlanError, UsageError
 from wazo_reconcile.health import HealthReport
 from wazo_reconcile.planner import Plan
@@ -61,6 +70,8 @@ examples:
   reconcile apply stacks/paris --auto-approve --report report.json --parallelism 8
   reconcile apply stacks/paris --auto-approve --wait-healthy 2m   # then: are the trunks up?
   reconcile apply stacks/paris --auto-approve --wait-idle 5m      # let calls end before a delete
+  reconcile apply --pbx paris                                   # a PBX of inventory.yaml
+  reconcile apply --all --auto-approve --report 'reports/{pbx}.json'   # every PBX
 
 A saved plan is re-checked against the live PBX first and refused (exit 1) if anything it was
 computed from has changed since.
@@ -87,11 +98,13 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_stack_args(parser, path_required=False)
+    add_stack_args(parser)
     add_plan_output_args(parser)
     add_selection_args(parser)
     parser.add_argument(
-        "--plan", metavar="FILE", help="apply a plan saved by `reconcile plan --out`"
+        "--plan",
+        metavar="FILE",
+        help="apply a plan saved by `reconcile plan --out` ({pbx}: each PBX's name)",
     )
     parser.add_argument(
         "--auto-approve", action="store_true", help="do not ask for confirmation (CI)"
@@ -103,7 +116,11 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="changes run at once inside a dependency level (default 4; 1 = one at a time)",
     )
-    parser.add_argument("--report", metavar="FILE", help="write a JSON report of the apply")
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write a JSON report of the apply ({pbx}: each PBX's name)",
+    )
     parser.add_argument("--force", action="store_true", help="do not stop on safety guards")
     parser.add_argument(
         "--wait-healthy",
@@ -124,11 +141,36 @@ def _positive(text: str) -> int:
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
-    saved = read_saved_plan(args.plan) if args.plan else None
-    path = args.path or (saved["stack"] if saved else None)
-    if path is None:
-        raise UsageError("give the stack PATH, or --plan FILE")
-    session = open_session(args, path, output)
+    path = args.path
+    if path is None and args.plan and not selects_pbxs(args):
+        saved = read_saved_plan(args.plan)
+        if saved.get("target", {}).get("pbx"):
+            raise UsageError(
+                f"--plan {args.plan} was made for PBX {saved['target']['pbx']} of an inventory: "
+                f"add --pbx {saved['target']['pbx']}"
+            )
+        path = saved["stack"] if not saved.get("stacks") else None
+    if path is None and not selects_pbxs(args):
+        raise UsageError("give the stack PATH, or --plan FILE, or --pbx NAME / --all")
+    code, _ = run_targets(args, output, execute, command="apply", path=path)
+    return code
+
+
+def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
+    """One PBX's apply."""
+    several = target.in_fleet
+    if several and not args.auto_approve:
+        raise UsageError(
+            "apply on several PBXs needs --auto-approve (review their plans first: "
+            "reconcile plan with the same PBXs)"
+        )
+    plan_file = (
+        None
+        if args.plan is None
+        else per_pbx(args.plan, target.pbx, several=several, flag="--plan")
+    )
+    saved = read_saved_plan(plan_file) if plan_file else None
+    session = open_session(args, target, output)
     selection = selection_of(args)
     if saved is not None and not selection:
         selection = saved_selection(saved)
@@ -142,16 +184,22 @@ def run(args: argparse.Namespace, output: Output) -> int:
         if plan.refusals and not args.force:
             raise UnsafePlanError(refusal_message(plan.refusals))
         if plan.is_empty:
-            return _finish(Report((), 0.0), args, session)
+            return _finish(Report((), 0.0), args, session, target)
         if not args.auto_approve:
             _confirm(len(plan.changes), session.target)
         if calls is not None:
             _wait_idle(client, plan, calls, args, output)
         progress = _Progress(len(plan.changes), output, quiet=args.format == "json")
-        report = apply_plan(plan, client, parallelism=args.parallelism, on_outcome=progress.done)
+        report = apply_plan(
+            plan,
+            client,
+            parallelism=args.parallelism,
+            on_outcome=progress.done,
+            stop=session.stop,
+        )
         progress.close()
         health = _wait_healthy(client, plan, report, args, output)
-    return _finish(report, args, session, health)
+    return _finish(report, args, session, target, health)
 
 
 def _call_guard(client: Any, plan: Plan, args: argparse.Namespace) -> tuple[Plan, CallCheck | None]:
@@ -218,32 +266,40 @@ def _confirm(count: int, target: str) -> None:
 
 
 def _finish(
-    report: Report, args: argparse.Namespace, session: Any, health: _Health | None = None
-) -> int:
+    report: Report,
+    args: argparse.Namespace,
+    session: Session,
+    target: Target,
+    health: _Health | None = None,
+) -> Result:
     output = session.output
-    document = report_dict(report)
+    document = report_dict(report, pbx=session.pbx)
     if health is not None and health.report is not None:
         document["health"] = health_dict(health.report)
     elif health is not None and health.error is not None:
         document["health_error"] = output.shown(health.error, limit=2000)
     if args.report:
-        output.write_file(args.report, output.json_text(document))
+        path = per_pbx(args.report, target.pbx, several=target.in_fleet, flag="--report")
+        output.write_file(path, output.json_text(document))
     if args.format == "json":
         output.out(output.json_text(document))
     elif report.outcomes:
         output.out(report_text(report, shown=output.shown))
     if health is not None and args.format != "json":
         output.out(_health_text(health, args))
+    done = len(report.of(Status.DONE))
     if report.interrupted:
-        return ExitCode.INTERRUPTED
-    if report.of(Status.FAILED) or report.of(Status.NOT_ATTEMPTED):
-        return ExitCode.PARTIAL
+        return Result(ExitCode.INTERRUPTED, f"interrupted after {done} changes", done)
+    failed = len(report.of(Status.FAILED)) + len(report.of(Status.NOT_ATTEMPTED))
+    if failed:
+        return Result(ExitCode.PARTIAL, f"partial: {done} done, {failed} not", done)
     if health is not None and health.error is not None:
         output.err(f"error: the trunks' health could not be read: {output.shown(health.error)}\n")
-        return ExitCode.ERROR
+        return Result(ExitCode.ERROR, "applied; health not read", done)
     if health is not None and health.report is not None and not health.report.ok:
-        return ExitCode.UNHEALTHY
-    return ExitCode.OK
+        count = len(health.report.unhealthy)
+        return Result(ExitCode.UNHEALTHY, f"applied; {count} trunk(s) not healthy", done)
+    return Result(ExitCode.OK, "applied" if done else "nothing to do", done)
 
 
 def _health_text(health: _Health, args: argparse.Namespace) -> str:
@@ -274,7 +330,7 @@ class _Progress:
         self.count = 0
         self.started = time.monotonic()
         self.lock = threading.Lock()
-        self.bar = sys.stderr.isatty() and not quiet
+        self.bar = output.stderr.isatty() and not quiet
 
     def done(self, outcome: Outcome) -> None:
         with self.lock:

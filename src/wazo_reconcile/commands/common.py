@@ -6,6 +6,14 @@ secret value known — resolved `${env:…}`/`${file:…}` references, literal p
 and password of the connection — in every form they may take (`secrets.encoded_forms`), and
 text that came from outside (an error a server answered) is masked before it is shortened
 for display (`Output.shown`).
+
+A fleet run (`commands.fleet`) gives each PBX an `Output` of its own, a *section* kept in
+memory and printed whole when that PBX is done: two PBXs running at once never mix their
+lines. Log records go to the section of the run that logs them (`SECTION`, which the
+thread pools of a run carry to their threads).
+
+A command acts on a `Target`: the stack's paths (one, or an inventory's several merged),
+the connection settings and the variables of one PBX.
 """
 
 from __future__ import annotations
@@ -15,11 +23,23 @@ import json
 import logging
 import os
 import sys
+import threading
+import traceback
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from wazo_reconcile.errors import ConfigError, Problem, UsageError, printable
+from wazo_reconcile.errors import (
+    ConfigError,
+    ExitCode,
+    Location,
+    Problem,
+    ReconcileError,
+    UsageError,
+    printable,
+)
 from wazo_reconcile.secrets import SecretRegistry, SecretResolver
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
 from wazo_reconcile.stack import Stack, read_stack
@@ -61,13 +81,40 @@ class Output:
         self.stderr.write(self.secrets.scrub(text))
         self.stderr.flush()
 
-    def write_file(self, path: str, text: str) -> None:
-        Path(path).write_text(self.secrets.scrub(text), encoding="utf-8")
+    def write_file(self, path: str, text: str, *, atomic: bool = False) -> None:
+        """Write ``text`` (masked) to ``path``; ``atomic``: through a temporary file renamed
+        over it, so that a reader (node_exporter) never sees half a file."""
+        target = Path(path)
+        if not atomic:
+            target.write_text(self.secrets.scrub(text), encoding="utf-8")
+            return
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temporary.write_text(self.secrets.scrub(text), encoding="utf-8")
+        os.replace(temporary, target)
 
     def json_text(self, document: Any, *, ensure_ascii: bool = True) -> str:
         # Values are masked before JSON escapes them (the escaped forms are masked too).
         masked = _scrub_values(document, self.secrets)
         return json.dumps(masked, indent=2, ensure_ascii=ensure_ascii) + "\n"
+
+
+SECTION: ContextVar[Output | None] = ContextVar("wazo_reconcile_section", default=None)
+"""The `Output` of the PBX whose run the current thread serves (a fleet run), else None."""
+
+
+class OutputHandler(logging.Handler):
+    """Log records as lines on the stderr of an `Output`: the `SECTION` of the run that logs
+    them, else the program's (the CLI installs it, with `secrets.ScrubbingFilter`)."""
+
+    def __init__(self, output: Output) -> None:
+        super().__init__()
+        self.output = output
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            (SECTION.get() or self.output).err(self.format(record) + "\n")
+        except Exception:  # logging never raises into the program
+            self.handleError(record)
 
 
 def _scrub_values(value: Any, secrets: SecretRegistry) -> Any:
@@ -80,15 +127,68 @@ def _scrub_values(value: Any, secrets: SecretRegistry) -> Any:
     return value
 
 
-def add_stack_args(parser: argparse.ArgumentParser, *, path_required: bool = True) -> None:
+def add_stack_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "path",
         metavar="PATH",
-        nargs=None if path_required else "?",
-        help="the stack: a YAML file or a directory of them",
+        nargs="?",
+        help="the stack: a YAML file or a directory of them (or, with an inventory, --pbx)",
     )
     add_connection_args(parser)
     parser.add_argument("--strict", action="store_true", help="treat validation warnings as errors")
+    add_inventory_args(parser)
+
+
+def add_inventory_args(parser: argparse.ArgumentParser, *, fleet: bool = True) -> None:
+    """``--vars``, and the PBXs of an inventory: ``--inventory``, ``--pbx``, ``--all``,
+    ``--select``, ``--concurrency`` (``fleet=False``: a single ``--pbx``)."""
+    group = parser.add_argument_group("PBXs of an inventory (docs/fleet.md)")
+    group.add_argument(
+        "--inventory",
+        metavar="FILE",
+        help="the inventory naming the PBXs (default: inventory.yaml, with --pbx or --all)",
+    )
+    group.add_argument(
+        "--pbx",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run against this PBX of the inventory (repeatable; wildcards: 'paris-*')",
+    )
+    if fleet:
+        group.add_argument(
+            "--all", dest="all_pbxs", action="store_true", help="run against every PBX"
+        )
+        group.add_argument(
+            "--select",
+            action="append",
+            default=[],
+            metavar="LABEL=VALUE",
+            help="only the PBXs with this label (repeatable: all must match)",
+        )
+        group.add_argument(
+            "--concurrency",
+            type=_at_least_one,
+            default=4,
+            metavar="N",
+            help="PBXs run at once (default 4)",
+        )
+    group.add_argument(
+        "--vars",
+        metavar="FILE",
+        help="values of the stack's ${var:NAME} references (a YAML mapping); with an "
+        "inventory, they win over its variables",
+    )
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def add_selection_args(parser: argparse.ArgumentParser) -> None:
@@ -114,6 +214,55 @@ def selection_of(args: argparse.Namespace) -> Selection:
     return Selection(tuple(args.target), tuple(args.exclude))
 
 
+@dataclass(frozen=True)
+class Target:
+    """What one run acts on: the stack (its paths, merged in order), the PBX's connection
+    settings (None offline), the values of its ``${var:…}`` references (None: none given),
+    and, for a PBX of an inventory, its name and where the inventory gives its tenant."""
+
+    paths: tuple[str, ...]
+    settings: ConnectionSettings | None
+    variables: Mapping[str, str] | None = None
+    pbx: str | None = None
+    tenant_at: Location | None = None
+    stop: threading.Event | None = None  # set when a fleet run is interrupted
+
+    @property
+    def shown(self) -> str:
+        return " + ".join(self.paths)
+
+    @property
+    def in_fleet(self) -> bool:
+        """One of several PBXs run at once (a fleet run sets `stop`)."""
+        return self.stop is not None
+
+    def connection(self) -> ConnectionSettings:
+        if self.settings is None:
+            raise ValueError("an offline target has no connection")
+        return self.settings
+
+
+def single_target(args: argparse.Namespace, path: str | None, *, connect: bool = True) -> Target:
+    """The target of a run without inventory: ``path``, the flags and ``WAZO_*`` variables,
+    and ``--vars``."""
+    if path is None:
+        raise UsageError("give the stack PATH (or, with an inventory, --pbx NAME or --all)")
+    settings = settings_from_args(args, os.environ) if connect else None
+    return Target((path,), settings, variables_of(args))
+
+
+def variables_of(
+    args: argparse.Namespace, base: Mapping[str, str] | None = None
+) -> Mapping[str, str] | None:
+    """``base`` (an inventory's variables of the PBX) with those of ``--vars FILE`` over them."""
+    path = getattr(args, "vars", None)
+    if path is None:
+        return base
+    from wazo_reconcile.inventory import read_variables
+
+    return {**(base or {}), **read_variables(path)}
+
+
 @dataclass
 class Session:
     """A command's stack, connection and output, ready to plan."""
@@ -122,17 +271,33 @@ class Session:
     settings: ConnectionSettings
     output: Output
     resolver: SecretResolver
+    pbx: str | None = None
+    tenant_at: Location | None = None  # where the inventory gives the default tenant
+    stop: threading.Event | None = None
 
     def client(self) -> ConfdClient:
         from wazo_reconcile.commands.connection import open_client
 
         return open_client(self.settings)
 
+    def resolve_tenants(self, client: ConfdClient) -> None:
+        """Tenants written by name (documents, the default tenant) become UUIDs, through
+        wazo-auth (`tenants.resolve_names`); the client's default tenant too."""
+        from wazo_reconcile.tenants import resolve_names
+
+        self.stack, tenant = resolve_names(
+            self.stack, self.settings.tenant, client, tenant_at=self.tenant_at
+        )
+        if tenant != self.settings.tenant:
+            self.settings = replace(self.settings, tenant=tenant)
+        client.tenant = tenant
+
     def compare(self, client: ConfdClient, selection: Selection | None = None) -> Plan:
-        """Fetch the live state and compare the stack with it."""
+        """Resolve tenant names, fetch the live state and compare the stack with it."""
         from wazo_reconcile.pipeline import fetch_and_compare
         from wazo_reconcile.planner import Selection
 
+        self.resolve_tenants(client)
         return fetch_and_compare(
             self.stack,
             client,
@@ -144,35 +309,49 @@ class Session:
     @property
     def target(self) -> str:
         where = "in-process sandbox" if self.settings.sandbox else str(self.settings.url)
-        return f"{self.stack.path} → {where}"
+        named = f"{self.pbx}: " if self.pbx else ""
+        return f"{named}{self.stack.shown} → {where}"
 
 
-def open_session(args: argparse.Namespace, path: str, output: Output) -> Session:
+def open_session(args: argparse.Namespace, target: Target, output: Output) -> Session:
     """Settings, and the stack checked offline (every problem at once)."""
-    settings = settings_from_args(args, os.environ)
+    settings = target.connection()
     protect_logs(output.secrets, settings)
-    resolver = SecretResolver(os.environ)
+    resolver = SecretResolver(os.environ, target.variables)
     strict = getattr(args, "strict", False)
-    stack = load_checked(path, output, resolver, strict=strict)
-    return Session(stack, settings, output, resolver)
+    stack = load_checked(target.paths, output, resolver, strict=strict)
+    return Session(
+        stack,
+        settings,
+        output,
+        resolver,
+        pbx=target.pbx,
+        tenant_at=target.tenant_at,
+        stop=target.stop,
+    )
 
 
 def load_checked(
-    path: str,
+    path: str | Sequence[str],
     output: Output,
     resolver: SecretResolver,
     *,
     strict: bool,
     resolve_secrets: bool = True,
 ) -> Stack:
-    """The stack at ``path``, checked; a `ConfigError` with every problem if any is an error.
-    ``resolve_secrets=False``: references are checked for their syntax only (`status`)."""
-    if not Path(path).exists():
-        raise UsageError(f"{path}: no such file or directory")
+    """The stack at ``path`` (or its paths, merged), checked; a `ConfigError` with every
+    problem if any is an error. ``resolve_secrets=False``: references are checked for their
+    syntax only (`status`)."""
+    paths = [path] if isinstance(path, str) else list(path)
+    for each in paths:
+        if not Path(each).exists():
+            raise UsageError(f"{each}: no such file or directory")
     from wazo_reconcile.lint import LintOptions, check_stack
 
-    options = LintOptions(env=resolver.env, resolve_secrets=resolve_secrets)
-    stack, problems = read_stack(path)
+    options = LintOptions(
+        env=resolver.env, variables=resolver.variables, resolve_secrets=resolve_secrets
+    )
+    stack, problems = read_stack(paths[0] if len(paths) == 1 else paths)
     problems += check_stack(stack, options=options, secrets=output.secrets)
     if strict:
         problems = [
@@ -197,3 +376,29 @@ def protect_logs(secrets: SecretRegistry, settings: ConnectionSettings) -> None:
     for value in (settings.token, settings.password):
         if value:
             secrets.add(value)
+
+
+def report_error(exc: BaseException, output: Output) -> int:
+    """What the CLI's error boundary says of ``exc`` on ``output``, and the exit status: every
+    problem of bad input, the message of an expected failure, a traceback for a bug."""
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:
+            output.err(f"{problem}\n")
+        errors = sum(1 for p in exc.problems if p.severity == "error")
+        plural = "s" if errors != 1 else ""
+        output.err(f"error: {errors} problem{plural} in the input; nothing sent to the PBX\n")
+        return int(exc.exit_code)
+    if isinstance(exc, ReconcileError):
+        output.err(f"error: {output.shown(str(exc), limit=2000)}\n")
+        return int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        output.err("interrupted\n")
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, BrokenPipeError):
+        return ExitCode.ERROR
+    output.err("".join(traceback.format_exception(exc)))
+    output.err(
+        "error: unexpected failure (a bug in wazo-reconcile); please report it with the "
+        "traceback above\n"
+    )
+    return ExitCode.ERROR

@@ -33,8 +33,15 @@ from wazo_reconcile.callerid import (
     explain,
     parse_caller_id,
 )
-from wazo_reconcile.commands.common import Output, load_checked, open_session, protect_logs
+from wazo_reconcile.commands.common import (
+    Output,
+    add_inventory_args,
+    load_checked,
+    open_session,
+    protect_logs,
+)
 from wazo_reconcile.commands.connection import open_client
+from wazo_reconcile.commands.runs import one_target, selects_pbxs
 from wazo_reconcile.diff import Action
 from wazo_reconcile.errors import ApiError, ExitCode, ReconcileError, UsageError
 from wazo_reconcile.lint import data_of, yaml_outcall
@@ -152,6 +159,7 @@ def register(subparsers: Any) -> None:
         "--format", choices=("text", "json"), default="text", help="output format (default: text)"
     )
     add_connection_args(caller_id)
+    add_inventory_args(caller_id, fleet=False)
     caller_id.set_defaults(func=run)
 
 
@@ -186,11 +194,14 @@ class State:
 
 def run(args: argparse.Namespace, output: Output) -> int:
     number = dialed(args.exten)
-    if args.offline and not args.path:
-        raise UsageError("--offline reads the stack alone: give PATH too")
-    if args.path and args.offline:
+    stacked = bool(args.path) or selects_pbxs(args)
+    if args.offline and not stacked:
+        raise UsageError("--offline reads the stack alone: give PATH (or --pbx) too")
+    if stacked and args.offline:
         state = stack_state(args, output)
     elif args.path:
+        state = desired_state(args, output)
+    elif selects_pbxs(args):
         state = desired_state(args, output)
     else:
         state = live_state(args, output)
@@ -264,8 +275,9 @@ def live_state(args: argparse.Namespace, output: Output) -> State:
 
 def desired_state(args: argparse.Namespace, output: Output) -> State:
     try:
-        session = open_session(args, args.path, output)
+        session = open_session(args, one_target(args, args.path), output)
         with session.client() as client:
+            session.resolve_tenants(client)  # tenants written by name
             live = fetch_live(client, sip_names=sip_namespace(session.stack))
     except UsageError as exc:
         if "no PBX to talk to" in str(exc):
@@ -281,7 +293,7 @@ def desired_state(args: argparse.Namespace, output: Output) -> State:
         session.stack, live, tenant=session.settings.tenant, resolver=session.resolver
     )
     plan = changes_between(sides, session.stack.policy, live.fingerprint)
-    where = f"{args.path} as apply would leave the PBX ({_target(session.settings)})"
+    where = f"{session.stack.shown} as apply would leave the PBX ({_target(session.settings)})"
     return _pbx_state("desired", where, after_apply(plan, sides.live), sides.index.users, args)
 
 
@@ -369,12 +381,14 @@ class _NotRead(Mapping[str, str]):
 
 
 def stack_state(args: argparse.Namespace, output: Output) -> State:
-    stack = load_checked(args.path, output, SecretResolver(_NotRead()), strict=False)
+    target = one_target(args, args.path, connect=False)
+    resolver = SecretResolver(_NotRead(), target.variables)
+    stack = load_checked(target.paths, output, resolver, strict=False)
     routes = {
         decl.name: Route(yaml_outcall(decl), decl.tenant) for decl in stack.declarations("outcalls")
     }
-    where = f"{args.path} alone (--offline)"
-    return State("stack", where, routes, _declared_caller(stack, args.user, args.path))
+    where = f"{stack.shown} alone (--offline)"
+    return State("stack", where, routes, _declared_caller(stack, args.user, stack.shown))
 
 
 def _declared_caller(stack: Stack, ref: str, path: str | Path) -> Caller:

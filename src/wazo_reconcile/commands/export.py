@@ -8,17 +8,27 @@ import logging
 import os
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wazo_reconcile import __version__
 from wazo_reconcile.commands.common import Output, protect_logs
 from wazo_reconcile.commands.connection import open_client
-from wazo_reconcile.errors import ExitCode, UsageError
+from wazo_reconcile.errors import ApiError, ExitCode, UsageError
 from wazo_reconcile.export import EXPORT_KINDS, ExportResult, Provenance, export_documents
 from wazo_reconcile.live import LiveState, fetch_live, index_live
 from wazo_reconcile.normalise import normalise_live
 from wazo_reconcile.secrets import is_secret_key
 from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
+from wazo_reconcile.tenants import (
+    Directory,
+    TenantNameError,
+    canonical_uuid,
+    fetch_directory,
+    label_tenants,
+)
+
+if TYPE_CHECKING:
+    from wazo_reconcile.confd import ConfdClient
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +40,16 @@ transports, trunks, contexts, users), never by uuid or id; what equals confd's d
 out, so the files stay short and `reconcile plan` on them shows no change.
 
 Secrets (password, secret, md5_cred, auth_password options) are written as ${env:NAME}
-references; the variables to set are listed on stderr, never their values. Read-only: nothing
-is written to the PBX."""
+references; the variables to set are listed on stderr, never their values. Tenants are written
+by slug (`tenant: sub`), so that the stack serves another PBX too; --tenant-uuids writes UUIDs.
+Read-only: nothing is written to the PBX."""
 
 EPILOG = """\
 examples:
   reconcile export --url https://wazo.example.com --output stacks/paris
   reconcile export --output -                        # one YAML stream on stdout
   reconcile export --output stacks/paris --kinds trunks outcalls
-  reconcile export --output stacks/sub --tenant 22222222-2222-4222-8222-222222222222
+  reconcile export --output stacks/sub --tenant sub          # a slug, a name or a UUID
   reconcile export --output stacks/paris --force     # overwrite a previous export
   reconcile export --sandbox --all --output -        # what a fresh Wazo holds
 
@@ -92,6 +103,12 @@ def register(subparsers: Any) -> None:
         "--force", action="store_true", help="overwrite files of a previous export in DIR"
     )
     parser.add_argument(
+        "--tenant-uuids",
+        action="store_true",
+        help="write tenants as UUIDs (default: by slug, read from wazo-auth, so that the stack "
+        "is portable)",
+    )
+    parser.add_argument(
         "--schema-ref",
         metavar="REF",
         help="the $schema reference written in each file's first line "
@@ -106,7 +123,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
     protect_logs(output.secrets, settings)
     target = _target(args.output, force=args.force, kinds=args.kinds or EXPORT_KINDS)
     with open_client(settings) as client:
+        tenant = _tenant(settings, client)
         live = fetch_live(client)
+        directory = None if args.tenant_uuids else _directory(client, output)
     index = index_live(live)
     resources = normalise_live(live, index)
     for item in _secret_values(live):
@@ -115,12 +134,13 @@ def run(args: argparse.Namespace, output: Output) -> int:
         live,
         index,
         resources,
-        tenant=settings.tenant,
+        tenant=tenant,
         kinds=args.kinds or EXPORT_KINDS,
         include_secrets=args.include_secrets,
         everything=args.everything,
         provenance=Provenance(_source(settings), _date(), f"wazo-reconcile {__version__}"),
         schema_ref=args.schema_ref,
+        tenant_labels=label_tenants(sorted(live.tenants), directory),
     )
     if target is None:
         output.stdout.write(result.stream)  # unscrubbed: the YAML holds no secret value
@@ -129,6 +149,25 @@ def run(args: argparse.Namespace, output: Output) -> int:
         _write_files(target, result)
     _report(output, result, target, include_secrets=args.include_secrets)
     return ExitCode.OK
+
+
+def _tenant(settings: ConnectionSettings, client: ConfdClient) -> str | None:
+    """``--tenant`` as a UUID (a slug or name is looked up in wazo-auth)."""
+    if settings.tenant is None or canonical_uuid(settings.tenant) is not None:
+        return settings.tenant
+    try:
+        return fetch_directory(client).resolve(settings.tenant)
+    except TenantNameError as exc:
+        raise UsageError(f"--tenant / WAZO_TENANT: {exc}") from None
+
+
+def _directory(client: ConfdClient, output: Output) -> Directory | None:
+    """wazo-auth's tenants, to write slugs; None (UUIDs, with a warning) if it refuses."""
+    try:
+        return fetch_directory(client)
+    except (ApiError, TenantNameError) as exc:
+        output.err(f"warning: tenants are written as UUIDs: {output.shown(str(exc))}\n")
+        return None
 
 
 def _target(output: str, *, force: bool, kinds: Collection[str]) -> Path | None:

@@ -11,13 +11,15 @@ from wazo_reconcile.commands.common import (
     FORMATS,
     Output,
     Session,
+    Target,
     add_selection_args,
     add_stack_args,
     open_session,
     selection_of,
 )
 from wazo_reconcile.commands.health import add_call_guard_args, with_call_guard
-from wazo_reconcile.errors import ExitCode, UnsafePlanError
+from wazo_reconcile.commands.runs import Result, run_targets
+from wazo_reconcile.errors import ExitCode, UnsafePlanError, UsageError
 from wazo_reconcile.health import HealthReport
 from wazo_reconcile.planner import Plan
 from wazo_reconcile.render import (
@@ -44,6 +46,8 @@ examples:
   reconcile plan stacks/paris --out plan.json   # later: reconcile apply --plan plan.json
   reconcile plan stacks/paris --detailed-exitcode               # CI: 0 in sync, 2 changes pending
   reconcile plan stacks/paris --target trunks/acme --target 'outcalls/*'
+  reconcile plan --pbx paris                  # a PBX of inventory.yaml (docs/fleet.md)
+  reconcile plan --all --detailed-exitcode    # every PBX: a section each, then a summary
 
 A plan that deletes trunks asks wazo-calld for their calls in progress: a trunk that carries
 calls, or a wazo-calld that cannot be read, is refused like the other guards (exit 3);
@@ -66,7 +70,10 @@ def register(subparsers: Any) -> None:
     add_plan_output_args(parser)
     add_selection_args(parser)
     parser.add_argument(
-        "--out", metavar="FILE", help="also save the plan (no secret values) for `apply --plan`"
+        "--out",
+        metavar="FILE",
+        help="also save the plan (no secret values) for `apply --plan`; for several PBXs, "
+        "{pbx} in FILE stands for each one's name (plans/{pbx}.json)",
     )
     parser.add_argument(
         "--detailed-exitcode", action="store_true", help="exit 2 when changes are pending"
@@ -114,6 +121,7 @@ def render(
         title=title,
         source=session.target,
         forced=bool(getattr(args, "force", False)),
+        pbx=session.pbx,
     )
     if args.format == "json":
         document = plan_dict(plan, options)
@@ -131,32 +139,61 @@ def render(
 
 def target_of(session: Session) -> dict[str, Any]:
     settings = session.settings
-    return {
+    found = {
         "url": None if settings.sandbox else settings.url,
         "sandbox": settings.sandbox,
         "tenant": settings.tenant,
     }
+    if session.pbx is not None:
+        found["pbx"] = session.pbx
+    return found
+
+
+def per_pbx(path: str, pbx: str | None, *, several: bool, flag: str) -> str:
+    """A file option's path for one PBX: ``{pbx}`` replaced by its name (needed when the run
+    is on several PBXs, so that each writes its own file)."""
+    if "{pbx}" in path:
+        if pbx is None:
+            raise UsageError(f"{flag} {path}: {{pbx}} needs a PBX of an inventory (--pbx, --all)")
+        return path.replace("{pbx}", pbx)
+    if several:
+        raise UsageError(
+            f"{flag} {path}: with several PBXs, write {{pbx}} in it (plans/{{pbx}}.json)"
+        )
+    return path
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
-    session = open_session(args, args.path, output)
+    code, _ = run_targets(args, output, execute, command="plan", path=args.path)
+    return code
+
+
+def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
+    """One PBX's plan."""
+    several = target.in_fleet
+    out = None if args.out is None else per_pbx(args.out, target.pbx, several=several, flag="--out")
+    session = open_session(args, target, output)
     selection = selection_of(args)
     with session.client() as client:
         plan = with_call_guard(client, session.compare(client, selection), args)
     session.output.out(render(plan, args, session))
-    if args.out:
-        document = saved_plan(
-            plan, stack=Path(args.path), target=target_of(session), selection=selection
-        )
-        session.output.write_file(args.out, session.output.json_text(document))
+    if out:
+        stacks = [Path(p) for p in target.paths]
+        document = saved_plan(plan, stacks=stacks, target=target_of(session), selection=selection)
+        session.output.write_file(out, session.output.json_text(document))
+        again = f"--pbx {target.pbx} " if target.pbx else ""
         session.output.err(
-            f"Saved the plan to {args.out}; apply it with: reconcile apply --plan {args.out}\n"
+            f"Saved the plan to {out}; apply it with: reconcile apply {again}--plan {out}\n"
         )
     if plan.refusals and not args.force:
         raise UnsafePlanError(refusal_message(plan.refusals))
+    changes = len(plan.changes)
+    outcome = (
+        "no changes" if plan.is_empty else f"{changes} change{'s' if changes != 1 else ''} pending"
+    )
     if args.detailed_exitcode and not plan.is_empty:
-        return ExitCode.CHANGES
-    return ExitCode.OK
+        return Result(ExitCode.CHANGES, outcome, changes, plan=plan)
+    return Result(ExitCode.OK, outcome, changes, plan=plan)
 
 
 def refusal_message(refusals: tuple[str, ...]) -> str:

@@ -15,15 +15,17 @@ from wazo_reconcile.sandbox.server import SandboxServer, serving
 
 EXAMPLES = """\
 The first line printed on stdout is the base URL (http://127.0.0.1:PORT); the confd API is
-under /api/confd/1.1, the token endpoint at /api/auth/0.1/token, and wazo-calld's trunk
-statuses at /api/calld/1.0/trunks (emulated: a trunk that registers is registered, no call in
-progress, unless set with POST /_sandbox/calld). Any non-empty X-Auth-Token is accepted as a
-master-tenant token unless --require-auth is given.
+under /api/confd/1.1, the token endpoint at /api/auth/0.1/token, the tenants (names, slugs)
+at /api/auth/0.1/tenants, and wazo-calld's trunk statuses at /api/calld/1.0/trunks
+(emulated: a trunk that registers is registered, no call in progress, unless set with POST
+/_sandbox/calld). Any non-empty X-Auth-Token is accepted as a master-tenant token unless
+--require-auth is given.
 Stops cleanly on Ctrl-C or SIGTERM (exit 0).
 
 examples:
   reconcile sandbox --port 9486
   reconcile sandbox --port 0 --seed-profile recordings
+  reconcile sandbox --port 9481 --new-tenant-uuids     # one PBX of a fleet (docs/fleet.md)
   reconcile sandbox --require-auth admin:secret --token-lifetime 60
   reconcile sandbox --latency-ms 20 --fault-rate 0.05 --fault-seed 42
   reconcile sandbox --costs confd                    # as slow as a real wazo-confd
@@ -68,6 +70,12 @@ def register(subparsers: Any) -> None:
         choices=PROFILES,
         default="fresh",
         help="initial state: a fresh Wazo, or the recordings' start (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--new-tenant-uuids",
+        action="store_true",
+        help="give the fresh profile's tenants (slugs master, sub) new random UUIDs, as each "
+        "real Wazo has its own: several sandboxes then stand for a fleet",
     )
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="latency added to every request, in ms"
@@ -141,6 +149,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         faults=_faults(args),
         costs=None if args.costs == "none" else args.costs,
         cost_scale=args.cost_scale,
+        new_tenant_uuids=args.new_tenant_uuids,
     )
     try:
         server = SandboxServer(sandbox, args.host, args.port)

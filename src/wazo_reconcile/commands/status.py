@@ -67,9 +67,14 @@ def run(args: argparse.Namespace, output: Output) -> int:
             args.path, output, SecretResolver(os.environ), strict=False, resolve_secrets=False
         )
     from wazo_reconcile.commands.connection import open_client
+    from wazo_reconcile.tenants import resolve_names
 
     with open_client(settings) as client:
-        refs = stack_refs(client, stack, settings.tenant) if stack else live_refs(client)
+        if stack is None:
+            refs = live_refs(client)
+        else:  # tenants named by slug or name become UUIDs, as for a plan
+            stack, tenant = resolve_names(stack, settings.tenant, client)
+            refs = stack_refs(client, stack, tenant)
         report = read_health(client, refs)
     where = "in-process sandbox" if settings.sandbox else str(settings.url)
     source = f"{args.path} → {where}" if args.path else where

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from wazo_reconcile.commands.common import Output
+from wazo_reconcile.commands.common import Output, Target, add_inventory_args, variables_of
+from wazo_reconcile.commands.runs import Result, run_targets, selects_pbxs
 from wazo_reconcile.errors import ExitCode, Problem, UsageError
 from wazo_reconcile.lint import LintOptions, check_stack
 from wazo_reconcile.pjsip import PjsipDoc
@@ -26,7 +27,7 @@ FORMAT_VERSION = 1
 DESCRIPTION = """\
 Check stacks offline: YAML syntax, duplicate keys and names, the schema of every document,
 references between declarations, values confd would refuse, caller IDs, and that every
-${env:NAME} / ${file:path} reference resolves. Nothing is sent to the PBX."""
+${env:NAME} / ${file:path} / ${var:NAME} reference resolves. Nothing is sent to the PBX."""
 
 EPILOG = """\
 Each PATH is one stack: a YAML file, or a directory whose *.yaml / *.yml files
@@ -43,6 +44,9 @@ examples:
   reconcile validate --pjsip-doc pjsip-doc.json pbx.yaml
   reconcile validate --no-resolve-secrets stacks/paris      # no secrets on this machine
   reconcile validate --format json stacks/pbx-paris > validate.json
+  reconcile validate --all                   # every PBX of inventory.yaml: its merged stack
+                                             # and its variables (docs/fleet.md)
+  reconcile validate --vars paris.yaml stacks/shared   # ${var:NAME} values from a file
 
   # the PJSIP option names of your own server, for --pjsip-doc:
   curl -H "X-Auth-Token: $WAZO_TOKEN" https://wazo.example.com/api/confd/1.1/asterisk/pjsip/doc
@@ -60,7 +64,7 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="a stack: YAML file or directory")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="a stack: YAML file or directory")
     parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
     parser.add_argument(
         "--pjsip-doc",
@@ -81,6 +85,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="also show notes; -vv for debug logs"
     )
+    add_inventory_args(parser)
     parser.set_defaults(func=run)
 
 
@@ -101,25 +106,60 @@ class StackResult:
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
-    options = LintOptions(
-        pjsip_doc=_pjsip_doc(args.pjsip_doc),
-        env=os.environ,
-        resolve_secrets=not args.no_resolve_secrets,
-    )
+    if selects_pbxs(args):
+        if args.paths:
+            raise UsageError("give stack PATHs or PBXs of the inventory (--pbx, --all), not both")
+        code, _ = run_targets(args, output, execute, command="validate", path=None, connect=False)
+        return code
+    if not args.paths:
+        raise UsageError("give the stack PATHs (or, with an inventory, --pbx NAME or --all)")
+    variables = variables_of(args)
     results = [
-        validate_path(path, options=options, strict=args.strict, secrets=output.secrets)
+        validate_path(
+            path, options=_options(args, variables), strict=args.strict, secrets=output.secrets
+        )
         for path in args.paths
     ]
-    if args.format == "json":
-        output.out(output.json_text(_json_document(results), ensure_ascii=False))
-    else:
-        for result in results:
-            _print_text(result, output, verbose=args.verbose > 0)
+    _print(results, args, output)
     return ExitCode.OK if all(r.valid for r in results) else ExitCode.ERROR
 
 
+def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
+    """One PBX of an inventory: its merged stack, with its variables, offline."""
+    options = _options(args, target.variables)
+    result = validate_path(
+        target.paths, options=options, strict=args.strict, secrets=output.secrets
+    )
+    result.path = f"{target.pbx}: {target.shown}"
+    _print([result], args, output, pbx=target.pbx)
+    errors, warnings = result.count("error"), result.count("warning")
+    outcome = "valid" if result.valid else f"invalid: {_plural(errors, 'error')}"
+    if warnings and result.valid:
+        outcome += f" ({_plural(warnings, 'warning')})"
+    return Result(ExitCode.OK if result.valid else ExitCode.ERROR, outcome)
+
+
+def _options(args: argparse.Namespace, variables: Any) -> LintOptions:
+    return LintOptions(
+        pjsip_doc=_pjsip_doc(args.pjsip_doc),
+        env=os.environ,
+        resolve_secrets=not args.no_resolve_secrets,
+        variables=variables,
+    )
+
+
+def _print(
+    results: list[StackResult], args: argparse.Namespace, output: Output, pbx: str | None = None
+) -> None:
+    if args.format == "json":
+        output.out(output.json_text(_json_document(results, pbx), ensure_ascii=False))
+    else:
+        for result in results:
+            _print_text(result, output, verbose=args.verbose > 0)
+
+
 def validate_path(
-    path: str,
+    path: str | tuple[str, ...],
     *,
     options: LintOptions,
     strict: bool = False,
@@ -127,7 +167,7 @@ def validate_path(
 ) -> StackResult:
     """Read and check one stack; with ``strict``, warnings become errors. The secret values
     met go into ``secrets``."""
-    stack, problems = read_stack(path)
+    stack, problems = read_stack(path if isinstance(path, str) or len(path) > 1 else path[0])
     problems += check_stack(stack, options=options, secrets=secrets)
     if strict:
         problems = [
@@ -135,7 +175,9 @@ def validate_path(
         ]
     problems.sort(key=Problem.sort_key)
     log.debug("%s: %d documents, %d problems", path, len(stack.documents), len(problems))
-    return StackResult(path, problems, stack.resource_count)
+    return StackResult(
+        path if isinstance(path, str) else stack.shown, problems, stack.resource_count
+    )
 
 
 def _pjsip_doc(path: Path | None) -> PjsipDoc | None:
@@ -181,9 +223,11 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _json_document(results: list[StackResult]) -> dict[str, Any]:
+def _json_document(results: list[StackResult], pbx: str | None = None) -> dict[str, Any]:
+    named = {} if pbx is None else {"pbx": pbx}
     return {
         "format_version": FORMAT_VERSION,
+        **named,
         "valid": all(r.valid for r in results),
         "stacks": [_stack_json(r) for r in results],
     }

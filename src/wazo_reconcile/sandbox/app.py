@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wazo_reconcile.sandbox import problems
-from wazo_reconcile.sandbox.auth import DEFAULT_LIFETIME, TOKEN_PATH, Tokens
+from wazo_reconcile.sandbox.auth import (
+    DEFAULT_LIFETIME,
+    TENANTS_PATH,
+    TOKEN_PATH,
+    TenantsApi,
+    Tokens,
+)
 from wazo_reconcile.sandbox.call import API_PREFIX, Call, visible_tenants
 from wazo_reconcile.sandbox.calld import CALLD_PREFIX, CalldEmulator
 from wazo_reconcile.sandbox.costs import CostProfile, meter_for
@@ -67,6 +73,8 @@ class Sandbox:
     ``costs``: a cost profile (``"confd"`` or a :class:`CostProfile`): requests take the time
     the real server takes, one at a time; ``cost_scale`` multiplies that time (0.1: ten
     times faster; 0: no waiting, only the counters of modelled time).
+    ``new_tenant_uuids``: the ``fresh`` profile's tenants get random UUIDs (from ``seed``),
+    as two real Wazo stacks have, instead of ``FRESH_MASTER``/``FRESH_SUB``.
     """
 
     def __init__(
@@ -81,13 +89,17 @@ class Sandbox:
         seed: int | None = None,
         costs: str | CostProfile | None = None,
         cost_scale: float = 1.0,
+        new_tenant_uuids: bool = False,
     ) -> None:
         self.profile = profile
         self.clock = clock
         self._sleep = sleep
         self._lock = threading.RLock()
         self._seed = seed
-        seeded = seed_profile(Store(random.Random(seed)), profile, clock())
+        self._new_tenants = new_tenant_uuids
+        seeded = seed_profile(
+            Store(random.Random(seed)), profile, clock(), new_tenant_uuids=new_tenant_uuids
+        )
         self.store = seeded.store
         self.master_tenant = seeded.master_tenant
         self.tokens = Tokens(
@@ -97,6 +109,7 @@ class Sandbox:
             lifetime=token_lifetime,
             known_tenant=lambda uuid: uuid in self.store.table("tenants"),
         )
+        self.auth_tenants = TenantsApi(self.tokens, self._tenant_rows)
         self.faults = FaultInjector(faults)
         self.calld = CalldEmulator()  # wazo-calld's trunk statuses (sandbox/calld.py)
         self.router = Router(ROUTES)
@@ -140,7 +153,10 @@ class Sandbox:
         """Back to the seed profile's state (issued tokens stay valid)."""
         with self._lock:
             self.store = seed_profile(
-                Store(random.Random(self._seed)), self.profile, self.clock()
+                Store(random.Random(self._seed)),
+                self.profile,
+                self.clock(),
+                new_tenant_uuids=self._new_tenants,
             ).store
             self.calld.reset()
 
@@ -191,8 +207,8 @@ class Sandbox:
 
     def _match(self, request: Request) -> tuple[Route, dict[str, Any]] | Response | None:
         """The confd route and its parameters; a Response when routing answers by itself
-        (404, 405, OPTIONS); None for wazo-auth's token routes."""
-        if request.path == TOKEN_PATH or request.path.startswith(TOKEN_PATH + "/"):
+        (404, 405, OPTIONS); None for wazo-auth's routes (tokens, tenants)."""
+        if _under(request.path, TOKEN_PATH) or _under(request.path, TENANTS_PATH):
             return None
         if request.path.startswith(CALLD_PREFIX + "/"):
             return None  # wazo-calld: answered by the calld emulation
@@ -216,7 +232,7 @@ class Sandbox:
                 answer = self.calld.handle(request, self.store, self.tokens, visible, self.clock())
             return answer, None
         if matched is None:
-            return self.tokens.handle(request), None
+            return self._auth(request), None
         if isinstance(matched, Response):
             return matched, None
         route, params = matched
@@ -231,6 +247,16 @@ class Sandbox:
                 return response, None
             listed = call.listed if call is not None else None
             return response, meter.charge(key, quoted, response.status, listed, arrived)
+
+    def _auth(self, request: Request) -> Response:
+        """wazo-auth's answer: its tenants are read under the store lock."""
+        if _under(request.path, TENANTS_PATH):
+            with self._lock:
+                return self.auth_tenants.handle(request)
+        return self.tokens.handle(request)
+
+    def _tenant_rows(self) -> list[dict[str, Any]]:
+        return list(self.store.rows("tenants"))
 
     def _respond(
         self, request: Request, route: Route, params: dict[str, Any]
@@ -289,6 +315,10 @@ class Sandbox:
         except (ValueError, TypeError, KeyError) as exc:
             return Response.json(400, {"error": str(exc)})
         return Response.json(404, {"error": f"no sandbox admin endpoint {' '.join(action)}"})
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def _early_fault(kind: str, status: int, retry_after: int) -> Outcome:

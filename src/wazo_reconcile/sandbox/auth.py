@@ -1,4 +1,5 @@
-"""wazo-auth, as far as confd's clients see it: tokens, their tenant, their expiry.
+"""wazo-auth, as far as confd's clients see it: tokens, their tenant, their expiry, and the
+tenants (``GET /tenants``, by which names and slugs are resolved).
 
 Two modes. Permissive (the default, for ``--sandbox`` and tests): any non-empty
 ``X-Auth-Token`` that was not issued here is a valid master-tenant token, and any Basic
@@ -12,10 +13,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -187,3 +189,167 @@ def token_body(token: Token) -> dict[str, Any]:
 
 def _auth_error(status: int, reason: str, now: float) -> Response:
     return Response.json(status, {"reason": [reason], "timestamp": [now], "status_code": status})
+
+
+# ------------------------------------------------------------------------------ tenants
+
+TENANTS_PATH = "/api/auth/0.1/tenants"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ORDERS = ("name", "slug")
+_DIRECTIONS = ("asc", "desc")
+_FILTERS = ("uuid", "name", "slug")  # exact filters on a column (domain_name: see _domain)
+MAX_UUIDS = 25
+TENANTS_ACL = "auth.tenants.read"
+
+
+class TenantsApi:
+    """wazo-auth's ``GET /tenants`` and ``GET /tenants/{uuid}`` (auth_tenants.yml): the token's
+    tenant (or the ``Wazo-Tenant`` one, if it is a sub-tenant of it) and its sub-tenants.
+
+    ``rows`` gives the sandbox's tenants (``uuid``, ``name``, ``slug``, ``parent_uuid``, None
+    for the top tenant), read under the sandbox's lock.
+    """
+
+    def __init__(self, tokens: Tokens, rows: Callable[[], list[dict[str, Any]]]) -> None:
+        self.tokens = tokens
+        self.rows = rows
+
+    def handle(self, request: Request) -> Response:
+        rest = request.path.removeprefix(TENANTS_PATH)
+        if rest and not (rest.startswith("/") and _UUID.fullmatch(rest[1:])):
+            return Response.html_not_found()  # Flask: the route only matches a UUID
+        if request.method not in ("GET", "HEAD"):
+            message = {"message": "The method is not allowed for the requested URL."}
+            return Response.json(405, message, {"Allow": "GET, HEAD, OPTIONS"})
+        value = request.headers.get("x-auth-token", "")
+        token = self.tokens.resolve(value)
+        if token is None:
+            details = {
+                "invalid_token": value,
+                "reason": "not_found_or_expired",
+                "required_access": TENANTS_ACL if not rest else f"auth.tenants.{rest[1:]}.read",
+            }
+            return _api_error(401, "Unauthorized", "unauthorized", details, now=self.now())
+        rows = {row["uuid"]: row for row in self.rows()}
+        header = request.headers.get("wazo-tenant") or None
+        scope = _subtree(rows, token.tenant_uuid)
+        if header is not None:
+            if header not in scope:
+                details = {"tenant_uuid": header}
+                return _api_error(
+                    401, "Unauthorized tenant", "unauthorized-tenant", details, now=self.now()
+                )
+            scope = _subtree(rows, header)
+        if rest:
+            return self._one(rest[1:].lower(), rows, scope)
+        return self._list(request, [rows[uuid] for uuid in scope if uuid in rows])
+
+    def now(self) -> float:
+        return self.tokens.clock()
+
+    def _one(self, uuid: str, rows: dict[str, dict[str, Any]], scope: list[str]) -> Response:
+        if uuid not in scope or uuid not in rows:
+            message = f'No such tenant: "{uuid}"'
+            details = {"uuid": uuid}
+            return _api_error(404, message, "unknown-tenant", details, "tenants", now=self.now())
+        return Response.json(200, tenant_body(rows[uuid]))
+
+    def _list(self, request: Request, rows: list[dict[str, Any]]) -> Response:
+        query = request.query
+        params, problems = _list_params(query)
+        if problems:
+            message = next(iter(problems.values()))["message"]
+            return _api_error(400, message, "invalid-list-param", problems, "users", now=self.now())
+        bodies = [tenant_body(row) for row in rows]
+        found = [b for b in bodies if _matches(b, query, request.query_list("uuids"))]
+        key = params["order"]
+        # PostgreSQL with a linguistic collation: case does not come first
+        found.sort(
+            key=lambda b: (str(b[key]).casefold(), str(b[key])),
+            reverse=params["direction"] == "desc",
+        )
+        offset, limit = params["offset"], params["limit"]
+        page = found[offset : None if limit is None else offset + limit]
+        return Response.json(200, {"total": len(bodies), "filtered": len(found), "items": page})
+
+
+def tenant_body(row: dict[str, Any]) -> dict[str, Any]:
+    """A tenant as wazo-auth dumps it (TenantFullSchema); the top tenant is its own parent."""
+    return {
+        "uuid": row["uuid"],
+        "parent_uuid": row.get("parent_uuid") or row["uuid"],
+        "name": row.get("name") or row["slug"],
+        "slug": row["slug"],
+        "contact": None,
+        "phone": None,
+        "default_authentication_method": "native",
+        "domain_names": list(row.get("domain_names") or []),
+        "address": dict.fromkeys(("line_1", "line_2", "city", "state", "country", "zip_code")),
+    }
+
+
+def _subtree(rows: dict[str, dict[str, Any]], top: str) -> list[str]:
+    found = [top]
+    for candidate in found:
+        found += [u for u, row in rows.items() if row.get("parent_uuid") == candidate and u != top]
+    return found
+
+
+def _list_params(query: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    params: dict[str, Any] = {"order": "name", "direction": "asc", "offset": 0, "limit": None}
+    problems: dict[str, Any] = {}
+    for name in ("limit", "offset"):
+        if name in query:
+            text = query[name]
+            if not text.isdigit():
+                problems[name] = _constraint("type", "integer", "Not a valid integer.")
+            else:
+                params[name] = int(text)
+    for name, choices in (("order", _ORDERS), ("direction", _DIRECTIONS)):
+        if name in query:
+            if query[name] not in choices:
+                message = f"Must be one of: {', '.join(choices)}."
+                problems[name] = _constraint("enum", list(choices), message)
+            else:
+                params[name] = query[name]
+    return params, problems
+
+
+def _constraint(kind: str, constraint: Any, message: str) -> dict[str, Any]:
+    return {"constraint_id": kind, "constraint": constraint, "message": message}
+
+
+def _matches(body: dict[str, Any], query: Mapping[str, str], uuids: list[str]) -> bool:
+    for name in _FILTERS:
+        if name in query and body[name] != query[name]:
+            return False
+    if "domain_name" in query and query["domain_name"] not in body["domain_names"]:
+        return False
+    if uuids and body["uuid"] not in uuids[:MAX_UUIDS]:
+        return False
+    search = query.get("search")
+    if search:
+        texts = [body["name"], body["slug"], *body["domain_names"]]
+        return any(_words_in_order(search, str(text)) for text in texts)
+    return True
+
+
+def _words_in_order(search: str, text: str) -> bool:
+    """wazo-auth's search: case-insensitive, the words of ``search`` in that order."""
+    pattern = ".*".join(re.escape(word) for word in search.lower().split())
+    return re.search(pattern, text.lower()) is not None
+
+
+def _api_error(
+    status: int,
+    message: str,
+    error_id: str,
+    details: dict[str, Any],
+    resource: str | None = None,
+    *,
+    now: float,
+) -> Response:
+    body: dict[str, Any] = {"message": message, "error_id": error_id, "details": details}
+    if resource is not None:
+        body |= {"resource": resource, "timestamp": now}
+    return Response.json(status, body)

@@ -23,8 +23,9 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 @dataclass(frozen=True)
 class Request:
-    """One request: ``path`` is percent-decoded, ``query`` keeps the first value of each key,
-    header names are lower-case, ``origin`` is ``scheme://host[:port]`` as the client sent it."""
+    """One request: ``path`` is percent-decoded, ``query`` keeps the first value of each key
+    (``query_items`` every pair, in order), header names are lower-case, ``origin`` is
+    ``scheme://host[:port]`` as the client sent it."""
 
     method: str
     path: str
@@ -32,6 +33,11 @@ class Request:
     headers: Mapping[str, str]
     body: bytes = b""
     origin: str = "http://sandbox"
+    query_items: tuple[tuple[str, str], ...] = ()
+
+    def query_list(self, key: str) -> list[str]:
+        """Every value of a repeated query parameter (``?uuids=a&uuids=b``)."""
+        return [value for name, value in self.query_items if name == key]
 
     @classmethod
     def build(
@@ -39,7 +45,8 @@ class Request:
     ) -> Request:
         parts = urlsplit(url)
         query: dict[str, str] = {}
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        items = tuple(parse_qsl(parts.query, keep_blank_values=True))
+        for key, value in items:
             query.setdefault(key, value)
         return cls(
             method=method.upper(),
@@ -48,6 +55,7 @@ class Request:
             headers={k.lower(): v for k, v in headers.items()},
             body=body,
             origin=origin,
+            query_items=items,
         )
 
 

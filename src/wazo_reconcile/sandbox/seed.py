@@ -24,6 +24,8 @@ PROFILES = ("fresh", "recordings")
 
 FRESH_MASTER = "11111111-1111-4111-8111-111111111111"
 FRESH_SUB = "22222222-2222-4222-8222-222222222222"
+# wazo-auth's names of the fresh tenants (their slugs are "master" and "sub")
+FRESH_NAMES = {"master": "master", "sub": "Sub tenant"}
 PJSIP_GLOBAL = {"user_agent": "Wazo PBX", "endpoint_identifier_order": "auth_username,username,ip"}
 
 _INTERNAL_RANGES = {
@@ -69,19 +71,27 @@ def default_templates() -> list[TemplateSpec]:
     return templates
 
 
-def seed(store: Store, profile: str, now: float) -> Seeded:
+def seed(store: Store, profile: str, now: float, *, new_tenant_uuids: bool = False) -> Seeded:
+    """``new_tenant_uuids``: the ``fresh`` tenants get UUIDs from the store's random source
+    (a fleet of sandboxes, each with its own tenant UUIDs, as real PBXs have)."""
     if profile == "fresh":
+        if new_tenant_uuids:
+            return _fresh(store, now, master=store.new_uuid(), sub=store.new_uuid())
         return _fresh(store, now)
     if profile == "recordings":
         return _recordings(store)
     raise ValueError(f"unknown seed profile {profile!r} (one of {', '.join(PROFILES)})")
 
 
-def add_tenant(store: Store, uuid: str, slug: str, parent: str | None) -> None:
+def add_tenant(
+    store: Store, uuid: str, slug: str, parent: str | None, name: str | None = None
+) -> None:
+    """A tenant, as wazo-auth announces it to confd (``name``: wazo-auth's, default the slug)."""
     store.table("tenants")[uuid] = {
         "uuid": uuid,
         "tenant_uuid": uuid,  # a tenant is visible to itself (tenant-scoped listing)
         "slug": slug,
+        "name": name or slug,
         "parent_uuid": parent,
         "sip_templates_generated": True,
         **{pointer: None for pointer in TEMPLATE_POINTERS.values()},
@@ -108,23 +118,23 @@ def add_default_templates(store: Store, tenant_uuid: str) -> None:
         tenant[pointer] = by_label[label]
 
 
-def _fresh(store: Store, now: float) -> Seeded:
-    add_tenant(store, FRESH_MASTER, "master", None)
-    add_tenant(store, FRESH_SUB, "sub", FRESH_MASTER)
+def _fresh(store: Store, now: float, master: str = FRESH_MASTER, sub: str = FRESH_SUB) -> Seeded:
+    add_tenant(store, master, "master", None, FRESH_NAMES["master"])
+    add_tenant(store, sub, "sub", master, FRESH_NAMES["sub"])
     for name, protocol in (("transport-udp", "udp"), ("transport-wss", "wss")):
         uuid = store.new_uuid()
         options = [["protocol", protocol], ["bind", "0.0.0.0:5060"]]
         store.put_named("transports", {"uuid": uuid, "name": name, "options": options})
-    for tenant in (FRESH_MASTER, FRESH_SUB):
+    for tenant in (master, sub):
         add_default_templates(store, tenant)
-    _fresh_contexts(store, FRESH_MASTER, names=("default", "from-extern", "to-extern"))
-    _fresh_contexts(store, FRESH_SUB, names=(None, None, None))
+    _fresh_contexts(store, master, names=("default", "from-extern", "to-extern"))
+    _fresh_contexts(store, sub, names=(None, None, None))
     for tenant, people in _FRESH_USERS.items():
         domain = "example.com" if tenant == FRESH_MASTER else "sub.example.com"
         for first, last, username in people:
             new_user(
                 store,
-                tenant,
+                master if tenant == FRESH_MASTER else sub,
                 now,
                 firstname=first,
                 lastname=last,
@@ -132,7 +142,7 @@ def _fresh(store: Store, now: float) -> Seeded:
                 email=f"{username}@{domain}",
             )
     store.pjsip = {"global": dict(PJSIP_GLOBAL), "system": {}}
-    return Seeded(store, FRESH_MASTER)
+    return Seeded(store, master)
 
 
 def _fresh_contexts(store: Store, tenant: str, names: tuple[str | None, ...]) -> None:
