@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
+
 from wazo_reconcile.apply import Report, apply_plan
 from wazo_reconcile.confd import ConfdClient, RetryPolicy, connect
 from wazo_reconcile.pipeline import fetch_and_compare
@@ -190,7 +192,6 @@ class ServedState:
         self.url = url
 
     def state(self) -> dict[str, Any]:
-        import httpx
 
         answer = httpx.get(f"{self.url}/_sandbox/state", timeout=30)
         answer.raise_for_status()
@@ -236,7 +237,47 @@ def lost(stack: Stack, state: dict[str, Any]) -> list[str]:
 
 def reset_served(url: str) -> None:
     """Back to the seed state, counters at zero (`POST /_sandbox/reset`)."""
-    import httpx
 
     answer = httpx.post(f"{url}/_sandbox/reset", json={"state": True}, timeout=30)
     answer.raise_for_status()
+
+
+# --------------------------------------------------------------------- the sandbox's API
+
+
+@contextmanager
+def sandbox_api(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    """A raw httpx client on a sandbox's confd API, any token (for the sandbox's own tests)."""
+    with httpx.Client(
+        transport=sandbox.transport(),
+        base_url="http://sandbox/api/confd/1.1",
+        headers={"X-Auth-Token": "any-token"},
+    ) as client:
+        yield client
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    """The JSON of a response that must have ``status``."""
+    assert response.status_code == status, response.text
+    return response.json() if response.content else None
+
+
+def error(response: httpx.Response, status: int = 400) -> str:
+    """The one message of an error response that must have ``status``."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert isinstance(body, list) and len(body) == 1, body
+    return str(body[0])
+
+
+# Every fault kind of the sandbox (docs/sandbox.md), the three error statuses apart.
+FAULT_KINDS = (
+    ("error", 500),
+    ("error", 502),
+    ("error", 503),
+    ("rate_limit", 503),
+    ("drop_before", 503),
+    ("drop_after", 503),
+    ("timeout", 503),
+    ("saved_then_500", 503),
+)

@@ -687,26 +687,20 @@ def test_an_unhealthy_trunk_of_the_report_becomes_an_annotation(tmp_path: Path) 
     }
     healthy = {**trunk, "name": "acme", "registered": True, "state": "registered", "healthy": True}
     health = {"healthy": False, "summary": {}, "unhealthy": ["hq-iax"], "trunks": [healthy, trunk]}
-    (tmp_path / "report.json").write_text(json.dumps({"health": health}))
-    run = subprocess.run(
-        ["bash", "-e", "-c", script],
-        cwd=tmp_path,
-        env={"PATH": os.environ["PATH"], "PBX": "paris"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert run.stdout.splitlines() == [
+
+    def annotations(report: dict[str, object]) -> str:
+        (tmp_path / "report.json").write_text(json.dumps(report))
+        env = {"PATH": os.environ["PATH"], "PBX": "paris"}
+        run = subprocess.run(
+            ["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    assert annotations({"health": health}).splitlines() == [
         "::error::paris: trunk hq-iax (iax) is not registered after the apply: check its "
         "registration (credentials, NAT, the provider)"
     ]
-    (tmp_path / "report.json").write_text(json.dumps({"health_error": "HTTP 502"}))
-    run = subprocess.run(
-        ["bash", "-e", "-c", script],
-        cwd=tmp_path,
-        env={"PATH": os.environ["PATH"], "PBX": "paris"},
-        capture_output=True,
-        text=True,
-        check=True,
+    assert annotations({"health_error": "HTTP 502"}) == (
+        "::warning::paris: the trunks health could not be read: HTTP 502\n"
     )
-    assert run.stdout == "::warning::paris: the trunks health could not be read: HTTP 502\n"

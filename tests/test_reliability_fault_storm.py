@@ -17,22 +17,13 @@ from typing import Any
 
 import pytest
 
-from support import client_for, generated_stack, invariants, lost
+from support import FAULT_KINDS, client_for, generated_stack, invariants, lost
 from support import plan as plan_stack
 from wazo_reconcile.apply import apply_plan
 from wazo_reconcile.errors import ApiError
 from wazo_reconcile.sandbox import FaultConfig, FaultRule, Sandbox
 
-KINDS = (
-    ("error", 500),
-    ("error", 502),
-    ("error", 503),
-    ("rate_limit", 503),
-    ("drop_before", 503),
-    ("drop_after", 503),
-    ("timeout", 503),
-    ("saved_then_500", 503),
-)
+KINDS = FAULT_KINDS
 SEEDS = range(23_000, 23_050)
 APPLIES = 3
 

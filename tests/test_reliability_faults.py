@@ -18,23 +18,22 @@ from typing import Any
 
 import pytest
 
-from support import EXAMPLE_NAMES, EXAMPLES, apply, client_for, generated_stack, invariants, lost
+from support import (
+    EXAMPLE_NAMES,
+    EXAMPLES,
+    FAULT_KINDS,
+    apply,
+    client_for,
+    generated_stack,
+    invariants,
+    lost,
+)
 from support import plan as plan_stack
 from wazo_reconcile.apply import Status, apply_plan
 from wazo_reconcile.sandbox import FaultConfig, FaultRule, Sandbox
 from wazo_reconcile.stack import Stack, load_stack
 
-# (kind, status): every kind of docs/sandbox.md, the three error statuses apart.
-FAULTS = (
-    ("error", 500),
-    ("error", 502),
-    ("error", 503),
-    ("rate_limit", 503),
-    ("drop_before", 503),
-    ("drop_after", 503),
-    ("timeout", 503),
-    ("saved_then_500", 503),
-)
+FAULTS = FAULT_KINDS
 TARGETS = [*EXAMPLE_NAMES, "generated-200"]
 CI_TRIALS, SOAK_TRIALS = len(FAULTS), 5 * len(FAULTS)
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from support import error, ok, sandbox_api
 from wazo_reconcile.sandbox import FRESH_SUB, Sandbox
 
 
@@ -19,23 +20,8 @@ def sandbox() -> Sandbox:
 
 @pytest.fixture
 def api(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        transport=sandbox.transport(),
-        base_url="http://sandbox/api/confd/1.1",
-        headers={"X-Auth-Token": "any-token"},
-    ) as client:
+    with sandbox_api(sandbox) as client:
         yield client
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
-
-
-def error(response: httpx.Response, status: int = 400) -> str:
-    assert response.status_code == status, response.text
-    (message,) = response.json()
-    return str(message)
 
 
 def register(api: httpx.Client, **body: Any) -> int:

@@ -44,6 +44,7 @@ from wazo_reconcile.live import LiveIndex, LiveState, index_live
 from wazo_reconcile.model import (
     INSTANCE_WIDE_KINDS,
     KINDS,
+    REGISTER_FIELDS,
     SIP_SECTIONS,
     TENANT_TEMPLATES,
     Options,
@@ -88,14 +89,7 @@ LEADING_OPTIONS: Mapping[str, tuple[str, ...]] = {
     "auth": ("username", "password"),
     "outbound_auth": ("username", "password"),
     "registration_outbound_auth": ("username", "password"),
-    "register": (
-        "remote_host",
-        "remote_port",
-        "auth_username",
-        "auth_password",
-        "callback_extension",
-        "callback_context",
-    ),
+    "register": tuple(f for f in REGISTER_FIELDS if f != "enabled"),
 }
 # Field order of one declaration (DESIGN.md §3 and examples/).
 FIELD_ORDER = (
