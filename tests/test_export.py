@@ -125,7 +125,7 @@ def build_hand_made(client: ConfdClient) -> None:
                 ["set_var", "X=2"],
                 ["callerid", '"Acme" <+33 1 23 45>'],
             ],
-            "aor_section_options": [["@custom_flag", "0644"], ["qualify_frequency", "1e3"]],
+            "aor_section_options": [["@custom_flag", "0644"], ["mailboxes", "1e3"]],
         },
     )
     _, chain_b = client.post(

@@ -1,17 +1,28 @@
-"""The PJSIP option table: which option keys each section accepts, and their defaults.
+"""The PJSIP option table: which option keys each section accepts, and the values they take.
 
 The data (``data/pjsip_options.json``) holds facts only: section -> option -> default and
 choices, as confd serves them at ``GET /asterisk/pjsip/doc``, plus confd's fixed key lists for
 the ``identify`` and ``registration`` sections.
+
+The doc does not type its options; :meth:`PjsipDoc.rules` reads a type where it shows: an
+option with ``choices`` takes one of them, an option whose default is ``yes``/``no`` a boolean,
+an option whose default is a whole number a whole number (of 0 or more when the default is:
+Asterisk's unsigned options), a decimal default a number. Every other option takes any text.
+Where Asterisk's parsers accept more than its documentation says, `MORE_CHOICES` and
+`NOT_BOOLEAN` say so: a value Asterisk loads must never be refused. `UNDOCUMENTED_TYPES` types
+the few options the doc gives no default for although Asterisk registers them as booleans or
+unsigned numbers (`rewrite_contact` first).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from wazo_reconcile.model import SIP_SECTIONS
 
@@ -29,11 +40,142 @@ ENDPOINT_SECTIONS: dict[str, str | None] = {
 assert tuple(ENDPOINT_SECTIONS) == SIP_SECTIONS
 
 
+# What Asterisk reads as true and as false, in any case (`ast_true`/`ast_false`, main/utils.c).
+TRUE_WORDS = ("yes", "true", "y", "t", "1", "on")
+FALSE_WORDS = ("no", "false", "n", "f", "0", "off")
+BOOLEAN_WORDS = frozenset(TRUE_WORDS + FALSE_WORDS)
+# Values Asterisk's parsers accept beyond the doc's `choices` ((doc section, option) -> values):
+# `dtmf_mode=none` (ast_sip_str_to_dtmf), `100rel=peer_supported`, `identify_by=request_uri`,
+# `auth_type=digest`/`google_oauth`, `protocol=flow` in the Asterisk versions Wazo ships.
+MORE_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("endpoint", "dtmf_mode"): ("none",),
+    ("endpoint", "100rel"): ("peer_supported",),
+    ("endpoint", "identify_by"): ("request_uri",),
+    ("auth", "auth_type"): ("digest", "google_oauth"),
+    ("transport", "protocol"): ("flow",),
+}
+# Options whose default is yes/no but that take more than a boolean: `debug` also takes the
+# address of the one host to log SIP traffic for.
+NOT_BOOLEAN = frozenset({("global", "debug")})
+# Options the doc gives no default (so no type) for, as Asterisk registers them (res_pjsip's
+# `ast_sorcery_object_field_register` calls: OPT_BOOL_T/OPT_YESNO_T, OPT_UINT_T).
+UNDOCUMENTED_TYPES: dict[tuple[str, str], str] = {
+    **{
+        ("endpoint", key): "boolean"
+        for key in (
+            "rewrite_contact",
+            "bind_rtp_to_media_address",
+            "trust_connected_line",
+            "send_connected_line",
+            "mwi_subscribe_replaces_unsolicited",
+            "follow_early_media_fork",
+            "srtp_tag_32",
+        )
+    },
+    **{
+        ("endpoint", key): "unsigned"
+        for key in ("rtp_keepalive", "fax_detect_timeout", "cos_audio", "cos_video")
+    },
+    ("aor", "authenticate_qualify"): "boolean",
+    ("aor", "support_path"): "boolean",
+    ("global", "ignore_uri_user_options"): "boolean",
+    ("system", "accept_multiple_sdp_answers"): "boolean",
+    ("system", "follow_early_media_fork"): "boolean",
+}
+# Options taking a comma-separated list of their choices.
+LIST_OPTIONS = frozenset({("endpoint", "identify_by")})
+
+_UNSIGNED = r"\+?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)"  # strtoul(…, 0): hex, octal, decimal
+_FORMS = {
+    "unsigned": re.compile(_UNSIGNED),
+    "integer": re.compile(r"[-+]?" + _UNSIGNED.removeprefix(r"\+?")),
+    "number": re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"),
+}
+_WHOLE_DEFAULT = re.compile(r"-?[0-9]+")
+_DECIMAL_DEFAULT = re.compile(r"-?[0-9]+\.[0-9]+")
+
+
+class ValueRule(NamedTuple):
+    """The values an option takes: ``kind`` is choice, boolean, unsigned, integer or number."""
+
+    kind: str
+    choices: tuple[str, ...] = ()  # a choice option's values, as the doc spells them
+    booleans: bool = False  # also takes Asterisk's booleans (a choice option with yes and no)
+    several: bool = False  # a comma-separated list of choices
+
+    def accepts(self, text: str) -> bool:
+        """Does Asterisk load this value (surrounding blanks aside, as its config reader)?"""
+        value = text.strip()
+        if self.kind == "boolean":
+            return value.lower() in BOOLEAN_WORDS
+        if self.kind == "choice":
+            items = value.split(",") if self.several else [value]
+            return all(self._choice(item.strip()) for item in items)
+        return _FORMS[self.kind].fullmatch(value) is not None
+
+    def _choice(self, value: str) -> bool:
+        lowered = value.lower()
+        return any(lowered == c.lower() for c in self.choices) or (
+            self.booleans and lowered in BOOLEAN_WORDS
+        )
+
+    def expected(self) -> str:
+        """The allowed values, for a message."""
+        if self.kind == "boolean":
+            return "yes or no (Asterisk also reads true/false, on/off, y/n, t/f, 1/0)"
+        if self.kind == "choice":
+            listed = ", ".join(sorted(self.choices))
+            several = "one or more of" if self.several else "one of"
+            return f"{several} {listed}" + (" (or yes/no)" if self.booleans else "")
+        return {
+            "unsigned": "a whole number, 0 or more",
+            "integer": "a whole number",
+            "number": "a number",
+        }[self.kind]
+
+
+def value_rule(section: str, key: str, spec: Mapping[str, Any]) -> ValueRule | None:
+    """What the doc's entry of an option tells of its values (None: nothing)."""
+    choices = _choices(spec.get("choices"))
+    if choices:
+        lowered = {c.lower() for c in choices}
+        return ValueRule(
+            "choice",
+            tuple(choices) + MORE_CHOICES.get((section, key), ()),
+            booleans={"yes", "no"} <= lowered,
+            several=(section, key) in LIST_OPTIONS,
+        )
+    default = spec.get("default")
+    if default is None or default == "":
+        kind = UNDOCUMENTED_TYPES.get((section, key))
+        return ValueRule(kind) if kind else None
+    if isinstance(default, bool) or not isinstance(default, str | int | float):
+        return None
+    text = str(default).strip().lower()
+    if text in ("yes", "no"):
+        return None if (section, key) in NOT_BOOLEAN else ValueRule("boolean")
+    if _WHOLE_DEFAULT.fullmatch(text):
+        return ValueRule("integer" if text.startswith("-") else "unsigned")
+    if _DECIMAL_DEFAULT.fullmatch(text):
+        return ValueRule("number")
+    return None
+
+
+def _choices(raw: object) -> list[str]:
+    """The doc's choices: a list in the shipped table, a mapping (choice -> text) from confd."""
+    if isinstance(raw, Mapping | list | tuple):
+        return [str(choice) for choice in raw if str(choice)]
+    return []
+
+
 @dataclass(frozen=True)
 class PjsipDoc:
     sections: dict[str, dict[str, dict[str, Any]]]
     identify: frozenset[str]
     registration: frozenset[str]
+    _rules: dict[str, Mapping[str, ValueRule]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def allowed(self, section: str) -> frozenset[str]:
         """Keys accepted in a confd option section (``type`` is never accepted)."""
@@ -44,6 +186,20 @@ class PjsipDoc:
         doc_section = ENDPOINT_SECTIONS.get(section, section)
         assert doc_section is not None
         return frozenset(k for k in self.sections.get(doc_section, {}) if k != "type")
+
+    def rules(self, section: str) -> Mapping[str, ValueRule]:
+        """The options of a confd option section whose values the doc types (memoised)."""
+        found = self._rules.get(section)
+        if found is None:
+            doc_section = ENDPOINT_SECTIONS.get(section, section)
+            options = self.sections.get(doc_section, {}) if doc_section else {}
+            found = self._rules[section] = {
+                key: rule
+                for key, spec in options.items()
+                if isinstance(spec, Mapping)
+                and (rule := value_rule(str(doc_section), key, spec)) is not None
+            }
+        return found
 
     def default(self, section: str, key: str) -> str | None:
         value = self.sections.get(section, {}).get(key, {}).get("default")
