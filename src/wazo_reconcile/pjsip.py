@@ -46,13 +46,12 @@ FALSE_WORDS = ("no", "false", "n", "f", "0", "off")
 BOOLEAN_WORDS = frozenset(TRUE_WORDS + FALSE_WORDS)
 # Values Asterisk's parsers accept beyond the doc's `choices` ((doc section, option) -> values):
 # `dtmf_mode=none` (ast_sip_str_to_dtmf), `100rel=peer_supported`, `identify_by=request_uri`,
-# `auth_type=digest`/`google_oauth`, `protocol=flow` in the Asterisk versions Wazo ships.
+# `auth_type=digest`/`google_oauth` in the Asterisk versions Wazo ships.
 MORE_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("endpoint", "dtmf_mode"): ("none",),
     ("endpoint", "100rel"): ("peer_supported",),
     ("endpoint", "identify_by"): ("request_uri",),
     ("auth", "auth_type"): ("digest", "google_oauth"),
-    ("transport", "protocol"): ("flow",),
 }
 # Options whose default is yes/no but that take more than a boolean: `debug` also takes the
 # address of the one host to log SIP traffic for.
@@ -109,9 +108,13 @@ class ValueRule(NamedTuple):
         if self.kind == "boolean":
             return value.lower() in BOOLEAN_WORDS
         if self.kind == "choice":
-            items = value.split(",") if self.several else [value]
-            return all(self._choice(item.strip()) for item in items)
+            return not self.refused(value)
         return _FORMS[self.kind].fullmatch(value) is not None
+
+    def refused(self, text: str) -> list[str]:
+        """The items of a choice option's value that are not choices."""
+        items = text.split(",") if self.several else [text]
+        return [item.strip() for item in items if not self._choice(item.strip())]
 
     def _choice(self, value: str) -> bool:
         lowered = value.lower()

@@ -391,7 +391,7 @@ def _yaml_error(exc: yaml.YAMLError, text: str, display: str) -> Problem:
         if problem is not None:
             return problem
     if isinstance(exc, yaml.MarkedYAMLError):
-        return _syntax_problem(exc, display)
+        return _syntax_problem(exc, text, display)
     if isinstance(exc, yaml.reader.ReaderError):
         line, col = _line_col(text[: exc.position])
         char = exc.character
@@ -417,7 +417,7 @@ def _composer_problem(exc: yaml.MarkedYAMLError, text: str, display: str) -> Pro
     return None
 
 
-def _syntax_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, display: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     location = _location(display, mark) if mark else Location(display, 1, 1)
     message = f"YAML syntax error: {exc.problem or exc.context}"
@@ -425,7 +425,56 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
         message += f" ({exc.context} at line {exc.context_mark.line + 1})"
     if exc.context and "tag" in exc.context:
         message += "; quote a value that starts with '!', e.g. \"!all,ulaw\""
+    elif mark is not None:
+        message += _syntax_hint(exc, text.splitlines(), mark.line)
     return _problem(location, message)
+
+
+# A value that starts with a quote and goes on after the closing one: `caller_id: "Paris" <+33…>`.
+_HALF_QUOTED = re.compile(
+    r"""(?P<key>[^\s'"#{},\[\]:][^'"#{},\[\]:]*):\s+"""
+    r"""(?P<value>(?P<q>["'])(?:(?!(?P=q)).)*(?P=q)[^,}\]#]*[^\s,}\]#])"""
+)
+# What the parser says when a line is indented too much or too little.
+_INDENTATION_ERRORS = (
+    "did not find expected key",
+    "mapping values are not allowed",
+    "did not find expected '-' indicator",
+    "expected <block end>",
+)
+
+
+def _syntax_hint(exc: yaml.MarkedYAMLError, lines: list[str], line: int) -> str:
+    """The fix of the two commonest causes of a syntax error: an unquoted value starting
+    with a quote, and a line indented wrong (or with a tab)."""
+    for index in (line, line - 1):
+        half = _HALF_QUOTED.search(lines[index]) if 0 <= index < len(lines) else None
+        if half:
+            key = half["key"].strip().removeprefix("- ")
+            fixed = f"{key}: {_quoted_whole(half['value'])}"
+            return (
+                f"; a value that starts with a quote must be quoted whole: write {fixed} "
+                f"(line {index + 1})"
+            )
+    current = lines[line] if line < len(lines) else ""
+    if "\t" in current[: len(current) - len(current.lstrip())]:
+        return f"; line {line + 1} is indented with a tab: YAML indents with spaces only"
+    if str(exc.problem or "").startswith(_INDENTATION_ERRORS):
+        return (
+            f"; check the indentation of line {line + 1} and the lines above it: the keys "
+            "of one mapping, and the '-' of one list, start in the same column"
+        )
+    return ""
+
+
+def _quoted_whole(value: str) -> str:
+    """``value`` as one YAML scalar (single quotes, inner ones doubled, unless it holds none
+    and has double quotes only)."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _line_col(before: str) -> tuple[int, int]:

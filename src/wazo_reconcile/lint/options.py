@@ -176,7 +176,8 @@ def value_message(section: str, key: str, text: str, rule: ValueRule) -> str:
     message = (
         f"invalid value '{text}' for PJSIP {doc_section(section)} option '{key}': {rule.expected()}"
     )
-    close = suggest(text.strip(), rule.choices) if rule.choices and "${" not in text else None
+    refused = rule.refused(text) if rule.choices and "${" not in text else []
+    close = suggest(refused[0], rule.choices) if refused else None
     return message + (f"; did you mean '{close}'?" if close else "")
 
 
