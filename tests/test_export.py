@@ -138,7 +138,7 @@ def build_hand_made(client: ConfdClient) -> None:
             "name": "chain-c",
             "templates": [{"uuid": chain_b["uuid"]}, {"uuid": global_uuid}],
             "transport": {"uuid": tls["uuid"]},
-            "registration_section_options": [["expiration", "~"], ["retry_interval", "null"]],
+            "registration_section_options": [["contact_user", "~"], ["outbound_proxy", "null"]],
         },
     )
     sip = _sip_endpoint(

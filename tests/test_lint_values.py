@@ -61,7 +61,7 @@ def trunk(section: str, options: str) -> str:
             "aor",
             "qualify_frequency: sixty",
             "5:30: trunks.acme.aor.qualify_frequency: error: invalid value 'sixty' for PJSIP aor "
-            "option 'qualify_frequency': a whole number, 0 or more",
+            "option 'qualify_frequency': a whole number from 0 to 86400",
         ),
         (
             "aor",
@@ -94,6 +94,31 @@ def trunk(section: str, options: str) -> str:
             "auth_type: plain",
             "5:32: trunks.acme.outbound_auth.auth_type: error: invalid value 'plain' for PJSIP "
             "auth option 'auth_type': one of digest, google_oauth, md5, userpass",
+        ),
+        (
+            "aor",
+            "qualify_frequency: 86401",
+            "5:30: trunks.acme.aor.qualify_frequency: error: invalid value '86401' for PJSIP aor "
+            "option 'qualify_frequency': a whole number from 0 to 86400",
+        ),
+        (
+            "endpoint",
+            "rtp_timeout: 4294967296",
+            "5:29: trunks.acme.endpoint.rtp_timeout: error: invalid value '4294967296' for PJSIP "
+            "endpoint option 'rtp_timeout': a whole number, 0 or more",
+        ),
+        (
+            "registration",
+            "max_retries: unlimited",
+            "5:33: trunks.acme.registration.max_retries: error: invalid value 'unlimited' for "
+            "PJSIP registration option 'max_retries': a whole number, 0 or more",
+        ),
+        (
+            "identify",
+            "srv_lookups: perhaps",
+            "5:29: trunks.acme.identify.srv_lookups: error: invalid value 'perhaps' for PJSIP "
+            "identify option 'srv_lookups': yes or no (Asterisk also reads true/false, on/off, "
+            "y/n, t/f, 1/0)",
         ),
         (
             "aor",

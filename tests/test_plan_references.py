@@ -67,10 +67,10 @@ def test_a_user_declared_by_username_and_by_email(client: ConfdClient, tmp_path:
     found = problems(client, tmp_path, text)
     assert len(found) == 1
     assert found[0].startswith(
-        f"0.yaml:4: users.BOB@example.com: users.BOB@example.com and users.bob (at "
-        f"{tmp_path}/0.yaml:3:3) are one PBX object, the user "
+        f"0.yaml:4: users.BOB@example.com: the same PBX object as users.bob at "
+        f"{tmp_path}/0.yaml:3:3 (the user "
     )
-    assert found[0].endswith(": declare it once (two declarations of it would never converge)")
+    assert found[0].endswith("): declare it once (two declarations of one object never converge)")
 
 
 def test_a_default_template_by_its_label_and_by_its_live_name(
@@ -83,10 +83,9 @@ def test_a_default_template_by_its_label_and_by_its_live_name(
         f"  {live_name}: {{endpoint: {{rtp_symmetric: no}}}}\n"
     )
     assert problems(client, tmp_path, both) == [
-        f"0.yaml:4: sip_templates.{live_name}: sip_templates.{live_name} and "
-        f"sip_templates.global (at {tmp_path}/0.yaml:3:3) are one PBX object, the 'global' "
-        f"template of tenant {FRESH_MASTER}: declare it once (two declarations of it would "
-        "never converge)"
+        f"0.yaml:4: sip_templates.{live_name}: the same PBX object as sip_templates.global "
+        f"at {tmp_path}/0.yaml:3:3 (the 'global' template of tenant {FRESH_MASTER}): declare "
+        "it once (two declarations of one object never converge)"
     ]
     alone = f"sip_templates:\n  {live_name}: {{endpoint: {{rtp_symmetric: no}}}}\n"
     assert problems(client, tmp_path, alone) == [
@@ -106,7 +105,7 @@ def test_the_global_template_for_one_tenant_in_two_documents(
         "sip_templates:\n  global: {endpoint: {rewrite_contact: yes}}\n",
     )
     assert found == [
-        f"1.yaml:3: sip_templates.global: sip_templates.global and sip_templates.global (at "
-        f"{tmp_path}/0.yaml:4:3) are one PBX object, the 'global' template of tenant "
-        f"{FRESH_MASTER}: declare it once (two declarations of it would never converge)"
+        f"1.yaml:3: sip_templates.global: the same PBX object as sip_templates.global at "
+        f"{tmp_path}/0.yaml:4:3 (the 'global' template of tenant {FRESH_MASTER}): declare it "
+        "once (two declarations of one object never converge)"
     ]

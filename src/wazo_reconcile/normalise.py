@@ -695,9 +695,9 @@ def _desired_pattern(
 def _desired_user(decl: Declaration, ctx: DesiredContext) -> Resource | None:
     user = ctx.index.find_user(decl.name)
     if user is None:
-        ctx.problem(
-            decl, (), f"user '{decl.name}' not found on the PBX (by uuid, email or username)"
-        )
+        known = [str(u[k]) for u in ctx.index.users for k in ("username", "email") if u.get(k)]
+        message = f"user '{decl.name}' not found on the PBX (by uuid, email or username)"
+        ctx.problem(decl, (), message + nearest(decl.name, (), known))
         return None
     data = decl.data or {}
     fields = {}

@@ -11,7 +11,9 @@ Asterisk's unsigned options), a decimal default a number. Every other option tak
 Where Asterisk's parsers accept more than its documentation says, `MORE_CHOICES` and
 `NOT_BOOLEAN` say so: a value Asterisk loads must never be refused. `UNDOCUMENTED_TYPES` types
 the few options the doc gives no default for although Asterisk registers them as booleans or
-unsigned numbers (`rewrite_contact` first).
+unsigned numbers (`rewrite_contact` first), `FIXED_SECTION_TYPES` the options of confd's fixed
+``identify``/``registration`` lists, which the doc does not hold, and `RANGES` the bounds
+Asterisk sets on a few numbers.
 """
 
 from __future__ import annotations
@@ -81,6 +83,31 @@ UNDOCUMENTED_TYPES: dict[tuple[str, str], str] = {
     ("system", "accept_multiple_sdp_answers"): "boolean",
     ("system", "follow_early_media_fork"): "boolean",
 }
+# The options of confd's fixed sections, as res_pjsip_outbound_registration and
+# res_pjsip_endpoint_identifier_ip register them.
+FIXED_SECTION_TYPES: dict[str, dict[str, str]] = {
+    "registration": {
+        **{
+            key: "unsigned"
+            for key in (
+                "expiration",
+                "retry_interval",
+                "forbidden_retry_interval",
+                "fatal_retry_interval",
+                "max_retries",
+            )
+        },
+        **{key: "boolean" for key in ("auth_rejection_permanent", "support_path", "line")},
+    },
+    "identify": {"srv_lookups": "boolean"},
+}
+# Bounds Asterisk sets on a number (PARSE_IN_RANGE); an unsigned option stops at 2^32 - 1.
+RANGES: dict[tuple[str, str], tuple[int, int]] = {
+    ("aor", "qualify_frequency"): (0, 86400),
+    ("contact", "qualify_frequency"): (0, 86400),
+    ("transport", "external_signaling_port"): (0, 65535),
+}
+_BOUNDS = {"unsigned": (0, 2**32 - 1), "integer": (-(2**31), 2**31 - 1)}
 # Options taking a comma-separated list of their choices.
 LIST_OPTIONS = frozenset({("endpoint", "identify_by")})
 
@@ -88,7 +115,7 @@ _UNSIGNED = r"\+?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)"  # strtoul(…, 0): 
 _FORMS = {
     "unsigned": re.compile(_UNSIGNED),
     "integer": re.compile(r"[-+]?" + _UNSIGNED.removeprefix(r"\+?")),
-    "number": re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"),
+    "number": re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"),
 }
 _WHOLE_DEFAULT = re.compile(r"-?[0-9]+")
 _DECIMAL_DEFAULT = re.compile(r"-?[0-9]+\.[0-9]+")
@@ -101,6 +128,7 @@ class ValueRule(NamedTuple):
     choices: tuple[str, ...] = ()  # a choice option's values, as the doc spells them
     booleans: bool = False  # also takes Asterisk's booleans (a choice option with yes and no)
     several: bool = False  # a comma-separated list of choices
+    bounds: tuple[int, int] | None = None  # a whole number's lowest and highest values
 
     def accepts(self, text: str) -> bool:
         """Does Asterisk load this value (surrounding blanks aside, as its config reader)?"""
@@ -109,7 +137,12 @@ class ValueRule(NamedTuple):
             return value.lower() in BOOLEAN_WORDS
         if self.kind == "choice":
             return not self.refused(value)
-        return _FORMS[self.kind].fullmatch(value) is not None
+        if _FORMS[self.kind].fullmatch(value) is None:
+            return False
+        if self.kind == "number":
+            return True
+        low, high = self.bounds or _BOUNDS[self.kind]
+        return low <= _whole(value) <= high
 
     def refused(self, text: str) -> list[str]:
         """The items of a choice option's value that are not choices."""
@@ -130,11 +163,24 @@ class ValueRule(NamedTuple):
             listed = ", ".join(sorted(self.choices))
             several = "one or more of" if self.several else "one of"
             return f"{several} {listed}" + (" (or yes/no)" if self.booleans else "")
+        if self.bounds:
+            return f"a whole number from {self.bounds[0]} to {self.bounds[1]}"
         return {
             "unsigned": "a whole number, 0 or more",
             "integer": "a whole number",
             "number": "a number",
         }[self.kind]
+
+
+def _whole(text: str) -> int:
+    """A whole number as C's strtol(…, 0) reads it: 0x… hexadecimal, 0… octal."""
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if digits[:2].lower() == "0x":
+        return sign * int(digits[2:], 16)
+    if len(digits) > 1 and digits.startswith("0"):
+        return sign * int(digits[1:], 8)
+    return sign * int(digits)
 
 
 def value_rule(section: str, key: str, spec: Mapping[str, Any]) -> ValueRule | None:
@@ -148,19 +194,24 @@ def value_rule(section: str, key: str, spec: Mapping[str, Any]) -> ValueRule | N
             booleans={"yes", "no"} <= lowered,
             several=(section, key) in LIST_OPTIONS,
         )
-    default = spec.get("default")
+    kind = _kind(section, key, spec.get("default"))
+    if kind is None:
+        return None
+    return ValueRule(kind, bounds=RANGES.get((section, key)))
+
+
+def _kind(section: str, key: str, default: object) -> str | None:
     if default is None or default == "":
-        kind = UNDOCUMENTED_TYPES.get((section, key))
-        return ValueRule(kind) if kind else None
+        return UNDOCUMENTED_TYPES.get((section, key))
     if isinstance(default, bool) or not isinstance(default, str | int | float):
         return None
     text = str(default).strip().lower()
     if text in ("yes", "no"):
-        return None if (section, key) in NOT_BOOLEAN else ValueRule("boolean")
+        return None if (section, key) in NOT_BOOLEAN else "boolean"
     if _WHOLE_DEFAULT.fullmatch(text):
-        return ValueRule("integer" if text.startswith("-") else "unsigned")
+        return "integer" if text.startswith("-") else "unsigned"
     if _DECIMAL_DEFAULT.fullmatch(text):
-        return ValueRule("number")
+        return "number"
     return None
 
 
@@ -195,13 +246,17 @@ class PjsipDoc:
         found = self._rules.get(section)
         if found is None:
             doc_section = ENDPOINT_SECTIONS.get(section, section)
-            options = self.sections.get(doc_section, {}) if doc_section else {}
-            found = self._rules[section] = {
-                key: rule
-                for key, spec in options.items()
-                if isinstance(spec, Mapping)
-                and (rule := value_rule(str(doc_section), key, spec)) is not None
-            }
+            if doc_section is None:  # identify, registration: confd's fixed lists
+                fixed = FIXED_SECTION_TYPES.get(section, {})
+                found = {key: ValueRule(kind) for key, kind in fixed.items()}
+            else:
+                found = {
+                    key: rule
+                    for key, spec in self.sections.get(doc_section, {}).items()
+                    if isinstance(spec, Mapping)
+                    and (rule := value_rule(doc_section, key, spec)) is not None
+                }
+            self._rules[section] = found
         return found
 
     def default(self, section: str, key: str) -> str | None:

@@ -435,6 +435,8 @@ _HALF_QUOTED = re.compile(
     r"""(?P<key>[^\s'"#{},\[\]:][^'"#{},\[\]:]*):\s+"""
     r"""(?P<value>(?P<q>["'])(?:(?!(?P=q)).)*(?P=q)[^,}\]#]*[^\s,}\]#])"""
 )
+# Longer lines get no quoting hint: the search would take quadratic time on hostile input.
+_MAX_HINT_LINE = 500
 # What the parser says when a line is indented too much or too little.
 _INDENTATION_ERRORS = (
     "did not find expected key",
@@ -448,7 +450,8 @@ def _syntax_hint(exc: yaml.MarkedYAMLError, lines: list[str], line: int) -> str:
     """The fix of the two commonest causes of a syntax error: an unquoted value starting
     with a quote, and a line indented wrong (or with a tab)."""
     for index in (line, line - 1):
-        half = _HALF_QUOTED.search(lines[index]) if 0 <= index < len(lines) else None
+        text = lines[index] if 0 <= index < len(lines) else ""
+        half = _HALF_QUOTED.search(text) if len(text) <= _MAX_HINT_LINE else None
         if half:
             key = half["key"].strip().removeprefix("- ")
             fixed = f"{key}: {_quoted_whole(half['value'])}"

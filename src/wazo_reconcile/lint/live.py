@@ -101,9 +101,9 @@ def _one_declaration_each(
         other = first.setdefault(want.identity, decl)
         if other is not decl:
             message = (
-                f"{format_path(decl.path)} and {format_path(other.path)} (at {other.location}) "
-                f"are one PBX object, {_described(want.identity)}: declare it once "
-                "(two declarations of it would never converge)"
+                f"the same PBX object as {format_path(other.path)} at {other.location} "
+                f"({_described(want.identity)}): declare it once (two declarations of one "
+                "object never converge)"
             )
             problems.append(Problem(decl.location, format_path(decl.path), message))
     return problems

@@ -2,8 +2,9 @@
 declaration, template inheritance (cycles, the `global` template), `policy.ignore` rules.
 
 A reference to an object the stack does not declare may name one on the PBX: offline it is a
-warning, unless it is a typo of a declared name (an error, with "did you mean") or the policy
-prunes its kind (then apply would delete it: an error). `plan` checks it against the PBX.
+warning, unless it is a typo of a declared name or of one every Wazo has (`global`,
+`transport-udp`…): an error, with "did you mean"; or the policy prunes its kind (then apply
+would delete it: an error). `plan` checks it against the PBX.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from wazo_reconcile.lint.context import (
     options_of,
     sip_trunks,
 )
-from wazo_reconcile.model import DEFAULT_TEMPLATES, TEMPLATES_INHERITING_GLOBAL
+from wazo_reconcile.model import DEFAULT_TEMPLATES, DEFAULT_TRANSPORTS, TEMPLATES_INHERITING_GLOBAL
 from wazo_reconcile.stack import Declaration, format_path
 from wazo_reconcile.suggest import suggestions
 
@@ -68,7 +69,8 @@ def _transport_ref(
 ) -> Iterator[Problem]:
     declared = ctx.names.get("transports", {})
     if name not in declared:
-        yield _undeclared(ctx, decl, path, "transports", name, "transport", declared)
+        known = [*declared, *DEFAULT_TRANSPORTS]
+        yield _undeclared(ctx, decl, path, "transports", name, "transport", known)
 
 
 def _trunk_ref(
