@@ -139,6 +139,14 @@ def test_a_reference_one_typo_away_from_a_declared_name_is_an_error(
     assert lint(tmp_path, text) == [expected]
 
 
+def test_the_transports_every_wazo_has_are_typo_targets(tmp_path: Path) -> None:
+    text = "trunks:\n  acme: {templates: [global], transport: transprot-udp}\n"
+    assert lint(tmp_path, text) == [
+        "0.yaml:3:42: trunks.acme.transport: error: transport 'transprot-udp' is not declared "
+        "in this stack; did you mean 'transport-udp'?"
+    ]
+
+
 def test_other_undeclared_references_stay_warnings(tmp_path: Path) -> None:
     text = (
         "transports:\n  transport-tcp: {protocol: tcp}\n"

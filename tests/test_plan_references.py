@@ -59,6 +59,18 @@ def test_unknown_references_name_the_nearest_names_of_the_stack_and_the_pbx(
     ]
 
 
+def test_an_unknown_user_names_the_closest_usernames_and_emails(
+    client: ConfdClient, tmp_path: Path
+) -> None:
+    text = "users:\n  carole: {outgoing_caller_id: anonymous}\n  zed@nowhere.example: {}\n"
+    assert problems(client, tmp_path, text) == [
+        "0.yaml:3: users.carole: user 'carole' not found on the PBX (by uuid, email or "
+        "username); did you mean 'carol' (on the PBX)?",
+        "0.yaml:4: users.zed@nowhere.example: user 'zed@nowhere.example' not found on the PBX "
+        "(by uuid, email or username)",
+    ]
+
+
 def test_a_user_declared_by_username_and_by_email(client: ConfdClient, tmp_path: Path) -> None:
     text = (
         "users:\n  bob: {outgoing_caller_id: '\"Bob\" <+33100000001>'}\n"

@@ -138,8 +138,8 @@ def malformed_refs(text: str) -> list[Malformed]:
     (``${env:P``), spaces inside (``${ env:P}``), an unknown lower-case scheme
     (``${vault:x}``). Asterisk's own ``${VAR}``, ``${VAR:1}``, ``${FUNC(…)}`` are not
     references and are left alone."""
-    if not might_hold_refs(text):
-        return []
+    if not might_hold_refs(text) or not might_hold_refs(REF_PATTERN.sub("", text)):
+        return []  # nothing, or only well-formed references (most values that have one)
     found = [m for m in map(_braced, _BRACED.finditer(text)) if m is not None]
     taken = {m.start for m in found}
     for match in _UNBRACED.finditer(text):

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from wazo_reconcile.diff import matches
 from wazo_reconcile.errors import Problem
-from wazo_reconcile.pjsip import PjsipDoc, ValueRule, load_pjsip_doc
+from wazo_reconcile.pjsip import PjsipDoc, load_pjsip_doc
 from wazo_reconcile.secrets import SecretResolver, has_refs
 from wazo_reconcile.stack import (
     Declaration,
@@ -47,21 +47,6 @@ class LintOptions:
         """Shared by every document, so that each secret file is read once."""
         return SecretResolver(self.env)
 
-    @cached_property
-    def _allowed(self) -> dict[str, frozenset[str]]:
-        return {}
-
-    def allowed(self, section: str) -> frozenset[str]:
-        """Option keys confd accepts in a section (memoised: asked for every option)."""
-        keys = self._allowed.get(section)
-        if keys is None:
-            keys = self._allowed[section] = self.doc.allowed(section)
-        return keys
-
-    def rules(self, section: str) -> Mapping[str, ValueRule]:
-        """The values each option of a section takes, where the doc tells (memoised)."""
-        return self.doc.rules(section)
-
 
 class Context:
     """What every check shares: valid declarations, the PJSIP doc, secrets, problem building."""
@@ -70,8 +55,8 @@ class Context:
         self.options = options or LintOptions()
         self.doc = self.options.doc
         self.resolver = self.options.resolver
-        self.allowed = self.options.allowed
-        self.rules = self.options.rules
+        self.allowed = self.doc.allowed  # option keys confd accepts in a section
+        self.rules = self.doc.rules  # the values each option takes, where the doc tells
         self.secrets: list[str] = []  # secret values met (resolved references, literals)
         self._by_kind: dict[str, list[Declaration]] = {}
         for decl in declarations:
