@@ -174,6 +174,18 @@ def test_transport_and_pjsip_values_are_checked(tmp_path: Path) -> None:
     ]
 
 
+def test_an_identify_match_with_spaces(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, trunk("identify", "match: '198.51.100.10 198.51.100.0/24'"))
+    assert found == [
+        "5:23: trunks.acme.identify.match: error: invalid match '198.51.100.10 "
+        "198.51.100.0/24': one address, network or host name per item (Asterisk reads no "
+        "space inside one); write a list, [198.51.100.10, 198.51.100.0/24], or separate them "
+        "with commas"
+    ]
+    commas = trunk("identify", "match: '198.51.100.10, 198.51.100.0/24,sip.example.com'")
+    assert problems_of(tmp_path, commas) == []
+
+
 def test_pairs_and_lists_are_checked_one_by_one(tmp_path: Path) -> None:
     text = (
         "sip_templates:\n  carrier:\n"

@@ -22,7 +22,7 @@ from wazo_reconcile.cli import main
 CORPUS = Path(__file__).resolve().parent / "mistakes"
 ENV = {**SECRETS, "ACME_HOST": "sip.acme.example"}
 # Rejected by `validate --strict` / only by `plan` (contexts and users live on the PBX).
-REJECTED_OFFLINE = 55
+REJECTED_OFFLINE = 57
 REJECTED_AT_PLAN = 3
 
 

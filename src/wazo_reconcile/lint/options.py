@@ -79,6 +79,8 @@ def _plainly_valid(ctx: DocumentContext, section: str, value: Any) -> bool:
                 return False
             if rule is not None and not rule.accepts(text):
                 return False
+            if key == "match" and " " in text.strip():
+                return False  # an identify match written with spaces
     return True
 
 
@@ -155,8 +157,20 @@ def _option_value(
         )
     elif len(text) > MAX_OPTION_TEXT:
         yield ctx.problem(decl, path, f"value longer than {MAX_OPTION_TEXT} characters")
+    elif section == "identify" and option.key == "match" and _spaced_item(text):
+        items = ", ".join(item for item in re.split(r"[\s,]+", text) if item)
+        message = (
+            f"invalid match '{text}': one address, network or host name per item (Asterisk "
+            f"reads no space inside one); write a list, [{items}], or separate them with commas"
+        )
+        yield ctx.problem(decl, path, message)
     else:
         yield from checked_value(ctx, decl, section, option.key, text, path)
+
+
+def _spaced_item(text: str) -> bool:
+    """A comma-separated list with an item holding a space (`identify.match`)."""
+    return any(len(item.split()) > 1 for item in text.split(","))
 
 
 def checked_value(
