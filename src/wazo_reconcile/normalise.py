@@ -518,8 +518,8 @@ def _check_transport_ref(decl: Declaration, path: YamlPath, name: str, ctx: Desi
 
 
 def nearest(name: str, declared: Iterable[str], live: Iterable[str]) -> str:
-    """ "; did you mean …?" with the names closest to ``name``, in the stack and on the PBX
-    (empty when none is close)."""
+    """The "; did you mean …?" of a message, with the names closest to ``name`` in the stack
+    and on the PBX (empty when none is close)."""
     in_stack = set(declared)
     close = suggestions(name, [*in_stack, *live], n=3)
     groups = (
