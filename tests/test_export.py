@@ -125,7 +125,7 @@ def build_hand_made(client: ConfdClient) -> None:
                 ["set_var", "X=2"],
                 ["callerid", '"Acme" <+33 1 23 45>'],
             ],
-            "aor_section_options": [["@custom_flag", "0644"], ["qualify_frequency", "1e3"]],
+            "aor_section_options": [["@custom_flag", "0644"], ["mailboxes", "1e3"]],
         },
     )
     _, chain_b = client.post(
@@ -138,7 +138,7 @@ def build_hand_made(client: ConfdClient) -> None:
             "name": "chain-c",
             "templates": [{"uuid": chain_b["uuid"]}, {"uuid": global_uuid}],
             "transport": {"uuid": tls["uuid"]},
-            "registration_section_options": [["expiration", "~"], ["retry_interval", "null"]],
+            "registration_section_options": [["contact_user", "~"], ["outbound_proxy", "null"]],
         },
     )
     sip = _sip_endpoint(

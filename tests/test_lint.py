@@ -212,8 +212,8 @@ CASES = [
             "an empty value",
             "0.yaml:8:22: trunks.acme.auth.password: warning: a secret shorter than 4 "
             "characters cannot be masked in output",
-            "0.yaml:8:22: trunks.acme.auth.password: info: secret written in the YAML; prefer "
-            "${env:NAME} or ${file:path}",
+            "0.yaml:8:22: trunks.acme.auth.password: warning: secret written in the YAML (it "
+            "ends up in Git); use ${env:NAME} or ${file:path}",
         ],
         id="secrets",
     ),

@@ -63,9 +63,12 @@ def test_expand_env_and_files_relative_to_the_document(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("${env:MISSING_VAR}", "${env:MISSING_VAR}: environment variable MISSING_VAR is not set"),
-        ("${env:1BAD}", "${env:1BAD}: not a valid environment variable name"),
-        ("${env:}", "${env:}: not a valid environment variable name"),
-        ("${file:}", "${file:}: empty file path"),
+        (
+            "${env:1BAD}",
+            "${env:1BAD}: not a valid environment variable name (the form is ${env:NAME})",
+        ),
+        ("${env:}", "${env:}: not a valid environment variable name (the form is ${env:NAME})"),
+        ("${file:}", "${file:}: empty file path (the form is ${file:path})"),
         ("${file:nope.txt}", "${file:nope.txt}: file {base}/nope.txt not found"),
         ("${file:adir}", "${file:adir}: {base}/adir is a directory"),
         ("${file:latin1}", "${file:latin1}: file {base}/latin1 is not UTF-8 text"),

@@ -224,7 +224,33 @@ def test_locating_needs_no_second_read_of_the_file(tmp_path: Path) -> None:
         (
             "version: 1\n\ttrunks: {}\n",
             "s.yaml:2:1: $: YAML syntax error: found a tab character that violates indentation "
-            "(while scanning a plain scalar at line 1)",
+            "(while scanning a plain scalar at line 1); line 2 is indented with a tab: YAML "
+            "indents with spaces only",
+        ),
+        (
+            'version: 1\noutcalls:\n  o:\n    patterns:\n      - exten: "_0X."\n'
+            '        caller_id: "Paris" <+33123456789>\n',
+            "s.yaml:6:28: $: YAML syntax error: did not find expected key (while parsing a block "
+            "mapping at line 5); a value that starts with a quote must be quoted whole: write "
+            "caller_id: '\"Paris\" <+33123456789>' (line 6)",
+        ),
+        (
+            "version: 1\nusers:\n  bob: {outgoing_caller_id: 'Bob' <+33123>}\n",
+            "s.yaml:3:35: $: YAML syntax error: did not find expected ',' or '}' (while parsing "
+            "a flow mapping at line 3); a value that starts with a quote must be quoted whole: "
+            "write outgoing_caller_id: \"'Bob' <+33123>\" (line 3)",
+        ),
+        (
+            "version: 1\ntrunks:\n  acme:\n    templates: [global]\n   endpoint: {a: b}\n",
+            "s.yaml:5:4: $: YAML syntax error: did not find expected key (while parsing a block "
+            "mapping at line 3); check the indentation of line 5 and the lines above it: the "
+            "keys of one mapping, and the '-' of one list, start in the same column",
+        ),
+        (
+            "version: 1\ntrunks:\n  acme:\n    context: from-extern\n      label: x\n",
+            "s.yaml:5:12: $: YAML syntax error: mapping values are not allowed in this context; "
+            "check the indentation of line 5 and the lines above it: the keys of one mapping, "
+            "and the '-' of one list, start in the same column",
         ),
         (
             b"version: 1\n#\xff\xfe\n",

@@ -93,13 +93,29 @@ def test_validate_notes_only_with_verbose(
     write(
         tmp_path,
         "s.yaml",
-        "version: 1\ntrunks:\n  acme:\n    templates: [global]\n    auth: {password: s3cret-pw}\n",
+        "version: 1\ntrunks:\n  acme:\n    templates: [global]\n"
+        "outcalls:\n  o:\n    trunks: [acme]\n    patterns: [{exten: _0X., prefix: '9'}]\n",
     )
     assert main(["validate", str(tmp_path)]) == 0
     assert capsys.readouterr().err == ""
     assert main(["validate", "-v", str(tmp_path)]) == 0
     err = capsys.readouterr().err
-    assert "trunks.acme.auth.password: info: secret written in the YAML" in err
+    assert "outcalls.o.patterns[0].prefix: info: prefix 9 is stored" in err
+
+
+def test_validate_warns_of_a_password_written_in_the_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        tmp_path,
+        "s.yaml",
+        "version: 1\ntrunks:\n  acme:\n    templates: [global]\n    auth: {password: s3cret-pw}\n",
+    )
+    assert main(["validate", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "s.yaml:5:22: trunks.acme.auth.password: warning: secret written in the YAML" in err
+    assert "s3cret-pw" not in err
+    assert main(["validate", "--strict", str(tmp_path)]) == 1
 
 
 def test_validate_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

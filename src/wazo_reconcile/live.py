@@ -384,6 +384,9 @@ class LiveIndex:
     transport_users: Mapping[str, tuple[tuple[str, str], ...]]
     template_names: Mapping[str, tuple[str, str]]  # uuid -> (tenant, name)
     template_uuids: Mapping[tuple[str, str], str]  # (tenant or "", name) -> uuid
+    # The live names of the tenants' default templates -> (tenant, `global`, `webrtc`…): the
+    # stack names a default template by its label, and its live name is the same object.
+    default_template_names: Mapping[str, tuple[str, str]]
     trunk_handles: Mapping[int, str]  # trunk id -> handle (as the stack names it)
     trunk_ids: Mapping[str, int]  # handle -> trunk id
     contexts: Mapping[str, tuple[Context, ...]]  # by tenant
@@ -450,11 +453,14 @@ def index_live(live: LiveState, handles: Mapping[TrunkIdentity, str] | None = No
             special[template["uuid"]] = (template["tenant_uuid"], TWILIO_TEMPLATE)
     template_names: dict[str, tuple[str, str]] = {}
     template_uuids: dict[tuple[str, str], str] = {}
+    default_names: dict[str, tuple[str, str]] = {}
     for template in live.sip_templates:
         uuid = template["uuid"]
         scope, name = special.get(uuid, ("", template["name"]))
         template_names[uuid] = (template["tenant_uuid"], name)
         template_uuids[(scope, name)] = uuid
+        if scope and template["name"] != name:
+            default_names[template["name"]] = (scope, name)
     trunk_handles = {
         t["id"]: handles.get(_trunk_identity(t), _trunk_handle(t)) for t in live.trunks
     }
@@ -476,6 +482,7 @@ def index_live(live: LiveState, handles: Mapping[TrunkIdentity, str] | None = No
         transport_users=_transport_users(live, transport_names),
         template_names=template_names,
         template_uuids=template_uuids,
+        default_template_names=default_names,
         trunk_handles=trunk_handles,
         trunk_ids=trunk_ids,
         contexts={tenant: tuple(found) for tenant, found in contexts.items()},

@@ -64,6 +64,8 @@ TWILIO_TEMPLATE = "twilio_trunk"
 DEFAULT_TEMPLATES = (*TENANT_TEMPLATES, TWILIO_TEMPLATE)
 # The defaults that inherit `global` (twilio_trunk does through registration_trunk).
 TEMPLATES_INHERITING_GLOBAL = frozenset({"global", "registration_trunk"})
+# The transports a Wazo is installed with.
+DEFAULT_TRANSPORTS = ("transport-udp", "transport-wss")
 
 Options = tuple[tuple[str, str], ...]
 T = TypeVar("T")

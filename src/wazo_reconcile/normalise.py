@@ -28,6 +28,7 @@ from wazo_reconcile.model import (
 from wazo_reconcile.registers import desired_register, live_register
 from wazo_reconcile.shapes import OptionList, Outcall, RegisterIax, SipBody, Transport, User
 from wazo_reconcile.stack import Declaration, format_path, option_text
+from wazo_reconcile.suggest import suggestions
 
 YamlPath = tuple[str | int, ...]  # a place inside a declaration
 
@@ -515,12 +516,32 @@ def _check_template_ref(
     key = (tenant if name in DEFAULT_TEMPLATES else "", name)
     if key in ctx.declared_templates or key in ctx.index.template_uuids:
         return
-    ctx.problem(decl, path, f"unknown SIP template '{name}': not declared and not on the PBX")
+    declared = (n for scope, n in ctx.declared_templates if scope in ("", tenant))
+    live = (n for scope, n in ctx.index.template_uuids if scope in ("", tenant))
+    message = f"unknown SIP template '{name}': not declared and not on the PBX"
+    ctx.problem(decl, path, message + nearest(name, declared, live))
 
 
 def _check_transport_ref(decl: Declaration, path: YamlPath, name: str, ctx: DesiredContext) -> None:
     if name not in ctx.declared_transports and name not in ctx.index.transport_uuids:
-        ctx.problem(decl, path, f"unknown transport '{name}': not declared and not on the PBX")
+        message = f"unknown transport '{name}': not declared and not on the PBX"
+        near = nearest(name, ctx.declared_transports, ctx.index.transport_uuids)
+        ctx.problem(decl, path, message + near)
+
+
+def nearest(name: str, declared: Iterable[str], live: Iterable[str]) -> str:
+    """The "; did you mean …?" of a message, with the names closest to ``name`` in the stack
+    and on the PBX (empty when none is close)."""
+    in_stack = set(declared)
+    close = suggestions(name, [*in_stack, *live], n=3)
+    groups = (
+        ([c for c in close if c in in_stack], "in the stack"),
+        ([c for c in close if c not in in_stack], "on the PBX"),
+    )
+    shown = [
+        " or ".join(f"'{c}'" for c in names) + f" ({where})" for names, where in groups if names
+    ]
+    return f"; did you mean {' or '.join(shown)}?" if shown else ""
 
 
 def _desired_template(decl: Declaration, ctx: DesiredContext) -> Resource:
@@ -531,11 +552,28 @@ def _desired_template(decl: Declaration, ctx: DesiredContext) -> Resource:
         merge = {s: removed_keys(data[s]) for s in (*SIP_SECTIONS, "headers") if s in data}
     return Resource.create(
         ResourceKey("sip_templates", decl.name, tenant),
-        template_identity(tenant, decl.name),
+        _template_identity(decl, tenant, ctx),
         _desired_sip_fields(decl, data, ctx, ctx.texter(decl)),
         origin=decl.location,
         merge=merge,
     )
+
+
+def _template_identity(decl: Declaration, tenant: str, ctx: DesiredContext) -> tuple[str, ...]:
+    """A template's identity; the live name of a default template is that template, which the
+    stack declares by its label (`global`…): a declaration by the live name is refused."""
+    alias = ctx.index.default_template_names.get(decl.name)
+    if alias is None or decl.name in DEFAULT_TEMPLATES:
+        return template_identity(tenant, decl.name)
+    owner, label = alias
+    if (owner, label) not in ctx.declared_templates:  # else: two declarations of one object
+        ctx.problem(
+            decl,
+            (),
+            f"'{decl.name}' is the name of the default '{label}' template of tenant {owner} "
+            f"on the PBX: declare it as '{label}'",
+        )
+    return template_identity(owner, label)
 
 
 def _desired_trunk(decl: Declaration, ctx: DesiredContext) -> Resource:
@@ -589,7 +627,15 @@ def _resolve_context(
     if len(found) == 1:
         return str(found[0]["name"])
     if not found:
-        ctx.problem(decl, path, f"unknown context '{wanted}' in tenant {ctx.tenant_of(decl)}")
+        tenant = ctx.tenant_of(decl)
+        known = [
+            str(text)
+            for c in ctx.index.contexts.get(tenant, ())
+            for text in (c.get("name"), c.get("label"))
+            if text
+        ]
+        message = f"unknown context '{wanted}' in tenant {tenant}" + nearest(wanted, (), known)
+        ctx.problem(decl, path, message)
     else:
         names = ", ".join(sorted(c["name"] for c in found))
         ctx.problem(decl, path, f"context label '{wanted}' is ambiguous ({names}); use the name")
@@ -626,11 +672,9 @@ def _desired_outcall(decl: Declaration, ctx: DesiredContext) -> Resource:
         trunks = tuple(text(t) for t in data["trunks"] or [])
         for i, handle in enumerate(trunks):
             if handle not in ctx.declared_trunks and handle not in ctx.index.trunk_ids:
-                ctx.problem(
-                    decl,
-                    ("trunks", i),
-                    f"unknown trunk '{handle}': not declared and not on the PBX",
-                )
+                message = f"unknown trunk '{handle}': not declared and not on the PBX"
+                near = nearest(handle, ctx.declared_trunks, ctx.index.trunk_ids)
+                ctx.problem(decl, ("trunks", i), message + near)
         fields["trunks"] = trunks
     if "patterns" in data:
         fields["patterns"] = tuple(
@@ -665,9 +709,9 @@ def _desired_pattern(
 def _desired_user(decl: Declaration, ctx: DesiredContext) -> Resource | None:
     user = ctx.index.find_user(decl.name)
     if user is None:
-        ctx.problem(
-            decl, (), f"user '{decl.name}' not found on the PBX (by uuid, email or username)"
-        )
+        known = [str(u[k]) for u in ctx.index.users for k in ("username", "email") if u.get(k)]
+        message = f"user '{decl.name}' not found on the PBX (by uuid, email or username)"
+        ctx.problem(decl, (), message + nearest(decl.name, (), known))
         return None
     data = decl.data or {}
     fields = {}

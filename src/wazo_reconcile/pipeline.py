@@ -187,6 +187,7 @@ def normalise_sides(
             for e in live.endpoints_sip
             if e.get("line")
         },
+        env=resolver.env,
     )
     if problems:
         raise ConfigError(problems)

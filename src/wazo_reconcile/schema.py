@@ -14,9 +14,8 @@ on generated documents.
 
 from __future__ import annotations
 
-import difflib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -27,6 +26,7 @@ import fastjsonschema
 from wazo_reconcile.errors import Problem
 from wazo_reconcile.secrets import is_secret_key
 from wazo_reconcile.stack import Document, Stack, describe, format_path
+from wazo_reconcile.suggest import suggest
 
 if TYPE_CHECKING:
     from jsonschema import Draft7Validator, ValidationError
@@ -297,13 +297,6 @@ def _bounds(error: ValidationError, path: JsonPath, document: Document) -> Itera
 
 def _generic(error: ValidationError, path: JsonPath, document: Document) -> Iterator[Message]:
     yield path, _custom(error) or f"is not valid here ({error.validator})", False
-
-
-def suggest(word: str, choices: Sequence[str]) -> str | None:
-    """The choice closest to a misspelt word (case aside), if one is close enough."""
-    lowered = {choice.lower(): choice for choice in choices}
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1)
-    return lowered[close[0]] if close else None
 
 
 def _keyword_value(error: ValidationError) -> Any:

@@ -5,7 +5,10 @@ Any string value of a stack may hold references, several of them, inside other t
 (``sip:${env:ACME_USER}@sip.acme.example``). ``${file:path}`` is relative to the directory of
 the document that holds it; one trailing newline of the file is dropped. ``${var:NAME}`` is a
 variable of the PBX (the inventory's, or a ``--vars`` file's): not a secret, so plans show its
-value. Errors name the variable or the path, never a value.
+value. Errors name the variable or the path, never a value. The schemes are one table,
+`REF_SCHEMES`; text that looks like a reference but is not one (``${ENV:P}``, ``$env:P``,
+``${env:P``, ``${vault:x}``) is found by :func:`malformed_refs`, so that a typo never becomes a
+password.
 
 Every value of a secret reference (``env``, ``file``), every value a reference gives to a
 secret key, and every literal value of a secret key (``password``, ``secret``, ``md5_cred``,
@@ -60,11 +63,26 @@ _NEVER = re.compile(r"(?!)")
 
 _SECRET_FORMS = frozenset(f for k in SECRET_KEYS for f in (k, k.upper(), k.capitalize()))
 
-REF_PATTERN = re.compile(r"\$\{(env|file|var):([^}]*)\}")
+
+class Scheme(NamedTuple):
+    """A reference scheme: ``${<scheme>:<target>}``."""
+
+    form: str  # how messages show it
+    secret: bool  # its values are secrets wherever they are used, masked in every output
+
+
+# The reference schemes a value may hold. Another scheme is one more entry here: the reference
+# syntax and the check of malformed references follow this table.
+REF_SCHEMES: dict[str, Scheme] = {
+    "env": Scheme("${env:NAME}", secret=True),
+    "file": Scheme("${file:path}", secret=True),
+    "var": Scheme("${var:NAME}", secret=False),
+}
+REF_PATTERN = re.compile(r"\$\{(" + "|".join(REF_SCHEMES) + r"):([^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VAR_NAME = ENV_NAME  # the name of a ${var:…} variable
 # References whose values are secrets wherever they are used; ${var:…} values are not.
-SECRET_SCHEMES = frozenset({"env", "file"})
+SECRET_SCHEMES = frozenset(name for name, scheme in REF_SCHEMES.items() if scheme.secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +127,97 @@ def find_refs(text: str) -> list[SecretRef]:
     if "${" not in text:
         return []
     return [SecretRef(m[1], m[2], m.start(), m.end()) for m in REF_PATTERN.finditer(text)]
+
+
+# What may be a reference attempt: `${word:…`, `$word:`/`$(word:`, `{word:` (a missing `$`).
+_BRACED = re.compile(r"\$\{(\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*):([^}]*)(\}?)")
+_UNBRACED = re.compile(r"\$(\(?)\s*([A-Za-z_][A-Za-z0-9_]*)\s*:([^\s})]*)[)}]?")
+_NO_DOLLAR = re.compile(r"(?<![$\w])\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:([^}\s]*)\}?")
+# `${VAR:1}`, `${VAR:-4:2}`: Asterisk's substrings of a variable, never references.
+_SUBSTRING = re.compile(r"\s*-?[0-9]+(?::-?[0-9]+)?\s*")
+
+
+class Malformed(NamedTuple):
+    """Text that looks like a reference and is not one."""
+
+    start: int
+    written: str  # the text as written
+    message: str  # what is wrong, with the expected form
+
+
+def might_hold_refs(text: str) -> bool:
+    """A cheap test: could `malformed_refs` find something in ``text``?"""
+    return ":" in text and ("$" in text or "{" in text)
+
+
+def malformed_refs(text: str) -> list[Malformed]:
+    """The malformed references of ``text``: a scheme in the wrong case (``${ENV:P}``), a
+    missing brace or dollar (``$env:P``, ``$(env:P)``, ``{env:P}``), an unclosed reference
+    (``${env:P``), spaces inside (``${ env:P}``), an unknown lower-case scheme
+    (``${vault:x}``). Asterisk's own ``${VAR}``, ``${VAR:1}``, ``${FUNC(…)}`` are not
+    references and are left alone."""
+    if not might_hold_refs(text) or not might_hold_refs(REF_PATTERN.sub("", text)):
+        return []  # nothing, or only well-formed references (most values that have one)
+    found = [m for m in map(_braced, _BRACED.finditer(text)) if m is not None]
+    taken = {m.start for m in found}
+    for match in _UNBRACED.finditer(text):
+        scheme = match[2].lower()
+        if scheme in REF_SCHEMES and match.start() not in taken:
+            brace = "parentheses instead of braces" if match[1] else "a missing brace"
+            message = f"'{match[0]}' is not a reference ({brace}): write {_form(scheme, match[3])}"
+            found.append(Malformed(match.start(), match[0], message))
+    for match in _NO_DOLLAR.finditer(text):
+        scheme = match[1].lower()
+        if scheme in REF_SCHEMES:
+            message = (
+                f"'{match[0]}' is not a reference (a missing $): write {_form(scheme, match[2])}"
+            )
+            found.append(Malformed(match.start(), match[0], message))
+    return sorted(found)
+
+
+def _braced(match: re.Match[str]) -> Malformed | None:
+    before, word, after, target, closing = match.groups()
+    scheme = word.lower()
+    if scheme not in REF_SCHEMES:
+        if word != scheme or not closing or _SUBSTRING.fullmatch(target):
+            return None  # an Asterisk variable (upper case), or not a reference at all
+        *others, last = (v.form for v in REF_SCHEMES.values())
+        known = f"{', '.join(others)} and {last}"
+        message = f"unknown reference scheme '{word}' in '{match[0]}': the references are {known}"
+        return Malformed(match.start(), match[0], message)
+    if not closing or "${" in target:
+        written = match[0] if closing and "${" not in target else match[0].split(" ")[0]
+        intended = target.split("${")[0].split()[0] if target.split() else ""
+        message = f"'{written}' is not closed: write {_form(scheme, intended)}"
+        return Malformed(match.start(), written, message)
+    if before or after:
+        message = f"'{match[0]}' is not a reference (spaces): write {_form(scheme, target)}"
+        return Malformed(match.start(), match[0], message)
+    if word != scheme:
+        message = (
+            f"'{match[0]}' is not a reference (schemes are lower case): "
+            f"write {_form(scheme, target)}"
+        )
+        return Malformed(match.start(), match[0], message)
+    return None  # a well-formed reference: resolving it tells the rest
+
+
+def _form(scheme: str, target: str) -> str:
+    """The reference as it should be written (the scheme's form when the target is lost)."""
+    target = target.strip()
+    return f"${{{scheme}:{target}}}" if target else REF_SCHEMES[scheme].form
+
+
+def syntax_error(ref: SecretRef) -> str | None:
+    """What is wrong with a well-formed reference's target, known without resolving it."""
+    if ref.scheme == "env" and not ENV_NAME.fullmatch(ref.target):
+        return f"not a valid environment variable name (the form is {REF_SCHEMES['env'].form})"
+    if ref.scheme == "var" and not VAR_NAME.fullmatch(ref.target):
+        return "not a valid variable name (letters, digits and _)"
+    if ref.scheme == "file" and not ref.target:
+        return f"empty file path (the form is {REF_SCHEMES['file'].form})"
+    return None
 
 
 def is_secret_key(key: object) -> bool:
@@ -185,16 +294,18 @@ class SecretResolver:
         return expanded
 
     def _env(self, ref: SecretRef) -> str:
-        if not ENV_NAME.fullmatch(ref.target):
-            raise SecretError(ref, "not a valid environment variable name")
+        problem = syntax_error(ref)
+        if problem:
+            raise SecretError(ref, problem)
         value = self.env.get(ref.target)
         if value is None:
             raise SecretError(ref, f"environment variable {ref.target} is not set")
         return value
 
     def _var(self, ref: SecretRef) -> str:
-        if not VAR_NAME.fullmatch(ref.target):
-            raise SecretError(ref, "not a valid variable name (letters, digits and _)")
+        problem = syntax_error(ref)
+        if problem:
+            raise SecretError(ref, problem)
         if self.variables is None:
             raise SecretError(
                 ref,
@@ -209,8 +320,9 @@ class SecretResolver:
         return value
 
     def _file(self, ref: SecretRef, base_dir: Path) -> str:
-        if not ref.target:
-            raise SecretError(ref, "empty file path")
+        problem = syntax_error(ref)
+        if problem:
+            raise SecretError(ref, problem)
         key = (str(base_dir), ref.target)
         cached = self._files.get(key)
         if cached is None:
@@ -294,15 +406,18 @@ class Found(NamedTuple):
     slot: bool
 
 
-def scan_strings(value: object) -> list[Found]:
+def scan_strings(
+    value: object, suspects: list[tuple[StringPath, str]] | None = None
+) -> list[Found]:
     """Strings that hold references or are values of secret keys.
 
-    Values of secret keys include the value of a ``[key, value]`` pair. Written for speed:
-    it visits every node of big stacks, and builds a path only for what it returns.
+    Values of secret keys include the value of a ``[key, value]`` pair. ``suspects``, when
+    given, receives the other strings that `malformed_refs` should read. Written for speed: it
+    visits every node of big stacks, and builds a path only for what it returns.
     """
     found: list[Found] = []
     if isinstance(value, dict | list):
-        _scan(value, (), found)
+        _scan(value, (), found, suspects)
     return found
 
 
@@ -315,6 +430,7 @@ def _scan(
     value: dict[str, object] | list[object],
     path: StringPath,
     found: list[Found],
+    suspects: list[tuple[StringPath, str]] | None,
     secret: bool = False,
 ) -> None:
     # `secret`: the strings directly inside are secrets (the value list of a secret key).
@@ -331,8 +447,11 @@ def _scan(
             slot = bool(item) and (secret or _is_secret_slot(key, secret_pair))
             if refs or slot:
                 found.append(Found((*path, key), item, refs, slot))
+            elif suspects is not None and might_hold_refs(item):
+                suspects.append(((*path, key), item))
         elif isinstance(item, dict | list):
-            _scan(item, (*path, key), found, isinstance(item, list) and _is_secret_slot(key, False))
+            slot = isinstance(item, list) and _is_secret_slot(key, False)
+            _scan(item, (*path, key), found, suspects, slot)
 
 
 def _is_secret_slot(key: str | int, secret_pair: bool) -> bool:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import errno
 import gc
 import os
-import re
 import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -45,6 +44,7 @@ from yaml.resolver import Resolver
 
 from wazo_reconcile.errors import ConfigError, Location, Problem
 from wazo_reconcile.model import DEFAULT_TEMPLATES, INSTANCE_WIDE_KINDS, KINDS, PJSIP_SECTIONS
+from wazo_reconcile.yamlerrors import line_col, mark_location, problem_at, yaml_error
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -172,7 +172,7 @@ class Document:
         return self._mark(key_node if key and key_node is not None else node)
 
     def _mark(self, node: Node) -> Location:
-        return _location(self.file, node.start_mark)
+        return mark_location(self.file, node.start_mark)
 
     def _mapping_index(self, node: MappingNode) -> dict[str, tuple[Node, Node]]:
         """Key text -> (key node, value node), as the constructor reads the mapping: the first
@@ -316,7 +316,7 @@ def read_stack(path: StackPath | Sequence[StackPath]) -> tuple[Stack, list[Probl
     for each in roots:
         found = stack_files(each)
         if not found:
-            problems.append(_problem(Location(str(each), 1, 1), "no *.yaml or *.yml file here"))
+            problems.append(problem_at(Location(str(each), 1, 1), "no *.yaml or *.yml file here"))
             readable = False
         files += [f for f in found if f not in seen]
         seen.update(found)
@@ -365,13 +365,13 @@ def read_file(path: Path, *, plain: dict[str, Any] | None = None) -> FileResult:
     try:
         raw = _read_regular_file(path)
     except OSError as exc:
-        return [], [_problem(Location(display, 1, 1), f"cannot read file: {exc.strerror}")]
+        return [], [problem_at(Location(display, 1, 1), f"cannot read file: {exc.strerror}")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line, col = _line_col(raw[: exc.start].decode("utf-8", "replace"))
+        line, col = line_col(raw[: exc.start].decode("utf-8", "replace"))
         message = f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); YAML files must be UTF-8"
-        return [], [_problem(Location(display, line, col), message)]
+        return [], [problem_at(Location(display, line, col), message)]
     loader = StackLoader(text, display, {} if plain is None else plain)
     documents: list[Document] = []
     index = 0
@@ -385,12 +385,12 @@ def read_file(path: Path, *, plain: dict[str, Any] | None = None) -> FileResult:
                 documents.append(Document(display, index, len(documents), data, path.parent, node))
             index += 1
     except yaml.YAMLError as exc:
-        return [], [_yaml_error(exc, text, display)]
+        return [], [yaml_error(exc, text, display)]
     finally:
         loader.dispose()
     if index == 0:
         message = "no YAML document in this file (expected a mapping with 'version: 1')"
-        return [], [_problem(Location(display, 1, 1), message)]
+        return [], [problem_at(Location(display, 1, 1), message)]
     return documents, loader.problems
 
 
@@ -402,65 +402,6 @@ def _read_regular_file(path: Path) -> bytes:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
         return handle.read()
-
-
-_ALIAS_NAME = re.compile(r"\*([0-9A-Za-z_-]+)")  # the characters libyaml allows in a name
-
-
-def _yaml_error(exc: yaml.YAMLError, text: str, display: str) -> Problem:
-    if isinstance(exc, yaml.composer.ComposerError):
-        problem = _composer_problem(exc, text, display)
-        if problem is not None:
-            return problem
-    if isinstance(exc, yaml.MarkedYAMLError):
-        return _syntax_problem(exc, display)
-    if isinstance(exc, yaml.reader.ReaderError):
-        line, col = _line_col(text[: exc.position])
-        char = exc.character
-        shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
-        message = f"character {shown} is not allowed in YAML ({exc.reason})"
-        return _problem(Location(display, line, col), message)
-    return _problem(Location(display, 1, 1), f"YAML error: {exc}")  # without position
-
-
-def _composer_problem(exc: yaml.MarkedYAMLError, text: str, display: str) -> Problem | None:
-    """What the composer refuses, about anchors and aliases, said in the words of a stack."""
-    mark = exc.problem_mark
-    if mark is None:
-        return None
-    if exc.problem == "found undefined alias":
-        name = _ALIAS_NAME.match(text, mark.index)
-        alias = f" '*{name[1]}'" if name else ""
-        return _problem(_location(display, mark), f"undefined alias{alias}")
-    if exc.problem == "second occurrence" and exc.context_mark is not None:
-        first = exc.context_mark.line + 1
-        message = f"anchor defined twice (first at line {first}): give this one another name"
-        return _problem(_location(display, mark), message)
-    return None
-
-
-def _syntax_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
-    mark = exc.problem_mark or exc.context_mark
-    location = _location(display, mark) if mark else Location(display, 1, 1)
-    message = f"YAML syntax error: {exc.problem or exc.context}"
-    if exc.context and exc.problem and exc.context_mark is not None:
-        message += f" ({exc.context} at line {exc.context_mark.line + 1})"
-    if exc.context and "tag" in exc.context:
-        message += "; quote a value that starts with '!', e.g. \"!all,ulaw\""
-    return _problem(location, message)
-
-
-def _line_col(before: str) -> tuple[int, int]:
-    line = before.count("\n") + 1
-    return line, len(before) - (before.rfind("\n") + 1) + 1
-
-
-def _location(display: str, mark: Any) -> Location:  # a Mark: PyYAML's or the C parser's
-    return Location(display, mark.line + 1, mark.column + 1)
-
-
-def _problem(location: Location, message: str, path: str = "$") -> Problem:
-    return Problem(location, path, message)
 
 
 # ------------------------------------------------------------------------ YAML construction
@@ -533,7 +474,7 @@ class StackLoader(yaml.CSafeLoader):
         try:
             data = self.construct_document(node)
         except _Refused as refused:
-            self.problems.append(_problem(self.refusal_location(refused), refused.message))
+            self.problems.append(problem_at(self.refusal_location(refused), refused.message))
             return None
         finally:
             self.memo = {}
@@ -720,13 +661,13 @@ class StackLoader(yaml.CSafeLoader):
         return text
 
     def add(self, node: Node, message: str) -> None:
-        self.problems.append(_problem(_location(self.display, node.start_mark), message))
+        self.problems.append(problem_at(mark_location(self.display, node.start_mark), message))
 
     def refusal_location(self, refused: _Refused) -> Location:
         if refused.node is not None:
-            return _location(self.display, refused.node.start_mark)
+            return mark_location(self.display, refused.node.start_mark)
         assert refused.parent is not None  # an alias, inside the collection that holds it
-        return _location(self.display, _child_mark(self.text, refused.parent, refused.child))
+        return mark_location(self.display, _child_mark(self.text, refused.parent, refused.child))
 
 
 def _child_mark(text: str, parent: Node, child: int) -> Any:  # a Mark: PyYAML's or the C one
