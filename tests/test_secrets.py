@@ -16,12 +16,10 @@ from wazo_reconcile.secrets import (
     SecretError,
     SecretRegistry,
     SecretResolver,
-    collect_secrets,
     expand,
     find_refs,
-    literal_secrets,
     longest_match_pattern,
-    secret_strings,
+    scan_strings,
 )
 from wazo_reconcile.stack import load_stack
 
@@ -121,7 +119,7 @@ def test_resolver_outcome_gathers_values_and_errors(tmp_path: Path) -> None:
     assert SecretResolver({"A": ""}).outcome("${env:A}", tmp_path).expanded == ""
 
 
-def test_secret_strings_finds_references_and_secret_keys() -> None:
+def test_scan_strings_finds_references_and_secret_keys() -> None:
     data: dict[str, Any] = {
         "trunks": {
             "acme": {
@@ -133,7 +131,7 @@ def test_secret_strings_finds_references_and_secret_keys() -> None:
         },
         "Password": "top",
     }
-    found = {(path, text, refs) for path, text, refs in secret_strings(data)}
+    found = {(f.path, f.text, f.refs) for f in scan_strings(data)}
     base = ("trunks", "acme")
     assert found == {
         ((*base, "outbound_auth", "password"), "lit-pass", False),
@@ -144,9 +142,14 @@ def test_secret_strings_finds_references_and_secret_keys() -> None:
         ((*base, "registration", "client_uri"), "sip:${env:U}@h", True),
         (("Password",), "top", False),
     }
-    assert sorted(literal_secrets(data)) == sorted(
-        ["lit-pass", "pair-pass", "x", "iax-1", "iax-2", "top"]
-    )
+    assert {f.text for f in scan_strings(data) if f.slot} == {
+        "lit-pass",
+        "pair-pass",
+        "x",
+        "iax-1",
+        "iax-2",
+        "top",
+    }
 
 
 def test_registry_scrubs_longest_first_and_escapes() -> None:
@@ -201,7 +204,7 @@ def test_scrubbing_filter_masks_log_records() -> None:
     assert stream.getvalue() == f"token {MASK} refused\n{MASK} appears\n"
 
 
-def test_collect_secrets_of_a_stack(tmp_path: Path) -> None:
+def test_registry_collects_the_secrets_of_a_stack(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("file-secret\n", encoding="utf-8")
     (tmp_path / "s.yaml").write_text(
         "version: 1\ntrunks:\n  acme:\n    outbound_auth: {password: '${file:pw}'}\n"
@@ -210,7 +213,9 @@ def test_collect_secrets_of_a_stack(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     stack = load_stack(tmp_path / "s.yaml")
-    registry = collect_secrets(stack, SecretResolver({"U": "user-from-env"}))
+    registry = SecretRegistry()
+    for document in stack.documents:
+        registry.collect(document.data, document.base_dir, SecretResolver({"U": "user-from-env"}))
     for value in ("file-secret", "literal-pw", "user-from-env"):
         assert value in registry
     assert len(registry) == 3

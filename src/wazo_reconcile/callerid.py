@@ -84,10 +84,6 @@ class CallerId:
     def has_number(self) -> bool:
         return self.kind == "full"
 
-    @property
-    def is_special(self) -> bool:
-        return self.kind in _SPECIAL
-
     def presented(self, own: str | None = None) -> str:
         """What the network sees when this value is applied; `own` is the caller's caller ID."""
         if self.kind == "full":
@@ -793,11 +789,3 @@ def _irrelevantfinding(user: UserView, outcall: OutcallView) -> Finding:
     return Finding(
         "info", "caller-id-irrelevant", message, field="outgoing_caller_id", related=outcall.name
     )
-
-
-def findings_by_severity(findings: Iterable[Finding]) -> Mapping[Severity, list[Finding]]:
-    """Findings grouped by severity, errors first (for renderers)."""
-    grouped: dict[Severity, list[Finding]] = {"error": [], "warning": [], "info": []}
-    for found in findings:
-        grouped[found.severity].append(found)
-    return grouped

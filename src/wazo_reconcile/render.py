@@ -539,10 +539,6 @@ def report_dict(report: Report, pbx: str | None = None) -> dict[str, Any]:
     }
 
 
-def render_report_json(report: Report) -> str:
-    return json.dumps(report_dict(report), indent=2) + "\n"
-
-
 def keys(changes: Iterable[Change]) -> list[str]:
     return [str(c.key) for c in changes]
 

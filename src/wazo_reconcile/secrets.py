@@ -40,7 +40,7 @@ from urllib.parse import quote, quote_plus
 from wazo_reconcile.errors import ReconcileError, printable
 
 if TYPE_CHECKING:
-    from wazo_reconcile.stack import Stack
+    pass
 
 # What a secret value becomes wherever the tool shows, logs or writes it.
 MASK = "(sensitive)"
@@ -421,11 +421,6 @@ def scan_strings(
     return found
 
 
-def secret_strings(value: object) -> list[tuple[StringPath, str, bool]]:
-    """`scan_strings` as (path, text, has refs)."""
-    return [(f.path, f.text, f.refs) for f in scan_strings(value)]
-
-
 def _scan(
     value: dict[str, object] | list[object],
     path: StringPath,
@@ -458,13 +453,6 @@ def _is_secret_slot(key: str | int, secret_pair: bool) -> bool:
     if type(key) is int:
         return secret_pair and key == 1
     return key in _SECRET_FORMS
-
-
-def literal_secrets(value: object) -> Iterator[str]:
-    """Literal (reference-free) string values of secret keys and ``[key, value]`` pairs."""
-    for _, text, refs in secret_strings(value):
-        if not refs:
-            yield text
 
 
 # ----------------------------------------------------------------------------- scrubbing
@@ -708,11 +696,3 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted(wanted, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
-
-
-def collect_secrets(stack: Stack, resolver: SecretResolver) -> SecretRegistry:
-    """A registry of every secret value of a stack (unresolvable references are skipped)."""
-    registry = SecretRegistry()
-    for document in stack.documents:
-        registry.collect(document.data, document.base_dir, resolver)
-    return registry
