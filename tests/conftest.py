@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import settings
+
+from support import sandbox_api
+from wazo_reconcile.sandbox import Sandbox
 
 # No example has a time limit (hypothesis's default deadline is 200 ms): a loaded machine
 # would fail tests for being slow. Wall-clock limits live in `timing` tests only.
@@ -13,6 +18,19 @@ settings.load_profile("no-deadline")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    """A fresh sandbox, its ids seeded (tests that need another define their own)."""
+    return Sandbox("fresh", seed=1)
+
+
+@pytest.fixture
+def api(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    """The sandbox's confd API, in process."""
+    with sandbox_api(sandbox) as client:
+        yield client
 
 
 @pytest.fixture(autouse=True)

@@ -16,11 +16,6 @@ CALLD = "/api/calld/1.0/trunks"
 
 
 @pytest.fixture
-def sandbox() -> Sandbox:
-    return Sandbox("fresh", seed=1)
-
-
-@pytest.fixture
 def http(sandbox: Sandbox) -> Iterator[httpx.Client]:
     with httpx.Client(
         transport=sandbox.transport(), base_url="http://sandbox", headers={"X-Auth-Token": "t"}

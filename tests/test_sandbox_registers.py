@@ -3,25 +3,12 @@ seen on the same server but not recorded), and the trunk links they change."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from support import error, ok, sandbox_api
+from support import error, ok
 from wazo_reconcile.sandbox import FRESH_SUB, Sandbox
-
-
-@pytest.fixture
-def sandbox() -> Sandbox:
-    return Sandbox("fresh", seed=1)
-
-
-@pytest.fixture
-def api(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with sandbox_api(sandbox) as client:
-        yield client
 
 
 def register(api: httpx.Client, **body: Any) -> int:
