@@ -43,6 +43,28 @@ def test_stack_names_resolve_before_planning(tmp_path: Path) -> None:
         ("sub-route", FRESH_SUB),
         ("master-route", FRESH_MASTER),
     }
+    # Plans show the tenants as the stack wrote them; JSON keeps the UUIDs.
+    from wazo_reconcile.render import render_json, render_markdown, render_text
+
+    for rendered in (render_text(planned), render_markdown(planned)):
+        assert "+ outcalls/sub-route (tenant Sub tenant)" in rendered
+        assert "+ outcalls/master-route (tenant master)" in rendered
+        assert FRESH_SUB not in rendered
+    assert FRESH_SUB in render_json(planned)
+
+
+def test_plan_time_messages_name_the_tenant_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wazo_reconcile.cli import main
+
+    (tmp_path / "s.yaml").write_text(
+        "version: 1\ntrunks:\n  acme: {context: from-extern}\n", encoding="utf-8"
+    )
+    assert main(["plan", "--sandbox", "--tenant", "sub", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "trunks.acme.context: unknown context 'from-extern' in tenant sub" in err
+    assert FRESH_SUB not in err
 
 
 def test_unknown_names_are_located_and_list_the_visible_tenants(tmp_path: Path) -> None:

@@ -327,6 +327,7 @@ class DesiredContext:
     problems: list[Problem] = field(default_factory=list)
     # Wazo-owned declarations whose sections are exact all the same (`policy.authoritative`)
     exact: Callable[[Declaration], bool] = lambda _decl: False
+    shown: Callable[[str], str] = str  # a tenant's UUID as messages show it (`Stack.tenant_shown`)
 
     def problem(self, decl: Declaration, path: YamlPath, message: str) -> None:
         where = format_path((decl.kind, decl.name, *path))
@@ -570,7 +571,8 @@ def _template_identity(decl: Declaration, tenant: str, ctx: DesiredContext) -> t
         ctx.problem(
             decl,
             (),
-            f"'{decl.name}' is the name of the default '{label}' template of tenant {owner} "
+            f"'{decl.name}' is the name of the default '{label}' template of tenant "
+            f"{ctx.shown(owner)} "
             f"on the PBX: declare it as '{label}'",
         )
     return template_identity(owner, label)
@@ -634,7 +636,8 @@ def _resolve_context(
             for text in (c.get("name"), c.get("label"))
             if text
         ]
-        message = f"unknown context '{wanted}' in tenant {tenant}" + nearest(wanted, (), known)
+        message = f"unknown context '{wanted}' in tenant {ctx.shown(tenant)}"
+        message += nearest(wanted, (), known)
         ctx.problem(decl, path, message)
     else:
         names = ", ".join(sorted(c["name"] for c in found))

@@ -8,7 +8,7 @@ reported at once as a `ConfigError`; nothing here writes to the PBX.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from wazo_reconcile.diff import Action, diff, matches
@@ -117,7 +117,8 @@ def compare(
 ) -> Plan:
     """The plan that makes `live` match `stack` (pure)."""
     sides = normalise_sides(stack, live, tenant=tenant, resolver=resolver)
-    return changes_between(sides, stack.policy, live.fingerprint, selection=selection)
+    plan = changes_between(sides, stack.policy, live.fingerprint, selection=selection)
+    return replace(plan, tenant_labels=stack.tenant_labels) if stack.tenant_labels else plan
 
 
 def changes_between(
@@ -172,6 +173,7 @@ def normalise_sides(
         default_tenant=default_tenant,
         expand=expand,
         exact=lambda decl: matches(f"{decl.kind}/{decl.name}", stack.policy.authoritative),
+        shown=stack.tenant_shown,
     )
     desired = normalise_desired(declarations, ctx)
     live_resources = normalise_live(live, index)

@@ -73,6 +73,8 @@ class Plan:
     # The live state's fingerprint, or how to compute it: only JSON plans and saved plans show
     # it, and it costs a sixth of a plan at 5,000 trunks (see `fingerprint`).
     fingerprint_of: str | Callable[[], str] = field(default="", repr=False, compare=False)
+    # A tenant's UUID -> the name the stack wrote for it (`Stack.tenant_labels`), for display.
+    tenant_labels: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def fingerprint(self) -> str:

@@ -9,7 +9,7 @@ everything it prints as a second line of defence.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,9 +160,11 @@ def _paint(text: str, symbol: str, color: bool) -> str:
     return f"{_COLOUR[symbol]}{text}{_RESET}" if color else text
 
 
-def change_header(change: Change) -> str:
-    tenant = f" (tenant {change.key.tenant})" if change.key.tenant else ""
-    return printable(f"{SYMBOL[change.action]} {change.key}{tenant}")
+def change_header(change: Change, tenant_labels: Mapping[str, str]) -> str:
+    """``+ trunks/acme (tenant sub)``: the tenant as the stack wrote it, else its UUID."""
+    tenant = change.key.tenant
+    shown = f" (tenant {tenant_labels.get(tenant, tenant)})" if tenant else ""
+    return printable(f"{SYMBOL[change.action]} {change.key}{shown}")
 
 
 def change_body(change: Change) -> list[str]:
@@ -185,7 +187,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         out += [f"wazo-reconcile {options.title}: {options.source}", ""]
     for i, change in enumerate(plan.changes):
         symbol = SYMBOL[change.action]
-        head = change_header(change)
+        head = change_header(change, plan.tenant_labels)
         out.append(_paint(f"  {head}", symbol, options.color) + f"  [{', '.join(change.impact)}]")
         out += [f"      {line}" for line in change_body(change)]
         for summary in plan.summaries(i):
@@ -455,7 +457,8 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
         out += [summary_line(plan, options.title), ""]
     for i, change in enumerate(plan.changes):
         impact = ", ".join(change.impact)
-        out.append(f"<details><summary><code>{change_header(change)}</code> — {impact}</summary>")
+        head = change_header(change, plan.tenant_labels)
+        out.append(f"<details><summary><code>{head}</code> — {impact}</summary>")
         out += ["", "```diff"]
         out += [_diff_line(line) for line in change_body(change)]
         out += [f"# {s}" for s in plan.summaries(i)]

@@ -246,6 +246,9 @@ class Stack:
     by_kind: Mapping[str, tuple[Declaration, ...]]
     readable: bool = True  # False when a file could not be read or parsed as YAML
     paths: tuple[Path, ...] = ()
+    # A tenant's UUID -> how the stack wrote it (its slug or name), for tenants written by
+    # name and resolved (`tenants.resolve_names`): plans show what the user wrote.
+    tenant_labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def shown(self) -> str:
@@ -254,6 +257,10 @@ class Stack:
 
     def declarations(self, kind: str) -> list[Declaration]:
         return list(self.by_kind.get(kind, ()))
+
+    def tenant_shown(self, tenant: str) -> str:
+        """A tenant as the stack wrote it (a slug or name resolved to ``tenant``), else itself."""
+        return self.tenant_labels.get(tenant, tenant)
 
     def all_declarations(self) -> list[Declaration]:
         return [decl for kind in KINDS for decl in self.by_kind.get(kind, ())]

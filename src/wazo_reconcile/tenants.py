@@ -153,7 +153,11 @@ def resolve_names(
             problems.append(Problem(document.locate(("tenant",)), "tenant", str(exc)))
     if problems:
         raise ConfigError(problems)
-    return _with(stack, uuids), resolved_default
+    resolved = _with(stack, uuids)
+    if tenant is not None and resolved_default is not None and canonical_uuid(tenant) is None:
+        labels = {resolved_default: tenant, **resolved.tenant_labels}
+        resolved = replace(resolved, tenant_labels=labels)
+    return resolved, resolved_default
 
 
 def _canonical(stack: Stack) -> Stack:
@@ -183,8 +187,13 @@ def with_tenants(stack: Stack, tenants: Mapping[int, str]) -> tuple[Stack, list[
         else document
         for document in stack.documents
     )
+    labels = dict(stack.tenant_labels)
+    for document in stack.documents:
+        written = document.tenant
+        if written is not None and document.ordinal in tenants and canonical_uuid(written) is None:
+            labels.setdefault(tenants[document.ordinal], written)
     by_kind, problems = collect_declarations(documents)
-    resolved = replace(stack, documents=documents, by_kind=by_kind)
+    resolved = replace(stack, documents=documents, by_kind=by_kind, tenant_labels=labels)
     return resolved, problems
 
 

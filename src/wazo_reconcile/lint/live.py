@@ -5,7 +5,7 @@ option keys and values this PBX's PJSIP doc refuses (it may differ from the ship
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from wazo_reconcile.errors import Location, Problem
@@ -50,7 +50,8 @@ def check_live(
         decl = origins.get(want.origin) if want.origin else None
         if decl is None:
             continue
-        message = _live_problem(want, by_identity.get(want.identity), pjsip_readable, sip_names)
+        have = by_identity.get(want.identity)
+        message = _live_problem(want, have, pjsip_readable, sip_names, stack.tenant_shown)
         if message:
             problems.append(Problem(decl.location, format_path(decl.path), message))
     problems += _one_declaration_each(desired, origins)
@@ -61,16 +62,20 @@ def check_live(
 
 
 def _live_problem(
-    want: Resource, have: Resource | None, pjsip_readable: bool, sip_names: Mapping[str, str]
+    want: Resource,
+    have: Resource | None,
+    pjsip_readable: bool,
+    sip_names: Mapping[str, str],
+    shown: Callable[[str], str],
 ) -> str | None:
     kind, name, tenant = want.key.kind, want.key.name, want.key.tenant
     if kind == "pjsip" and not pjsip_readable:
         return "PJSIP settings can only be managed with a master-tenant token"
     if kind == "sip_templates" and name in DEFAULT_TEMPLATES and have is None:
-        return f"tenant {tenant} has no default '{name}' template"
+        return f"tenant {shown(tenant)} has no default '{name}' template"
     if have is not None and tenant and have.key.tenant != tenant:
         return (
-            f"'{name}' already exists in tenant {have.key.tenant}; "
+            f"'{name}' already exists in tenant {shown(have.key.tenant)}; "
             "confd names are unique across tenants"
         )
     if have is None and _sip_named(want) and name in sip_names:
