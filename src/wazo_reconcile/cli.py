@@ -17,35 +17,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from wazo_reconcile import __version__
+from wazo_reconcile.commands import SUMMARIES as SUMMARIES  # re-exported
 from wazo_reconcile.commands.common import Output, OutputHandler, report_error
 from wazo_reconcile.errors import ExitCode
 from wazo_reconcile.secrets import ScrubbingFilter
 
-COMMANDS = (
-    "validate",
-    "plan",
-    "apply",
-    "drift",
-    "status",
-    "export",
-    "explain",
-    "fleet",
-    "sandbox",
-)
-# What `reconcile --help` says of each command, so that only the chosen command's module is
-# imported (importing them all took half a second of every run). A command missing here is
-# imported to register itself; a test keeps this table equal to what the modules register.
-SUMMARIES = {
-    "validate": "check stacks offline (YAML, schema, references, confd rules)",
-    "plan": "show what apply would change on the PBX (read-only)",
-    "apply": "make the PBX match the stack",
-    "drift": "report hand edits on the PBX (exit 2 on drift)",
-    "status": "show whether the trunks are up (exit 2 on a trunk down)",
-    "export": "write the live configuration as a stack (adopt an existing PBX)",
-    "explain": "explain why a call presents its caller ID (read-only)",
-    "fleet": "the PBXs of an inventory: list, CI matrix, variables they need",
-    "sandbox": "serve an embedded wazo-confd emulator on 127.0.0.1",
-}
+COMMANDS = tuple(SUMMARIES)  # in the order `reconcile --help` lists them
 
 log = logging.getLogger(__name__)
 

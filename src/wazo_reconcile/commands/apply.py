@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from wazo_reconcile.apply import Outcome, Report, Status, apply_plan
+from wazo_reconcile.commands import add_command
 from wazo_reconcile.commands import health as trunk_health
 from wazo_reconcile.commands.common import (
     Output,
@@ -17,6 +18,7 @@ from wazo_reconcile.commands.common import (
     Target,
     add_selection_args,
     add_stack_args,
+    at_least_one,
     open_session,
     selection_of,
 )
@@ -91,13 +93,7 @@ registered (--wait-healthy), 130 interrupted."""
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "apply",
-        help="make the PBX match the stack",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "apply", DESCRIPTION, EPILOG)
     add_stack_args(parser)
     add_plan_output_args(parser)
     add_selection_args(parser)
@@ -111,7 +107,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--parallelism",
-        type=_positive,
+        type=at_least_one,
         default=4,
         metavar="N",
         help="changes run at once inside a dependency level (default 4; 1 = one at a time)",
@@ -131,13 +127,6 @@ def register(subparsers: Any) -> None:
     )
     add_call_guard_args(parser, wait=True)
     parser.set_defaults(func=run)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def run(args: argparse.Namespace, output: Output) -> int:

@@ -46,6 +46,7 @@ from wazo_reconcile.stack import Stack, read_stack
 
 if TYPE_CHECKING:  # imported where used: `export` needs neither the planner nor the linter
     from wazo_reconcile.confd import ConfdClient
+    from wazo_reconcile.lint import LintOptions
     from wazo_reconcile.planner import Plan, Selection
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def add_inventory_args(parser: argparse.ArgumentParser, *, fleet: bool = True) -
         )
         group.add_argument(
             "--concurrency",
-            type=_at_least_one,
+            type=at_least_one,
             default=4,
             metavar="N",
             help="PBXs run at once (default 4)",
@@ -181,7 +182,7 @@ def add_inventory_args(parser: argparse.ArgumentParser, *, fleet: bool = True) -
     )
 
 
-def _at_least_one(text: str) -> int:
+def at_least_one(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -346,24 +347,43 @@ def load_checked(
     for each in paths:
         if not Path(each).exists():
             raise UsageError(f"{each}: no such file or directory")
-    from wazo_reconcile.lint import LintOptions, check_stack
+    from wazo_reconcile.lint import LintOptions
 
     options = LintOptions(
         env=resolver.env, variables=resolver.variables, resolve_secrets=resolve_secrets
     )
-    stack, problems = read_stack(paths[0] if len(paths) == 1 else paths)
-    problems += check_stack(stack, options=options, secrets=output.secrets)
-    if strict:
-        problems = [
-            replace(p, severity="error") if p.severity == "warning" else p for p in problems
-        ]
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
+    stack, problems = checked_stack(paths, options, output.secrets, strict=strict)
+    if error_count(problems):
         raise ConfigError(problems_to_show(problems))
     for problem in sorted(problems, key=Problem.sort_key):
         if problem.severity == "warning":
             output.err(f"{problem}\n")
     return stack
+
+
+def checked_stack(
+    paths: Sequence[str], options: LintOptions, secrets: SecretRegistry | None, *, strict: bool
+) -> tuple[Stack, list[Problem]]:
+    """The stack at ``paths`` (several: merged) and its problems; with ``strict``, warnings
+    become errors. The secret values met go into ``secrets``."""
+    from wazo_reconcile.lint import check_stack
+
+    stack, problems = read_stack(paths[0] if len(paths) == 1 else tuple(paths))
+    problems += check_stack(stack, options=options, secrets=secrets)
+    if strict:
+        problems = [
+            replace(p, severity="error") if p.severity == "warning" else p for p in problems
+        ]
+    return stack, problems
+
+
+def plural(count: int, word: str) -> str:
+    """``count`` and ``word``, with an s unless there is one: "1 change", "3 changes"."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def error_count(problems: Sequence[Problem]) -> int:
+    return sum(1 for p in problems if p.severity == "error")
 
 
 def problems_to_show(problems: list[Problem]) -> list[Problem]:
@@ -384,9 +404,8 @@ def report_error(exc: BaseException, output: Output) -> int:
     if isinstance(exc, ConfigError):
         for problem in exc.problems:
             output.err(f"{problem}\n")
-        errors = sum(1 for p in exc.problems if p.severity == "error")
-        plural = "s" if errors != 1 else ""
-        output.err(f"error: {errors} problem{plural} in the input; nothing sent to the PBX\n")
+        errors = plural(error_count(exc.problems), "problem")
+        output.err(f"error: {errors} in the input; nothing sent to the PBX\n")
         return int(exc.exit_code)
     if isinstance(exc, ReconcileError):
         output.err(f"error: {output.shown(str(exc), limit=2000)}\n")

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wazo_reconcile.commands.common import Output, Target, add_stack_args, open_session
+from wazo_reconcile.commands import add_command
+from wazo_reconcile.commands.common import Output, Target, add_stack_args, open_session, plural
 from wazo_reconcile.commands.plan import add_plan_output_args, render
 from wazo_reconcile.commands.runs import Result, Run, run_targets
 from wazo_reconcile.errors import ApiError, ExitCode, ReconcileError
@@ -41,13 +42,7 @@ several PBXs: the most severe."""
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "drift",
-        help="report hand edits on the PBX (exit 2 on drift)",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "drift", DESCRIPTION, EPILOG)
     add_stack_args(parser)
     add_plan_output_args(parser)
     parser.add_argument(
@@ -96,7 +91,7 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
     session.output.out(render(plan, args, session, title="drift", health=health))
     changes = len(plan.changes)
     if not plan.is_empty:
-        outcome = f"drift: {changes} change{'s' if changes != 1 else ''}"
+        outcome = f"drift: {plural(changes, 'change')}"
         return Result(ExitCode.CHANGES, outcome, changes, drift=True, plan=plan)
     if health is not None and not health.ok:
         return Result(ExitCode.UNHEALTHY, "in sync; a trunk is down", 0, drift=False, plan=plan)

@@ -33,6 +33,7 @@ from wazo_reconcile.callerid import (
     explain,
     parse_caller_id,
 )
+from wazo_reconcile.commands import add_command
 from wazo_reconcile.commands.common import (
     Output,
     add_inventory_args,
@@ -115,22 +116,16 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "explain",
-        help="explain why a call presents its caller ID (read-only)",
-        description=TOPICS_DESCRIPTION,
-        epilog=TOPICS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "explain", TOPICS_DESCRIPTION, TOPICS_EPILOG)
     topics = parser.add_subparsers(
         dest="topic", metavar="TOPIC", required=True, parser_class=type(parser)
     )
-    caller_id = topics.add_parser(
+    caller_id = add_command(
+        topics,
         "caller-id",
+        DESCRIPTION,
+        EPILOG,
         help="which caller ID an outgoing call presents, and why",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     caller_id.add_argument(
         "--user", required=True, metavar="USER", help="the caller: email, username or uuid"

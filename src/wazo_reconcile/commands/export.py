@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wazo_reconcile import __version__
+from wazo_reconcile.commands import add_command
 from wazo_reconcile.commands.common import Output, protect_logs
 from wazo_reconcile.commands.connection import open_client
 from wazo_reconcile.errors import ApiError, ExitCode, UsageError
@@ -65,13 +66,7 @@ exit status: 0 exported, 1 error (connection, API, existing files without --forc
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "export",
-        help="write the live configuration as a stack (adopt an existing PBX)",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "export", DESCRIPTION, EPILOG)
     parser.add_argument(
         "--output",
         "-o",

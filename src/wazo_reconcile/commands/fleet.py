@@ -15,6 +15,7 @@ import argparse
 import json
 from typing import Any
 
+from wazo_reconcile.commands import add_command
 from wazo_reconcile.commands.common import Output
 from wazo_reconcile.errors import ExitCode
 from wazo_reconcile.inventory import DEFAULT_INVENTORY, Inventory, Pbx, load_inventory
@@ -41,13 +42,7 @@ exit status: 0 printed, 1 error (an invalid inventory, an unknown PBX)."""
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "fleet",
-        help="the PBXs of an inventory: list, CI matrix, variables they need",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "fleet", DESCRIPTION, EPILOG)
     actions = parser.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=type(parser)
     )

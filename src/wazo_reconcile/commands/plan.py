@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from wazo_reconcile.commands import add_command
 from wazo_reconcile.commands.common import (
     FORMATS,
     Output,
@@ -15,6 +16,7 @@ from wazo_reconcile.commands.common import (
     add_selection_args,
     add_stack_args,
     open_session,
+    plural,
     selection_of,
 )
 from wazo_reconcile.commands.health import add_call_guard_args, with_call_guard
@@ -59,13 +61,7 @@ on a trunk to delete) without --force."""
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "plan",
-        help="show what apply would change on the PBX (read-only)",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "plan", DESCRIPTION, EPILOG)
     add_stack_args(parser)
     add_plan_output_args(parser)
     add_selection_args(parser)
@@ -188,9 +184,7 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
     if plan.refusals and not args.force:
         raise UnsafePlanError(refusal_message(plan.refusals))
     changes = len(plan.changes)
-    outcome = (
-        "no changes" if plan.is_empty else f"{changes} change{'s' if changes != 1 else ''} pending"
-    )
+    outcome = "no changes" if plan.is_empty else f"{plural(changes, 'change')} pending"
     if args.detailed_exitcode and not plan.is_empty:
         return Result(ExitCode.CHANGES, outcome, changes, plan=plan)
     return Result(ExitCode.OK, outcome, changes, plan=plan)

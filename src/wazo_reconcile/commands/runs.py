@@ -27,6 +27,8 @@ from wazo_reconcile.commands.common import (
     SECTION,
     Output,
     Target,
+    error_count,
+    plural,
     report_error,
     single_target,
     variables_of,
@@ -288,8 +290,7 @@ def _text(stream: Any) -> str:
 
 def _failure(exc: BaseException, section: Output) -> str:
     if isinstance(exc, ConfigError):
-        errors = sum(1 for p in exc.problems if p.severity == "error")
-        return f"invalid: {errors} problem{'s' if errors != 1 else ''} in the input"
+        return f"invalid: {plural(error_count(exc.problems), 'problem')} in the input"
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     if isinstance(exc, ReconcileError):
@@ -321,8 +322,7 @@ def summary_text(runs: Sequence[Run], *, command: str, code: int, markdown: bool
         for run in runs
     ]
     head = ("PBX", "changes", "drift", "result", "exit")
-    plural = "s" if len(runs) != 1 else ""
-    title = f"{command} on {len(runs)} PBX{'s' if plural else ''}: exit status {code}"
+    title = f"{command} on {plural(len(runs), 'PBX')}: exit status {code}"
     if markdown:
         lines = [f"### wazo-reconcile {title}", "", "| " + " | ".join(head) + " |"]
         lines.append("|---|---:|---|---|---:|")

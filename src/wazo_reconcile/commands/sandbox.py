@@ -8,6 +8,7 @@ import signal
 import threading
 from typing import Any
 
+from wazo_reconcile.commands import add_command
 from wazo_reconcile.commands.common import Output
 from wazo_reconcile.errors import ExitCode, UsageError
 from wazo_reconcile.sandbox import COST_PROFILES, PROFILES, FaultConfig, FaultRule, Sandbox
@@ -46,16 +47,14 @@ POST /_sandbox/faults, GET /_sandbox/state, POST /_sandbox/tokens, GET/POST /_sa
 exit status: 0 stopped (Ctrl-C or SIGTERM), 1 error (the port cannot be bound, bad options).
 """
 
+DESCRIPTION = (
+    "Serve the sandbox: a stateful wazo-confd (and wazo-auth token, and wazo-calld trunk status) "
+    "emulator."
+)
+
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "sandbox",
-        help="serve an embedded wazo-confd emulator on 127.0.0.1",
-        description="Serve the sandbox: a stateful wazo-confd (and wazo-auth token, and "
-        "wazo-calld trunk status) emulator.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "sandbox", DESCRIPTION, EXAMPLES)
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from wazo_reconcile import __version__
+from wazo_reconcile.commands import add_command
 from wazo_reconcile.commands.common import FORMATS, Output, load_checked, protect_logs
 from wazo_reconcile.commands.health import live_refs, read_health, stack_refs
 from wazo_reconcile.errors import ExitCode
@@ -38,13 +39,7 @@ wazo-calld unreachable, ACL missing), 2 a trunk that should register is not regi
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "status",
-        help="show whether the trunks are up (exit 2 on a trunk down)",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "status", DESCRIPTION, EPILOG)
     parser.add_argument(
         "path",
         metavar="PATH",

@@ -10,17 +10,24 @@ import argparse
 import json
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wazo_reconcile.commands.common import Output, Target, add_inventory_args, variables_of
+from wazo_reconcile.commands import add_command
+from wazo_reconcile.commands.common import (
+    Output,
+    Target,
+    add_inventory_args,
+    checked_stack,
+    plural,
+    variables_of,
+)
 from wazo_reconcile.commands.runs import Result, run_targets, selects_pbxs
 from wazo_reconcile.errors import ExitCode, Problem, UsageError
-from wazo_reconcile.lint import LintOptions, check_stack
+from wazo_reconcile.lint import LintOptions
 from wazo_reconcile.pjsip import PjsipDoc
 from wazo_reconcile.secrets import SecretRegistry
-from wazo_reconcile.stack import read_stack
 
 FORMAT_VERSION = 1
 
@@ -57,13 +64,7 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "validate",
-        help="check stacks offline (YAML, schema, references, confd rules)",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "validate", DESCRIPTION, EPILOG)
     parser.add_argument("paths", nargs="*", metavar="PATH", help="a stack: YAML file or directory")
     parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
     parser.add_argument(
@@ -133,9 +134,9 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
     result.path = f"{target.pbx}: {target.shown}"
     _print([result], args, output, pbx=target.pbx)
     errors, warnings = result.count("error"), result.count("warning")
-    outcome = "valid" if result.valid else f"invalid: {_plural(errors, 'error')}"
+    outcome = "valid" if result.valid else f"invalid: {plural(errors, 'error')}"
     if warnings and result.valid:
-        outcome += f" ({_plural(warnings, 'warning')})"
+        outcome += f" ({plural(warnings, 'warning')})"
     return Result(ExitCode.OK if result.valid else ExitCode.ERROR, outcome)
 
 
@@ -167,12 +168,8 @@ def validate_path(
 ) -> StackResult:
     """Read and check one stack; with ``strict``, warnings become errors. The secret values
     met go into ``secrets``."""
-    stack, problems = read_stack(path if isinstance(path, str) or len(path) > 1 else path[0])
-    problems += check_stack(stack, options=options, secrets=secrets)
-    if strict:
-        problems = [
-            replace(p, severity="error") if p.severity == "warning" else p for p in problems
-        ]
+    paths = (path,) if isinstance(path, str) else path
+    stack, problems = checked_stack(paths, options, secrets, strict=strict)
     problems.sort(key=Problem.sort_key)
     log.debug("%s: %d documents, %d problems", path, len(stack.documents), len(problems))
     return StackResult(
@@ -214,13 +211,9 @@ def _print_text(result: StackResult, output: Output, *, verbose: bool) -> None:
             output.err(f"{problem}\n")
     errors, warnings = result.count("error"), result.count("warning")
     output.out(
-        f"{result.path}: {_plural(errors, 'error')}, {_plural(warnings, 'warning')} "
-        f"({_plural(result.resources, 'resource')})\n"
+        f"{result.path}: {plural(errors, 'error')}, {plural(warnings, 'warning')} "
+        f"({plural(result.resources, 'resource')})\n"
     )
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _json_document(results: list[StackResult], pbx: str | None = None) -> dict[str, Any]:
