@@ -7,17 +7,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from support import sandbox_api
 from wazo_reconcile.sandbox import FRESH_MASTER, FRESH_SUB, Sandbox
 
 
 @pytest.fixture
 def api() -> Iterator[httpx.Client]:
-    sandbox = Sandbox("fresh")
-    with httpx.Client(
-        transport=sandbox.transport(),
-        base_url="http://sandbox/api/confd/1.1",
-        headers={"X-Auth-Token": "t"},
-    ) as client:
+    with sandbox_api(Sandbox("fresh")) as client:
         yield client
 
 
