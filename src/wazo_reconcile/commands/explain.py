@@ -194,9 +194,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         raise UsageError("--offline reads the stack alone: give PATH (or --pbx) too")
     if stacked and args.offline:
         state = stack_state(args, output)
-    elif args.path:
-        state = desired_state(args, output)
-    elif selects_pbxs(args):
+    elif stacked:
         state = desired_state(args, output)
     else:
         state = live_state(args, output)
