@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Literal, TypeVar
 
@@ -266,15 +266,7 @@ class Finding:
     related: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "severity": self.severity,
-            "code": self.code,
-            "message": self.message,
-            "exten": self.exten,
-            "context": self.context,
-            "field": self.field,
-            "related": self.related,
-        }
+        return asdict(self)
 
 
 def pattern_problems(patterns: Iterable[Pattern]) -> list[Finding]:
