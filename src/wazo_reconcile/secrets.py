@@ -34,13 +34,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import quote, quote_plus
 
 from wazo_reconcile.errors import ReconcileError, printable
-
-if TYPE_CHECKING:
-    pass
 
 # What a secret value becomes wherever the tool shows, logs or writes it.
 MASK = "(sensitive)"
@@ -270,6 +267,9 @@ class SecretResolver:
 
     def resolve(self, ref: SecretRef, base_dir: Path) -> str:
         """The value of one reference; raises :class:`SecretError`."""
+        problem = syntax_error(ref)
+        if problem:
+            raise SecretError(ref, problem)
         if ref.scheme == "env":
             return self._env(ref)
         if ref.scheme == "var":
@@ -294,18 +294,12 @@ class SecretResolver:
         return expanded
 
     def _env(self, ref: SecretRef) -> str:
-        problem = syntax_error(ref)
-        if problem:
-            raise SecretError(ref, problem)
         value = self.env.get(ref.target)
         if value is None:
             raise SecretError(ref, f"environment variable {ref.target} is not set")
         return value
 
     def _var(self, ref: SecretRef) -> str:
-        problem = syntax_error(ref)
-        if problem:
-            raise SecretError(ref, problem)
         if self.variables is None:
             raise SecretError(
                 ref,
@@ -320,9 +314,6 @@ class SecretResolver:
         return value
 
     def _file(self, ref: SecretRef, base_dir: Path) -> str:
-        problem = syntax_error(ref)
-        if problem:
-            raise SecretError(ref, problem)
         key = (str(base_dir), ref.target)
         cached = self._files.get(key)
         if cached is None:
@@ -383,18 +374,6 @@ def expand(text: str, *, env: Mapping[str, str], base_dir: Path) -> str:
 # ------------------------------------------------------------------------------ walking
 
 StringPath = tuple[str | int, ...]
-
-
-def iter_strings(value: object, path: StringPath = ()) -> Iterator[tuple[StringPath, str]]:
-    """Every string value inside a YAML value, with its path (keys are not values)."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from iter_strings(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from iter_strings(item, (*path, index))
 
 
 class Found(NamedTuple):
@@ -458,36 +437,20 @@ def _is_secret_slot(key: str | int, secret_pair: bool) -> bool:
 # ----------------------------------------------------------------------------- scrubbing
 
 
-def _json(text: str) -> str:
-    return json.dumps(text)[1:-1]
-
-
-def _json_unicode(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)[1:-1]
-
-
-def _repr(text: str) -> str:
-    return repr(text)[1:-1]
-
-
-def _collapsed(text: str) -> str:
-    return " ".join(text.split())
-
-
 # How a secret may reach an output other than as itself: escaped in a JSON document (with or
 # without \u escapes), in a Python repr, URL-encoded, in HTML, re-spaced for a one-line
 # message, escaped for a terminal (`errors.printable`); and two of these in a row (a JSON body
 # echoed inside a JSON error message, a repr shown on a terminal).
 ENCODINGS: tuple[Callable[[str], str], ...] = (
-    _json,
-    _json_unicode,
-    _repr,
+    lambda text: json.dumps(text)[1:-1],
+    lambda text: json.dumps(text, ensure_ascii=False)[1:-1],
+    lambda text: repr(text)[1:-1],
     lambda text: ascii(text)[1:-1],
     lambda text: quote(text, safe=""),
     quote_plus,
     html.escape,
     lambda text: html.escape(text, quote=False),
-    _collapsed,
+    lambda text: " ".join(text.split()),
     printable,
 )
 
@@ -549,21 +512,6 @@ class SecretRegistry:
                 self._pattern = longest_match_pattern(short) if short else _NEVER
                 self._long = sorted(self._forms - set(short), key=len, reverse=True)
             return self._pattern, self._long
-
-    def collect(self, document_data: object, base_dir: Path, resolver: SecretResolver) -> None:
-        """Register the secrets of one document: literal secret values, and the values of
-        secret references and of any reference in a secret key."""
-        for found in scan_strings(document_data):
-            if not found.refs:
-                self.add(found.text)
-                continue
-            for ref in find_refs(found.text):
-                if not (ref.secret or found.slot):
-                    continue  # a variable: not a secret
-                try:
-                    self.add(resolver.resolve(ref, base_dir))
-                except SecretError:
-                    continue  # lint reports it, by name
 
 
 def longest_match_pattern(values: Iterable[str]) -> re.Pattern[str]:
