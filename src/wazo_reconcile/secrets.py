@@ -31,7 +31,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, TypeGuard
@@ -524,8 +524,9 @@ def longest_match_pattern(values: Iterable[str]) -> re.Pattern[str]:
     ``re.compile("|".join(map(re.escape, sorted(values, key=len, reverse=True))))``, which
     remains the fallback for tries too deep to compile.
     """
+    unique = set(values)
     trie: Trie = {}
-    for value in values:
+    for value in unique:
         node = trie
         for char in value:
             node = node.setdefault(char, {})
@@ -533,7 +534,7 @@ def longest_match_pattern(values: Iterable[str]) -> re.Pattern[str]:
     try:
         return re.compile(_trie_regex(trie))
     except (RecursionError, re.error, OverflowError):
-        ordered = sorted(_trie_values(trie), key=len, reverse=True)
+        ordered = sorted(unique, key=len, reverse=True)
         return re.compile("|".join(map(re.escape, ordered)))
 
 
@@ -555,17 +556,6 @@ def _trie_regex(node: Trie) -> str:
     if _END in node:
         return body + "?" if len(branches) == 1 and len(body) == 1 else f"(?:{body})?"
     return body
-
-
-def _trie_values(node: Trie, prefix: str = "") -> Iterator[str]:
-    stack = [(node, prefix)]
-    while stack:
-        node, prefix = stack.pop()
-        for char, child in node.items():
-            if char == _END:
-                yield prefix
-            else:
-                stack.append((child, prefix + char))
 
 
 class ScrubbingFilter(logging.Filter):

@@ -228,9 +228,7 @@ def _check_credentials(
             "give either a token (--token / WAZO_TOKEN) or a username and password "
             "(--username/--password / WAZO_USERNAME/WAZO_PASSWORD), not both"
         )
-    if token:
-        return
-    if username and password:
+    if token or (username and password):
         return
     if username or password:
         missing = "--password (or WAZO_PASSWORD)" if username else "--username (or WAZO_USERNAME)"
