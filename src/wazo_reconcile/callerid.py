@@ -475,10 +475,6 @@ def _anonymous_notes(chain: Sequence[ChainStep]) -> tuple[str, ...]:
         return ()
     if internal.applied:
         return ("internal_caller_id wins over `anonymous`: these calls are NOT anonymous",)
-    return (_anonymous_note(pattern),)
-
-
-def _anonymous_note(pattern: ChainStep) -> str:
     cid = parse_caller_id(pattern.value, for_user=False) if pattern.value else None
     pai = (
         f"the pattern caller ID's number {cid.number}"
@@ -487,7 +483,7 @@ def _anonymous_note(pattern: ChainStep) -> str:
     )
     return (
         "anonymous: presentation is prohibited; on PJSIP trunks Wazo adds `Privacy: id` and a "
-        f"P-Asserted-Identity with {pai}"
+        f"P-Asserted-Identity with {pai}",
     )
 
 

@@ -127,8 +127,6 @@ def field_lines(change: FieldChange) -> list[str]:
 
 
 def _item(name: str, value: object) -> str:
-    if isinstance(value, Pattern):
-        return show_pattern(value)
     if isinstance(value, tuple) and len(value) == 2:
         return _pair_line(name, value)
     return show(value)

@@ -189,15 +189,13 @@ def _braced(match: re.Match[str]) -> Malformed | None:
         message = f"'{written}' is not closed: write {_form(scheme, intended)}"
         return Malformed(match.start(), written, message)
     if before or after:
-        message = f"'{match[0]}' is not a reference (spaces): write {_form(scheme, target)}"
-        return Malformed(match.start(), match[0], message)
-    if word != scheme:
-        message = (
-            f"'{match[0]}' is not a reference (schemes are lower case): "
-            f"write {_form(scheme, target)}"
-        )
-        return Malformed(match.start(), match[0], message)
-    return None  # a well-formed reference: resolving it tells the rest
+        reason = "spaces"
+    elif word != scheme:
+        reason = "schemes are lower case"
+    else:
+        return None  # a well-formed reference: resolving it tells the rest
+    message = f"'{match[0]}' is not a reference ({reason}): write {_form(scheme, target)}"
+    return Malformed(match.start(), match[0], message)
 
 
 def _form(scheme: str, target: str) -> str:
