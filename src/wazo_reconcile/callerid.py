@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from wazo_reconcile.dialpattern import (
@@ -401,15 +401,9 @@ def _chain(
         ChainStep("default", True, None, own or CALLERS_OWN, "nothing above applies"),
     ]
     decided = next(i for i, step in enumerate(steps) if step.applied)
-    return tuple(_settle(step, i, decided, steps) for i, step in enumerate(steps))
-
-
-def _settle(step: ChainStep, i: int, decided: int, steps: list[ChainStep]) -> ChainStep:
-    if i <= decided:
-        return step
-    winner = steps[decided].source
-    note = f"overridden by {winner}" if step.applied else step.note
-    return ChainStep(step.source, False, step.value, step.gives, note)
+    note = f"overridden by {steps[decided].source}"
+    later = [replace(s, applied=False, note=note) if s.applied else s for s in steps[decided + 1 :]]
+    return (*steps[: decided + 1], *later)
 
 
 def _internal_step(outcall: OutcallView, own: str | None) -> ChainStep:

@@ -621,12 +621,7 @@ def secret_values(value: object) -> set[str]:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by the mask.
-
-    Values shorter than `MIN_SCRUB_LENGTH` are left alone, as `SecretRegistry` does: masking a
-    one-letter token would mangle every word of the text (validate warns about such values).
-    """
-    wanted = {form for s in secrets if len(s) >= MIN_SCRUB_LENGTH for form in encoded_forms(s)}
-    for secret in sorted(wanted, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+    """``text`` with every occurrence of each secret replaced by the mask, as a
+    `SecretRegistry` of them masks it (values shorter than `MIN_SCRUB_LENGTH` are left alone:
+    masking a one-letter token would mangle every word of the text)."""
+    return SecretRegistry(secrets).scrub(text)
