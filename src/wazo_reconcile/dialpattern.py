@@ -284,10 +284,8 @@ def pattern_problems(patterns: Iterable[Pattern]) -> list[Finding]:
 def context_problems(patterns: Iterable[Pattern]) -> list[Finding]:
     """The pair findings of `pattern_problems`: per context, each pattern that is the same
     extension as one tried before it (`duplicate`) or gets none of its numbers (`shadowed`)."""
-    findings: list[Finding] = []
-    for context, group in _by_context(dict.fromkeys(patterns)).items():
-        findings += _pair_findings(context, group)
-    return findings
+    groups = _by_context(dict.fromkeys(patterns)).values()
+    return [finding for group in groups for finding in _pair_findings(group)]
 
 
 def _by_context(patterns: Iterable[Pattern]) -> dict[str, list[Pattern]]:
@@ -342,20 +340,19 @@ def _token_issues(compiled: CompiledPattern) -> list[tuple[str, str]]:
             issues.append(("ignored-characters", message))
             break
         if token.kind == "empty" and i + 1 < len(tokens):
-            issues.append(("empty-class", _empty_class_message(tokens[i + 1])))
+            if tokens[i + 1].kind == "bang":
+                message = (
+                    "`[]!` behaves like `.`: Asterisk skips `[]` only when another digit follows"
+                )
+            else:
+                message = "`[]` is ignored by Asterisk (it matches no digit)"
+            issues.append(("empty-class", message))
     return issues
-
-
-def _empty_class_message(following: _Token) -> str:
-    if following.kind == "bang":
-        return "`[]!` behaves like `.`: Asterisk skips `[]` only when another digit follows"
-    return "`[]` is ignored by Asterisk (it matches no digit)"
 
 
 def _never_reason(compiled: CompiledPattern) -> str | None:
     if compiled.tail == "never":
-        kinds = {t.kind for t in compiled.tokens}
-        if "unclosed" in kinds:
+        if any(t.kind == "unclosed" for t in compiled.tokens):
             return "`[` is never closed"
         return "it ends with an empty class `[]`"
     for token_chars in compiled.positions:
@@ -370,7 +367,7 @@ def _never_reason(compiled: CompiledPattern) -> str | None:
     return None
 
 
-def _pair_findings(context: str, group: list[Pattern]) -> list[Finding]:
+def _pair_findings(group: list[Pattern]) -> list[Finding]:
     """For each pattern, the first pattern tried before it that hides it, if any.
 
     The same result as comparing every pair in Asterisk's order (`_pair_finding`), without
