@@ -33,6 +33,7 @@ SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 _COLOUR = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[1;31m"}
 _RESET = "\033[0m"
 _ORDER = ("type", "label", "interface")
+# A dial pattern's values besides exten and context, in the order plans show them.
 _PATTERN_EXTRAS = ("caller_id", "strip_digits", "prefix", "external_prefix")
 
 
@@ -321,14 +322,7 @@ def _md_text(text: str) -> str:
 
 def json_value(value: Any) -> Any:
     if isinstance(value, Pattern):
-        return {
-            "exten": value.exten,
-            "context": value.context,
-            "caller_id": value.caller_id,
-            "strip_digits": value.strip_digits,
-            "prefix": value.prefix,
-            "external_prefix": value.external_prefix,
-        }
+        return {name: getattr(value, name) for name in ("exten", "context", *_PATTERN_EXTRAS)}
     if _is_pairs(value) and value:
         return [list(masked_pair(*p)) for p in value]
     if isinstance(value, tuple):
