@@ -694,11 +694,8 @@ def user_problems(user: UserView, outcalls: Iterable[OutcallView] = ()) -> list[
         Finding(sev, "caller-id", msg, field="outgoing_caller_id")
         for sev, msg in caller_id_problems(value)
     ]
-    if value == "default":
-        return findings
-    for outcall in outcalls:
-        if outcall.internal_caller_id:
-            findings.append(_irrelevantfinding(user, outcall))
+    if value != "default":
+        findings += [_irrelevantfinding(user, o) for o in outcalls if o.internal_caller_id]
     return findings
 
 
