@@ -128,7 +128,7 @@ def caller_id_problems(text: str, *, for_user: bool = True) -> list[tuple[Severi
             ("error", f"caller ID is {len(text)} characters long; confd accepts at most 80")
         )
     cid = parse_caller_id(text, for_user=for_user)
-    problem = _special_word_problem(cid, for_user=for_user) or _kind_problem(cid, for_user=for_user)
+    problem = _kind_problem(cid, for_user=for_user)
     if problem is not None:
         problems.append(problem)
     return problems
@@ -148,9 +148,19 @@ def _kind_problem(cid: CallerId, *, for_user: bool) -> tuple[Severity, str] | No
             f"{_quote(cid.text)} has no name: Wazo cannot read it and leaves the caller ID "
             f'unchanged; write "{cid.number}" <{cid.number}> or just {cid.number}',
         )
-    if cid.kind == "name_only":
+    if cid.kind != "name_only":
+        return None
+    word = cid.text.lower()
+    if word not in _SPECIAL:
         return ("warning", f"{_quote(cid.text)} has no number part; {GUIDE_NO_NUMBER}")
-    return None
+    if for_user:
+        where = f"{_quote(cid.text)}: only the lower-case `{word}` is special"
+    else:
+        where = f"`{word}` is only special in a user's outgoing_caller_id"
+    return (
+        "warning",
+        f"{where}; here it is sent as a caller ID name, with the dialplan's number",
+    )
 
 
 _SHAPE_RE = re.compile(r'(?:".*"|[^"<]*?)(?P<spaces> *)<(?P<number>[^>]*)>')
@@ -175,20 +185,6 @@ def _invalid_hint(cid: CallerId) -> str:
     if shape and not _BARE_NUMBER_RE.fullmatch(shape["number"]):
         return "the number part may only hold digits, *, # and a leading +"
     return 'write "Name" <number>, a one-word Name <number>, or a number'
-
-
-def _special_word_problem(cid: CallerId, *, for_user: bool) -> tuple[Severity, str] | None:
-    word = cid.text.lower()
-    if cid.kind != "name_only" or word not in _SPECIAL:
-        return None
-    if for_user:
-        where = f"{_quote(cid.text)}: only the lower-case `{word}` is special"
-    else:
-        where = f"`{word}` is only special in a user's outgoing_caller_id"
-    return (
-        "warning",
-        f"{where}; here it is sent as a caller ID name, with the dialplan's number",
-    )
 
 
 def _quote(text: str) -> str:
