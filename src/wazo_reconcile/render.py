@@ -191,8 +191,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         head = change_header(change, plan.tenant_labels)
         out.append(_paint(f"  {head}", symbol, options.color) + f"  [{', '.join(change.impact)}]")
         out += [f"      {line}" for line in change_body(change)]
-        for summary in plan.summaries(i):
-            out.append(f"      · {summary}")
+        out += [f"      · {summary}" for summary in plan.summaries(i)]
     if plan.changes:
         out.append("")
     out += caller_id_lines(plan)
@@ -201,8 +200,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
     if plan.restart_reasons:
         out.append(_paint(restart_line(plan.restart_reasons), "!", options.color))
     out += [_paint(f"Warning: {text}", "!", options.color) for text in plan.warnings]
-    for refusal in plan.refusals:
-        out.append(_paint(_refusal_line(refusal, options.forced), "!", options.color))
+    out += [_paint(_refusal_line(r, options.forced), "!", options.color) for r in plan.refusals]
     return "\n".join(out) + "\n"
 
 
