@@ -161,16 +161,17 @@ def malformed_refs(text: str) -> list[Malformed]:
         scheme = match[2].lower()
         if scheme in REF_SCHEMES and match.start() not in taken:
             brace = "parentheses instead of braces" if match[1] else "a missing brace"
-            message = f"'{match[0]}' is not a reference ({brace}): write {_form(scheme, match[3])}"
-            found.append(Malformed(match.start(), match[0], message))
+            found.append(_not_a_reference(match, brace, scheme, match[3]))
     for match in _NO_DOLLAR.finditer(text):
         scheme = match[1].lower()
         if scheme in REF_SCHEMES:
-            message = (
-                f"'{match[0]}' is not a reference (a missing $): write {_form(scheme, match[2])}"
-            )
-            found.append(Malformed(match.start(), match[0], message))
+            found.append(_not_a_reference(match, "a missing $", scheme, match[2]))
     return sorted(found)
+
+
+def _not_a_reference(match: re.Match[str], reason: str, scheme: str, target: str) -> Malformed:
+    message = f"'{match[0]}' is not a reference ({reason}): write {_form(scheme, target)}"
+    return Malformed(match.start(), match[0], message)
 
 
 def _braced(match: re.Match[str]) -> Malformed | None:
@@ -194,8 +195,7 @@ def _braced(match: re.Match[str]) -> Malformed | None:
         reason = "schemes are lower case"
     else:
         return None  # a well-formed reference: resolving it tells the rest
-    message = f"'{match[0]}' is not a reference ({reason}): write {_form(scheme, target)}"
-    return Malformed(match.start(), match[0], message)
+    return _not_a_reference(match, reason, scheme, target)
 
 
 def _form(scheme: str, target: str) -> str:
