@@ -143,12 +143,9 @@ def resource_lines(resource: Resource) -> list[str]:
         value = resource.fields[name]
         if name == "identify_by_header":
             continue
-        if _is_pairs(value) and value:
+        if (_is_pairs(value) or name == "patterns") and value:
             lines.append(f"{name}:")
-            lines += [f"  {_pair_line(name, p)}" for p in value]
-        elif name == "patterns" and value:
-            lines.append("patterns:")
-            lines += [f"  {show_pattern(p)}" for p in value]
+            lines += [f"  {_item(name, item)}" for item in value]
         elif value not in ((), None):
             lines.append(f"{name} = {show(value)}")
     return lines
