@@ -298,7 +298,22 @@ class Explanation:
 
     def to_text(self) -> str:
         """The text rendering of `reconcile explain caller-id`."""
-        return "\n".join(_text_lines(self))
+        who = f", user {self.user}" if self.user else ""
+        lines = [f"Caller ID for {self.number} through outcall {self.outcall}{who}"]
+        if self.pattern is not None:
+            context = f"@{self.context}" if self.context else ""
+            lines.append(f"  pattern:   {self.pattern}{context}")
+            lines.append(f"  dialed:    {self.dialed}")
+        lines.append(f"  trunks:    {', '.join(self.trunks) or '(none)'}")
+        if self.routed:
+            lines.append(f"  caller ID: {self.caller_id}  (source: {self.source})")
+        else:
+            lines.append("  caller ID: (the call does not leave through this outcall)")
+        if self.chain:
+            lines.append("  chain:")
+            lines += [_step_line(i, step) for i, step in enumerate(self.chain, 1)]
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
 
 
 def explain(
@@ -475,25 +490,6 @@ def _anonymous_notes(chain: Sequence[ChainStep]) -> tuple[str, ...]:
         "anonymous: presentation is prohibited; on PJSIP trunks Wazo adds `Privacy: id` and a "
         f"P-Asserted-Identity with {pai}",
     )
-
-
-def _text_lines(exp: Explanation) -> list[str]:
-    who = f", user {exp.user}" if exp.user else ""
-    lines = [f"Caller ID for {exp.number} through outcall {exp.outcall}{who}"]
-    if exp.pattern is not None:
-        context = f"@{exp.context}" if exp.context else ""
-        lines.append(f"  pattern:   {exp.pattern}{context}")
-        lines.append(f"  dialed:    {exp.dialed}")
-    lines.append(f"  trunks:    {', '.join(exp.trunks) or '(none)'}")
-    if exp.routed:
-        lines.append(f"  caller ID: {exp.caller_id}  (source: {exp.source})")
-    else:
-        lines.append("  caller ID: (the call does not leave through this outcall)")
-    if exp.chain:
-        lines.append("  chain:")
-        lines += [_step_line(i, step) for i, step in enumerate(exp.chain, 1)]
-    lines += [f"  note: {note}" for note in exp.notes]
-    return lines
 
 
 def _step_line(i: int, step: ChainStep) -> str:
