@@ -106,18 +106,21 @@ def compile_pattern(exten: str) -> CompiledPattern:
     return CompiledPattern(exten, True, positions, tail, key, tokens)
 
 
+# A class `[...]` up to the first `]`, else one character (`[` alone: a class never closed).
+_TOKEN_RE = re.compile(r"\[([^\]]*)\]|(.)", re.DOTALL)
+# An item of a class: a character, or a range `a-b`.
+_CLASS_ITEM_RE = re.compile(r"(.)(?:-(.))?", re.DOTALL)
+
+
 def _tokenize(body: str) -> Iterable[_Token]:
-    i = 0
-    while i < len(body):
-        c = body[i]
-        i += 1
-        if c == "-":
-            continue
-        if c == "[":
-            token, i = _bracket(body, i)
-            yield token
-        else:
-            yield _simple_token(c)
+    for found in _TOKEN_RE.finditer(body):
+        char = found[2]
+        if char is None:
+            yield _class_token(found[1])
+        elif char == "[":
+            yield _Token("unclosed", score=_SCORE_UNCLOSED, raw="[")
+        elif char != "-":
+            yield _simple_token(char)
 
 
 @lru_cache(maxsize=256)
@@ -133,32 +136,15 @@ def _simple_token(c: str) -> _Token:
     return _Token("chars", chars, _char_score(chars), c)
 
 
-def _bracket(body: str, start: int) -> tuple[_Token, int]:
-    end = body.find("]", start)
-    if end < 0:
-        return _Token("unclosed", score=_SCORE_UNCLOSED, raw="["), start
-    content = body[start:end]
+def _class_token(content: str) -> _Token:
     raw = f"[{content}]"
     if not content:
-        return _Token("empty", raw=raw), end + 1
-    chars, lowest = _class_chars(content)
+        return _Token("empty", raw=raw)
+    items = [(m[1], m[2] or m[1]) for m in _CLASS_ITEM_RE.finditer(content)]
+    chars = {chr(o) for first, last in items for o in range(ord(first), ord(last) + 1)}
+    lowest = min(ord(first) & 0xFF for first, _ in items)
     score = (len(chars) << 8 | lowest) if chars else 0
-    return _Token("chars", frozenset(chars), score, raw), end + 1
-
-
-def _class_chars(content: str) -> tuple[set[str], int]:
-    chars: set[str] = set()
-    lowest = 0xFF
-    i = 0
-    while i < len(content):
-        first = last = content[i]
-        if i + 2 < len(content) and content[i + 1] == "-":
-            last = content[i + 2]
-            i += 2
-        lowest = min(lowest, ord(first) & 0xFF)
-        chars.update(chr(o) for o in range(ord(first), ord(last) + 1))
-        i += 1
-    return chars, lowest
+    return _Token("chars", frozenset(chars), score, raw)
 
 
 def _char_score(chars: frozenset[str]) -> int:
