@@ -17,7 +17,6 @@ from wazo_reconcile.callerid import (
     caller_id_changes,
     caller_id_problems,
     explain,
-    outcall_problems,
     parse_caller_id,
     presented_by_route,
     user_problems,
@@ -643,27 +642,6 @@ def test_shadowed_finding_names_the_winner() -> None:
     (finding,) = pattern_problems([pattern("_12"), pattern("_1[2]!")])
     assert (finding.severity, finding.related, finding.field) == ("warning", "_1[2]!", "exten")
     assert "never takes a call" in finding.message
-
-
-@pytest.mark.parametrize(
-    ("route", "expected"),
-    [
-        (outcall(pattern(caller_id=PATTERN_CID)), []),
-        (outcall(pattern(caller_id=NAME_ONLY)), [("warning", "caller-id", "caller_id")]),
-        (outcall(pattern(caller_id="<5551234>")), [("error", "caller-id", "caller_id")]),
-        (
-            outcall(pattern(caller_id=PATTERN_CID), internal=True),
-            [("info", "caller-id-unused", "caller_id")],
-        ),
-        (outcall(pattern(prefix="0")), [("info", "prefix-unused", "prefix")]),
-        (outcall(pattern("_0XX", strip_digits=3)), [("warning", "strip-all", "strip_digits")]),
-        (outcall(pattern("_0XX", strip_digits=2)), []),
-        (outcall(pattern("_0X.", strip_digits=3)), [("warning", "strip-all", "strip_digits")]),
-        (outcall(trunks=()), [("warning", "no-trunk", "trunks")]),
-    ],
-)
-def test_outcall_problems(route: OutcallView, expected: list[tuple[str, str, str]]) -> None:
-    assert [(f.severity, f.code, f.field) for f in outcall_problems(route)] == expected
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,6 @@ from wazo_reconcile.secrets import (
     longest_match_pattern,
     scan_strings,
 )
-from wazo_reconcile.stack import load_stack
 
 
 @pytest.mark.parametrize(
@@ -202,20 +201,3 @@ def test_scrubbing_filter_masks_log_records() -> None:
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue() == f"token {MASK} refused\n{MASK} appears\n"
-
-
-def test_registry_collects_the_secrets_of_a_stack(tmp_path: Path) -> None:
-    (tmp_path / "pw").write_text("file-secret\n", encoding="utf-8")
-    (tmp_path / "s.yaml").write_text(
-        "version: 1\ntrunks:\n  acme:\n    outbound_auth: {password: '${file:pw}'}\n"
-        "    auth: {password: literal-pw}\n"
-        "    registration: {client_uri: 'sip:${env:U}@${env:UNSET}'}\n",
-        encoding="utf-8",
-    )
-    stack = load_stack(tmp_path / "s.yaml")
-    registry = SecretRegistry()
-    for document in stack.documents:
-        registry.collect(document.data, document.base_dir, SecretResolver({"U": "user-from-env"}))
-    for value in ("file-secret", "literal-pw", "user-from-env"):
-        assert value in registry
-    assert len(registry) == 3

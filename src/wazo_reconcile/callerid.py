@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from wazo_reconcile.dialpattern import (
@@ -28,7 +28,6 @@ from wazo_reconcile.dialpattern import (
     dialed_number,
     finding,
     match,
-    pattern_problems,
     specificity,
 )
 from wazo_reconcile.model import Pattern, Resource
@@ -129,23 +128,38 @@ def caller_id_problems(text: str, *, for_user: bool = True) -> list[tuple[Severi
             ("error", f"caller ID is {len(text)} characters long; confd accepts at most 80")
         )
     cid = parse_caller_id(text, for_user=for_user)
-    special = _special_word_problem(cid, for_user=for_user)
-    problem = _KIND_PROBLEMS.get(cid.kind)
-    if special is not None:
-        problems.append(special)
-    elif cid.kind == "invalid":
-        problems.append(_invalid_problem(cid, for_user=for_user))
-    elif problem is not None:
-        problems.append(problem(cid))
+    problem = _kind_problem(cid, for_user=for_user)
+    if problem is not None:
+        problems.append(problem)
     return problems
 
 
-def _invalid_problem(cid: CallerId, *, for_user: bool) -> tuple[Severity, str]:
-    special = " (or, for a user, anonymous or default)" if for_user else ""
+def _kind_problem(cid: CallerId, *, for_user: bool) -> tuple[Severity, str] | None:
+    if cid.kind == "invalid":
+        special = " (or, for a user, anonymous or default)" if for_user else ""
+        return (
+            "error",
+            f"{_quote(cid.text)} is not a caller ID Wazo can read (it would leave the caller ID "
+            f"unchanged): {_invalid_hint(cid)}{special}",
+        )
+    if cid.kind == "number_only":
+        return (
+            "error",
+            f"{_quote(cid.text)} has no name: Wazo cannot read it and leaves the caller ID "
+            f'unchanged; write "{cid.number}" <{cid.number}> or just {cid.number}',
+        )
+    if cid.kind != "name_only":
+        return None
+    word = cid.text.lower()
+    if word not in _SPECIAL:
+        return ("warning", f"{_quote(cid.text)} has no number part; {GUIDE_NO_NUMBER}")
+    if for_user:
+        where = f"{_quote(cid.text)}: only the lower-case `{word}` is special"
+    else:
+        where = f"`{word}` is only special in a user's outgoing_caller_id"
     return (
-        "error",
-        f"{_quote(cid.text)} is not a caller ID Wazo can read (it would leave the caller ID "
-        f"unchanged): {_invalid_hint(cid)}{special}",
+        "warning",
+        f"{where}; here it is sent as a caller ID name, with the dialplan's number",
     )
 
 
@@ -171,38 +185,6 @@ def _invalid_hint(cid: CallerId) -> str:
     if shape and not _BARE_NUMBER_RE.fullmatch(shape["number"]):
         return "the number part may only hold digits, *, # and a leading +"
     return 'write "Name" <number>, a one-word Name <number>, or a number'
-
-
-def _number_only_problem(cid: CallerId) -> tuple[Severity, str]:
-    return (
-        "error",
-        f"{_quote(cid.text)} has no name: Wazo cannot read it and leaves the caller ID "
-        f'unchanged; write "{cid.number}" <{cid.number}> or just {cid.number}',
-    )
-
-
-def _name_only_problem(cid: CallerId) -> tuple[Severity, str]:
-    return ("warning", f"{_quote(cid.text)} has no number part; {GUIDE_NO_NUMBER}")
-
-
-_KIND_PROBLEMS = {
-    "number_only": _number_only_problem,
-    "name_only": _name_only_problem,
-}
-
-
-def _special_word_problem(cid: CallerId, *, for_user: bool) -> tuple[Severity, str] | None:
-    word = cid.text.lower()
-    if cid.kind != "name_only" or word not in _SPECIAL:
-        return None
-    if for_user:
-        where = f"{_quote(cid.text)}: only the lower-case `{word}` is special"
-    else:
-        where = f"`{word}` is only special in a user's outgoing_caller_id"
-    return (
-        "warning",
-        f"{where}; here it is sent as a caller ID name, with the dialplan's number",
-    )
 
 
 def _quote(text: str) -> str:
@@ -277,13 +259,7 @@ class ChainStep:
     note: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "applied": self.applied,
-            "value": self.value,
-            "gives": self.gives,
-            "note": self.note,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,14 +273,14 @@ class Explanation:
 
     outcall: str
     number: str
-    routed: bool
-    caller_id: str | None
-    source: Source | None
-    pattern: str | None
-    context: str | None
-    dialed: str | None
     trunks: tuple[str, ...]
-    chain: tuple[ChainStep, ...]
+    routed: bool = False
+    caller_id: str | None = None
+    source: Source | None = None
+    pattern: str | None = None
+    context: str | None = None
+    dialed: str | None = None
+    chain: tuple[ChainStep, ...] = ()
     notes: tuple[str, ...] = ()
     user: str | None = None
 
@@ -322,7 +298,22 @@ class Explanation:
 
     def to_text(self) -> str:
         """The text rendering of `reconcile explain caller-id`."""
-        return "\n".join(_text_lines(self))
+        who = f", user {self.user}" if self.user else ""
+        lines = [f"Caller ID for {self.number} through outcall {self.outcall}{who}"]
+        if self.pattern is not None:
+            context = f"@{self.context}" if self.context else ""
+            lines.append(f"  pattern:   {self.pattern}{context}")
+            lines.append(f"  dialed:    {self.dialed}")
+        lines.append(f"  trunks:    {', '.join(self.trunks) or '(none)'}")
+        if self.routed:
+            lines.append(f"  caller ID: {self.caller_id}  (source: {self.source})")
+        else:
+            lines.append("  caller ID: (the call does not leave through this outcall)")
+        if self.chain:
+            lines.append("  chain:")
+            lines += [_step_line(i, step) for i, step in enumerate(self.chain, 1)]
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
 
 
 def explain(
@@ -340,8 +331,9 @@ def explain(
     other outcalls, whose patterns in the same context may win over this outcall's.
     """
     route = _route(outcall, number, others)
+    who = user.name if user else None
     if route.pattern is None:
-        return _unrouted(user, outcall, number, route.notes)
+        return Explanation(outcall.name, number, outcall.trunks, notes=route.notes, user=who)
     chain = _chain(user, outcall, route.pattern, default_caller_id)
     refusals = _refusals(outcall)
     routed = route.routed and not refusals
@@ -358,26 +350,7 @@ def explain(
         trunks=outcall.trunks,
         chain=chain,
         notes=(*route.notes, *refusals, *_anonymous_notes(chain)),
-        user=user.name if user else None,
-    )
-
-
-def _unrouted(
-    user: UserView | None, outcall: OutcallView, number: str, notes: tuple[str, ...]
-) -> Explanation:
-    return Explanation(
-        outcall=outcall.name,
-        number=number,
-        routed=False,
-        caller_id=None,
-        source=None,
-        pattern=None,
-        context=None,
-        dialed=None,
-        trunks=outcall.trunks,
-        chain=(),
-        notes=notes,
-        user=user.name if user else None,
+        user=who,
     )
 
 
@@ -439,15 +412,9 @@ def _chain(
         ChainStep("default", True, None, own or CALLERS_OWN, "nothing above applies"),
     ]
     decided = next(i for i, step in enumerate(steps) if step.applied)
-    return tuple(_settle(step, i, decided, steps) for i, step in enumerate(steps))
-
-
-def _settle(step: ChainStep, i: int, decided: int, steps: list[ChainStep]) -> ChainStep:
-    if i <= decided:
-        return step
-    winner = steps[decided].source
-    note = f"overridden by {winner}" if step.applied else step.note
-    return ChainStep(step.source, False, step.value, step.gives, note)
+    note = f"overridden by {steps[decided].source}"
+    later = [replace(s, applied=False, note=note) if s.applied else s for s in steps[decided + 1 :]]
+    return (*steps[: decided + 1], *later)
 
 
 def _internal_step(outcall: OutcallView, own: str | None) -> ChainStep:
@@ -513,10 +480,6 @@ def _anonymous_notes(chain: Sequence[ChainStep]) -> tuple[str, ...]:
         return ()
     if internal.applied:
         return ("internal_caller_id wins over `anonymous`: these calls are NOT anonymous",)
-    return (_anonymous_note(pattern),)
-
-
-def _anonymous_note(pattern: ChainStep) -> str:
     cid = parse_caller_id(pattern.value, for_user=False) if pattern.value else None
     pai = (
         f"the pattern caller ID's number {cid.number}"
@@ -525,27 +488,8 @@ def _anonymous_note(pattern: ChainStep) -> str:
     )
     return (
         "anonymous: presentation is prohibited; on PJSIP trunks Wazo adds `Privacy: id` and a "
-        f"P-Asserted-Identity with {pai}"
+        f"P-Asserted-Identity with {pai}",
     )
-
-
-def _text_lines(exp: Explanation) -> list[str]:
-    who = f", user {exp.user}" if exp.user else ""
-    lines = [f"Caller ID for {exp.number} through outcall {exp.outcall}{who}"]
-    if exp.pattern is not None:
-        context = f"@{exp.context}" if exp.context else ""
-        lines.append(f"  pattern:   {exp.pattern}{context}")
-        lines.append(f"  dialed:    {exp.dialed}")
-    lines.append(f"  trunks:    {', '.join(exp.trunks) or '(none)'}")
-    if exp.routed:
-        lines.append(f"  caller ID: {exp.caller_id}  (source: {exp.source})")
-    else:
-        lines.append("  caller ID: (the call does not leave through this outcall)")
-    if exp.chain:
-        lines.append("  chain:")
-        lines += [_step_line(i, step) for i, step in enumerate(exp.chain, 1)]
-    lines += [f"  note: {note}" for note in exp.notes]
-    return lines
 
 
 def _step_line(i: int, step: ChainStep) -> str:
@@ -597,13 +541,7 @@ class CallerIdChange:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "outcall": self.outcall,
-            "pattern": self.pattern,
-            "before": self.before,
-            "after": self.after,
-            "note": self.note,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -617,7 +555,7 @@ class UserCallerIdChange:
     note: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"user": self.user, "before": self.before, "after": self.after, "note": self.note}
+        return asdict(self)
 
 
 def caller_id_changes(
@@ -702,18 +640,6 @@ def _user_change_note(value: str | None) -> str:
 # ---------------------------------------------------------------------------- lint
 
 
-def outcall_problems(outcall: OutcallView) -> list[Finding]:
-    """Everything the caller-ID lint says about one outcall: its patterns, their caller IDs,
-    `prefix`, `strip_digits`, trunks and what `internal_caller_id` makes irrelevant."""
-    findings = pattern_problems(outcall.patterns)
-    for p in outcall.patterns:
-        findings += pattern_value_problems(outcall, p)
-    if not outcall.trunks and outcall.patterns:
-        message = f"outcall {outcall.name} has no trunk: Wazo refuses every call through it"
-        findings.append(Finding("warning", "no-trunk", message, field="trunks"))
-    return findings
-
-
 def pattern_value_problems(outcall: OutcallView, p: Pattern) -> list[Finding]:
     """The findings about one pattern's values: caller_id, prefix, strip_digits."""
     findings: list[Finding] = []
@@ -760,32 +686,22 @@ def user_problems(user: UserView, outcalls: Iterable[OutcallView] = ()) -> list[
         Finding(sev, "caller-id", msg, field="outgoing_caller_id")
         for sev, msg in caller_id_problems(value)
     ]
-    if value == "default":
-        return findings
-    for outcall in outcalls:
-        if outcall.internal_caller_id:
-            findings.append(_irrelevantfinding(user, outcall))
+    if value != "default":
+        findings += [_irrelevantfinding(user, o) for o in outcalls if o.internal_caller_id]
     return findings
 
 
 def _irrelevantfinding(user: UserView, outcall: OutcallView) -> Finding:
     value = user.outgoing_caller_id
+    forwards = "internal_caller_id forwards the caller's own caller ID"
     if value == "anonymous":
+        code = "anonymous-forwarded"
+        message = f"calls of {user.name} through {outcall.name} are NOT anonymous: its {forwards}"
+    else:
+        code = "caller-id-irrelevant"
         message = (
-            f"calls of {user.name} through {outcall.name} are NOT anonymous: its "
-            "internal_caller_id forwards the caller's own caller ID"
+            f"outgoing_caller_id {value} of {user.name} is not used through {outcall.name}: "
+            f"its {forwards}"
         )
-        return Finding(  # info, as every user setting such a route makes irrelevant
-            "info",
-            "anonymous-forwarded",
-            message,
-            field="outgoing_caller_id",
-            related=outcall.name,
-        )
-    message = (
-        f"outgoing_caller_id {value} of {user.name} is not used through {outcall.name}: its "
-        "internal_caller_id forwards the caller's own caller ID"
-    )
-    return Finding(
-        "info", "caller-id-irrelevant", message, field="outgoing_caller_id", related=outcall.name
-    )
+    # info, as every user setting such a route makes irrelevant
+    return Finding("info", code, message, field="outgoing_caller_id", related=outcall.name)

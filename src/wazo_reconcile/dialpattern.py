@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Literal, TypeVar
 
@@ -106,18 +106,21 @@ def compile_pattern(exten: str) -> CompiledPattern:
     return CompiledPattern(exten, True, positions, tail, key, tokens)
 
 
+# A class `[...]` up to the first `]`, else one character (`[` alone: a class never closed).
+_TOKEN_RE = re.compile(r"\[([^\]]*)\]|(.)", re.DOTALL)
+# An item of a class: a character, or a range `a-b`.
+_CLASS_ITEM_RE = re.compile(r"(.)(?:-(.))?", re.DOTALL)
+
+
 def _tokenize(body: str) -> Iterable[_Token]:
-    i = 0
-    while i < len(body):
-        c = body[i]
-        i += 1
-        if c == "-":
-            continue
-        if c == "[":
-            token, i = _bracket(body, i)
-            yield token
-        else:
-            yield _simple_token(c)
+    for found in _TOKEN_RE.finditer(body):
+        char = found[2]
+        if char is None:
+            yield _class_token(found[1])
+        elif char == "[":
+            yield _Token("unclosed", score=_SCORE_UNCLOSED, raw="[")
+        elif char != "-":
+            yield _simple_token(char)
 
 
 @lru_cache(maxsize=256)
@@ -133,32 +136,15 @@ def _simple_token(c: str) -> _Token:
     return _Token("chars", chars, _char_score(chars), c)
 
 
-def _bracket(body: str, start: int) -> tuple[_Token, int]:
-    end = body.find("]", start)
-    if end < 0:
-        return _Token("unclosed", score=_SCORE_UNCLOSED, raw="["), start
-    content = body[start:end]
+def _class_token(content: str) -> _Token:
     raw = f"[{content}]"
     if not content:
-        return _Token("empty", raw=raw), end + 1
-    chars, lowest = _class_chars(content)
+        return _Token("empty", raw=raw)
+    items = [(m[1], m[2] or m[1]) for m in _CLASS_ITEM_RE.finditer(content)]
+    chars = {chr(o) for first, last in items for o in range(ord(first), ord(last) + 1)}
+    lowest = min(ord(first) & 0xFF for first, _ in items)
     score = (len(chars) << 8 | lowest) if chars else 0
-    return _Token("chars", frozenset(chars), score, raw), end + 1
-
-
-def _class_chars(content: str) -> tuple[set[str], int]:
-    chars: set[str] = set()
-    lowest = 0xFF
-    i = 0
-    while i < len(content):
-        first = last = content[i]
-        if i + 2 < len(content) and content[i + 1] == "-":
-            last = content[i + 2]
-            i += 2
-        lowest = min(lowest, ord(first) & 0xFF)
-        chars.update(chr(o) for o in range(ord(first), ord(last) + 1))
-        i += 1
-    return chars, lowest
+    return _Token("chars", frozenset(chars), score, raw)
 
 
 def _char_score(chars: frozenset[str]) -> int:
@@ -266,15 +252,7 @@ class Finding:
     related: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "severity": self.severity,
-            "code": self.code,
-            "message": self.message,
-            "exten": self.exten,
-            "context": self.context,
-            "field": self.field,
-            "related": self.related,
-        }
+        return asdict(self)
 
 
 def pattern_problems(patterns: Iterable[Pattern]) -> list[Finding]:
@@ -292,10 +270,8 @@ def pattern_problems(patterns: Iterable[Pattern]) -> list[Finding]:
 def context_problems(patterns: Iterable[Pattern]) -> list[Finding]:
     """The pair findings of `pattern_problems`: per context, each pattern that is the same
     extension as one tried before it (`duplicate`) or gets none of its numbers (`shadowed`)."""
-    findings: list[Finding] = []
-    for context, group in _by_context(dict.fromkeys(patterns)).items():
-        findings += _pair_findings(context, group)
-    return findings
+    groups = _by_context(dict.fromkeys(patterns)).values()
+    return [finding for group in groups for finding in _pair_findings(group)]
 
 
 def _by_context(patterns: Iterable[Pattern]) -> dict[str, list[Pattern]]:
@@ -350,20 +326,19 @@ def _token_issues(compiled: CompiledPattern) -> list[tuple[str, str]]:
             issues.append(("ignored-characters", message))
             break
         if token.kind == "empty" and i + 1 < len(tokens):
-            issues.append(("empty-class", _empty_class_message(tokens[i + 1])))
+            if tokens[i + 1].kind == "bang":
+                message = (
+                    "`[]!` behaves like `.`: Asterisk skips `[]` only when another digit follows"
+                )
+            else:
+                message = "`[]` is ignored by Asterisk (it matches no digit)"
+            issues.append(("empty-class", message))
     return issues
-
-
-def _empty_class_message(following: _Token) -> str:
-    if following.kind == "bang":
-        return "`[]!` behaves like `.`: Asterisk skips `[]` only when another digit follows"
-    return "`[]` is ignored by Asterisk (it matches no digit)"
 
 
 def _never_reason(compiled: CompiledPattern) -> str | None:
     if compiled.tail == "never":
-        kinds = {t.kind for t in compiled.tokens}
-        if "unclosed" in kinds:
+        if any(t.kind == "unclosed" for t in compiled.tokens):
             return "`[` is never closed"
         return "it ends with an empty class `[]`"
     for token_chars in compiled.positions:
@@ -378,7 +353,7 @@ def _never_reason(compiled: CompiledPattern) -> str | None:
     return None
 
 
-def _pair_findings(context: str, group: list[Pattern]) -> list[Finding]:
+def _pair_findings(group: list[Pattern]) -> list[Finding]:
     """For each pattern, the first pattern tried before it that hides it, if any.
 
     The same result as comparing every pair in Asterisk's order (`_pair_finding`), without

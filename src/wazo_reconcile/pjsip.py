@@ -176,11 +176,8 @@ def _whole(text: str) -> int:
     """A whole number as C's strtol(…, 0) reads it: 0x… hexadecimal, 0… octal."""
     sign = -1 if text.startswith("-") else 1
     digits = text.lstrip("+-")
-    if digits[:2].lower() == "0x":
-        return sign * int(digits[2:], 16)
-    if len(digits) > 1 and digits.startswith("0"):
-        return sign * int(digits[1:], 8)
-    return sign * int(digits)
+    base = 16 if digits[:2].lower() == "0x" else 8 if digits.startswith("0") else 10
+    return sign * int(digits, base)
 
 
 def value_rule(section: str, key: str, spec: Mapping[str, Any]) -> ValueRule | None:
@@ -237,10 +234,8 @@ class PjsipDoc:
         """Keys accepted in a confd option section (``type`` is never accepted; memoised)."""
         keys = self._allowed.get(section)
         if keys is None:
-            if section == "identify":
-                keys = self.identify
-            elif section == "registration":
-                keys = self.registration
+            if section in ("identify", "registration"):  # confd's fixed lists
+                keys = getattr(self, section)
             else:
                 doc_section = ENDPOINT_SECTIONS.get(section, section) or section
                 keys = frozenset(k for k in self.sections.get(doc_section, {}) if k != "type")

@@ -9,7 +9,7 @@ everything it prints as a second line of defence.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,8 @@ SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 _COLOUR = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[1;31m"}
 _RESET = "\033[0m"
 _ORDER = ("type", "label", "interface")
+# A dial pattern's values besides exten and context, in the order plans show them.
+_PATTERN_EXTRAS = ("caller_id", "strip_digits", "prefix", "external_prefix")
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,9 @@ def show(value: object) -> str:
 
 def show_pattern(pattern: Pattern) -> str:
     text = f"{pattern.exten}@{pattern.context}"
-    extras = [
-        f"caller_id={pattern.caller_id}" if pattern.caller_id else "",
-        f"strip_digits={pattern.strip_digits}" if pattern.strip_digits else "",
-        f"prefix={pattern.prefix}" if pattern.prefix else "",
-        f"external_prefix={pattern.external_prefix}" if pattern.external_prefix else "",
-    ]
-    return printable(" ".join([text, *[e for e in extras if e]]))
+    values = {name: getattr(pattern, name) for name in _PATTERN_EXTRAS}
+    extras = [f"{name}={value}" for name, value in values.items() if value]
+    return printable(" ".join([text, *extras]))
 
 
 def masked_pair(key: str, value: str) -> tuple[str, str]:
@@ -108,10 +106,15 @@ def field_delta(change: FieldChange) -> tuple[list[Any], list[Any]]:
     return sorted(added, key=repr), sorted(removed, key=repr)
 
 
+def _is_collection(change: FieldChange) -> bool:
+    """Shown as items added and removed: dial patterns and option pairs."""
+    return change.field == "patterns" or _is_pairs(change.before) or _is_pairs(change.after)
+
+
 def field_lines(change: FieldChange) -> list[str]:
     """How one changed field reads in a plan (indented by the caller)."""
     name = change.field
-    if name in ("patterns",) or _is_pairs(change.before) or _is_pairs(change.after):
+    if _is_collection(change):
         added, removed = field_delta(change)
         lines = [f"{name}:"]
         lines += [f"  - {_item(name, v)}" for v in removed]
@@ -125,8 +128,6 @@ def field_lines(change: FieldChange) -> list[str]:
 
 
 def _item(name: str, value: object) -> str:
-    if isinstance(value, Pattern):
-        return show_pattern(value)
     if isinstance(value, tuple) and len(value) == 2:
         return _pair_line(name, value)
     return show(value)
@@ -142,12 +143,9 @@ def resource_lines(resource: Resource) -> list[str]:
         value = resource.fields[name]
         if name == "identify_by_header":
             continue
-        if _is_pairs(value) and value:
+        if (_is_pairs(value) or name == "patterns") and value:
             lines.append(f"{name}:")
-            lines += [f"  {_pair_line(name, p)}" for p in value]
-        elif name == "patterns" and value:
-            lines.append("patterns:")
-            lines += [f"  {show_pattern(p)}" for p in value]
+            lines += [f"  {_item(name, item)}" for item in value]
         elif value not in ((), None):
             lines.append(f"{name} = {show(value)}")
     return lines
@@ -190,17 +188,16 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         head = change_header(change, plan.tenant_labels)
         out.append(_paint(f"  {head}", symbol, options.color) + f"  [{', '.join(change.impact)}]")
         out += [f"      {line}" for line in change_body(change)]
-        for summary in plan.summaries(i):
-            out.append(f"      · {summary}")
+        out += [f"      · {summary}" for summary in plan.summaries(i)]
     if plan.changes:
         out.append("")
     out += caller_id_lines(plan)
     out += _unmanaged_lines(plan)
     out.append(summary_line(plan, options.title))
-    out += _restart_lines(plan.restart_reasons, color=options.color)
+    if plan.restart_reasons:
+        out.append(_paint(restart_line(plan.restart_reasons), "!", options.color))
     out += [_paint(f"Warning: {text}", "!", options.color) for text in plan.warnings]
-    for refusal in plan.refusals:
-        out.append(_paint(_refusal_line(refusal, options.forced), "!", options.color))
+    out += [_paint(_refusal_line(r, options.forced), "!", options.color) for r in plan.refusals]
     return "\n".join(out) + "\n"
 
 
@@ -238,10 +235,6 @@ def restart_line(reasons: Sequence[str]) -> str:
         f"Asterisk restart required: {', '.join(reasons)} "
         "(a transport change needs an Asterisk restart; confd only reloads res_pjsip)."
     )
-
-
-def _restart_lines(reasons: Sequence[str], *, color: bool) -> list[str]:
-    return [_paint(restart_line(reasons), "!", color)] if reasons else []
 
 
 # ------------------------------------------------------------------------- caller ID
@@ -324,14 +317,7 @@ def _md_text(text: str) -> str:
 
 def json_value(value: Any) -> Any:
     if isinstance(value, Pattern):
-        return {
-            "exten": value.exten,
-            "context": value.context,
-            "caller_id": value.caller_id,
-            "strip_digits": value.strip_digits,
-            "prefix": value.prefix,
-            "external_prefix": value.external_prefix,
-        }
+        return {name: getattr(value, name) for name in ("exten", "context", *_PATTERN_EXTRAS)}
     if _is_pairs(value) and value:
         return [list(masked_pair(*p)) for p in value]
     if isinstance(value, tuple):
@@ -360,19 +346,15 @@ def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, obj
                 "before": json_value(delta.before),
                 "after": json_value(delta.after),
             }
-            if _is_pairs(delta.before) or _is_pairs(delta.after) or delta.field == "patterns":
+            if _is_collection(delta):
                 added, removed = field_delta(delta)
                 entry["added"] = [_json_item(v) for v in added]
                 entry["removed"] = [_json_item(v) for v in removed]
             fields.append(entry)
-    elif change.action is Action.CREATE:
+    else:  # a create shows every field after, a delete before
+        side = "after" if change.action is Action.CREATE else "before"
         fields = [
-            {"field": name, "before": None, "after": json_value(value)}
-            for name, value in sorted(change.resource.fields.items())
-        ]
-    else:
-        fields = [
-            {"field": name, "before": json_value(value), "after": None}
+            {"field": name, "before": None, "after": None, side: json_value(value)}
             for name, value in sorted(change.resource.fields.items())
         ]
     data["fields"] = fields
@@ -387,14 +369,20 @@ def _json_item(value: Any) -> Any:
     return json_value(value)
 
 
-def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str, Any]:
-    counts = plan.counts
-    named = {} if options.pbx is None else {"pbx": options.pbx}
+def _document_head(kind: str, pbx: str | None) -> dict[str, Any]:
+    """The keys every JSON document of the tool opens with (`pbx`: in a fleet run)."""
     return {
         "format_version": FORMAT_VERSION,
-        "kind": options.title,
+        "kind": kind,
         "tool": {"name": "wazo-reconcile", "version": __version__},
-        **named,
+        **({} if pbx is None else {"pbx": pbx}),
+    }
+
+
+def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str, Any]:
+    counts = plan.counts
+    return {
+        **_document_head(options.title, options.pbx),
         "fingerprint": plan.fingerprint,
         "summary": {**counts, "in_sync": plan.in_sync, "unmanaged": len(plan.unmanaged)},
         "restart_required": plan.restart_required,
@@ -430,21 +418,11 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
         f"### wazo-reconcile {title.lower()}" + (f": `{options.source}`" if options.source else ""),
         "",
     ]
+    numbers = [counts["create"], counts["update"], counts["delete"], plan.in_sync]
     out += [
         "| create | update | delete | in sync | unmanaged |",
         "|---:|---:|---:|---:|---:|",
-        "| "
-        + " | ".join(
-            str(n)
-            for n in (
-                counts["create"],
-                counts["update"],
-                counts["delete"],
-                plan.in_sync,
-                len(plan.unmanaged),
-            )
-        )
-        + " |",
+        "| " + " | ".join(map(str, [*numbers, len(plan.unmanaged)])) + " |",
         "",
     ]
     if plan.restart_required:
@@ -512,12 +490,8 @@ def report_text(report: Report, *, shown: Callable[[str], str] = printable) -> s
 
 
 def report_dict(report: Report, pbx: str | None = None) -> dict[str, Any]:
-    named = {} if pbx is None else {"pbx": pbx}
     return {
-        "format_version": FORMAT_VERSION,
-        "kind": "apply-report",
-        "tool": {"name": "wazo-reconcile", "version": __version__},
-        **named,
+        **_document_head("apply-report", pbx),
         "summary": report.counts,
         "seconds": round(report.seconds, 3),
         "interrupted": report.interrupted,
@@ -542,10 +516,6 @@ def report_dict(report: Report, pbx: str | None = None) -> dict[str, Any]:
     }
 
 
-def keys(changes: Iterable[Change]) -> list[str]:
-    return [str(c.key) for c in changes]
-
-
 # ------------------------------------------------------------------------------ health
 
 _REGISTERED_WORDS = {True: "yes", False: "no", None: "unknown"}
@@ -564,12 +534,17 @@ def _several_tenants(report: HealthReport) -> bool:
     return len({t.trunk.tenant for t in report.trunks}) > 1
 
 
+def _health_head(tenants: bool) -> list[str]:
+    """The health table's columns before `calls` (a tenant column when there are several)."""
+    return ["trunk", *(["tenant"] if tenants else []), "type", "registration", "registered"]
+
+
 def health_lines(report: HealthReport) -> list[str]:
     """The trunks' health as a table, then its verdict (`health_verdict`)."""
     if not report.trunks:
         return [health_verdict(report)]
     tenants = _several_tenants(report)
-    head = ["trunk", *(["tenant"] if tenants else []), "type", "registration", "registered"]
+    head = _health_head(tenants)
     rows = [[*head, "calls"]] + [_health_row(t, tenants) for t in report.trunks]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head) + 1)]
     lines = []
@@ -633,7 +608,7 @@ def health_markdown(report: HealthReport) -> list[str]:
     out = ["#### Trunk health", ""]
     if report.trunks:
         tenants = _several_tenants(report)
-        head = ["trunk", *(["tenant"] if tenants else []), "type", "registration", "registered"]
+        head = _health_head(tenants)
         out += ["| " + " | ".join([*head, "calls", ""]) + " |", "|---" * (len(head) + 2) + "|"]
         for trunk in report.trunks:
             cells = _health_row(trunk, tenants)

@@ -28,16 +28,11 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
+from functools import partial
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_base,
-    stop_after_attempt,
-)
-from tenacity.wait import wait_base
+from tenacity import RetryCallState, Retrying, stop_after_attempt
 
 from wazo_reconcile.errors import ApiError, OutcomeUnknownError
 from wazo_reconcile.secrets import mask
@@ -176,20 +171,16 @@ def _retryable_status(status: int, idempotent: bool, safe: bool) -> bool:
     return status == 429 or (idempotent and status in RETRY_STATUSES)
 
 
-class _ShouldRetry(retry_base):
-    def __init__(self, idempotent: bool, safe: bool, stats: RequestStats) -> None:
-        self._idempotent = idempotent
-        self._safe = safe
-        self._stats = stats
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        outcome = retry_state.outcome
-        if outcome is None:
-            return False
-        if outcome.failed:
-            return _retryable_error(outcome.exception(), self._idempotent, self._stats.answered)
-        response: httpx.Response = outcome.result()
-        return _retryable_status(response.status_code, self._idempotent, self._safe)
+def _should_retry(
+    idempotent: bool, safe: bool, stats: RequestStats, retry_state: RetryCallState
+) -> bool:
+    outcome = retry_state.outcome
+    if outcome is None:
+        return False
+    if outcome.failed:
+        return _retryable_error(outcome.exception(), idempotent, stats.answered)
+    response: httpx.Response = outcome.result()
+    return _retryable_status(response.status_code, idempotent, safe)
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
@@ -218,17 +209,13 @@ def backoff_seconds(policy: RetryPolicy, attempt: int) -> float:
     return min(policy.maximum, delay)
 
 
-class _Wait(wait_base):
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        if outcome is not None and not outcome.failed:
-            delay = retry_after_seconds(outcome.result())
-            if delay is not None:
-                return min(delay, self._policy.retry_after_cap)
-        return backoff_seconds(self._policy, retry_state.attempt_number)
+def _wait(policy: RetryPolicy, retry_state: RetryCallState) -> float:
+    outcome = retry_state.outcome
+    if outcome is not None and not outcome.failed:
+        delay = retry_after_seconds(outcome.result())
+        if delay is not None:
+            return min(delay, policy.retry_after_cap)
+    return backoff_seconds(policy, retry_state.attempt_number)
 
 
 def _last_outcome(retry_state: RetryCallState) -> httpx.Response:
@@ -280,8 +267,8 @@ class Sender:
 
         retrying = Retrying(
             stop=stop_after_attempt(max(1, self._policy.attempts)),
-            wait=_Wait(self._policy),
-            retry=_ShouldRetry(idempotent, call.method in SAFE_METHODS, self._stats),
+            wait=partial(_wait, self._policy),
+            retry=partial(_should_retry, idempotent, call.method in SAFE_METHODS, self._stats),
             sleep=self._policy.sleep,
             before_sleep=lambda rs: self._before_sleep(call, rs),
             retry_error_callback=_last_outcome,
@@ -297,9 +284,9 @@ class Sender:
             response: httpx.Response = retrying(attempt)
         except httpx.TransportError as exc:
             error = _transport_error(call, exc, ambiguous=progress.ambiguous)
-            if isinstance(exc, httpx.ConnectError) and not self._stats.answered:
-                if not _tls_failure(exc):
-                    error = _unreachable(call, exc, self._base)
+            never_answered = isinstance(exc, httpx.ConnectError) and not self._stats.answered
+            if never_answered and not _tls_failure(exc):
+                error = _unreachable(call, exc, self._base)
             raise error from exc
         return response, progress.ambiguous
 
@@ -395,25 +382,17 @@ def _unreachable(call: Call, exc: httpx.TransportError, base: str) -> ApiError:
 
 
 def _transport_error(call: Call, exc: httpx.TransportError, *, ambiguous: bool) -> ApiError:
-    ssl_error = _ssl_error(exc)
-    if ssl_error is not None or _tls_failure(exc):
-        return ApiError(call.method, call.display, None, detail=_tls_detail(ssl_error, exc))
     kind = type(exc).__name__
-    if ambiguous and call.method in WRITE_METHODS:
-        return OutcomeUnknownError(
-            call.method,
-            call.display,
-            None,
-            detail=f"{kind}: {exc or 'no answer'}; the change may or may not have been applied",
-        )
-    if isinstance(exc, httpx.TimeoutException):
-        return ApiError(
-            call.method,
-            call.display,
-            None,
-            detail=f"{kind}: no answer in time (see --timeout/--connect-timeout)",
-        )
-    return ApiError(call.method, call.display, None, detail=f"{kind}: {exc or 'network error'}")
+    if _tls_failure(exc):
+        detail = _tls_detail(_ssl_error(exc), exc)
+    elif ambiguous and call.method in WRITE_METHODS:
+        detail = f"{kind}: {exc or 'no answer'}; the change may or may not have been applied"
+        return OutcomeUnknownError(call.method, call.display, None, detail=detail)
+    elif isinstance(exc, httpx.TimeoutException):
+        detail = f"{kind}: no answer in time (see --timeout/--connect-timeout)"
+    else:
+        detail = f"{kind}: {exc or 'network error'}"
+    return ApiError(call.method, call.display, None, detail=detail)
 
 
 # --------------------------------------------------------------------------- errors

@@ -252,7 +252,7 @@ def _type(error: ValidationError, path: JsonPath, document: Document) -> Iterato
 def _enum(error: ValidationError, path: JsonPath, document: Document) -> Iterator[Message]:
     choices = [str(c) for c in _keyword_value(error)]
     message = f"must be one of: {', '.join(choices)}"
-    if isinstance(error.instance, str) and not _is_secret_path(path):
+    if isinstance(error.instance, str) and not any(is_secret_key(part) for part in path):
         message = f"'{error.instance}' is not allowed; {message}"
         close = suggest(error.instance, choices)
         if close:
@@ -300,7 +300,7 @@ def _generic(error: ValidationError, path: JsonPath, document: Document) -> Iter
 
 
 def _keyword_value(error: ValidationError) -> Any:
-    return error.validator_value
+    return error.validator_value  # typed `Any | Unset` by the stubs; set on every error here
 
 
 def _custom(error: ValidationError) -> str | None:
@@ -311,10 +311,6 @@ def _custom(error: ValidationError) -> str | None:
 
 def _length(value: Any) -> int:
     return len(value) if isinstance(value, str | list) else 0
-
-
-def _is_secret_path(path: JsonPath) -> bool:
-    return any(is_secret_key(part) for part in path)
 
 
 def _lookup(data: Any, path: JsonPath) -> Any:
@@ -335,10 +331,7 @@ _HANDLERS: dict[str, Callable[[ValidationError, JsonPath, Document], Iterator[Me
     "const": _const,
     "pattern": _pattern,
     "uniqueItems": _unique,
-    "minimum": _bounds,
-    "maximum": _bounds,
-    "maxLength": _bounds,
-    "minLength": _bounds,
-    "minItems": _bounds,
-    "maxItems": _bounds,
+    **dict.fromkeys(
+        ("minimum", "maximum", "maxLength", "minLength", "minItems", "maxItems"), _bounds
+    ),
 }

@@ -31,16 +31,13 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import quote, quote_plus
 
 from wazo_reconcile.errors import ReconcileError, printable
-
-if TYPE_CHECKING:
-    pass
 
 # What a secret value becomes wherever the tool shows, logs or writes it.
 MASK = "(sensitive)"
@@ -164,16 +161,17 @@ def malformed_refs(text: str) -> list[Malformed]:
         scheme = match[2].lower()
         if scheme in REF_SCHEMES and match.start() not in taken:
             brace = "parentheses instead of braces" if match[1] else "a missing brace"
-            message = f"'{match[0]}' is not a reference ({brace}): write {_form(scheme, match[3])}"
-            found.append(Malformed(match.start(), match[0], message))
+            found.append(_not_a_reference(match, brace, scheme, match[3]))
     for match in _NO_DOLLAR.finditer(text):
         scheme = match[1].lower()
         if scheme in REF_SCHEMES:
-            message = (
-                f"'{match[0]}' is not a reference (a missing $): write {_form(scheme, match[2])}"
-            )
-            found.append(Malformed(match.start(), match[0], message))
+            found.append(_not_a_reference(match, "a missing $", scheme, match[2]))
     return sorted(found)
+
+
+def _not_a_reference(match: re.Match[str], reason: str, scheme: str, target: str) -> Malformed:
+    message = f"'{match[0]}' is not a reference ({reason}): write {_form(scheme, target)}"
+    return Malformed(match.start(), match[0], message)
 
 
 def _braced(match: re.Match[str]) -> Malformed | None:
@@ -192,15 +190,12 @@ def _braced(match: re.Match[str]) -> Malformed | None:
         message = f"'{written}' is not closed: write {_form(scheme, intended)}"
         return Malformed(match.start(), written, message)
     if before or after:
-        message = f"'{match[0]}' is not a reference (spaces): write {_form(scheme, target)}"
-        return Malformed(match.start(), match[0], message)
-    if word != scheme:
-        message = (
-            f"'{match[0]}' is not a reference (schemes are lower case): "
-            f"write {_form(scheme, target)}"
-        )
-        return Malformed(match.start(), match[0], message)
-    return None  # a well-formed reference: resolving it tells the rest
+        reason = "spaces"
+    elif word != scheme:
+        reason = "schemes are lower case"
+    else:
+        return None  # a well-formed reference: resolving it tells the rest
+    return _not_a_reference(match, reason, scheme, target)
 
 
 def _form(scheme: str, target: str) -> str:
@@ -250,7 +245,6 @@ class SecretResolver:
         # comparing two Paths runs Python code (35,000 lookups for 5,000 trunks).
         self._files: dict[tuple[str, str], str | SecretError] = {}
         self._outcomes: dict[tuple[str, str], Outcome] = {}
-        self._expanded: dict[tuple[str, str], str] = {}
 
     def outcome(self, text: str, base_dir: Path) -> Outcome:
         """What resolving every reference of ``text`` gives, without raising (memoised)."""
@@ -259,17 +253,25 @@ class SecretResolver:
         if known is None:
             values: list[tuple[SecretRef, str]] = []
             errors: list[SecretError] = []
+            parts, last = [], 0
             for ref in find_refs(text):
                 try:
-                    values.append((ref, self.resolve(ref, base_dir)))
+                    value = self.resolve(ref, base_dir)
                 except SecretError as exc:
                     errors.append(exc)
-            expanded = None if errors else self.expand(text, base_dir)
+                    continue
+                values.append((ref, value))
+                parts += [text[last : ref.start], value]
+                last = ref.end
+            expanded = None if errors else "".join(parts) + text[last:]
             known = self._outcomes[key] = Outcome(tuple(values), tuple(errors), expanded)
         return known
 
     def resolve(self, ref: SecretRef, base_dir: Path) -> str:
         """The value of one reference; raises :class:`SecretError`."""
+        problem = syntax_error(ref)
+        if problem:
+            raise SecretError(ref, problem)
         if ref.scheme == "env":
             return self._env(ref)
         if ref.scheme == "var":
@@ -277,35 +279,23 @@ class SecretResolver:
         return self._file(ref, base_dir)
 
     def expand(self, text: str, base_dir: Path) -> str:
-        """``text`` with every reference replaced by its value; raises :class:`SecretError`."""
-        key = (str(base_dir), text)
-        known = self._expanded.get(key)
-        if known is not None:
-            return known  # 5,000 trunks share one ${file:…} password: expanded once
-        refs = find_refs(text)
-        if not refs:
+        """``text`` with every reference replaced by its value; raises :class:`SecretError`
+        (the first of its references that cannot be resolved)."""
+        if "${" not in text:
             return text
-        parts, last = [], 0
-        for ref in refs:
-            parts += [text[last : ref.start], self.resolve(ref, base_dir)]
-            last = ref.end
-        parts.append(text[last:])
-        expanded = self._expanded[key] = "".join(parts)
-        return expanded
+        # memoised: 5,000 trunks share one ${file:…} password, expanded once
+        outcome = self.outcome(text, base_dir)
+        if outcome.expanded is None:
+            raise outcome.errors[0]
+        return outcome.expanded
 
     def _env(self, ref: SecretRef) -> str:
-        problem = syntax_error(ref)
-        if problem:
-            raise SecretError(ref, problem)
         value = self.env.get(ref.target)
         if value is None:
             raise SecretError(ref, f"environment variable {ref.target} is not set")
         return value
 
     def _var(self, ref: SecretRef) -> str:
-        problem = syntax_error(ref)
-        if problem:
-            raise SecretError(ref, problem)
         if self.variables is None:
             raise SecretError(
                 ref,
@@ -320,9 +310,6 @@ class SecretResolver:
         return value
 
     def _file(self, ref: SecretRef, base_dir: Path) -> str:
-        problem = syntax_error(ref)
-        if problem:
-            raise SecretError(ref, problem)
         key = (str(base_dir), ref.target)
         cached = self._files.get(key)
         if cached is None:
@@ -383,18 +370,6 @@ def expand(text: str, *, env: Mapping[str, str], base_dir: Path) -> str:
 # ------------------------------------------------------------------------------ walking
 
 StringPath = tuple[str | int, ...]
-
-
-def iter_strings(value: object, path: StringPath = ()) -> Iterator[tuple[StringPath, str]]:
-    """Every string value inside a YAML value, with its path (keys are not values)."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from iter_strings(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from iter_strings(item, (*path, index))
 
 
 class Found(NamedTuple):
@@ -458,36 +433,20 @@ def _is_secret_slot(key: str | int, secret_pair: bool) -> bool:
 # ----------------------------------------------------------------------------- scrubbing
 
 
-def _json(text: str) -> str:
-    return json.dumps(text)[1:-1]
-
-
-def _json_unicode(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)[1:-1]
-
-
-def _repr(text: str) -> str:
-    return repr(text)[1:-1]
-
-
-def _collapsed(text: str) -> str:
-    return " ".join(text.split())
-
-
 # How a secret may reach an output other than as itself: escaped in a JSON document (with or
 # without \u escapes), in a Python repr, URL-encoded, in HTML, re-spaced for a one-line
 # message, escaped for a terminal (`errors.printable`); and two of these in a row (a JSON body
 # echoed inside a JSON error message, a repr shown on a terminal).
 ENCODINGS: tuple[Callable[[str], str], ...] = (
-    _json,
-    _json_unicode,
-    _repr,
+    lambda text: json.dumps(text)[1:-1],
+    lambda text: json.dumps(text, ensure_ascii=False)[1:-1],
+    lambda text: repr(text)[1:-1],
     lambda text: ascii(text)[1:-1],
     lambda text: quote(text, safe=""),
     quote_plus,
     html.escape,
     lambda text: html.escape(text, quote=False),
-    _collapsed,
+    lambda text: " ".join(text.split()),
     printable,
 )
 
@@ -550,21 +509,6 @@ class SecretRegistry:
                 self._long = sorted(self._forms - set(short), key=len, reverse=True)
             return self._pattern, self._long
 
-    def collect(self, document_data: object, base_dir: Path, resolver: SecretResolver) -> None:
-        """Register the secrets of one document: literal secret values, and the values of
-        secret references and of any reference in a secret key."""
-        for found in scan_strings(document_data):
-            if not found.refs:
-                self.add(found.text)
-                continue
-            for ref in find_refs(found.text):
-                if not (ref.secret or found.slot):
-                    continue  # a variable: not a secret
-                try:
-                    self.add(resolver.resolve(ref, base_dir))
-                except SecretError:
-                    continue  # lint reports it, by name
-
 
 def longest_match_pattern(values: Iterable[str]) -> re.Pattern[str]:
     """A regex matching any of ``values``, the longest where several start at one place.
@@ -576,8 +520,9 @@ def longest_match_pattern(values: Iterable[str]) -> re.Pattern[str]:
     ``re.compile("|".join(map(re.escape, sorted(values, key=len, reverse=True))))``, which
     remains the fallback for tries too deep to compile.
     """
+    unique = set(values)
     trie: Trie = {}
-    for value in values:
+    for value in unique:
         node = trie
         for char in value:
             node = node.setdefault(char, {})
@@ -585,7 +530,7 @@ def longest_match_pattern(values: Iterable[str]) -> re.Pattern[str]:
     try:
         return re.compile(_trie_regex(trie))
     except (RecursionError, re.error, OverflowError):
-        ordered = sorted(_trie_values(trie), key=len, reverse=True)
+        ordered = sorted(unique, key=len, reverse=True)
         return re.compile("|".join(map(re.escape, ordered)))
 
 
@@ -607,17 +552,6 @@ def _trie_regex(node: Trie) -> str:
     if _END in node:
         return body + "?" if len(branches) == 1 and len(body) == 1 else f"(?:{body})?"
     return body
-
-
-def _trie_values(node: Trie, prefix: str = "") -> Iterator[str]:
-    stack = [(node, prefix)]
-    while stack:
-        node, prefix = stack.pop()
-        for char, child in node.items():
-            if char == _END:
-                yield prefix
-            else:
-                stack.append((child, prefix + char))
 
 
 class ScrubbingFilter(logging.Filter):
@@ -687,12 +621,7 @@ def secret_values(value: object) -> set[str]:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by the mask.
-
-    Values shorter than `MIN_SCRUB_LENGTH` are left alone, as `SecretRegistry` does: masking a
-    one-letter token would mangle every word of the text (validate warns about such values).
-    """
-    wanted = {form for s in secrets if len(s) >= MIN_SCRUB_LENGTH for form in encoded_forms(s)}
-    for secret in sorted(wanted, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+    """``text`` with every occurrence of each secret replaced by the mask, as a
+    `SecretRegistry` of them masks it (values shorter than `MIN_SCRUB_LENGTH` are left alone:
+    masking a one-letter token would mangle every word of the text)."""
+    return SecretRegistry(secrets).scrub(text)

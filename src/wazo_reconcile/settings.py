@@ -187,9 +187,7 @@ def _attr(args: argparse.Namespace, name: str, default: float) -> float:
 
 
 def _pick(args: argparse.Namespace, environ: Mapping[str, str], name: str) -> str | None:
-    value = getattr(args, name, None)
-    if value in (None, ""):
-        value = environ.get(ENV_VARS[name]) or None
+    value: str | None = getattr(args, name, None) or environ.get(ENV_VARS[name]) or None
     return value
 
 
@@ -228,9 +226,7 @@ def _check_credentials(
             "give either a token (--token / WAZO_TOKEN) or a username and password "
             "(--username/--password / WAZO_USERNAME/WAZO_PASSWORD), not both"
         )
-    if token:
-        return
-    if username and password:
+    if token or (username and password):
         return
     if username or password:
         missing = "--password (or WAZO_PASSWORD)" if username else "--username (or WAZO_USERNAME)"
@@ -285,10 +281,10 @@ def check_tenant(tenant: str | None) -> str | None:
     wazo-auth, `wazo_reconcile.tenants`)."""
     if tenant is None:
         return None
-    try:
-        return str(uuid.UUID(tenant.strip()))
-    except ValueError:
-        pass
-    if not tenant.strip():
+    tenant = tenant.strip()
+    if not tenant:
         raise UsageError("--tenant / WAZO_TENANT must be a tenant's slug, name or UUID")
-    return tenant.strip()
+    try:
+        return str(uuid.UUID(tenant))
+    except ValueError:
+        return tenant

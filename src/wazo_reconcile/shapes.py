@@ -149,6 +149,4 @@ class User(TypedDict, total=False):
     tenant_uuid: str
     email: str | None
     username: str | None
-    firstname: str | None
-    lastname: str | None
     outgoing_caller_id: str | None
