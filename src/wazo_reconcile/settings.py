@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -74,14 +74,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _retry_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= value <= 20:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 20: {text!r}")
-    return value
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` (to ``high``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if high is None and value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}")
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}: {text!r}")
+        return value
+
+    return parse
 
 
 def add_connection_args(parser: argparse.ArgumentParser, *, verbose: bool = True) -> None:
@@ -134,7 +141,7 @@ def add_connection_args(parser: argparse.ArgumentParser, *, verbose: bool = True
     )
     group.add_argument(
         "--retries",
-        type=_retry_count,
+        type=whole_number(0, 20),
         metavar="N",
         help=f"retries of a failed request (default {DEFAULT_RETRIES})",
     )

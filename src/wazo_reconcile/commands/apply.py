@@ -18,7 +18,6 @@ from wazo_reconcile.commands.common import (
     Target,
     add_selection_args,
     add_stack_args,
-    at_least_one,
     open_session,
     selection_of,
 )
@@ -54,6 +53,7 @@ from wazo_reconcile.render import (
     report_text,
 )
 from wazo_reconcile.savedplan import check_fresh, read_saved_plan, saved_selection
+from wazo_reconcile.settings import whole_number
 
 if TYPE_CHECKING:  # imported where used: apply reads its stack before it imports httpx
     from wazo_reconcile.confd import ConfdClient
@@ -107,7 +107,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--parallelism",
-        type=at_least_one,
+        type=whole_number(1),
         default=4,
         metavar="N",
         help="changes run at once inside a dependency level (default 4; 1 = one at a time)",

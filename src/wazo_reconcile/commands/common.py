@@ -41,7 +41,12 @@ from wazo_reconcile.errors import (
     printable,
 )
 from wazo_reconcile.secrets import SecretRegistry, SecretResolver
-from wazo_reconcile.settings import ConnectionSettings, add_connection_args, settings_from_args
+from wazo_reconcile.settings import (
+    ConnectionSettings,
+    add_connection_args,
+    settings_from_args,
+    whole_number,
+)
 from wazo_reconcile.stack import Stack, read_stack
 
 if TYPE_CHECKING:  # imported where used: `export` needs neither the planner nor the linter
@@ -169,7 +174,7 @@ def add_inventory_args(parser: argparse.ArgumentParser, *, fleet: bool = True) -
         )
         group.add_argument(
             "--concurrency",
-            type=at_least_one,
+            type=whole_number(1),
             default=4,
             metavar="N",
             help="PBXs run at once (default 4)",
@@ -180,16 +185,6 @@ def add_inventory_args(parser: argparse.ArgumentParser, *, fleet: bool = True) -
         help="values of the stack's ${var:NAME} references (a YAML mapping); with an "
         "inventory, they win over its variables",
     )
-
-
-def at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def add_selection_args(parser: argparse.ArgumentParser) -> None:
