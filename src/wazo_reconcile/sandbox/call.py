@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypeVar, cast
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
-from wazo_reconcile.sandbox import problems
+from wazo_reconcile.sandbox import mallow, problems
 from wazo_reconcile.sandbox.auth import Token
 from wazo_reconcile.sandbox.http import Request
 from wazo_reconcile.sandbox.store import TRUNK_LINKS, Key, Record, Store
@@ -85,11 +85,7 @@ class Call:
     def load(self, schema: Schema, *, partial: bool = False) -> dict[str, Any]:
         """The body loaded by ``schema`` (``partial``: absent keys are neither required nor
         defaulted, as on a confd PUT)."""
-        try:
-            form: dict[str, Any] = schema.load(self.json(), partial=partial)
-        except ValidationError as exc:
-            raise problems.schema_errors(exc.messages_dict) from None
-        return form
+        return mallow.load(schema, self.json(), partial=partial)
 
     def visible_tenants(self, tenant_uuid: str | None = None) -> list[str]:
         """A tenant and all its sub-tenants (what wazo-auth calls its visible tenants)."""

@@ -16,10 +16,15 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from marshmallow import ValidationError
-
 from wazo_reconcile.sandbox import problems
-from wazo_reconcile.sandbox.mallow import XivoBoolean, XivoInteger, XivoRange, XivoString, schema
+from wazo_reconcile.sandbox.mallow import (
+    XivoBoolean,
+    XivoInteger,
+    XivoRange,
+    XivoString,
+    load,
+    schema,
+)
 from wazo_reconcile.sandbox.store import Record
 
 LIST_SCHEMA = schema(
@@ -75,10 +80,7 @@ class ListParams:
 
 
 def parse_params(query: Mapping[str, str]) -> ListParams:
-    try:
-        loaded = LIST_SCHEMA.load(dict(query))
-    except ValidationError as exc:
-        raise problems.schema_errors(exc.messages_dict) from None
+    loaded = load(LIST_SCHEMA, dict(query))
     return ListParams(
         limit=loaded.get("limit"),
         offset=loaded.get("offset", 0),

@@ -29,7 +29,8 @@ def _everything(row: Record) -> bool:
 class Kind:
     """A confd resource kind: its table, its 404 wording, its dump and search columns.
 
-    ``key`` is the primary key (``id`` or ``uuid``), also the metadata key of the 404.
+    ``key`` is the primary key (``id`` or ``uuid``), also the metadata key of the 404;
+    ``path`` the collection's URL below the API prefix, which also names its ACLs.
     Tenant-scoped kinds are looked up among the visible tenants (the selected tenant and its
     sub-tenants), as confd's item resources do; lists show the selected tenant only, or every
     visible one with ``recurse=true``.
@@ -38,6 +39,7 @@ class Kind:
     table: str
     resource: str
     key: str
+    path: str
     dump: Dump
     search: SearchConfig
     tenant_scoped: bool = True
@@ -85,6 +87,11 @@ class Kind:
     def read(self, call: Call, value: Key) -> Response:
         return Response.json(200, self.dump(call, self.get(call, value)))
 
+    def insert(self, call: Call, row: Record) -> Response:
+        """Store a new row; confd's 201 answer (the row, its URL in ``Location``)."""
+        call.store.table(self.table)[row[self.key]] = row
+        return created(self.dump(call, row), call.href(self.path, row[self.key]))
+
 
 def _without(params: ListParams, key: str) -> ListParams:
     return replace(params, filters={k: v for k, v in params.filters.items() if k != key})
@@ -112,8 +119,6 @@ def unlink_trunks(store: Store, column: str, key: Key) -> None:
 
 def crud_routes(
     kind: Kind,
-    path: str,
-    acl: str,
     *,
     create: Handler,
     update: Handler,
@@ -123,8 +128,9 @@ def crud_routes(
     master_only_writes: bool = False,
 ) -> tuple[Route, ...]:
     """The five routes of a confd collection; the item is ``{<key>:int|uuid}`` and its ACLs
-    ``<acl>.{<key>}.read|update|delete`` (the collection's: ``<acl>.read|create``)."""
-    key = kind.key
+    ``<acl>.{<key>}.read|update|delete`` (the collection's: ``<acl>.read|create``), where
+    ``<acl>`` is ``confd.`` and the path, dotted."""
+    key, path, acl = kind.key, f"/{kind.path}", "confd." + kind.path.replace("/", ".")
     item = f"{path}/{{{key}:{'uuid' if key == 'uuid' else 'int'}}}"
     master = master_only_writes
     return (
@@ -177,6 +183,15 @@ def check_name_free(
         table, where = NAME_OWNERS[owner]
         if any(t == table and where(row) for t, row in holders):
             raise problems.resource_exists(resource, name=name)
+
+
+def same_tenant(**tenants: str) -> None:
+    """confd's check that rows belong to one tenant: ``different tenants`` names each
+    ``<name>_tenant_uuid``, in the order given."""
+    if len(set(tenants.values())) > 1:
+        raise problems.different_tenants(
+            **{f"{name}_tenant_uuid": uuid for name, uuid in tenants.items()}
+        )
 
 
 def unique(

@@ -25,6 +25,7 @@ from wazo_reconcile.sandbox.resources.common import (
     crud_routes,
     current,
     no_content,
+    same_tenant,
 )
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.store import Record, Store
@@ -142,6 +143,7 @@ CONTEXTS = Kind(
     table="contexts",
     resource="Context",
     key="id",
+    path="contexts",
     dump=_dump_context,
     search=SearchConfig.of(
         "id", "name", "label", "type", "description", default_sort="id", integers=frozenset({"id"})
@@ -248,6 +250,7 @@ EXTENSIONS = Kind(
     table="extensions",
     resource="Extension",
     key="id",
+    path="extensions",
     dump=_dump_extension,
     search=SearchConfig(
         {"exten": "exten", "context": "context", "type": "context_type"}, default_sort="exten"
@@ -306,8 +309,7 @@ def create_extension(call: Call) -> Response:
         "type": "user",
         "typeval": "0",
     }
-    call.store.table("extensions")[row["id"]] = row
-    return created(_dump_extension(call, row), call.href("extensions", row["id"]))
+    return EXTENSIONS.insert(call, row)
 
 
 def update_extension(call: Call) -> Response:
@@ -320,10 +322,8 @@ def update_extension(call: Call) -> Response:
         raise problems.unhandled_context_type(context["type"])
     _check_pattern(exten, context)
     old = call.store.find("contexts", lambda c: c["name"] == row["context"])
-    if old is not None and old["tenant_uuid"] != context["tenant_uuid"]:
-        raise problems.different_tenants(
-            current_tenant_uuid=old["tenant_uuid"], context_tenant_uuid=context["tenant_uuid"]
-        )
+    if old is not None:
+        same_tenant(current=old["tenant_uuid"], context=context["tenant_uuid"])
     row.update(exten=exten, context=context["name"], enabled=_enabled(form, row["enabled"]))
     return no_content()
 
@@ -339,14 +339,7 @@ def delete_extension(call: Call) -> Response:
 
 
 ROUTES = (
-    *crud_routes(
-        CONTEXTS,
-        "/contexts",
-        "confd.contexts",
-        create=create_context,
-        update=update_context,
-        delete=delete_context,
-    ),
+    *crud_routes(CONTEXTS, create=create_context, update=update_context, delete=delete_context),
     Route(
         "PUT",
         "/contexts/{context_id:int}/contexts",
@@ -354,11 +347,6 @@ ROUTES = (
         update_includes,
     ),
     *crud_routes(
-        EXTENSIONS,
-        "/extensions",
-        "confd.extensions",
-        create=create_extension,
-        update=update_extension,
-        delete=delete_extension,
+        EXTENSIONS, create=create_extension, update=update_extension, delete=delete_extension
     ),
 )

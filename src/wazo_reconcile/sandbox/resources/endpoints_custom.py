@@ -11,7 +11,6 @@ from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
-    created,
     crud_routes,
     no_content,
     trunk_ref,
@@ -47,6 +46,7 @@ CUSTOM = Kind(
     table="custom",
     resource="CustomEndpoint",
     key="id",
+    path="endpoints/custom",
     dump=_dump,
     search=SearchConfig.of(
         "id", "interface", "context", default_sort="interface", integers=frozenset({"id"})
@@ -65,8 +65,7 @@ def create(call: Call) -> Response:
         "enabled": form.get("enabled", True),
         "context": None,
     }
-    call.store.table("custom")[row["id"]] = row
-    return created(_dump(call, row), call.href("endpoints/custom", row["id"]))
+    return CUSTOM.insert(call, row)
 
 
 def update(call: Call) -> Response:
@@ -87,11 +86,4 @@ def delete(call: Call) -> Response:
     return no_content()
 
 
-ROUTES = crud_routes(
-    CUSTOM,
-    "/endpoints/custom",
-    "confd.endpoints.custom",
-    create=create,
-    update=update,
-    delete=delete,
-)
+ROUTES = crud_routes(CUSTOM, create=create, update=update, delete=delete)

@@ -17,7 +17,6 @@ from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
-    created,
     crud_routes,
     no_content,
     trunk_ref,
@@ -187,6 +186,7 @@ IAX = Kind(
     table="iax",
     resource="IAXEndpoint",
     key="id",
+    path="endpoints/iax",
     dump=_dump,
     search=SearchConfig.of("name", "type", "host", default_sort="name"),
 )
@@ -206,8 +206,7 @@ def create(call: Call) -> Response:
     }
     _set_options(row, form.get("options", []))
     row["id"] = call.store.next_id("iax")
-    call.store.table("iax")[row["id"]] = row
-    return created(_dump(call, row), call.href("endpoints/iax", row["id"]))
+    return IAX.insert(call, row)
 
 
 def update(call: Call) -> Response:
@@ -235,6 +234,4 @@ def delete(call: Call) -> Response:
     return no_content()
 
 
-ROUTES = crud_routes(
-    IAX, "/endpoints/iax", "confd.endpoints.iax", create=create, update=update, delete=delete
-)
+ROUTES = crud_routes(IAX, create=create, update=update, delete=delete)

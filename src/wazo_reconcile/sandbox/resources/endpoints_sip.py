@@ -137,6 +137,7 @@ ENDPOINTS = Kind(
     table="sip",
     resource="SIPEndpoint",
     key="uuid",
+    path="endpoints/sip",
     dump=_dump,
     search=_SEARCH,
     where=lambda r: not r["template"],
@@ -145,6 +146,7 @@ TEMPLATES = Kind(
     table="sip",
     resource="SIPEndpointTemplate",
     key="uuid",
+    path="endpoints/sip/templates",
     dump=_dump,
     search=_SEARCH,
     where=lambda r: bool(r["template"]),
@@ -211,7 +213,7 @@ def _create(kind: Kind) -> Handler:
         _check_options(form)
         row = new_sip_record(call.store, call.tenant_uuid, template=kind is TEMPLATES, **form)
         # confd answers a template creation with the endpoint URL in Location
-        return created(_dump(call, row), call.href("endpoints/sip", row["uuid"]))
+        return created(_dump(call, row), call.href(ENDPOINTS.path, row["uuid"]))
 
     return handler
 
@@ -278,11 +280,9 @@ def delete_sip(store: Store, uuid: str) -> None:
     unlink_trunks(store, "endpoint_sip_uuid", uuid)
 
 
-def _routes(kind: Kind, path: str, acl: str) -> tuple[Route, ...]:
+def _routes(kind: Kind) -> tuple[Route, ...]:
     return crud_routes(
         kind,
-        path,
-        acl,
         create=_create(kind),
         update=_update(kind),
         delete=_delete(kind),
@@ -291,6 +291,4 @@ def _routes(kind: Kind, path: str, acl: str) -> tuple[Route, ...]:
     )
 
 
-ROUTES = _routes(TEMPLATES, "/endpoints/sip/templates", "confd.endpoints.sip.templates") + _routes(
-    ENDPOINTS, "/endpoints/sip", "confd.endpoints.sip"
-)
+ROUTES = _routes(TEMPLATES) + _routes(ENDPOINTS)

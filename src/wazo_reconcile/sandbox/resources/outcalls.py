@@ -19,9 +19,9 @@ from wazo_reconcile.sandbox.mallow import Nested, StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
     ID_REF,
     Kind,
-    created,
     crud_routes,
     no_content,
+    same_tenant,
     unique,
 )
 from wazo_reconcile.sandbox.resources.contexts import EXTENSIONS
@@ -104,6 +104,7 @@ OUTCALLS = Kind(
     table="outcalls",
     resource="Outcall",
     key="id",
+    path="outcalls",
     dump=_dump,
     search=SearchConfig.of(
         "id",
@@ -131,8 +132,7 @@ def create(call: Call) -> Response:
         "trunk_ids": [],
         "patterns": [],
     }
-    call.store.table("outcalls")[row["id"]] = row
-    return created(_dump(call, row), call.href("outcalls", row["id"]))
+    return OUTCALLS.insert(call, row)
 
 
 def update(call: Call) -> Response:
@@ -169,10 +169,7 @@ def set_trunks(call: Call) -> Response:
             raise problems.param_not_found("trunks", "Trunk", id=trunk_id)
         trunks.append(trunk)
     for trunk in trunks:
-        if trunk["tenant_uuid"] != row["tenant_uuid"]:
-            raise problems.different_tenants(
-                outcall_tenant_uuid=row["tenant_uuid"], trunk_tenant_uuid=trunk["tenant_uuid"]
-            )
+        same_tenant(outcall=row["tenant_uuid"], trunk=trunk["tenant_uuid"])
     if len(ids) != len(set(ids)):
         raise problems.not_permitted("Cannot associate same trunk more than once")
     row["trunk_ids"] = ids
@@ -195,11 +192,7 @@ def associate_extension(call: Call) -> Response:
 
 
 def _check_bindable(call: Call, outcall: Record, extension: Record) -> None:
-    if extension["tenant_uuid"] != outcall["tenant_uuid"]:
-        raise problems.different_tenants(
-            extension_tenant_uuid=extension["tenant_uuid"],
-            outcall_tenant_uuid=outcall["tenant_uuid"],
-        )
+    same_tenant(extension=extension["tenant_uuid"], outcall=outcall["tenant_uuid"])
     if not (extension["type"] == "user" and extension["typeval"] == "0"):
         raise problems.resource_associated(
             "Extension",
@@ -229,9 +222,7 @@ _X = f"{_O}/extensions/{{extension_id:int}}"
 _XACL = "confd.outcalls.{outcall_id}.extensions.{extension_id}"
 
 ROUTES = (
-    *crud_routes(
-        OUTCALLS, "/outcalls", "confd.outcalls", create=create, update=update, delete=delete
-    ),
+    *crud_routes(OUTCALLS, create=create, update=update, delete=delete),
     Route("PUT", f"{_O}/trunks", "confd.outcalls.{outcall_id}.trunks.update", set_trunks),
     Route("PUT", _X, f"{_XACL}.update", associate_extension),
     Route("DELETE", _X, f"{_XACL}.delete", dissociate_extension),

@@ -70,6 +70,7 @@ TRANSPORTS = Kind(
     table="transports",
     resource="Transport",
     key="uuid",
+    path="sip/transports",
     dump=dump_transport,
     search=SearchConfig.of("name", "uuid", default_sort="name", search=("name",)),
     tenant_scoped=False,
@@ -91,7 +92,7 @@ def create_transport(call: Call) -> Response:
     doc.check_keys("options", "transport", [key for key, _ in form["options"]])
     row = {"uuid": call.store.new_uuid(), "name": form["name"], "options": form["options"]}
     call.store.put_named("transports", row)
-    return created(dump_transport(call, row), call.href("sip", "transports", row["uuid"]))
+    return created(dump_transport(call, row), call.href(TRANSPORTS.path, row["uuid"]))
 
 
 def update_transport(call: Call) -> Response:
@@ -183,11 +184,18 @@ def update_live_reload(call: Call) -> Response:
     return no_content()
 
 
+def _singleton(path: str, read: Handler, update: Handler) -> tuple[Route, ...]:
+    """GET and PUT of an instance-wide object, master tenant only; ACLs ``confd.<path>.*``."""
+    acl = "confd." + path.replace("/", ".")
+    return (
+        Route("GET", f"/{path}", f"{acl}.read", read, True),
+        Route("PUT", f"/{path}", f"{acl}.update", update, True),
+    )
+
+
 ROUTES = (
     *crud_routes(
         TRANSPORTS,
-        "/sip/transports",
-        "confd.sip.transports",
         create=create_transport,
         update=update_transport,
         delete=delete_transport,
@@ -197,35 +205,9 @@ ROUTES = (
     *(
         route
         for section in ("global", "system")
-        for route in (
-            Route(
-                "GET",
-                f"/asterisk/pjsip/{section}",
-                f"confd.asterisk.pjsip.{section}.read",
-                read_section(section),
-                True,
-            ),
-            Route(
-                "PUT",
-                f"/asterisk/pjsip/{section}",
-                f"confd.asterisk.pjsip.{section}.update",
-                update_section(section),
-                True,
-            ),
+        for route in _singleton(
+            f"asterisk/pjsip/{section}", read_section(section), update_section(section)
         )
     ),
-    Route(
-        "GET",
-        "/configuration/live_reload",
-        "confd.configuration.live_reload.read",
-        read_live_reload,
-        True,
-    ),
-    Route(
-        "PUT",
-        "/configuration/live_reload",
-        "confd.configuration.live_reload.update",
-        update_live_reload,
-        True,
-    ),
+    *_singleton("configuration/live_reload", read_live_reload, update_live_reload),
 )

@@ -19,7 +19,7 @@ from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
-from wazo_reconcile.sandbox.resources.common import Kind, created, crud_routes, no_content
+from wazo_reconcile.sandbox.resources.common import Kind, crud_routes, no_content, same_tenant
 from wazo_reconcile.sandbox.resources.endpoints_custom import CUSTOM
 from wazo_reconcile.sandbox.resources.endpoints_iax import IAX
 from wazo_reconcile.sandbox.resources.endpoints_sip import ENDPOINTS, delete_sip
@@ -129,6 +129,7 @@ TRUNKS = Kind(
     table="trunks",
     resource="Trunk",
     key="id",
+    path="trunks",
     dump=_dump,
     search=SearchConfig.of(
         "id",
@@ -150,10 +151,7 @@ def _check_context(call: Call, tenant_uuid: str, context_name: str | None) -> No
     context = call.store.find("contexts", lambda c: c["name"] == context_name)
     if context is None:
         raise problems.param_not_found("context", "Context", context=context_name)
-    if context["tenant_uuid"] != tenant_uuid:
-        raise problems.different_tenants(
-            trunk_tenant_uuid=tenant_uuid, context_tenant_uuid=context["tenant_uuid"]
-        )
+    same_tenant(trunk=tenant_uuid, context=context["tenant_uuid"])
 
 
 def _twilio(value: object) -> bool:
@@ -180,8 +178,7 @@ def create(call: Call) -> Response:
         "endpoint_custom_id": None,
         "register_iax_id": None,
     }
-    call.store.table("trunks")[row["id"]] = row
-    return created(_dump(call, row), call.href("trunks", row["id"]))
+    return TRUNKS.insert(call, row)
 
 
 def update(call: Call) -> Response:
@@ -235,10 +232,7 @@ class Link:
         key = endpoint[self.kind.key]
         if trunk[self.column] == key:
             return no_content()
-        if trunk["tenant_uuid"] != endpoint["tenant_uuid"]:
-            raise problems.different_tenants(
-                trunk_tenant_uuid=trunk["tenant_uuid"], endpoint_tenant_uuid=endpoint["tenant_uuid"]
-            )
+        same_tenant(trunk=trunk["tenant_uuid"], endpoint=endpoint["tenant_uuid"])
         for link in LINKS:
             if trunk[link.column] is not None:
                 raise _associated(trunk["id"], link, trunk[link.column])
@@ -285,6 +279,6 @@ LINKS = (
 
 
 ROUTES = (
-    *crud_routes(TRUNKS, "/trunks", "confd.trunks", create=create, update=update, delete=delete),
+    *crud_routes(TRUNKS, create=create, update=update, delete=delete),
     *(route for link in LINKS for route in link.routes()),
 )

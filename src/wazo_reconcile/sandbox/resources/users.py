@@ -197,6 +197,7 @@ USERS = Kind(
     table="users",
     resource="User",
     key="id",
+    path="users",
     dump=_dump,
     search=SearchConfig.of(
         *_COLUMNS,
@@ -288,6 +289,7 @@ TENANTS = Kind(
     table="tenants",
     resource="Tenant",
     key="uuid",
+    path="tenants",
     dump=_dump_tenant,
     search=SearchConfig.of("uuid", default_sort="uuid"),
 )
