@@ -41,6 +41,7 @@ from wazo_reconcile.sandbox.faults import FaultConfig, FaultInjector
 from wazo_reconcile.sandbox.http import Request, Response
 from wazo_reconcile.sandbox.resources import ROUTES
 from wazo_reconcile.sandbox.routing import NoRoute, Route, Router
+from wazo_reconcile.sandbox.seed import Seeded
 from wazo_reconcile.sandbox.seed import seed as seed_profile
 from wazo_reconcile.sandbox.store import Store
 
@@ -97,9 +98,7 @@ class Sandbox:
         self._lock = threading.RLock()
         self._seed = seed
         self._new_tenants = new_tenant_uuids
-        seeded = seed_profile(
-            Store(random.Random(seed)), profile, clock(), new_tenant_uuids=new_tenant_uuids
-        )
+        seeded = self._seeded()
         self.store = seeded.store
         self.master_tenant = seeded.master_tenant
         self.tokens = Tokens(
@@ -152,13 +151,12 @@ class Sandbox:
     def reset_state(self) -> None:
         """Back to the seed profile's state (issued tokens stay valid)."""
         with self._lock:
-            self.store = seed_profile(
-                Store(random.Random(self._seed)),
-                self.profile,
-                self.clock(),
-                new_tenant_uuids=self._new_tenants,
-            ).store
+            self.store = self._seeded().store
             self.calld.reset()
+
+    def _seeded(self) -> Seeded:
+        store = Store(random.Random(self._seed))
+        return seed_profile(store, self.profile, self.clock(), new_tenant_uuids=self._new_tenants)
 
     def state(self) -> dict[str, Any]:
         """A deep copy of the whole store (tables of stored records)."""
@@ -174,10 +172,10 @@ class Sandbox:
     @contextmanager
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         """Serve on real sockets (threaded) for the ``with`` block; yields the base URL."""
-        from wazo_reconcile.sandbox.server import running
+        from wazo_reconcile.sandbox.server import SandboxServer, serving
 
-        with running(self, host, port) as base_url:
-            yield base_url
+        with serving(SandboxServer(self, host, port)) as server:
+            yield server.base_url
 
     # -- request handling ---------------------------------------------------------------------
 

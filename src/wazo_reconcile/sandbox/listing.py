@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.mallow import (
@@ -139,9 +140,7 @@ def like_pattern(term: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def _matches_search(row: Record, config: SearchConfig, term: str | None) -> bool:
-    if not term:
-        return True
+def _matches_search(row: Record, config: SearchConfig, term: str) -> bool:
     pattern = like_pattern(term)
     return any(
         (text := as_text(config.value(row, column))) is not None
@@ -152,8 +151,6 @@ def _matches_search(row: Record, config: SearchConfig, term: str | None) -> bool
 
 def _matches_filters(row: Record, config: SearchConfig, filters: Mapping[str, str]) -> bool:
     for name, wanted in filters.items():
-        if name not in config.columns:
-            continue
         if not _equals(config.value(row, name), wanted, integer=name in config.integers):
             return False
     return True
@@ -184,13 +181,9 @@ def _sorted(rows: list[Record], config: SearchConfig, params: ListParams) -> lis
         else:
             present.append((_sort_key(value), row))
     reverse = params.direction == "desc"
-    present.sort(key=_first, reverse=reverse)
+    present.sort(key=itemgetter(0), reverse=reverse)
     ordered = [row for _key, row in present]
     return nulls + ordered if reverse else ordered + nulls
-
-
-def _first(pair: tuple[SortKey, Record]) -> SortKey:
-    return pair[0]
 
 
 def _sort_key(value: object) -> SortKey:

@@ -9,6 +9,7 @@ template and the tenant's pointer to it is nulled.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -32,7 +33,7 @@ from wazo_reconcile.sandbox.resources.common import (
     unlink_trunks,
 )
 from wazo_reconcile.sandbox.resources.pjsip import option_pairs, pjsip_section_name
-from wazo_reconcile.sandbox.routing import Handler, Route
+from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.store import Key, Record, Store
 
 # confd section name -> PJSIP doc section whose keys it accepts
@@ -203,38 +204,32 @@ def _check_cycles(call: Call, row: Record, templates: list[str]) -> None:
     visit(templates)
 
 
-def _create(kind: Kind) -> Handler:
-    def handler(call: Call) -> Response:
-        form = call.load(SIP_SCHEMA)
-        form["templates"] = _resolve_templates(call, form["templates"], [call.tenant_uuid])
-        if form.get("transport"):
-            form["transport_uuid"] = _resolve_transport(call, form["transport"])
-        check_name_free(call, form.get("name"), None, _NAME_CHECKS)
-        _check_options(form)
-        row = new_sip_record(call.store, call.tenant_uuid, template=kind is TEMPLATES, **form)
-        # confd answers a template creation with the endpoint URL in Location
-        return created(_dump(call, row), call.href(ENDPOINTS.path, row["uuid"]))
-
-    return handler
+def _create(kind: Kind, call: Call) -> Response:
+    form = call.load(SIP_SCHEMA)
+    form["templates"] = _resolve_templates(call, form["templates"], [call.tenant_uuid])
+    if form.get("transport"):
+        form["transport_uuid"] = _resolve_transport(call, form["transport"])
+    check_name_free(call, form.get("name"), None, _NAME_CHECKS)
+    _check_options(form)
+    row = new_sip_record(call.store, call.tenant_uuid, template=kind is TEMPLATES, **form)
+    # confd answers a template creation with the endpoint URL in Location
+    return created(_dump(call, row), call.href(ENDPOINTS.path, row["uuid"]))
 
 
-def _update(kind: Kind) -> Handler:
-    def handler(call: Call) -> Response:
-        row = kind.get(call, call.params["uuid"])
-        form = call.load(SIP_SCHEMA, partial=True)
-        if form.get("templates"):
-            form["templates"] = _resolve_templates(call, form["templates"], call.visible_tenants())
-        if form.get("transport"):
-            form["transport_uuid"] = _resolve_transport(call, form["transport"])
-        elif "transport" in form:
-            form["transport_uuid"] = None
-        _check_cycles(call, row, current(form, row, "templates"))
-        check_name_free(call, current(form, row, "name"), row["uuid"], _NAME_CHECKS)
-        _check_options(form)
-        _apply(call.store, row, form)
-        return no_content()
-
-    return handler
+def _update(kind: Kind, call: Call) -> Response:
+    row = kind.get(call, call.params["uuid"])
+    form = call.load(SIP_SCHEMA, partial=True)
+    if form.get("templates"):
+        form["templates"] = _resolve_templates(call, form["templates"], call.visible_tenants())
+    if form.get("transport"):
+        form["transport_uuid"] = _resolve_transport(call, form["transport"])
+    elif "transport" in form:
+        form["transport_uuid"] = None
+    _check_cycles(call, row, current(form, row, "templates"))
+    check_name_free(call, current(form, row, "name"), row["uuid"], _NAME_CHECKS)
+    _check_options(form)
+    _apply(call.store, row, form)
+    return no_content()
 
 
 def _apply(store: Store, row: Record, form: dict[str, Any]) -> None:
@@ -248,24 +243,18 @@ def _apply(store: Store, row: Record, form: dict[str, Any]) -> None:
             row["sections"][section] = form[f"{section}_section_options"]
 
 
-def _read(kind: Kind) -> Handler:
-    def handler(call: Call) -> Response:
-        row = kind.get(call, call.params["uuid"])
-        if kind is TEMPLATES:  # templates ignore ?view=
-            return Response.json(200, _dump(call, row))
-        view = load_value(VIEW, "view", call.request.query.get("view"))
-        return Response.json(200, _dump(call, row, merged=view == "merged"))
-
-    return handler
+def _read(kind: Kind, call: Call) -> Response:
+    row = kind.get(call, call.params["uuid"])
+    if kind is TEMPLATES:  # templates ignore ?view=
+        return Response.json(200, _dump(call, row))
+    view = load_value(VIEW, "view", call.request.query.get("view"))
+    return Response.json(200, _dump(call, row, merged=view == "merged"))
 
 
-def _delete(kind: Kind) -> Handler:
-    def handler(call: Call) -> Response:
-        row = kind.get(call, call.params["uuid"])
-        delete_sip(call.store, row["uuid"])
-        return no_content()
-
-    return handler
+def _delete(kind: Kind, call: Call) -> Response:
+    row = kind.get(call, call.params["uuid"])
+    delete_sip(call.store, row["uuid"])
+    return no_content()
 
 
 def delete_sip(store: Store, uuid: str) -> None:
@@ -283,10 +272,10 @@ def delete_sip(store: Store, uuid: str) -> None:
 def _routes(kind: Kind) -> tuple[Route, ...]:
     return crud_routes(
         kind,
-        create=_create(kind),
-        update=_update(kind),
-        delete=_delete(kind),
-        read=_read(kind),
+        create=partial(_create, kind),
+        update=partial(_update, kind),
+        delete=partial(_delete, kind),
+        read=partial(_read, kind),
         listing=lambda call: kind.list(call, uuid_list=True),
     )
 

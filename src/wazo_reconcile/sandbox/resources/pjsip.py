@@ -7,6 +7,7 @@ master-tenant token (``@required_master_tenant`` checks the token's tenant, not 
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from marshmallow import ValidationError, fields, pre_load
 from marshmallow.validate import Length, Regexp, Validator
@@ -149,23 +150,16 @@ class _SectionSchema(BaseSchema):
 SECTION_SCHEMA = _SectionSchema()
 
 
-def read_section(section: str) -> Handler:
-    def handler(call: Call) -> Response:
-        return Response.json(200, {"options": dict(call.store.pjsip[section])})
-
-    return handler
+def read_section(section: str, call: Call) -> Response:
+    return Response.json(200, {"options": dict(call.store.pjsip[section])})
 
 
-def update_section(section: str) -> Handler:
+def update_section(section: str, call: Call) -> Response:
     """PUT replaces the whole section: keys not sent are removed."""
-
-    def handler(call: Call) -> Response:
-        items = call.load(SECTION_SCHEMA)["options"]
-        doc.check_keys("options", section, [item["key"] for item in items])
-        call.store.pjsip[section] = {item["key"]: item["value"] for item in items}
-        return no_content()
-
-    return handler
+    items = call.load(SECTION_SCHEMA)["options"]
+    doc.check_keys("options", section, [item["key"] for item in items])
+    call.store.pjsip[section] = {item["key"]: item["value"] for item in items}
+    return no_content()
 
 
 def read_doc(call: Call) -> Response:
@@ -206,7 +200,9 @@ ROUTES = (
         route
         for section in ("global", "system")
         for route in _singleton(
-            f"asterisk/pjsip/{section}", read_section(section), update_section(section)
+            f"asterisk/pjsip/{section}",
+            partial(read_section, section),
+            partial(update_section, section),
         )
     ),
     *_singleton("configuration/live_reload", read_live_reload, update_live_reload),
