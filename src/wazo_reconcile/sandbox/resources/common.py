@@ -117,6 +117,14 @@ def unlink_trunks(store: Store, column: str, key: Key) -> None:
         store.link_trunk(trunk, column, None)
 
 
+def delete_endpoint(kind: Kind, column: str, call: Call) -> Response:
+    """DELETE of an IAX or custom endpoint: its trunk (``column`` links it) is left without."""
+    row = kind.get(call, call.params["id"])
+    del call.store.table(kind.table)[row["id"]]
+    unlink_trunks(call.store, column, row["id"])
+    return no_content()
+
+
 def crud_routes(
     kind: Kind,
     *,

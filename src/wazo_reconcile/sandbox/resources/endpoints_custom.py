@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from marshmallow import fields
 from marshmallow.validate import Length, Regexp
 
@@ -12,10 +14,10 @@ from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     crud_routes,
+    delete_endpoint,
     no_content,
     trunk_ref,
     unique,
-    unlink_trunks,
 )
 from wazo_reconcile.sandbox.resources.endpoints_iax import sync_trunk_context
 from wazo_reconcile.sandbox.store import Record
@@ -79,11 +81,9 @@ def update(call: Call) -> Response:
     return no_content()
 
 
-def delete(call: Call) -> Response:
-    row = CUSTOM.get(call, call.params["id"])
-    del call.store.table("custom")[row["id"]]
-    unlink_trunks(call.store, "endpoint_custom_id", row["id"])
-    return no_content()
-
-
-ROUTES = crud_routes(CUSTOM, create=create, update=update, delete=delete)
+ROUTES = crud_routes(
+    CUSTOM,
+    create=create,
+    update=update,
+    delete=partial(delete_endpoint, CUSTOM, "endpoint_custom_id"),
+)

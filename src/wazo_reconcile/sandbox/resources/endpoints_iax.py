@@ -7,6 +7,8 @@ pairs. Sending ``options`` resets every column to its default and drops the extr
 
 from __future__ import annotations
 
+from functools import partial
+
 from marshmallow import fields
 from marshmallow.validate import Length, OneOf, Regexp
 
@@ -18,10 +20,10 @@ from wazo_reconcile.sandbox.mallow import schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     crud_routes,
+    delete_endpoint,
     no_content,
     trunk_ref,
     unique,
-    unlink_trunks,
 )
 from wazo_reconcile.sandbox.store import Record
 
@@ -227,11 +229,6 @@ def sync_trunk_context(call: Call, endpoint: Record, link: str) -> None:
         endpoint["context"] = trunk["context"]
 
 
-def delete(call: Call) -> Response:
-    row = IAX.get(call, call.params["id"])
-    del call.store.table("iax")[row["id"]]
-    unlink_trunks(call.store, "endpoint_iax_id", row["id"])
-    return no_content()
-
-
-ROUTES = crud_routes(IAX, create=create, update=update, delete=delete)
+ROUTES = crud_routes(
+    IAX, create=create, update=update, delete=partial(delete_endpoint, IAX, "endpoint_iax_id")
+)

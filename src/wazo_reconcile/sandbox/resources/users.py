@@ -34,6 +34,8 @@ _FLAGS = (
     "online_call_record_enabled",
     "supervision_enabled",
 )
+_STORED_FLAGS = tuple(flag for flag in _FLAGS if flag != "call_record_enabled")  # a view of 4
+_RECORD_FLAGS = _FLAGS[3:7]
 _USERNAME = r"^[a-zA-Z0-9-\._~\!\$&\'\(\)\*\+,;=%@]{2,254}$"
 _PASSWORD = r"^[a-zA-Z0-9-\._~\!\$&\'\(\)\*\+,;=%]{4,64}$"
 
@@ -82,7 +84,7 @@ _DEFAULTS: dict[str, object] = {
     "music_on_hold": None,
     "preprocess_subroutine": None,
     "userfield": None,
-    **{flag: False for flag in _FLAGS if flag != "call_record_enabled"},
+    **dict.fromkeys(_STORED_FLAGS, False),
     "supervision_enabled": True,
     "ring_seconds": 30,
     "simultaneous_calls": 5,
@@ -108,14 +110,7 @@ _PLAIN = (
     "music_on_hold",
     "preprocess_subroutine",
     "userfield",
-    "call_transfer_enabled",
-    "dtmf_hangup_enabled",
-    "call_record_outgoing_external_enabled",
-    "call_record_outgoing_internal_enabled",
-    "call_record_incoming_internal_enabled",
-    "call_record_incoming_external_enabled",
-    "online_call_record_enabled",
-    "supervision_enabled",
+    *_STORED_FLAGS,
     "ring_seconds",
     "simultaneous_calls",
     "call_permission_password",
@@ -124,7 +119,6 @@ _PLAIN = (
     "enabled",
     "tenant_uuid",
 )
-_RECORD_FLAGS = _FLAGS[3:7]
 
 
 def new_user(store: Store, tenant_uuid: str, now: float, **values: Any) -> Record:
