@@ -108,7 +108,7 @@ class Sandbox:
             lifetime=token_lifetime,
             known_tenant=lambda uuid: uuid in self.store.table("tenants"),
         )
-        self.auth_tenants = TenantsApi(self.tokens, self._tenant_rows)
+        self.auth_tenants = TenantsApi(self.tokens, lambda: list(self.store.rows("tenants")))
         self.faults = FaultInjector(faults)
         self.calld = CalldEmulator()  # wazo-calld's trunk statuses (sandbox/calld.py)
         self.router = Router(ROUTES)
@@ -252,9 +252,6 @@ class Sandbox:
             with self._lock:
                 return self.auth_tenants.handle(request)
         return self.tokens.handle(request)
-
-    def _tenant_rows(self) -> list[dict[str, Any]]:
-        return list(self.store.rows("tenants"))
 
     def _respond(
         self, request: Request, route: Route, params: dict[str, Any]

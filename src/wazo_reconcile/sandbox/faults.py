@@ -87,10 +87,7 @@ class FaultConfig:
             latency: float | tuple[float, float] = (low / 1000, high / 1000)
         else:
             latency = latency_ms / 1000
-        rules = tuple(
-            FaultRule(**{**rule, "nth": tuple(rule.get("nth", ()))})
-            for rule in data.get("rules", [])
-        )
+        rules = tuple(FaultRule(**rule) for rule in data.get("rules", []))  # nth: a tuple
         return cls(seed=int(data.get("seed", 0)), latency=latency, rules=rules)
 
     def to_json(self) -> dict[str, object]:

@@ -57,9 +57,9 @@ class SearchConfig:
         *names: str,
         default_sort: str,
         search: Sequence[str] | None = None,
-        integers: frozenset[str] = frozenset(),
+        integers: frozenset[str] = frozenset({"id"}),
     ) -> SearchConfig:
-        """Columns stored under their own name."""
+        """Columns stored under their own name (``integers``: by default an ``id`` column)."""
         return cls({name: name for name in names}, default_sort, search, integers)
 
     def value(self, row: Record, column: str) -> object:

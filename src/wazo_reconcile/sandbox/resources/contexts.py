@@ -145,9 +145,7 @@ CONTEXTS = Kind(
     key="id",
     path="contexts",
     dump=_dump_context,
-    search=SearchConfig.of(
-        "id", "name", "label", "type", "description", default_sort="id", integers=frozenset({"id"})
-    ),
+    search=SearchConfig.of("id", "name", "label", "type", "description", default_sort="id"),
 )
 
 
@@ -169,16 +167,13 @@ def update_context(call: Call) -> Response:
 
 def delete_context(call: Call) -> Response:
     row = CONTEXTS.get(call, call.params["id"])
-    extension = call.store.find("extensions", lambda e: e["context"] == row["name"])
-    if extension is not None:
-        raise problems.resource_associated(
-            "Context", "Extension", context_id=row["id"], extension_id=extension["id"]
-        )
-    trunk = call.store.find("trunks", lambda t: t["context"] == row["name"])
-    if trunk is not None:
-        raise problems.resource_associated(
-            "Context", "Trunk", context_id=row["id"], trunk_id=trunk["id"]
-        )
+    for table, resource in (("extensions", "Extension"), ("trunks", "Trunk")):
+        user = call.store.find(table, lambda r: r["context"] == row["name"])
+        if user is not None:
+            key = f"{resource.lower()}_id"
+            raise problems.resource_associated(
+                "Context", resource, context_id=row["id"], **{key: user["id"]}
+            )
     del call.store.table("contexts")[row["id"]]
     for other in call.store.rows("contexts"):
         other["includes"] = [i for i in other["includes"] if i != row["id"]]

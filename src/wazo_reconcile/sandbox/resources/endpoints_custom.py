@@ -50,9 +50,7 @@ CUSTOM = Kind(
     key="id",
     path="endpoints/custom",
     dump=_dump,
-    search=SearchConfig.of(
-        "id", "interface", "context", default_sort="interface", integers=frozenset({"id"})
-    ),
+    search=SearchConfig.of("id", "interface", "context", default_sort="interface"),
 )
 
 

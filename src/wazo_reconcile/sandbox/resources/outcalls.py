@@ -112,7 +112,6 @@ OUTCALLS = Kind(
         "name",
         "preprocess_subroutine",
         default_sort="id",
-        integers=frozenset({"id"}),
     ),
 )
 

@@ -125,7 +125,7 @@ REGISTERS = Kind(
     key="id",
     path="registers/iax",
     dump=_dump,
-    search=SearchConfig.of("id", default_sort="id", integers=frozenset({"id"})),
+    search=SearchConfig.of("id", default_sort="id"),
     tenant_scoped=False,
 )
 

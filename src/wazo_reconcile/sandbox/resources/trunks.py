@@ -139,7 +139,6 @@ TRUNKS = Kind(
         "label",
         "outgoing_caller_id_format",
         default_sort="id",
-        integers=frozenset({"id"}),
     ),
     derive=_derived,
 )
