@@ -25,8 +25,8 @@ from wazo_reconcile.sandbox.store import Record
 SCHEMA = schema(
     {
         "interface": fields.String(validate=Regexp(r"^[a-zA-Z0-9#*./_@:-]{1,128}$"), required=True),
-        "interface_suffix": fields.String(validate=Length(max=32), allow_none=True),
-        "enabled": StrictBoolean(),
+        "interface_suffix": fields.String(validate=Length(max=32), load_default=None),
+        "enabled": StrictBoolean(load_default=True),
     }
 )
 
@@ -60,9 +60,8 @@ def create(call: Call) -> Response:
     row = {
         "id": call.store.next_id("custom"),
         "tenant_uuid": call.tenant_uuid,
-        "interface": form["interface"],
-        "interface_suffix": form.get("interface_suffix") or "",
-        "enabled": form.get("enabled", True),
+        **form,
+        "interface_suffix": form["interface_suffix"] or "",
         "context": None,
     }
     return CUSTOM.insert(call, row)

@@ -36,11 +36,11 @@ from wazo_reconcile.sandbox.store import Record
 SCHEMA = schema(
     {
         "name": fields.String(validate=Length(max=128), required=True),
-        "internal_caller_id": StrictBoolean(),
-        "preprocess_subroutine": fields.String(validate=Length(max=79), allow_none=True),
-        "ring_time": fields.Integer(validate=Range(min=0), allow_none=True),
-        "description": fields.String(allow_none=True),
-        "enabled": StrictBoolean(),
+        "internal_caller_id": StrictBoolean(load_default=False),
+        "preprocess_subroutine": fields.String(validate=Length(max=79), load_default=None),
+        "ring_time": fields.Integer(validate=Range(min=0), load_default=None),
+        "description": fields.String(load_default=None),
+        "enabled": StrictBoolean(load_default=True),
     }
 )
 TRUNKS_SCHEMA = schema({"trunks": Nested(ID_REF, many=True, required=True)})
@@ -122,12 +122,8 @@ def create(call: Call) -> Response:
     row: Record = {
         "id": call.store.next_id("outcalls"),
         "tenant_uuid": call.tenant_uuid,
-        "name": form["name"],
-        "internal_caller_id": form.get("internal_caller_id", False),
-        "preprocess_subroutine": form.get("preprocess_subroutine"),
-        "ring_time": form.get("ring_time") or 0,
-        "description": form.get("description"),
-        "enabled": form.get("enabled", True),
+        **form,
+        "ring_time": form["ring_time"] or 0,
         "trunk_ids": [],
         "patterns": [],
     }

@@ -24,12 +24,12 @@ from wazo_reconcile.sandbox.resources.endpoints_custom import CUSTOM
 from wazo_reconcile.sandbox.resources.endpoints_iax import IAX
 from wazo_reconcile.sandbox.resources.endpoints_sip import ENDPOINTS, delete_sip
 from wazo_reconcile.sandbox.routing import Route
-from wazo_reconcile.sandbox.store import Key, Record, Store
+from wazo_reconcile.sandbox.store import TRUNK_LINKS, Key, Record, Store
 
 SCHEMA = schema(
     {
-        "context": fields.String(allow_none=True),
-        "twilio_incoming": StrictBoolean(allow_none=True),
+        "context": fields.String(load_default=None),
+        "twilio_incoming": StrictBoolean(allow_none=True, load_default=False),
         "outgoing_caller_id_format": fields.String(
             validate=OneOf(["+E164", "E164", "national"]), load_default="+E164"
         ),
@@ -164,17 +164,14 @@ def _twilio(value: object) -> bool:
 
 def create(call: Call) -> Response:
     form = call.load(SCHEMA)
-    _check_context(call, call.tenant_uuid, form.get("context"))
+    _check_context(call, call.tenant_uuid, form["context"])
     row: Record = {
         "id": call.store.next_id("trunks"),
         "tenant_uuid": call.tenant_uuid,
-        "context": form.get("context"),
-        "twilio_incoming": _twilio(form.get("twilio_incoming", False)),
-        "outgoing_caller_id_format": form["outgoing_caller_id_format"],
+        **form,
+        "twilio_incoming": _twilio(form["twilio_incoming"]),
         "description": None,
-        "endpoint_sip_uuid": None,
-        "endpoint_iax_id": None,
-        "endpoint_custom_id": None,
+        **dict.fromkeys(TRUNK_LINKS),
         "register_iax_id": None,
     }
     return TRUNKS.insert(call, row)
