@@ -94,13 +94,6 @@ class Call:
     def list_tenants(self, recurse: bool) -> list[str]:
         return self.visible_tenants() if recurse else [self.tenant_uuid]
 
-    def in_tenants(self, row: Record | None, tenants: list[str] | None = None) -> Record | None:
-        """``row`` if it exists and belongs to ``tenants`` (default: the visible ones)."""
-        if row is None:
-            return None
-        allowed = self.visible_tenants() if tenants is None else tenants
-        return row if row.get("tenant_uuid") in allowed else None
-
 
 def _index(store: Store, table: str, column: str) -> dict[Key, Record]:
     index: dict[Key, Record] = {}

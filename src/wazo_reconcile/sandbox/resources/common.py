@@ -12,7 +12,7 @@ from marshmallow import ValidationError, fields
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
-from wazo_reconcile.sandbox.listing import ListParams, SearchConfig, parse_params, search
+from wazo_reconcile.sandbox.listing import SearchConfig, parse_params, search
 from wazo_reconcile.sandbox.mallow import BaseSchema
 from wazo_reconcile.sandbox.routing import Handler, Route
 from wazo_reconcile.sandbox.store import Key, Record, Store
@@ -51,7 +51,10 @@ class Kind:
         row = call.store.table(self.table).get(value)
         if row is None or not self.where(row):
             return None
-        return call.in_tenants(row, tenants) if self.tenant_scoped else row
+        if not self.tenant_scoped:
+            return row
+        allowed = call.visible_tenants() if tenants is None else tenants
+        return row if row.get("tenant_uuid") in allowed else None
 
     def get(self, call: Call, value: Key, tenants: list[str] | None = None) -> Record:
         row = self.find(call, value, tenants)
@@ -79,7 +82,9 @@ class Kind:
         if uuid_list and "uuid" in params.filters:
             wanted = set(params.filters["uuid"].split(","))
             rows = [row for row in rows if row["uuid"] in wanted]
-            params = _without(params, "uuid")
+            params = replace(
+                params, filters={k: v for k, v in params.filters.items() if k != "uuid"}
+            )
         total, page = search(rows, self.search, params)
         call.listed = page
         return Response.json(200, {"total": total, "items": [self.dump(call, r) for r in page]})
@@ -91,10 +96,6 @@ class Kind:
         """Store a new row; confd's 201 answer (the row, its URL in ``Location``)."""
         call.store.table(self.table)[row[self.key]] = row
         return created(self.dump(call, row), call.href(self.path, row[self.key]))
-
-
-def _without(params: ListParams, key: str) -> ListParams:
-    return replace(params, filters={k: v for k, v in params.filters.items() if k != key})
 
 
 def current(form: dict[str, Any], row: Record, key: str) -> Any:

@@ -98,8 +98,9 @@ def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, object]
         "tenant_uuid": row["tenant_uuid"],
         "name": row["name"],
         "label": row["label"],
+        # the stored pairs as they are, not copies: a dump is serialised at once, under the lock
+        **{f"{s}_section_options": row["sections"][s] for s in SECTIONS},
     }
-    out.update(_sections(row))
     out["templates"] = [
         {"uuid": u, "label": table[u]["label"]} for u in row["templates"] if u in table
     ]
@@ -118,11 +119,6 @@ def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, object]
             folded = dict(_flatten(table, row, section))
             out[f"{section}_section_options"] = [[k, v] for k, v in folded.items()]
     return out
-
-
-def _sections(row: Record) -> dict[str, object]:
-    # The stored pairs as they are, not copies: a dump is serialised at once, under the lock.
-    return {f"{s}_section_options": row["sections"][s] for s in SECTIONS}
 
 
 def _flatten(table: dict[Key, Record], row: Record, section: str) -> list[tuple[str, str]]:
