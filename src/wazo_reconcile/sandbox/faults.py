@@ -104,7 +104,6 @@ class FaultConfig:
 
 @dataclass(frozen=True)
 class Decision:
-    index: int
     latency: float
     fault: FaultRule | None
 
@@ -148,7 +147,7 @@ class FaultInjector:
                 traffic.faulted.append(
                     {"index": index, "method": method, "path": path, "fault": fault.kind}
                 )
-            return Decision(index, self._latency(index), fault)
+            return Decision(self._latency(index), fault)
 
     def _pick(self, index: int, method: str, path: str) -> FaultRule | None:
         chosen = None

@@ -9,7 +9,7 @@ confd answers every error with a JSON list of strings. The business-rule message
 from __future__ import annotations
 
 import uuid as uuidlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 BAD_REQUEST = "The browser (or proxy) sent a request that this server could not understand."
 
@@ -80,7 +80,7 @@ def unhandled_context_type(context_type: str, **metadata: object) -> ApiProblem:
     )
 
 
-def invalid_choice(field: str, choices: list[str]) -> ApiProblem:
+def invalid_choice(field: str, choices: Sequence[str]) -> ApiProblem:
     return _error(400, "Input Error", f"'{field}' must be one of ({', '.join(choices)})", {})
 
 
