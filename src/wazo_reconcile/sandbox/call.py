@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 from marshmallow import Schema
 
 from wazo_reconcile.sandbox import mallow, problems
-from wazo_reconcile.sandbox.auth import Token
+from wazo_reconcile.sandbox.auth import Token, subtree
 from wazo_reconcile.sandbox.http import Request
 from wazo_reconcile.sandbox.store import TRUNK_LINKS, Key, Record, Store
 
@@ -103,10 +103,4 @@ def _index(store: Store, table: str, column: str) -> dict[Key, Record]:
 
 
 def visible_tenants(store: Store, tenant_uuid: str) -> list[str]:
-    tenants = store.table("tenants")
-    if tenant_uuid not in tenants:
-        return [tenant_uuid]
-    found = [tenant_uuid]
-    for candidate in found:
-        found.extend(t["uuid"] for t in tenants.values() if t.get("parent_uuid") == candidate)
-    return found
+    return subtree(store.table("tenants").values(), tenant_uuid)

@@ -175,14 +175,6 @@ def _associated(trunk_id: int, register_id: int) -> problems.ApiProblem:
     )
 
 
-def _protocol(trunk: Record) -> str | None:
-    if trunk.get("endpoint_sip_uuid") is not None:
-        return "sip"
-    if trunk.get("endpoint_custom_id") is not None:
-        return "custom"
-    return None
-
-
 def associate(call: Call) -> Response:
     trunk, register = _fetch(call)
     if trunk.get(TRUNK_COLUMN) == register["id"]:
@@ -192,11 +184,11 @@ def associate(call: Call) -> Response:
     other = call.first_by("trunks", TRUNK_COLUMN, register["id"])
     if other is not None:
         raise _associated(other["id"], register["id"])
-    protocol = _protocol(trunk)
-    if protocol is not None:
-        raise problems.resource_associated(
-            "Trunk", "Endpoint", trunk_id=trunk["id"], protocol=protocol
-        )
+    for protocol, column in (("sip", "endpoint_sip_uuid"), ("custom", "endpoint_custom_id")):
+        if trunk.get(column) is not None:
+            raise problems.resource_associated(
+                "Trunk", "Endpoint", trunk_id=trunk["id"], protocol=protocol
+            )
     trunk[TRUNK_COLUMN] = register["id"]
     return no_content()
 
