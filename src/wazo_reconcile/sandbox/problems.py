@@ -3,7 +3,7 @@
 confd answers every error with a JSON list of strings. The business-rule messages are built by
 ``xivo_dao.helpers.errors`` as ``"<Category> - <error> (<metadata>)"`` where the metadata is the
 ``str()`` of a Python dict without its braces, so values keep their Python ``repr``:
-``'id': 3``, ``'name': 'foo'``, ``'uuid': UUID('…')``. :func:`meta` reproduces that.
+``'id': 3``, ``'name': 'foo'``, ``'uuid': UUID('…')``. :func:`_error` reproduces that.
 """
 
 from __future__ import annotations
@@ -42,12 +42,9 @@ def as_uuid(value: str) -> uuidlib.UUID | str:
         return value
 
 
-def meta(**metadata: object) -> str:
-    return f" ({str(metadata).strip('{}')})" if metadata else ""
-
-
 def _error(status: int, category: str, error: str, metadata: dict[str, object]) -> ApiProblem:
-    return ApiProblem(status, [f"{category} - {error}{meta(**metadata)}"])
+    shown = f" ({str(metadata).strip('{}')})" if metadata else ""
+    return ApiProblem(status, [f"{category} - {error}{shown}"])
 
 
 def not_found(resource: str, **metadata: object) -> ApiProblem:

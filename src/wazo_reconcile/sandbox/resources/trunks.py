@@ -198,8 +198,7 @@ def delete(call: Call) -> Response:
         delete_sip(store, row["endpoint_sip_uuid"])
     store.table("iax").pop(row["endpoint_iax_id"], None)
     store.table("custom").pop(row["endpoint_custom_id"], None)
-    if row.get("register_iax_id") is not None:  # deleted with it
-        store.table("registers_iax").pop(row["register_iax_id"], None)
+    store.table("registers_iax").pop(row["register_iax_id"], None)  # deleted with it
     for outcall in store.rows("outcalls"):
         outcall["trunk_ids"] = [i for i in outcall["trunk_ids"] if i != row["id"]]
     store.delete_trunk(row["id"])

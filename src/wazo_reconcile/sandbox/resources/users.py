@@ -20,6 +20,7 @@ from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
+from wazo_reconcile.sandbox.resources.endpoints_sip import TEMPLATE_POINTERS
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.store import Key, Record, Store
 
@@ -268,14 +269,7 @@ def outgoing_callerids(call: Call) -> Response:
 
 
 def _dump_tenant(call: Call, row: Record) -> dict[str, object]:
-    keys = (
-        "uuid",
-        "sip_templates_generated",
-        "global_sip_template_uuid",
-        "webrtc_sip_template_uuid",
-        "registration_trunk_sip_template_uuid",
-        "meeting_guest_sip_template_uuid",
-    )
+    keys = ("uuid", "sip_templates_generated", *TEMPLATE_POINTERS.values())
     return {key: row.get(key) for key in keys}
 
 
