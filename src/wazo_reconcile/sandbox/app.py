@@ -41,7 +41,6 @@ from wazo_reconcile.sandbox.faults import FaultConfig, FaultInjector
 from wazo_reconcile.sandbox.http import Request, Response
 from wazo_reconcile.sandbox.resources import ROUTES
 from wazo_reconcile.sandbox.routing import NoRoute, Route, Router
-from wazo_reconcile.sandbox.seed import Seeded
 from wazo_reconcile.sandbox.seed import seed as seed_profile
 from wazo_reconcile.sandbox.store import Store
 
@@ -98,9 +97,7 @@ class Sandbox:
         self._lock = threading.RLock()
         self._seed = seed
         self._new_tenants = new_tenant_uuids
-        seeded = self._seeded()
-        self.store = seeded.store
-        self.master_tenant = seeded.master_tenant
+        self.store, self.master_tenant = self._seeded()
         self.tokens = Tokens(
             master_tenant=self.master_tenant,
             clock=clock,
@@ -151,12 +148,14 @@ class Sandbox:
     def reset_state(self) -> None:
         """Back to the seed profile's state (issued tokens stay valid)."""
         with self._lock:
-            self.store = self._seeded().store
+            self.store = self._seeded()[0]
             self.calld.reset()
 
-    def _seeded(self) -> Seeded:
+    def _seeded(self) -> tuple[Store, str]:
+        """A store in the seed profile's state, and its master tenant."""
         store = Store(random.Random(self._seed))
-        return seed_profile(store, self.profile, self.clock(), new_tenant_uuids=self._new_tenants)
+        master = seed_profile(store, self.profile, self.clock(), new_tenant_uuids=self._new_tenants)
+        return store, master
 
     def state(self) -> dict[str, Any]:
         """A deep copy of the whole store (tables of stored records)."""

@@ -94,10 +94,6 @@ class Tokens:
             return None
         return token
 
-    def revoke(self, value: str) -> None:
-        with self._lock:
-            self._tokens.pop(value, None)
-
     def handle(self, request: Request) -> Response:
         """wazo-auth's ``/token`` routes: create (POST), check (GET/HEAD), revoke (DELETE)."""
         rest = request.path.removeprefix(TOKEN_PATH)
@@ -106,7 +102,8 @@ class Tokens:
         value = rest.removeprefix("/")
         if rest.startswith("/") and value and "/" not in value:
             if request.method == "DELETE":
-                self.revoke(value)
+                with self._lock:
+                    self._tokens.pop(value, None)
                 return Response.json(200, {"data": {"message": "success"}})
             if request.method in ("GET", "HEAD"):
                 return self._check(value, head=request.method == "HEAD")
