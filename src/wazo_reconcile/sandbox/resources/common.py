@@ -103,12 +103,19 @@ def current(form: dict[str, Any], row: Record, key: str) -> Any:
     return form[key] if key in form else row[key]
 
 
+def ref(call: Call, rel: str, path: str, row: Record, *names: str) -> dict[str, object]:
+    """How a body shows another object: its id, the fields ``names``, its link."""
+    return {
+        "id": row["id"],
+        **{name: row[name] for name in names},
+        "links": [call.link(rel, path, row["id"])],
+    }
+
+
 def trunk_ref(call: Call, column: str, key: Key) -> dict[str, object] | None:
     """An endpoint's ``trunk`` field: ``{id, links}`` of the trunk whose ``column`` is ``key``."""
     trunk = call.first_by("trunks", column, key)
-    if trunk is None:
-        return None
-    return {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
+    return None if trunk is None else ref(call, "trunks", "trunks", trunk)
 
 
 def unlink_trunks(store: Store, column: str, key: Key) -> None:

@@ -25,6 +25,7 @@ from wazo_reconcile.sandbox.resources.common import (
     crud_routes,
     current,
     no_content,
+    ref,
     same_tenant,
 )
 from wazo_reconcile.sandbox.routing import Route
@@ -127,15 +128,7 @@ def _dump_context(call: Call, row: Record) -> dict[str, object]:
         "tenant_uuid": row["tenant_uuid"],
         "enabled": row["enabled"],
         "links": [call.link("contexts", "contexts", row["id"])],
-        "contexts": [
-            {
-                "id": c["id"],
-                "name": c["name"],
-                "label": c["label"],
-                "links": [call.link("contexts", "contexts", c["id"])],
-            }
-            for c in included
-        ],
+        "contexts": [ref(call, "contexts", "contexts", c, "name", "label") for c in included],
     }
 
 
@@ -225,13 +218,7 @@ def _dump_extension(call: Call, row: Record) -> dict[str, object]:
         "group": None,
         "incall": None,
         "lines": [],
-        "outcall": {
-            "id": outcall["id"],
-            "name": outcall["name"],
-            "links": [call.link("outcalls", "outcalls", outcall["id"])],
-        }
-        if outcall
-        else None,
+        "outcall": ref(call, "outcalls", "outcalls", outcall, "name") if outcall else None,
         "queue": None,
     }
 

@@ -19,7 +19,13 @@ from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
-from wazo_reconcile.sandbox.resources.common import Kind, crud_routes, no_content, same_tenant
+from wazo_reconcile.sandbox.resources.common import (
+    Kind,
+    crud_routes,
+    no_content,
+    ref,
+    same_tenant,
+)
 from wazo_reconcile.sandbox.resources.endpoints_custom import CUSTOM
 from wazo_reconcile.sandbox.resources.endpoints_iax import IAX
 from wazo_reconcile.sandbox.resources.endpoints_sip import ENDPOINTS, delete_sip
@@ -56,18 +62,16 @@ def endpoint_sip_summary(call: Call, trunk: Record) -> dict[str, object] | None:
 
 def endpoint_custom_summary(call: Call, trunk: Record) -> dict[str, object] | None:
     custom = call.store.table("custom").get(trunk["endpoint_custom_id"])
-    if custom is None:
-        return None
-    links = [call.link("endpoint_custom", "endpoints/custom", custom["id"])]
-    return {"id": custom["id"], "interface": custom["interface"], "links": links}
+    return (
+        None
+        if custom is None
+        else ref(call, "endpoint_custom", "endpoints/custom", custom, "interface")
+    )
 
 
 def _endpoint_iax_summary(call: Call, trunk: Record) -> dict[str, object] | None:
     iax = call.store.table("iax").get(trunk["endpoint_iax_id"])
-    if iax is None:
-        return None
-    links = [call.link("endpoint_iax", "endpoints/iax", iax["id"])]
-    return {"id": iax["id"], "name": iax["name"], "links": links}
+    return None if iax is None else ref(call, "endpoint_iax", "endpoints/iax", iax, "name")
 
 
 def _register_iax_summary(call: Call, trunk: Record) -> dict[str, object] | None:
@@ -104,14 +108,7 @@ def _dump(call: Call, row: Record) -> dict[str, object]:
         "endpoint_sip": endpoint_sip_summary(call, row),
         "endpoint_custom": endpoint_custom_summary(call, row),
         "endpoint_iax": _endpoint_iax_summary(call, row),
-        "outcalls": [
-            {
-                "id": o["id"],
-                "name": o["name"],
-                "links": [call.link("outcalls", "outcalls", o["id"])],
-            }
-            for o in outcalls
-        ],
+        "outcalls": [ref(call, "outcalls", "outcalls", o, "name") for o in outcalls],
         "register_iax": _register_iax_summary(call, row),
     }
 
