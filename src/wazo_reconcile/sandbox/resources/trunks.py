@@ -62,11 +62,9 @@ def endpoint_sip_summary(call: Call, trunk: Record) -> dict[str, object] | None:
 
 def endpoint_custom_summary(call: Call, trunk: Record) -> dict[str, object] | None:
     custom = call.store.table("custom").get(trunk["endpoint_custom_id"])
-    return (
-        None
-        if custom is None
-        else ref(call, "endpoint_custom", "endpoints/custom", custom, "interface")
-    )
+    if custom is None:
+        return None
+    return ref(call, "endpoint_custom", "endpoints/custom", custom, "interface")
 
 
 def _endpoint_iax_summary(call: Call, trunk: Record) -> dict[str, object] | None:
