@@ -38,10 +38,10 @@ class Kind:
 
     table: str
     resource: str
-    key: str
     path: str
     dump: Dump
     search: SearchConfig
+    key: str = "id"
     tenant_scoped: bool = True
     where: Callable[[Record], bool] = field(default=_everything)
     # extra columns computed from other tables, for search/filter/order (not stored)

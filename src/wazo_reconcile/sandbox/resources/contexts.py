@@ -135,7 +135,6 @@ def _dump_context(call: Call, row: Record) -> dict[str, object]:
 CONTEXTS = Kind(
     table="contexts",
     resource="Context",
-    key="id",
     path="contexts",
     dump=_dump_context,
     search=SearchConfig.of("id", "name", "label", "type", "description", default_sort="id"),
@@ -231,7 +230,6 @@ def _extension_type(store: Store, row: Record) -> dict[str, object]:
 EXTENSIONS = Kind(
     table="extensions",
     resource="Extension",
-    key="id",
     path="extensions",
     dump=_dump_extension,
     search=SearchConfig(

@@ -47,7 +47,6 @@ def _dump(call: Call, row: Record) -> dict[str, object]:
 CUSTOM = Kind(
     table="custom",
     resource="CustomEndpoint",
-    key="id",
     path="endpoints/custom",
     dump=_dump,
     search=SearchConfig.of("id", "interface", "context", default_sort="interface"),

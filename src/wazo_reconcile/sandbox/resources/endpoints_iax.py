@@ -187,7 +187,6 @@ def _column_value(column: str, value: str) -> int | str:
 IAX = Kind(
     table="iax",
     resource="IAXEndpoint",
-    key="id",
     path="endpoints/iax",
     dump=_dump,
     search=SearchConfig.of("name", "type", "host", default_sort="name"),

@@ -103,7 +103,6 @@ def _pattern(call: Call, pattern: Record, extension: Record) -> dict[str, object
 OUTCALLS = Kind(
     table="outcalls",
     resource="Outcall",
-    key="id",
     path="outcalls",
     dump=_dump,
     search=SearchConfig.of(

@@ -122,7 +122,6 @@ def _dump(call: Call, row: Record) -> dict[str, Any]:
 REGISTERS = Kind(
     table=TABLE,
     resource="IAXRegister",
-    key="id",
     path="registers/iax",
     dump=_dump,
     search=SearchConfig.of("id", default_sort="id"),

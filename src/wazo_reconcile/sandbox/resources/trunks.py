@@ -123,7 +123,6 @@ def _derived(store: Store, trunk: Record) -> dict[str, object]:
 TRUNKS = Kind(
     table="trunks",
     resource="Trunk",
-    key="id",
     path="trunks",
     dump=_dump,
     search=SearchConfig.of(

@@ -191,7 +191,6 @@ _COLUMNS = (
 USERS = Kind(
     table="users",
     resource="User",
-    key="id",
     path="users",
     dump=_dump,
     search=SearchConfig.of(
