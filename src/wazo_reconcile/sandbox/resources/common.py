@@ -62,9 +62,12 @@ class Kind:
             raise self.not_found(value)
         return row
 
+    def shown(self, value: Key) -> object:
+        """A key as confd's messages show it (a uuid as ``UUID('…')``)."""
+        return problems.as_uuid(str(value)) if self.key == "uuid" else value
+
     def not_found(self, value: Key) -> problems.ApiProblem:
-        shown = problems.as_uuid(str(value)) if self.key == "uuid" else value
-        return problems.not_found(self.resource, **{self.key: shown})
+        return problems.not_found(self.resource, **{self.key: self.shown(value)})
 
     def rows(self, call: Call, tenants: list[str] | None) -> list[Record]:
         rows = [row for row in call.store.rows(self.table) if self.where(row)]

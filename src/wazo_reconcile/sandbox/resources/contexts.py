@@ -308,12 +308,20 @@ def update_extension(call: Call) -> Response:
     return no_content()
 
 
+def bound_elsewhere(extension: Record) -> problems.ApiProblem:
+    """The error of an extension already bound to something (``type``, ``typeval``)."""
+    return problems.resource_associated(
+        "Extension",
+        extension["type"],
+        extension_id=extension["id"],
+        associated_id=extension["typeval"],
+    )
+
+
 def delete_extension(call: Call) -> Response:
     row = EXTENSIONS.get(call, call.params["id"])
     if row["type"] != "user" and row["typeval"] != "0":
-        raise problems.resource_associated(
-            "Extension", row["type"], extension_id=row["id"], associated_id=row["typeval"]
-        )
+        raise bound_elsewhere(row)
     del call.store.table("extensions")[row["id"]]
     return no_content()
 

@@ -24,7 +24,7 @@ from wazo_reconcile.sandbox.resources.common import (
     same_tenant,
     unique,
 )
-from wazo_reconcile.sandbox.resources.contexts import EXTENSIONS
+from wazo_reconcile.sandbox.resources.contexts import EXTENSIONS, bound_elsewhere
 from wazo_reconcile.sandbox.resources.trunks import (
     TRUNKS,
     endpoint_custom_summary,
@@ -188,12 +188,7 @@ def associate_extension(call: Call) -> Response:
 def _check_bindable(call: Call, outcall: Record, extension: Record) -> None:
     same_tenant(extension=extension["tenant_uuid"], outcall=outcall["tenant_uuid"])
     if not (extension["type"] == "user" and extension["typeval"] == "0"):
-        raise problems.resource_associated(
-            "Extension",
-            extension["type"],
-            extension_id=extension["id"],
-            associated_id=extension["typeval"],
-        )
+        raise bound_elsewhere(extension)
     context = call.store.find("contexts", lambda c: c["name"] == extension["context"])
     context_type = context["type"] if context else None
     if context_type != "outcall":

@@ -9,7 +9,6 @@ deletes its endpoint and its register, and removes it from every outcall.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID
 
 from marshmallow import fields
 from marshmallow.validate import OneOf
@@ -208,9 +207,6 @@ class Link:
     column: str  # the trunk column holding the endpoint key
     converter: str  # path converter of the endpoint key
 
-    def shown(self, key: Key) -> Key | UUID:
-        return problems.as_uuid(str(key)) if self.protocol == "sip" else key
-
     def fetch(self, call: Call) -> tuple[Record, Record]:
         trunk = TRUNKS.get(call, call.params["trunk_id"])
         endpoint = self.kind.get(call, call.params["endpoint_id"])
@@ -256,7 +252,11 @@ class Link:
 
 def _associated(trunk_id: int, link: Link, key: Key) -> problems.ApiProblem:
     return problems.resource_associated(
-        "Trunk", "Endpoint", trunk_id=trunk_id, endpoint=link.protocol, endpoint_id=link.shown(key)
+        "Trunk",
+        "Endpoint",
+        trunk_id=trunk_id,
+        endpoint=link.protocol,
+        endpoint_id=link.kind.shown(key),
     )
 
 
