@@ -308,13 +308,10 @@ def update_extension(call: Call) -> Response:
     return no_content()
 
 
-def bound_elsewhere(extension: Record) -> problems.ApiProblem:
+def bound_elsewhere(row: Record) -> problems.ApiProblem:
     """The error of an extension already bound to something (``type``, ``typeval``)."""
     return problems.resource_associated(
-        "Extension",
-        extension["type"],
-        extension_id=extension["id"],
-        associated_id=extension["typeval"],
+        "Extension", row["type"], extension_id=row["id"], associated_id=row["typeval"]
     )
 
 

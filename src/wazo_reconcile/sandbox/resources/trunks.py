@@ -251,12 +251,9 @@ class Link:
 
 
 def _associated(trunk_id: int, link: Link, key: Key) -> problems.ApiProblem:
+    shown = link.kind.shown(key)
     return problems.resource_associated(
-        "Trunk",
-        "Endpoint",
-        trunk_id=trunk_id,
-        endpoint=link.protocol,
-        endpoint_id=link.kind.shown(key),
+        "Trunk", "Endpoint", trunk_id=trunk_id, endpoint=link.protocol, endpoint_id=shown
     )
 
 
