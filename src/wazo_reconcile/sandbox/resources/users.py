@@ -219,13 +219,11 @@ USERS = Kind(
 
 def get_user(call: Call, key: Key) -> Record:
     """By uuid or integer id; the 404 says ``'id': <value>`` either way, like confd."""
-    tenants = call.visible_tenants()
-    table = call.store.table("users")
     if isinstance(key, int):
-        row = table.get(key)
+        row = call.store.table("users").get(key)
     else:
         row = call.store.find("users", lambda u: u["uuid"] == key)
-    if row is None or row["tenant_uuid"] not in tenants:
+    if row is None or row["tenant_uuid"] not in call.visible_tenants():
         shown = key if isinstance(key, int) else problems.as_uuid(key)
         raise problems.not_found("User", id=shown)
     return row
