@@ -38,15 +38,6 @@ SEEDED_GENERAL_ROWS = 51
 TRUNK_COLUMN = "register_iax_id"  # the trunk's link to its register
 MAX_LINE = 255
 
-FIELDS = (
-    "auth_username",
-    "auth_password",
-    "remote_host",
-    "remote_port",
-    "callback_extension",
-    "callback_context",
-)
-
 
 SCHEMA = schema(
     {
@@ -81,7 +72,7 @@ def register_line(form: dict[str, Any]) -> str:
 
 def parse_line(line: str) -> dict[str, Any]:
     found = _LINE.match(line)
-    parts: dict[str, Any] = dict(found.groupdict()) if found else dict.fromkeys(FIELDS)
+    parts: dict[str, Any] = dict(found.groupdict()) if found else dict.fromkeys(_LINE.groupindex)
     port = parts["remote_port"]
     parts["remote_port"] = int(port) if port else None
     return parts
