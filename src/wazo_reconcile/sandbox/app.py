@@ -292,19 +292,17 @@ class Sandbox:
                 return Response.empty(204)
             if action == ("GET", "state"):
                 return Response.json(200, self.state())
-            if action == ("GET", "faults"):
-                return Response.json(200, self.faults.config.to_json())
             if action == ("POST", "faults"):
                 self.configure_faults(FaultConfig.from_json(body))
+            if action in (("GET", "faults"), ("POST", "faults")):  # both answer the config
                 return Response.json(200, self.faults.config.to_json())
             if action == ("POST", "tokens"):
                 acl = None if body.get("acl") is None else tuple(body["acl"])
                 token = self.issue_token(body.get("tenant_uuid"), body.get("lifetime"), acl)
                 return Response.json(200, {"token": token})
-            if action == ("GET", "calld"):
-                return Response.json(200, self.calld.config())
             if action == ("POST", "calld"):
                 self.configure_calld(body)
+            if action in (("GET", "calld"), ("POST", "calld")):
                 return Response.json(200, self.calld.config())
         except (ValueError, TypeError, KeyError) as exc:
             return Response.json(400, {"error": str(exc)})
