@@ -95,10 +95,15 @@ class Kind:
     def read(self, call: Call, value: Key) -> Response:
         return Response.json(200, self.dump(call, self.get(call, value)))
 
+    def created(self, call: Call, row: Record) -> Response:
+        """confd's answer to a creation: 201, the row, its URL in ``Location``."""
+        location = call.href(self.path, row[self.key])
+        return Response.json(201, self.dump(call, row), {"Location": location})
+
     def insert(self, call: Call, row: Record) -> Response:
-        """Store a new row; confd's 201 answer (the row, its URL in ``Location``)."""
+        """Store a new row and answer its creation."""
         call.store.table(self.table)[row[self.key]] = row
-        return created(self.dump(call, row), call.href(self.path, row[self.key]))
+        return self.created(call, row)
 
 
 def current(form: dict[str, Any], row: Record, key: str) -> Any:
@@ -161,10 +166,6 @@ def crud_routes(
         Route("PUT", item, f"{acl}.{{{key}}}.update", update, master),
         Route("DELETE", item, f"{acl}.{{{key}}}.delete", delete, master),
     )
-
-
-def created(body: dict[str, object], location: str) -> Response:
-    return Response.json(201, body, {"Location": location})
 
 
 def no_content() -> Response:

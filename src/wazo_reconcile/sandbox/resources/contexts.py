@@ -21,7 +21,6 @@ from wazo_reconcile.sandbox.mallow import BaseSchema, Nested, StrictBoolean, sch
 from wazo_reconcile.sandbox.resources.common import (
     ID_REF,
     Kind,
-    created,
     crud_routes,
     current,
     no_content,
@@ -144,7 +143,7 @@ CONTEXTS = Kind(
 def create_context(call: Call) -> Response:
     form = call.load(CONTEXT_SCHEMA)
     row = new_context(call.store, call.tenant_uuid, **form)
-    return created(_dump_context(call, row), call.href("contexts", row["id"]))
+    return CONTEXTS.created(call, row)
 
 
 def update_context(call: Call) -> Response:

@@ -24,7 +24,6 @@ from wazo_reconcile.sandbox.mallow import BaseSchema, Nested, schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     check_name_free,
-    created,
     crud_routes,
     current,
     load_value,
@@ -209,7 +208,7 @@ def _create(kind: Kind, call: Call) -> Response:
     _check_options(form)
     row = new_sip_record(call.store, call.tenant_uuid, template=kind is TEMPLATES, **form)
     # confd answers a template creation with the endpoint URL in Location
-    return created(_dump(call, row), call.href(ENDPOINTS.path, row["uuid"]))
+    return ENDPOINTS.created(call, row)
 
 
 def _update(kind: Kind, call: Call) -> Response:

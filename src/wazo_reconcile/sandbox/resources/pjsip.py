@@ -20,7 +20,6 @@ from wazo_reconcile.sandbox.mallow import BaseSchema, Nested, StrictBoolean, sch
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     check_name_free,
-    created,
     crud_routes,
     current,
     load_value,
@@ -93,7 +92,7 @@ def create_transport(call: Call) -> Response:
     doc.check_keys("options", "transport", [key for key, _ in form["options"]])
     row = {"uuid": call.store.new_uuid(), "name": form["name"], "options": form["options"]}
     call.store.put_named("transports", row)
-    return created(dump_transport(call, row), call.href(TRANSPORTS.path, row["uuid"]))
+    return TRANSPORTS.created(call, row)
 
 
 def update_transport(call: Call) -> Response:

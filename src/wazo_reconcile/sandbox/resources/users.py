@@ -19,7 +19,7 @@ from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
-from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
+from wazo_reconcile.sandbox.resources.common import Kind, no_content, unique
 from wazo_reconcile.sandbox.resources.endpoints_sip import TEMPLATE_POINTERS
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.store import Key, Record, Store
@@ -238,7 +238,7 @@ def create_user(call: Call) -> Response:
     form = call.load(SCHEMA)
     _check_unique(call, form, None)
     row = new_user(call.store, call.tenant_uuid, call.now, **form)
-    return created(_dump(call, row), call.href("users", row["id"]))
+    return USERS.created(call, row)
 
 
 def read_user(call: Call) -> Response:
