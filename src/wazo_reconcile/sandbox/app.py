@@ -15,7 +15,6 @@ with it.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import random
@@ -225,8 +224,7 @@ class Sandbox:
         """The response, and when the cost profile's worker is done with it (None: free)."""
         if matched is None and request.path.startswith(CALLD_PREFIX + "/"):
             with self._lock:
-                visible = functools.partial(visible_tenants, self.store)
-                answer = self.calld.handle(request, self.store, self.tokens, visible, self.clock())
+                answer = self.calld.handle(request, self.store, self.tokens, self.clock())
             return answer, None
         if matched is None:
             return self._auth(request), None
