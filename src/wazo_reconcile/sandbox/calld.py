@@ -121,13 +121,7 @@ class CalldEmulator:
 
     # -- the endpoint
 
-    def handle(
-        self,
-        request: Request,
-        store: Store,
-        tokens: Tokens,
-        now: float,
-    ) -> Response:
+    def handle(self, request: Request, store: Store, tokens: Tokens, now: float) -> Response:
         if not self.available:
             return Response(502, BAD_GATEWAY.encode(), {"Content-Type": "text/html"})
         if request.path.rstrip("/") != TRUNKS_PATH:
