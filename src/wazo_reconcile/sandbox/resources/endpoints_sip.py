@@ -32,7 +32,7 @@ from wazo_reconcile.sandbox.resources.common import (
     unlink_trunks,
 )
 from wazo_reconcile.sandbox.resources.pjsip import option_pairs, pjsip_section_name
-from wazo_reconcile.sandbox.routing import Route
+from wazo_reconcile.sandbox.routing import Handler, Route
 from wazo_reconcile.sandbox.store import Key, Record, Store
 
 # confd section name -> PJSIP doc section whose keys it accepts
@@ -238,10 +238,9 @@ def _apply(store: Store, row: Record, form: dict[str, Any]) -> None:
             row["sections"][section] = form[f"{section}_section_options"]
 
 
-def _read(kind: Kind, call: Call) -> Response:
-    row = kind.get(call, call.params["uuid"])
-    if kind is TEMPLATES:  # templates ignore ?view=
-        return Response.json(200, _dump(call, row))
+def _read_endpoint(call: Call) -> Response:
+    """``?view=merged`` folds the templates in (a template's GET ignores ``view``)."""
+    row = ENDPOINTS.get(call, call.params["uuid"])
     view = load_value(VIEW, "view", call.request.query.get("view"))
     return Response.json(200, _dump(call, row, merged=view == "merged"))
 
@@ -264,15 +263,15 @@ def delete_sip(store: Store, uuid: str) -> None:
     unlink_trunks(store, "endpoint_sip_uuid", uuid)
 
 
-def _routes(kind: Kind) -> tuple[Route, ...]:
+def _routes(kind: Kind, read: Handler | None = None) -> tuple[Route, ...]:
     return crud_routes(
         kind,
         create=partial(_create, kind),
         update=partial(_update, kind),
         delete=partial(_delete, kind),
-        read=partial(_read, kind),
+        read=read,
         listing=lambda call: kind.list(call, uuid_list=True),
     )
 
 
-ROUTES = _routes(TEMPLATES) + _routes(ENDPOINTS)
+ROUTES = _routes(TEMPLATES) + _routes(ENDPOINTS, read=_read_endpoint)
