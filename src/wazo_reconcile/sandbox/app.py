@@ -15,7 +15,6 @@ with it.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import random
@@ -97,11 +96,7 @@ class Sandbox:
         self._lock = threading.RLock()
         self._seed = seed
         self._new_tenants = new_tenant_uuids
-        seeded = seed_profile(
-            Store(random.Random(seed)), profile, clock(), new_tenant_uuids=new_tenant_uuids
-        )
-        self.store = seeded.store
-        self.master_tenant = seeded.master_tenant
+        self.store, self.master_tenant = self._seeded()
         self.tokens = Tokens(
             master_tenant=self.master_tenant,
             clock=clock,
@@ -109,7 +104,7 @@ class Sandbox:
             lifetime=token_lifetime,
             known_tenant=lambda uuid: uuid in self.store.table("tenants"),
         )
-        self.auth_tenants = TenantsApi(self.tokens, self._tenant_rows)
+        self.auth_tenants = TenantsApi(self.tokens, lambda: list(self.store.rows("tenants")))
         self.faults = FaultInjector(faults)
         self.calld = CalldEmulator()  # wazo-calld's trunk statuses (sandbox/calld.py)
         self.router = Router(ROUTES)
@@ -152,13 +147,14 @@ class Sandbox:
     def reset_state(self) -> None:
         """Back to the seed profile's state (issued tokens stay valid)."""
         with self._lock:
-            self.store = seed_profile(
-                Store(random.Random(self._seed)),
-                self.profile,
-                self.clock(),
-                new_tenant_uuids=self._new_tenants,
-            ).store
+            self.store = self._seeded()[0]
             self.calld.reset()
+
+    def _seeded(self) -> tuple[Store, str]:
+        """A store in the seed profile's state, and its master tenant."""
+        store = Store(random.Random(self._seed))
+        master = seed_profile(store, self.profile, self.clock(), new_tenant_uuids=self._new_tenants)
+        return store, master
 
     def state(self) -> dict[str, Any]:
         """A deep copy of the whole store (tables of stored records)."""
@@ -174,10 +170,10 @@ class Sandbox:
     @contextmanager
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         """Serve on real sockets (threaded) for the ``with`` block; yields the base URL."""
-        from wazo_reconcile.sandbox.server import running
+        from wazo_reconcile.sandbox.server import SandboxServer, serving
 
-        with running(self, host, port) as base_url:
-            yield base_url
+        with serving(SandboxServer(self, host, port)) as server:
+            yield server.base_url
 
     # -- request handling ---------------------------------------------------------------------
 
@@ -228,8 +224,7 @@ class Sandbox:
         """The response, and when the cost profile's worker is done with it (None: free)."""
         if matched is None and request.path.startswith(CALLD_PREFIX + "/"):
             with self._lock:
-                visible = functools.partial(visible_tenants, self.store)
-                answer = self.calld.handle(request, self.store, self.tokens, visible, self.clock())
+                answer = self.calld.handle(request, self.store, self.tokens, self.clock())
             return answer, None
         if matched is None:
             return self._auth(request), None
@@ -254,9 +249,6 @@ class Sandbox:
             with self._lock:
                 return self.auth_tenants.handle(request)
         return self.tokens.handle(request)
-
-    def _tenant_rows(self) -> list[dict[str, Any]]:
-        return list(self.store.rows("tenants"))
 
     def _respond(
         self, request: Request, route: Route, params: dict[str, Any]
@@ -298,19 +290,17 @@ class Sandbox:
                 return Response.empty(204)
             if action == ("GET", "state"):
                 return Response.json(200, self.state())
-            if action == ("GET", "faults"):
-                return Response.json(200, self.faults.config.to_json())
             if action == ("POST", "faults"):
                 self.configure_faults(FaultConfig.from_json(body))
+            if action in (("GET", "faults"), ("POST", "faults")):  # both answer the config
                 return Response.json(200, self.faults.config.to_json())
             if action == ("POST", "tokens"):
                 acl = None if body.get("acl") is None else tuple(body["acl"])
                 token = self.issue_token(body.get("tenant_uuid"), body.get("lifetime"), acl)
                 return Response.json(200, {"token": token})
-            if action == ("GET", "calld"):
-                return Response.json(200, self.calld.config())
             if action == ("POST", "calld"):
                 self.configure_calld(body)
+            if action in (("GET", "calld"), ("POST", "calld")):
                 return Response.json(200, self.calld.config())
         except (ValueError, TypeError, KeyError) as exc:
             return Response.json(400, {"error": str(exc)})

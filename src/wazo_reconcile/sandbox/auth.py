@@ -17,7 +17,7 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -94,10 +94,6 @@ class Tokens:
             return None
         return token
 
-    def revoke(self, value: str) -> None:
-        with self._lock:
-            self._tokens.pop(value, None)
-
     def handle(self, request: Request) -> Response:
         """wazo-auth's ``/token`` routes: create (POST), check (GET/HEAD), revoke (DELETE)."""
         rest = request.path.removeprefix(TOKEN_PATH)
@@ -106,7 +102,8 @@ class Tokens:
         value = rest.removeprefix("/")
         if rest.startswith("/") and value and "/" not in value:
             if request.method == "DELETE":
-                self.revoke(value)
+                with self._lock:
+                    self._tokens.pop(value, None)
                 return Response.json(200, {"data": {"message": "success"}})
             if request.method in ("GET", "HEAD"):
                 return self._check(value, head=request.method == "HEAD")
@@ -232,14 +229,14 @@ class TenantsApi:
             return _api_error(401, "Unauthorized", "unauthorized", details, now=self.now())
         rows = {row["uuid"]: row for row in self.rows()}
         header = request.headers.get("wazo-tenant") or None
-        scope = _subtree(rows, token.tenant_uuid)
+        scope = subtree(rows.values(), token.tenant_uuid)
         if header is not None:
             if header not in scope:
                 details = {"tenant_uuid": header}
                 return _api_error(
                     401, "Unauthorized tenant", "unauthorized-tenant", details, now=self.now()
                 )
-            scope = _subtree(rows, header)
+            scope = subtree(rows.values(), header)
         if rest:
             return self._one(rest[1:].lower(), rows, scope)
         return self._list(request, [rows[uuid] for uuid in scope if uuid in rows])
@@ -288,10 +285,11 @@ def tenant_body(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _subtree(rows: dict[str, dict[str, Any]], top: str) -> list[str]:
+def subtree(rows: Collection[Mapping[str, Any]], top: str) -> list[str]:
+    """A tenant and all its sub-tenants (what wazo-auth calls its visible tenants)."""
     found = [top]
     for candidate in found:
-        found += [u for u, row in rows.items() if row.get("parent_uuid") == candidate and u != top]
+        found += [row["uuid"] for row in rows if row.get("parent_uuid") == candidate]
     return found
 
 

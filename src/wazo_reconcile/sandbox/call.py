@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypeVar, cast
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
-from wazo_reconcile.sandbox import problems
-from wazo_reconcile.sandbox.auth import Token
+from wazo_reconcile.sandbox import mallow, problems
+from wazo_reconcile.sandbox.auth import Token, subtree
 from wazo_reconcile.sandbox.http import Request
 from wazo_reconcile.sandbox.store import TRUNK_LINKS, Key, Record, Store
 
@@ -85,11 +85,7 @@ class Call:
     def load(self, schema: Schema, *, partial: bool = False) -> dict[str, Any]:
         """The body loaded by ``schema`` (``partial``: absent keys are neither required nor
         defaulted, as on a confd PUT)."""
-        try:
-            form: dict[str, Any] = schema.load(self.json(), partial=partial)
-        except ValidationError as exc:
-            raise problems.schema_errors(exc.messages_dict) from None
-        return form
+        return mallow.load(schema, self.json(), partial=partial)
 
     def visible_tenants(self, tenant_uuid: str | None = None) -> list[str]:
         """A tenant and all its sub-tenants (what wazo-auth calls its visible tenants)."""
@@ -97,13 +93,6 @@ class Call:
 
     def list_tenants(self, recurse: bool) -> list[str]:
         return self.visible_tenants() if recurse else [self.tenant_uuid]
-
-    def in_tenants(self, row: Record | None, tenants: list[str] | None = None) -> Record | None:
-        """``row`` if it exists and belongs to ``tenants`` (default: the visible ones)."""
-        if row is None:
-            return None
-        allowed = self.visible_tenants() if tenants is None else tenants
-        return row if row.get("tenant_uuid") in allowed else None
 
 
 def _index(store: Store, table: str, column: str) -> dict[Key, Record]:
@@ -114,10 +103,4 @@ def _index(store: Store, table: str, column: str) -> dict[Key, Record]:
 
 
 def visible_tenants(store: Store, tenant_uuid: str) -> list[str]:
-    tenants = store.table("tenants")
-    if tenant_uuid not in tenants:
-        return [tenant_uuid]
-    found = [tenant_uuid]
-    for candidate in found:
-        found.extend(t["uuid"] for t in tenants.values() if t.get("parent_uuid") == candidate)
-    return found
+    return subtree(store.table("tenants").values(), tenant_uuid)

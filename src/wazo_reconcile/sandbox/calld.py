@@ -29,10 +29,11 @@ from __future__ import annotations
 import copy
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from wazo_reconcile.sandbox.auth import Tokens
+from wazo_reconcile.sandbox.call import visible_tenants
 from wazo_reconcile.sandbox.http import Request, Response
 from wazo_reconcile.sandbox.store import Record, Store
 
@@ -120,14 +121,7 @@ class CalldEmulator:
 
     # -- the endpoint
 
-    def handle(
-        self,
-        request: Request,
-        store: Store,
-        tokens: Tokens,
-        visible: Callable[[str], list[str]],
-        now: float,
-    ) -> Response:
+    def handle(self, request: Request, store: Store, tokens: Tokens, now: float) -> Response:
         if not self.available:
             return Response(502, BAD_GATEWAY.encode(), {"Content-Type": "text/html"})
         if request.path.rstrip("/") != TRUNKS_PATH:
@@ -140,7 +134,7 @@ class CalldEmulator:
             details = {"invalid_token": value, "reason": "not_found_or_expired"}
             return _error(401, "Unauthorized", "unauthorized", details, now)
         header = request.headers.get("wazo-tenant") or None
-        allowed = header is None or header in visible(token.tenant_uuid)
+        allowed = header is None or header in visible_tenants(store, token.tenant_uuid)
         if not allowed or not acl_allows(token.acl, TRUNKS_ACL):
             details = {
                 "invalid_token": value,

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from wazo_reconcile.sandbox.store import Key, Record, Store
+from wazo_reconcile.sandbox.store import TRUNK_LINKS, Key, Record, Store
 
 # A SIP endpoint whose list row joins more option rows than this is "heavy" (see the counters).
 HEAVY_ROWS = 100
@@ -173,10 +173,7 @@ class Meter:
             return profile.sip_create_ms + profile.sip_option_ms * _options_sent(body)
         if key == "DELETE /trunks/{id}":
             trunk = store.table("trunks").get(params["id"])
-            if trunk is not None and not any(
-                trunk[link] is not None
-                for link in ("endpoint_sip_uuid", "endpoint_iax_id", "endpoint_custom_id")
-            ):
+            if trunk is not None and not any(trunk[link] is not None for link in TRUNK_LINKS):
                 return profile.bare_trunk_delete_ms
         return profile.writes.get(key, profile.write_ms)
 

@@ -42,13 +42,9 @@ def _order() -> dict[str, list[str]]:
     return order
 
 
-def section_keys(section: str) -> list[str]:
-    """Allowed keys of a doc section, in the doc's order (``type`` is never allowed)."""
-    return list(_section_keys(section))
-
-
 @cache
-def _section_keys(section: str) -> tuple[str, ...]:
+def section_keys(section: str) -> tuple[str, ...]:
+    """Allowed keys of a doc section, in the doc's order (``type`` is never allowed)."""
     if section == "identify":
         return IDENTIFY_KEYS
     if section == "registration":
@@ -61,7 +57,7 @@ def _section_keys(section: str) -> tuple[str, ...]:
 
 @cache
 def _allowed(section: str) -> frozenset[str]:
-    return frozenset(_section_keys(section))
+    return frozenset(section_keys(section))
 
 
 def is_valid(section: str, key: str) -> bool:

@@ -87,10 +87,7 @@ class FaultConfig:
             latency: float | tuple[float, float] = (low / 1000, high / 1000)
         else:
             latency = latency_ms / 1000
-        rules = tuple(
-            FaultRule(**{**rule, "nth": tuple(rule.get("nth", ()))})
-            for rule in data.get("rules", [])
-        )
+        rules = tuple(FaultRule(**rule) for rule in data.get("rules", []))  # nth: a tuple
         return cls(seed=int(data.get("seed", 0)), latency=latency, rules=rules)
 
     def to_json(self) -> dict[str, object]:
@@ -107,7 +104,6 @@ class FaultConfig:
 
 @dataclass(frozen=True)
 class Decision:
-    index: int
     latency: float
     fault: FaultRule | None
 
@@ -151,7 +147,7 @@ class FaultInjector:
                 traffic.faulted.append(
                     {"index": index, "method": method, "path": path, "fault": fault.kind}
                 )
-            return Decision(index, self._latency(index), fault)
+            return Decision(self._latency(index), fault)
 
     def _pick(self, index: int, method: str, path: str) -> FaultRule | None:
         chosen = None

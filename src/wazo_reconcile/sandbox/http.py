@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 # Flask's answer for a URL no route matches (confd's converters reject e.g. a malformed uuid).
@@ -77,7 +76,3 @@ class Response:
     @classmethod
     def html_not_found(cls) -> Response:
         return cls(404, HTML_404.encode(), {"Content-Type": "text/html; charset=utf-8"})
-
-    def data(self) -> Any:
-        """The decoded JSON body (``None`` when empty)."""
-        return json.loads(self.body) if self.body else None

@@ -15,11 +15,17 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
-from marshmallow import ValidationError
+from operator import itemgetter
 
 from wazo_reconcile.sandbox import problems
-from wazo_reconcile.sandbox.mallow import XivoBoolean, XivoInteger, XivoRange, XivoString, schema
+from wazo_reconcile.sandbox.mallow import (
+    XivoBoolean,
+    XivoInteger,
+    XivoRange,
+    XivoString,
+    load,
+    schema,
+)
 from wazo_reconcile.sandbox.store import Record
 
 LIST_SCHEMA = schema(
@@ -51,9 +57,9 @@ class SearchConfig:
         *names: str,
         default_sort: str,
         search: Sequence[str] | None = None,
-        integers: frozenset[str] = frozenset(),
+        integers: frozenset[str] = frozenset({"id"}),
     ) -> SearchConfig:
-        """Columns stored under their own name."""
+        """Columns stored under their own name (``integers``: by default an ``id`` column)."""
         return cls({name: name for name in names}, default_sort, search, integers)
 
     def value(self, row: Record, column: str) -> object:
@@ -75,10 +81,7 @@ class ListParams:
 
 
 def parse_params(query: Mapping[str, str]) -> ListParams:
-    try:
-        loaded = LIST_SCHEMA.load(dict(query))
-    except ValidationError as exc:
-        raise problems.schema_errors(exc.messages_dict) from None
+    loaded = load(LIST_SCHEMA, dict(query))
     return ListParams(
         limit=loaded.get("limit"),
         offset=loaded.get("offset", 0),
@@ -137,9 +140,7 @@ def like_pattern(term: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def _matches_search(row: Record, config: SearchConfig, term: str | None) -> bool:
-    if not term:
-        return True
+def _matches_search(row: Record, config: SearchConfig, term: str) -> bool:
     pattern = like_pattern(term)
     return any(
         (text := as_text(config.value(row, column))) is not None
@@ -150,8 +151,6 @@ def _matches_search(row: Record, config: SearchConfig, term: str | None) -> bool
 
 def _matches_filters(row: Record, config: SearchConfig, filters: Mapping[str, str]) -> bool:
     for name, wanted in filters.items():
-        if name not in config.columns:
-            continue
         if not _equals(config.value(row, name), wanted, integer=name in config.integers):
             return False
     return True
@@ -182,13 +181,9 @@ def _sorted(rows: list[Record], config: SearchConfig, params: ListParams) -> lis
         else:
             present.append((_sort_key(value), row))
     reverse = params.direction == "desc"
-    present.sort(key=_first, reverse=reverse)
+    present.sort(key=itemgetter(0), reverse=reverse)
     ordered = [row for _key, row in present]
     return nulls + ordered if reverse else ordered + nulls
-
-
-def _first(pair: tuple[SortKey, Record]) -> SortKey:
-    return pair[0]
 
 
 def _sort_key(value: object) -> SortKey:

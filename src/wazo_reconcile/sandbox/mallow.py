@@ -9,9 +9,11 @@ Request bodies are loaded by marshmallow itself, so the messages are confd's
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+
+from wazo_reconcile.sandbox import problems
 
 T = TypeVar("T")
 
@@ -31,6 +33,15 @@ class BaseSchema(Schema):
 def schema(declared: Mapping[str, fields.Field], base: type[Schema] = BaseSchema) -> Schema:
     """A schema (an instance, reused for every load) of ``declared`` fields, in that order."""
     return base.from_dict(dict(declared))()
+
+
+def load(schema: Schema, data: Any, *, partial: bool = False) -> dict[str, Any]:
+    """``data`` loaded by ``schema``; a failure is confd's 400, one message per bad field."""
+    try:
+        form: dict[str, Any] = schema.load(data, partial=partial)
+    except ValidationError as exc:
+        raise problems.schema_errors(exc.messages_dict) from None
+    return form
 
 
 class Nested(fields.Nested):

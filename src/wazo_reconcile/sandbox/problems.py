@@ -3,13 +3,13 @@
 confd answers every error with a JSON list of strings. The business-rule messages are built by
 ``xivo_dao.helpers.errors`` as ``"<Category> - <error> (<metadata>)"`` where the metadata is the
 ``str()`` of a Python dict without its braces, so values keep their Python ``repr``:
-``'id': 3``, ``'name': 'foo'``, ``'uuid': UUID('…')``. :func:`meta` reproduces that.
+``'id': 3``, ``'name': 'foo'``, ``'uuid': UUID('…')``. :func:`_error` reproduces that.
 """
 
 from __future__ import annotations
 
 import uuid as uuidlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 BAD_REQUEST = "The browser (or proxy) sent a request that this server could not understand."
 
@@ -42,12 +42,9 @@ def as_uuid(value: str) -> uuidlib.UUID | str:
         return value
 
 
-def meta(**metadata: object) -> str:
-    return f" ({str(metadata).strip('{}')})" if metadata else ""
-
-
 def _error(status: int, category: str, error: str, metadata: dict[str, object]) -> ApiProblem:
-    return ApiProblem(status, [f"{category} - {error}{meta(**metadata)}"])
+    shown = f" ({str(metadata).strip('{}')})" if metadata else ""
+    return ApiProblem(status, [f"{category} - {error}{shown}"])
 
 
 def not_found(resource: str, **metadata: object) -> ApiProblem:
@@ -80,7 +77,7 @@ def unhandled_context_type(context_type: str, **metadata: object) -> ApiProblem:
     )
 
 
-def invalid_choice(field: str, choices: list[str]) -> ApiProblem:
+def invalid_choice(field: str, choices: Sequence[str]) -> ApiProblem:
     return _error(400, "Input Error", f"'{field}' must be one of ({', '.join(choices)})", {})
 
 

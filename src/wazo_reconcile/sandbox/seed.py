@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, TypedDict
@@ -45,12 +44,6 @@ _FRESH_USERS = {
 }
 
 
-@dataclass(frozen=True)
-class Seeded:
-    store: Store
-    master_tenant: str
-
-
 def _data(name: str) -> Any:
     text = resources.files("wazo_reconcile.sandbox").joinpath(f"data/{name}").read_text("utf-8")
     return json.loads(text)
@@ -71,9 +64,10 @@ def default_templates() -> list[TemplateSpec]:
     return templates
 
 
-def seed(store: Store, profile: str, now: float, *, new_tenant_uuids: bool = False) -> Seeded:
-    """``new_tenant_uuids``: the ``fresh`` tenants get UUIDs from the store's random source
-    (a fleet of sandboxes, each with its own tenant UUIDs, as real PBXs have)."""
+def seed(store: Store, profile: str, now: float, *, new_tenant_uuids: bool = False) -> str:
+    """Fill ``store``; returns the master tenant's uuid. ``new_tenant_uuids``: the ``fresh``
+    tenants get UUIDs from the store's random source (a fleet of sandboxes, each with its own
+    tenant UUIDs, as real PBXs have)."""
     if profile == "fresh":
         if new_tenant_uuids:
             return _fresh(store, now, master=store.new_uuid(), sub=store.new_uuid())
@@ -118,7 +112,7 @@ def add_default_templates(store: Store, tenant_uuid: str) -> None:
         tenant[pointer] = by_label[label]
 
 
-def _fresh(store: Store, now: float, master: str = FRESH_MASTER, sub: str = FRESH_SUB) -> Seeded:
+def _fresh(store: Store, now: float, master: str = FRESH_MASTER, sub: str = FRESH_SUB) -> str:
     add_tenant(store, master, "master", None, FRESH_NAMES["master"])
     add_tenant(store, sub, "sub", master, FRESH_NAMES["sub"])
     for name, protocol in (("transport-udp", "udp"), ("transport-wss", "wss")):
@@ -142,7 +136,7 @@ def _fresh(store: Store, now: float, master: str = FRESH_MASTER, sub: str = FRES
                 email=f"{username}@{domain}",
             )
     store.pjsip = {"global": dict(PJSIP_GLOBAL), "system": {}}
-    return Seeded(store, master)
+    return master
 
 
 def _fresh_contexts(store: Store, tenant: str, names: tuple[str | None, ...]) -> None:
@@ -159,10 +153,10 @@ def _fresh_contexts(store: Store, tenant: str, names: tuple[str | None, ...]) ->
     internal["includes"] = [outcall["id"]]
 
 
-def _recordings(store: Store) -> Seeded:
+def _recordings(store: Store) -> str:
     state = _data("recordings_seed.json")
     tenants = state["tenants"]
-    master = tenants[0]["uuid"]
+    master: str = tenants[0]["uuid"]
     for number, tenant in enumerate(tenants):
         add_tenant(
             store,
@@ -189,4 +183,4 @@ def _recordings(store: Store) -> Seeded:
         )
     store.pjsip = {k: dict(v) for k, v in state["pjsip"].items()}
     store.live_reload = state["live_reload"]
-    return Seeded(store, master)
+    return master

@@ -91,10 +91,3 @@ def serving(server: _Server, poll_interval: float = 0.5) -> Iterator[_Server]:
         server.shutdown()
         server.server_close()
         thread.join()
-
-
-@contextmanager
-def running(sandbox: Sandbox, host: str, port: int) -> Iterator[str]:
-    """Serve in a background thread for the ``with`` block; yields the base URL."""
-    with serving(SandboxServer(sandbox, host, port)) as server:
-        yield server.base_url

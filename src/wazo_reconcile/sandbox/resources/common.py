@@ -12,7 +12,7 @@ from marshmallow import ValidationError, fields
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
-from wazo_reconcile.sandbox.listing import ListParams, SearchConfig, parse_params, search
+from wazo_reconcile.sandbox.listing import SearchConfig, parse_params, search
 from wazo_reconcile.sandbox.mallow import BaseSchema
 from wazo_reconcile.sandbox.routing import Handler, Route
 from wazo_reconcile.sandbox.store import Key, Record, Store
@@ -29,7 +29,8 @@ def _everything(row: Record) -> bool:
 class Kind:
     """A confd resource kind: its table, its 404 wording, its dump and search columns.
 
-    ``key`` is the primary key (``id`` or ``uuid``), also the metadata key of the 404.
+    ``key`` is the primary key (``id`` or ``uuid``), also the metadata key of the 404;
+    ``path`` the collection's URL below the API prefix, which also names its ACLs.
     Tenant-scoped kinds are looked up among the visible tenants (the selected tenant and its
     sub-tenants), as confd's item resources do; lists show the selected tenant only, or every
     visible one with ``recurse=true``.
@@ -37,9 +38,10 @@ class Kind:
 
     table: str
     resource: str
-    key: str
+    path: str
     dump: Dump
     search: SearchConfig
+    key: str = "id"
     tenant_scoped: bool = True
     where: Callable[[Record], bool] = field(default=_everything)
     # extra columns computed from other tables, for search/filter/order (not stored)
@@ -49,7 +51,10 @@ class Kind:
         row = call.store.table(self.table).get(value)
         if row is None or not self.where(row):
             return None
-        return call.in_tenants(row, tenants) if self.tenant_scoped else row
+        if not self.tenant_scoped:
+            return row
+        allowed = call.visible_tenants() if tenants is None else tenants
+        return row if row.get("tenant_uuid") in allowed else None
 
     def get(self, call: Call, value: Key, tenants: list[str] | None = None) -> Record:
         row = self.find(call, value, tenants)
@@ -57,9 +62,12 @@ class Kind:
             raise self.not_found(value)
         return row
 
+    def shown(self, value: Key) -> object:
+        """A key as confd's messages show it (a uuid as ``UUID('…')``)."""
+        return problems.as_uuid(str(value)) if self.key == "uuid" else value
+
     def not_found(self, value: Key) -> problems.ApiProblem:
-        shown = problems.as_uuid(str(value)) if self.key == "uuid" else value
-        return problems.not_found(self.resource, **{self.key: shown})
+        return problems.not_found(self.resource, **{self.key: self.shown(value)})
 
     def rows(self, call: Call, tenants: list[str] | None) -> list[Record]:
         rows = [row for row in call.store.rows(self.table) if self.where(row)]
@@ -77,7 +85,9 @@ class Kind:
         if uuid_list and "uuid" in params.filters:
             wanted = set(params.filters["uuid"].split(","))
             rows = [row for row in rows if row["uuid"] in wanted]
-            params = _without(params, "uuid")
+            params = replace(
+                params, filters={k: v for k, v in params.filters.items() if k != "uuid"}
+            )
         total, page = search(rows, self.search, params)
         call.listed = page
         return Response.json(200, {"total": total, "items": [self.dump(call, r) for r in page]})
@@ -85,9 +95,15 @@ class Kind:
     def read(self, call: Call, value: Key) -> Response:
         return Response.json(200, self.dump(call, self.get(call, value)))
 
+    def created(self, call: Call, row: Record) -> Response:
+        """confd's answer to a creation: 201, the row, its URL in ``Location``."""
+        location = call.href(self.path, row[self.key])
+        return Response.json(201, self.dump(call, row), {"Location": location})
 
-def _without(params: ListParams, key: str) -> ListParams:
-    return replace(params, filters={k: v for k, v in params.filters.items() if k != key})
+    def insert(self, call: Call, row: Record) -> Response:
+        """Store a new row and answer its creation."""
+        call.store.table(self.table)[row[self.key]] = row
+        return self.created(call, row)
 
 
 def current(form: dict[str, Any], row: Record, key: str) -> Any:
@@ -95,12 +111,19 @@ def current(form: dict[str, Any], row: Record, key: str) -> Any:
     return form[key] if key in form else row[key]
 
 
+def ref(call: Call, rel: str, path: str, row: Record, *names: str) -> dict[str, object]:
+    """How a body shows another object: its id, the fields ``names``, its link."""
+    return {
+        "id": row["id"],
+        **{name: row[name] for name in names},
+        "links": [call.link(rel, path, row["id"])],
+    }
+
+
 def trunk_ref(call: Call, column: str, key: Key) -> dict[str, object] | None:
     """An endpoint's ``trunk`` field: ``{id, links}`` of the trunk whose ``column`` is ``key``."""
     trunk = call.first_by("trunks", column, key)
-    if trunk is None:
-        return None
-    return {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
+    return None if trunk is None else ref(call, "trunks", "trunks", trunk)
 
 
 def unlink_trunks(store: Store, column: str, key: Key) -> None:
@@ -110,10 +133,16 @@ def unlink_trunks(store: Store, column: str, key: Key) -> None:
         store.link_trunk(trunk, column, None)
 
 
+def delete_endpoint(kind: Kind, column: str, call: Call) -> Response:
+    """DELETE of an IAX or custom endpoint: its trunk (``column`` links it) is left without."""
+    row = kind.get(call, call.params["id"])
+    del call.store.table(kind.table)[row["id"]]
+    unlink_trunks(call.store, column, row["id"])
+    return no_content()
+
+
 def crud_routes(
     kind: Kind,
-    path: str,
-    acl: str,
     *,
     create: Handler,
     update: Handler,
@@ -123,8 +152,9 @@ def crud_routes(
     master_only_writes: bool = False,
 ) -> tuple[Route, ...]:
     """The five routes of a confd collection; the item is ``{<key>:int|uuid}`` and its ACLs
-    ``<acl>.{<key>}.read|update|delete`` (the collection's: ``<acl>.read|create``)."""
-    key = kind.key
+    ``<acl>.{<key>}.read|update|delete`` (the collection's: ``<acl>.read|create``), where
+    ``<acl>`` is ``confd.`` and the path, dotted."""
+    key, path, acl = kind.key, f"/{kind.path}", "confd." + kind.path.replace("/", ".")
     item = f"{path}/{{{key}:{'uuid' if key == 'uuid' else 'int'}}}"
     master = master_only_writes
     return (
@@ -136,10 +166,6 @@ def crud_routes(
         Route("PUT", item, f"{acl}.{{{key}}}.update", update, master),
         Route("DELETE", item, f"{acl}.{{{key}}}.delete", delete, master),
     )
-
-
-def created(body: dict[str, object], location: str) -> Response:
-    return Response.json(201, body, {"Location": location})
 
 
 def no_content() -> Response:
@@ -177,6 +203,15 @@ def check_name_free(
         table, where = NAME_OWNERS[owner]
         if any(t == table and where(row) for t, row in holders):
             raise problems.resource_exists(resource, name=name)
+
+
+def same_tenant(**tenants: str) -> None:
+    """confd's check that rows belong to one tenant: ``different tenants`` names each
+    ``<name>_tenant_uuid``, in the order given."""
+    if len(set(tenants.values())) > 1:
+        raise problems.different_tenants(
+            **{f"{name}_tenant_uuid": uuid for name, uuid in tenants.items()}
+        )
 
 
 def unique(

@@ -21,10 +21,11 @@ from wazo_reconcile.sandbox.mallow import BaseSchema, Nested, StrictBoolean, sch
 from wazo_reconcile.sandbox.resources.common import (
     ID_REF,
     Kind,
-    created,
     crud_routes,
     current,
     no_content,
+    ref,
+    same_tenant,
 )
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.store import Record, Store
@@ -126,33 +127,23 @@ def _dump_context(call: Call, row: Record) -> dict[str, object]:
         "tenant_uuid": row["tenant_uuid"],
         "enabled": row["enabled"],
         "links": [call.link("contexts", "contexts", row["id"])],
-        "contexts": [
-            {
-                "id": c["id"],
-                "name": c["name"],
-                "label": c["label"],
-                "links": [call.link("contexts", "contexts", c["id"])],
-            }
-            for c in included
-        ],
+        "contexts": [ref(call, "contexts", "contexts", c, "name", "label") for c in included],
     }
 
 
 CONTEXTS = Kind(
     table="contexts",
     resource="Context",
-    key="id",
+    path="contexts",
     dump=_dump_context,
-    search=SearchConfig.of(
-        "id", "name", "label", "type", "description", default_sort="id", integers=frozenset({"id"})
-    ),
+    search=SearchConfig.of("id", "name", "label", "type", "description", default_sort="id"),
 )
 
 
 def create_context(call: Call) -> Response:
     form = call.load(CONTEXT_SCHEMA)
     row = new_context(call.store, call.tenant_uuid, **form)
-    return created(_dump_context(call, row), call.href("contexts", row["id"]))
+    return CONTEXTS.created(call, row)
 
 
 def update_context(call: Call) -> Response:
@@ -167,16 +158,13 @@ def update_context(call: Call) -> Response:
 
 def delete_context(call: Call) -> Response:
     row = CONTEXTS.get(call, call.params["id"])
-    extension = call.store.find("extensions", lambda e: e["context"] == row["name"])
-    if extension is not None:
-        raise problems.resource_associated(
-            "Context", "Extension", context_id=row["id"], extension_id=extension["id"]
-        )
-    trunk = call.store.find("trunks", lambda t: t["context"] == row["name"])
-    if trunk is not None:
-        raise problems.resource_associated(
-            "Context", "Trunk", context_id=row["id"], trunk_id=trunk["id"]
-        )
+    for table, resource in (("extensions", "Extension"), ("trunks", "Trunk")):
+        user = call.store.find(table, lambda r: r["context"] == row["name"])
+        if user is not None:
+            key = f"{resource.lower()}_id"
+            raise problems.resource_associated(
+                "Context", resource, context_id=row["id"], **{key: user["id"]}
+            )
     del call.store.table("contexts")[row["id"]]
     for other in call.store.rows("contexts"):
         other["includes"] = [i for i in other["includes"] if i != row["id"]]
@@ -228,13 +216,7 @@ def _dump_extension(call: Call, row: Record) -> dict[str, object]:
         "group": None,
         "incall": None,
         "lines": [],
-        "outcall": {
-            "id": outcall["id"],
-            "name": outcall["name"],
-            "links": [call.link("outcalls", "outcalls", outcall["id"])],
-        }
-        if outcall
-        else None,
+        "outcall": ref(call, "outcalls", "outcalls", outcall, "name") if outcall else None,
         "queue": None,
     }
 
@@ -247,7 +229,7 @@ def _extension_type(store: Store, row: Record) -> dict[str, object]:
 EXTENSIONS = Kind(
     table="extensions",
     resource="Extension",
-    key="id",
+    path="extensions",
     dump=_dump_extension,
     search=SearchConfig(
         {"exten": "exten", "context": "context", "type": "context_type"}, default_sort="exten"
@@ -306,8 +288,7 @@ def create_extension(call: Call) -> Response:
         "type": "user",
         "typeval": "0",
     }
-    call.store.table("extensions")[row["id"]] = row
-    return created(_dump_extension(call, row), call.href("extensions", row["id"]))
+    return EXTENSIONS.insert(call, row)
 
 
 def update_extension(call: Call) -> Response:
@@ -320,33 +301,29 @@ def update_extension(call: Call) -> Response:
         raise problems.unhandled_context_type(context["type"])
     _check_pattern(exten, context)
     old = call.store.find("contexts", lambda c: c["name"] == row["context"])
-    if old is not None and old["tenant_uuid"] != context["tenant_uuid"]:
-        raise problems.different_tenants(
-            current_tenant_uuid=old["tenant_uuid"], context_tenant_uuid=context["tenant_uuid"]
-        )
+    if old is not None:
+        same_tenant(current=old["tenant_uuid"], context=context["tenant_uuid"])
     row.update(exten=exten, context=context["name"], enabled=_enabled(form, row["enabled"]))
     return no_content()
+
+
+def bound_elsewhere(row: Record) -> problems.ApiProblem:
+    """The error of an extension already bound to something (``type``, ``typeval``)."""
+    return problems.resource_associated(
+        "Extension", row["type"], extension_id=row["id"], associated_id=row["typeval"]
+    )
 
 
 def delete_extension(call: Call) -> Response:
     row = EXTENSIONS.get(call, call.params["id"])
     if row["type"] != "user" and row["typeval"] != "0":
-        raise problems.resource_associated(
-            "Extension", row["type"], extension_id=row["id"], associated_id=row["typeval"]
-        )
+        raise bound_elsewhere(row)
     del call.store.table("extensions")[row["id"]]
     return no_content()
 
 
 ROUTES = (
-    *crud_routes(
-        CONTEXTS,
-        "/contexts",
-        "confd.contexts",
-        create=create_context,
-        update=update_context,
-        delete=delete_context,
-    ),
+    *crud_routes(CONTEXTS, create=create_context, update=update_context, delete=delete_context),
     Route(
         "PUT",
         "/contexts/{context_id:int}/contexts",
@@ -354,11 +331,6 @@ ROUTES = (
         update_includes,
     ),
     *crud_routes(
-        EXTENSIONS,
-        "/extensions",
-        "confd.extensions",
-        create=create_extension,
-        update=update_extension,
-        delete=delete_extension,
+        EXTENSIONS, create=create_extension, update=update_extension, delete=delete_extension
     ),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from marshmallow import fields
 from marshmallow.validate import Length, Regexp
 
@@ -11,12 +13,11 @@ from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
-    created,
     crud_routes,
+    delete_endpoint,
     no_content,
     trunk_ref,
     unique,
-    unlink_trunks,
 )
 from wazo_reconcile.sandbox.resources.endpoints_iax import sync_trunk_context
 from wazo_reconcile.sandbox.store import Record
@@ -24,8 +25,8 @@ from wazo_reconcile.sandbox.store import Record
 SCHEMA = schema(
     {
         "interface": fields.String(validate=Regexp(r"^[a-zA-Z0-9#*./_@:-]{1,128}$"), required=True),
-        "interface_suffix": fields.String(validate=Length(max=32), allow_none=True),
-        "enabled": StrictBoolean(),
+        "interface_suffix": fields.String(validate=Length(max=32), load_default=None),
+        "enabled": StrictBoolean(load_default=True),
     }
 )
 
@@ -46,11 +47,9 @@ def _dump(call: Call, row: Record) -> dict[str, object]:
 CUSTOM = Kind(
     table="custom",
     resource="CustomEndpoint",
-    key="id",
+    path="endpoints/custom",
     dump=_dump,
-    search=SearchConfig.of(
-        "id", "interface", "context", default_sort="interface", integers=frozenset({"id"})
-    ),
+    search=SearchConfig.of("id", "interface", "context", default_sort="interface"),
 )
 
 
@@ -60,13 +59,11 @@ def create(call: Call) -> Response:
     row = {
         "id": call.store.next_id("custom"),
         "tenant_uuid": call.tenant_uuid,
-        "interface": form["interface"],
-        "interface_suffix": form.get("interface_suffix") or "",
-        "enabled": form.get("enabled", True),
+        **form,
+        "interface_suffix": form["interface_suffix"] or "",
         "context": None,
     }
-    call.store.table("custom")[row["id"]] = row
-    return created(_dump(call, row), call.href("endpoints/custom", row["id"]))
+    return CUSTOM.insert(call, row)
 
 
 def update(call: Call) -> Response:
@@ -80,18 +77,9 @@ def update(call: Call) -> Response:
     return no_content()
 
 
-def delete(call: Call) -> Response:
-    row = CUSTOM.get(call, call.params["id"])
-    del call.store.table("custom")[row["id"]]
-    unlink_trunks(call.store, "endpoint_custom_id", row["id"])
-    return no_content()
-
-
 ROUTES = crud_routes(
     CUSTOM,
-    "/endpoints/custom",
-    "confd.endpoints.custom",
     create=create,
     update=update,
-    delete=delete,
+    delete=partial(delete_endpoint, CUSTOM, "endpoint_custom_id"),
 )

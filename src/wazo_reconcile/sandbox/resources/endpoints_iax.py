@@ -7,6 +7,8 @@ pairs. Sending ``options`` resets every column to its default and drops the extr
 
 from __future__ import annotations
 
+from functools import partial
+
 from marshmallow import fields
 from marshmallow.validate import Length, OneOf, Regexp
 
@@ -17,12 +19,11 @@ from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
-    created,
     crud_routes,
+    delete_endpoint,
     no_content,
     trunk_ref,
     unique,
-    unlink_trunks,
 )
 from wazo_reconcile.sandbox.store import Record
 
@@ -186,7 +187,7 @@ def _column_value(column: str, value: str) -> int | str:
 IAX = Kind(
     table="iax",
     resource="IAXEndpoint",
-    key="id",
+    path="endpoints/iax",
     dump=_dump,
     search=SearchConfig.of("name", "type", "host", default_sort="name"),
 )
@@ -206,8 +207,7 @@ def create(call: Call) -> Response:
     }
     _set_options(row, form.get("options", []))
     row["id"] = call.store.next_id("iax")
-    call.store.table("iax")[row["id"]] = row
-    return created(_dump(call, row), call.href("endpoints/iax", row["id"]))
+    return IAX.insert(call, row)
 
 
 def update(call: Call) -> Response:
@@ -228,13 +228,6 @@ def sync_trunk_context(call: Call, endpoint: Record, link: str) -> None:
         endpoint["context"] = trunk["context"]
 
 
-def delete(call: Call) -> Response:
-    row = IAX.get(call, call.params["id"])
-    del call.store.table("iax")[row["id"]]
-    unlink_trunks(call.store, "endpoint_iax_id", row["id"])
-    return no_content()
-
-
 ROUTES = crud_routes(
-    IAX, "/endpoints/iax", "confd.endpoints.iax", create=create, update=update, delete=delete
+    IAX, create=create, update=update, delete=partial(delete_endpoint, IAX, "endpoint_iax_id")
 )

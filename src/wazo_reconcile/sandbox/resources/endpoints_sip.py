@@ -9,6 +9,7 @@ template and the tenant's pointer to it is nulled.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +24,6 @@ from wazo_reconcile.sandbox.mallow import BaseSchema, Nested, schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     check_name_free,
-    created,
     crud_routes,
     current,
     load_value,
@@ -97,8 +97,9 @@ def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, object]
         "tenant_uuid": row["tenant_uuid"],
         "name": row["name"],
         "label": row["label"],
+        # the stored pairs as they are, not copies: a dump is serialised at once, under the lock
+        **{f"{s}_section_options": row["sections"][s] for s in SECTIONS},
     }
-    out.update(_sections(row))
     out["templates"] = [
         {"uuid": u, "label": table[u]["label"]} for u in row["templates"] if u in table
     ]
@@ -119,11 +120,6 @@ def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, object]
     return out
 
 
-def _sections(row: Record) -> dict[str, object]:
-    # The stored pairs as they are, not copies: a dump is serialised at once, under the lock.
-    return {f"{s}_section_options": row["sections"][s] for s in SECTIONS}
-
-
 def _flatten(table: dict[Key, Record], row: Record, section: str) -> list[tuple[str, str]]:
     options: list[tuple[str, str]] = []
     for parent in row["templates"]:
@@ -137,6 +133,7 @@ ENDPOINTS = Kind(
     table="sip",
     resource="SIPEndpoint",
     key="uuid",
+    path="endpoints/sip",
     dump=_dump,
     search=_SEARCH,
     where=lambda r: not r["template"],
@@ -145,6 +142,7 @@ TEMPLATES = Kind(
     table="sip",
     resource="SIPEndpointTemplate",
     key="uuid",
+    path="endpoints/sip/templates",
     dump=_dump,
     search=_SEARCH,
     where=lambda r: bool(r["template"]),
@@ -201,38 +199,32 @@ def _check_cycles(call: Call, row: Record, templates: list[str]) -> None:
     visit(templates)
 
 
-def _create(kind: Kind) -> Handler:
-    def handler(call: Call) -> Response:
-        form = call.load(SIP_SCHEMA)
-        form["templates"] = _resolve_templates(call, form["templates"], [call.tenant_uuid])
-        if form.get("transport"):
-            form["transport_uuid"] = _resolve_transport(call, form["transport"])
-        check_name_free(call, form.get("name"), None, _NAME_CHECKS)
-        _check_options(form)
-        row = new_sip_record(call.store, call.tenant_uuid, template=kind is TEMPLATES, **form)
-        # confd answers a template creation with the endpoint URL in Location
-        return created(_dump(call, row), call.href("endpoints/sip", row["uuid"]))
-
-    return handler
+def _create(kind: Kind, call: Call) -> Response:
+    form = call.load(SIP_SCHEMA)
+    form["templates"] = _resolve_templates(call, form["templates"], [call.tenant_uuid])
+    if form.get("transport"):
+        form["transport_uuid"] = _resolve_transport(call, form["transport"])
+    check_name_free(call, form.get("name"), None, _NAME_CHECKS)
+    _check_options(form)
+    row = new_sip_record(call.store, call.tenant_uuid, template=kind is TEMPLATES, **form)
+    # confd answers a template creation with the endpoint URL in Location
+    return ENDPOINTS.created(call, row)
 
 
-def _update(kind: Kind) -> Handler:
-    def handler(call: Call) -> Response:
-        row = kind.get(call, call.params["uuid"])
-        form = call.load(SIP_SCHEMA, partial=True)
-        if form.get("templates"):
-            form["templates"] = _resolve_templates(call, form["templates"], call.visible_tenants())
-        if form.get("transport"):
-            form["transport_uuid"] = _resolve_transport(call, form["transport"])
-        elif "transport" in form:
-            form["transport_uuid"] = None
-        _check_cycles(call, row, current(form, row, "templates"))
-        check_name_free(call, current(form, row, "name"), row["uuid"], _NAME_CHECKS)
-        _check_options(form)
-        _apply(call.store, row, form)
-        return no_content()
-
-    return handler
+def _update(kind: Kind, call: Call) -> Response:
+    row = kind.get(call, call.params["uuid"])
+    form = call.load(SIP_SCHEMA, partial=True)
+    if form.get("templates"):
+        form["templates"] = _resolve_templates(call, form["templates"], call.visible_tenants())
+    if form.get("transport"):
+        form["transport_uuid"] = _resolve_transport(call, form["transport"])
+    elif "transport" in form:
+        form["transport_uuid"] = None
+    _check_cycles(call, row, current(form, row, "templates"))
+    check_name_free(call, current(form, row, "name"), row["uuid"], _NAME_CHECKS)
+    _check_options(form)
+    _apply(call.store, row, form)
+    return no_content()
 
 
 def _apply(store: Store, row: Record, form: dict[str, Any]) -> None:
@@ -246,24 +238,17 @@ def _apply(store: Store, row: Record, form: dict[str, Any]) -> None:
             row["sections"][section] = form[f"{section}_section_options"]
 
 
-def _read(kind: Kind) -> Handler:
-    def handler(call: Call) -> Response:
-        row = kind.get(call, call.params["uuid"])
-        if kind is TEMPLATES:  # templates ignore ?view=
-            return Response.json(200, _dump(call, row))
-        view = load_value(VIEW, "view", call.request.query.get("view"))
-        return Response.json(200, _dump(call, row, merged=view == "merged"))
-
-    return handler
+def _read_endpoint(call: Call) -> Response:
+    """``?view=merged`` folds the templates in (a template's GET ignores ``view``)."""
+    row = ENDPOINTS.get(call, call.params["uuid"])
+    view = load_value(VIEW, "view", call.request.query.get("view"))
+    return Response.json(200, _dump(call, row, merged=view == "merged"))
 
 
-def _delete(kind: Kind) -> Handler:
-    def handler(call: Call) -> Response:
-        row = kind.get(call, call.params["uuid"])
-        delete_sip(call.store, row["uuid"])
-        return no_content()
-
-    return handler
+def _delete(kind: Kind, call: Call) -> Response:
+    row = kind.get(call, call.params["uuid"])
+    delete_sip(call.store, row["uuid"])
+    return no_content()
 
 
 def delete_sip(store: Store, uuid: str) -> None:
@@ -278,19 +263,15 @@ def delete_sip(store: Store, uuid: str) -> None:
     unlink_trunks(store, "endpoint_sip_uuid", uuid)
 
 
-def _routes(kind: Kind, path: str, acl: str) -> tuple[Route, ...]:
+def _routes(kind: Kind, read: Handler | None = None) -> tuple[Route, ...]:
     return crud_routes(
         kind,
-        path,
-        acl,
-        create=_create(kind),
-        update=_update(kind),
-        delete=_delete(kind),
-        read=_read(kind),
+        create=partial(_create, kind),
+        update=partial(_update, kind),
+        delete=partial(_delete, kind),
+        read=read,
         listing=lambda call: kind.list(call, uuid_list=True),
     )
 
 
-ROUTES = _routes(TEMPLATES, "/endpoints/sip/templates", "confd.endpoints.sip.templates") + _routes(
-    ENDPOINTS, "/endpoints/sip", "confd.endpoints.sip"
-)
+ROUTES = _routes(TEMPLATES) + _routes(ENDPOINTS, read=_read_endpoint)

@@ -19,12 +19,12 @@ from wazo_reconcile.sandbox.mallow import Nested, StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
     ID_REF,
     Kind,
-    created,
     crud_routes,
     no_content,
+    same_tenant,
     unique,
 )
-from wazo_reconcile.sandbox.resources.contexts import EXTENSIONS
+from wazo_reconcile.sandbox.resources.contexts import EXTENSIONS, bound_elsewhere
 from wazo_reconcile.sandbox.resources.trunks import (
     TRUNKS,
     endpoint_custom_summary,
@@ -36,11 +36,11 @@ from wazo_reconcile.sandbox.store import Record
 SCHEMA = schema(
     {
         "name": fields.String(validate=Length(max=128), required=True),
-        "internal_caller_id": StrictBoolean(),
-        "preprocess_subroutine": fields.String(validate=Length(max=79), allow_none=True),
-        "ring_time": fields.Integer(validate=Range(min=0), allow_none=True),
-        "description": fields.String(allow_none=True),
-        "enabled": StrictBoolean(),
+        "internal_caller_id": StrictBoolean(load_default=False),
+        "preprocess_subroutine": fields.String(validate=Length(max=79), load_default=None),
+        "ring_time": fields.Integer(validate=Range(min=0), load_default=None),
+        "description": fields.String(load_default=None),
+        "enabled": StrictBoolean(load_default=True),
     }
 )
 TRUNKS_SCHEMA = schema({"trunks": Nested(ID_REF, many=True, required=True)})
@@ -103,7 +103,7 @@ def _pattern(call: Call, pattern: Record, extension: Record) -> dict[str, object
 OUTCALLS = Kind(
     table="outcalls",
     resource="Outcall",
-    key="id",
+    path="outcalls",
     dump=_dump,
     search=SearchConfig.of(
         "id",
@@ -111,7 +111,6 @@ OUTCALLS = Kind(
         "name",
         "preprocess_subroutine",
         default_sort="id",
-        integers=frozenset({"id"}),
     ),
 )
 
@@ -122,17 +121,12 @@ def create(call: Call) -> Response:
     row: Record = {
         "id": call.store.next_id("outcalls"),
         "tenant_uuid": call.tenant_uuid,
-        "name": form["name"],
-        "internal_caller_id": form.get("internal_caller_id", False),
-        "preprocess_subroutine": form.get("preprocess_subroutine"),
-        "ring_time": form.get("ring_time") or 0,
-        "description": form.get("description"),
-        "enabled": form.get("enabled", True),
+        **form,
+        "ring_time": form["ring_time"] or 0,
         "trunk_ids": [],
         "patterns": [],
     }
-    call.store.table("outcalls")[row["id"]] = row
-    return created(_dump(call, row), call.href("outcalls", row["id"]))
+    return OUTCALLS.insert(call, row)
 
 
 def update(call: Call) -> Response:
@@ -169,10 +163,7 @@ def set_trunks(call: Call) -> Response:
             raise problems.param_not_found("trunks", "Trunk", id=trunk_id)
         trunks.append(trunk)
     for trunk in trunks:
-        if trunk["tenant_uuid"] != row["tenant_uuid"]:
-            raise problems.different_tenants(
-                outcall_tenant_uuid=row["tenant_uuid"], trunk_tenant_uuid=trunk["tenant_uuid"]
-            )
+        same_tenant(outcall=row["tenant_uuid"], trunk=trunk["tenant_uuid"])
     if len(ids) != len(set(ids)):
         raise problems.not_permitted("Cannot associate same trunk more than once")
     row["trunk_ids"] = ids
@@ -195,18 +186,9 @@ def associate_extension(call: Call) -> Response:
 
 
 def _check_bindable(call: Call, outcall: Record, extension: Record) -> None:
-    if extension["tenant_uuid"] != outcall["tenant_uuid"]:
-        raise problems.different_tenants(
-            extension_tenant_uuid=extension["tenant_uuid"],
-            outcall_tenant_uuid=outcall["tenant_uuid"],
-        )
+    same_tenant(extension=extension["tenant_uuid"], outcall=outcall["tenant_uuid"])
     if not (extension["type"] == "user" and extension["typeval"] == "0"):
-        raise problems.resource_associated(
-            "Extension",
-            extension["type"],
-            extension_id=extension["id"],
-            associated_id=extension["typeval"],
-        )
+        raise bound_elsewhere(extension)
     context = call.store.find("contexts", lambda c: c["name"] == extension["context"])
     context_type = context["type"] if context else None
     if context_type != "outcall":
@@ -229,9 +211,7 @@ _X = f"{_O}/extensions/{{extension_id:int}}"
 _XACL = "confd.outcalls.{outcall_id}.extensions.{extension_id}"
 
 ROUTES = (
-    *crud_routes(
-        OUTCALLS, "/outcalls", "confd.outcalls", create=create, update=update, delete=delete
-    ),
+    *crud_routes(OUTCALLS, create=create, update=update, delete=delete),
     Route("PUT", f"{_O}/trunks", "confd.outcalls.{outcall_id}.trunks.update", set_trunks),
     Route("PUT", _X, f"{_XACL}.update", associate_extension),
     Route("DELETE", _X, f"{_XACL}.delete", dissociate_extension),

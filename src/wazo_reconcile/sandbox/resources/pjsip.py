@@ -7,6 +7,7 @@ master-tenant token (``@required_master_tenant`` checks the token's tenant, not 
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from marshmallow import ValidationError, fields, pre_load
 from marshmallow.validate import Length, Regexp, Validator
@@ -19,7 +20,6 @@ from wazo_reconcile.sandbox.mallow import BaseSchema, Nested, StrictBoolean, sch
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     check_name_free,
-    created,
     crud_routes,
     current,
     load_value,
@@ -70,6 +70,7 @@ TRANSPORTS = Kind(
     table="transports",
     resource="Transport",
     key="uuid",
+    path="sip/transports",
     dump=dump_transport,
     search=SearchConfig.of("name", "uuid", default_sort="name", search=("name",)),
     tenant_scoped=False,
@@ -91,7 +92,7 @@ def create_transport(call: Call) -> Response:
     doc.check_keys("options", "transport", [key for key, _ in form["options"]])
     row = {"uuid": call.store.new_uuid(), "name": form["name"], "options": form["options"]}
     call.store.put_named("transports", row)
-    return created(dump_transport(call, row), call.href("sip", "transports", row["uuid"]))
+    return TRANSPORTS.created(call, row)
 
 
 def update_transport(call: Call) -> Response:
@@ -148,23 +149,16 @@ class _SectionSchema(BaseSchema):
 SECTION_SCHEMA = _SectionSchema()
 
 
-def read_section(section: str) -> Handler:
-    def handler(call: Call) -> Response:
-        return Response.json(200, {"options": dict(call.store.pjsip[section])})
-
-    return handler
+def read_section(section: str, call: Call) -> Response:
+    return Response.json(200, {"options": dict(call.store.pjsip[section])})
 
 
-def update_section(section: str) -> Handler:
+def update_section(section: str, call: Call) -> Response:
     """PUT replaces the whole section: keys not sent are removed."""
-
-    def handler(call: Call) -> Response:
-        items = call.load(SECTION_SCHEMA)["options"]
-        doc.check_keys("options", section, [item["key"] for item in items])
-        call.store.pjsip[section] = {item["key"]: item["value"] for item in items}
-        return no_content()
-
-    return handler
+    items = call.load(SECTION_SCHEMA)["options"]
+    doc.check_keys("options", section, [item["key"] for item in items])
+    call.store.pjsip[section] = {item["key"]: item["value"] for item in items}
+    return no_content()
 
 
 def read_doc(call: Call) -> Response:
@@ -183,11 +177,18 @@ def update_live_reload(call: Call) -> Response:
     return no_content()
 
 
+def _singleton(path: str, read: Handler, update: Handler) -> tuple[Route, ...]:
+    """GET and PUT of an instance-wide object, master tenant only; ACLs ``confd.<path>.*``."""
+    acl = "confd." + path.replace("/", ".")
+    return (
+        Route("GET", f"/{path}", f"{acl}.read", read, True),
+        Route("PUT", f"/{path}", f"{acl}.update", update, True),
+    )
+
+
 ROUTES = (
     *crud_routes(
         TRANSPORTS,
-        "/sip/transports",
-        "confd.sip.transports",
         create=create_transport,
         update=update_transport,
         delete=delete_transport,
@@ -197,35 +198,11 @@ ROUTES = (
     *(
         route
         for section in ("global", "system")
-        for route in (
-            Route(
-                "GET",
-                f"/asterisk/pjsip/{section}",
-                f"confd.asterisk.pjsip.{section}.read",
-                read_section(section),
-                True,
-            ),
-            Route(
-                "PUT",
-                f"/asterisk/pjsip/{section}",
-                f"confd.asterisk.pjsip.{section}.update",
-                update_section(section),
-                True,
-            ),
+        for route in _singleton(
+            f"asterisk/pjsip/{section}",
+            partial(read_section, section),
+            partial(update_section, section),
         )
     ),
-    Route(
-        "GET",
-        "/configuration/live_reload",
-        "confd.configuration.live_reload.read",
-        read_live_reload,
-        True,
-    ),
-    Route(
-        "PUT",
-        "/configuration/live_reload",
-        "confd.configuration.live_reload.update",
-        update_live_reload,
-        True,
-    ),
+    *_singleton("configuration/live_reload", read_live_reload, update_live_reload),
 )

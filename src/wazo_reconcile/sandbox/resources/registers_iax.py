@@ -18,18 +18,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import fields
 from marshmallow.validate import Range, Regexp
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
-from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
-from wazo_reconcile.sandbox.resources.common import Kind, created, crud_routes, no_content
+from wazo_reconcile.sandbox.mallow import StrictBoolean, load, schema
+from wazo_reconcile.sandbox.resources.common import Kind, crud_routes, no_content, trunk_ref
 from wazo_reconcile.sandbox.resources.trunks import TRUNKS
 from wazo_reconcile.sandbox.routing import Route
-from wazo_reconcile.sandbox.store import Record, Store
+from wazo_reconcile.sandbox.store import Record
 
 TABLE = "registers_iax"
 # The shared staticiax sequence: its first 51 ids are iax.conf's seeded [general] options.
@@ -37,15 +37,6 @@ SEQUENCE = "staticiax"
 SEEDED_GENERAL_ROWS = 51
 TRUNK_COLUMN = "register_iax_id"  # the trunk's link to its register
 MAX_LINE = 255
-
-FIELDS = (
-    "auth_username",
-    "auth_password",
-    "remote_host",
-    "remote_port",
-    "callback_extension",
-    "callback_context",
-)
 
 
 SCHEMA = schema(
@@ -81,7 +72,7 @@ def register_line(form: dict[str, Any]) -> str:
 
 def parse_line(line: str) -> dict[str, Any]:
     found = _LINE.match(line)
-    parts: dict[str, Any] = dict(found.groupdict()) if found else dict.fromkeys(FIELDS)
+    parts: dict[str, Any] = dict(found.groupdict()) if found else dict.fromkeys(_LINE.groupindex)
     port = parts["remote_port"]
     parts["remote_port"] = int(port) if port else None
     return parts
@@ -103,47 +94,34 @@ def _cross_checks(form: dict[str, Any]) -> None:
         raise problems.schema_errors(errors)
 
 
-def _load(call: Call, data: Any, *, partial: bool) -> dict[str, Any]:
-    try:
-        form: dict[str, Any] = SCHEMA.load(data, partial=partial)
-    except ValidationError as exc:
-        raise problems.schema_errors(exc.messages_dict) from None
+def _load(data: Any, *, partial: bool) -> dict[str, Any]:
+    form = load(SCHEMA, data, partial=partial)
     _cross_checks(form)
     return form
 
 
-def _trunk_of(store: Store, register_id: int) -> Record | None:
-    return next((t for t in store.rows("trunks") if t.get(TRUNK_COLUMN) == register_id), None)
-
-
 def _dump(call: Call, row: Record) -> dict[str, Any]:
-    trunk = _trunk_of(call.store, row["id"])
-    trunk_ref = (
-        {"id": trunk["id"], "links": [call.link("trunks", "trunks", trunk["id"])]}
-        if trunk is not None
-        else None
-    )
     return {
         "id": row["id"],
         **parse_line(row["var_val"]),
         "enabled": row["enabled"],
         "links": [call.link("register_iax", "registers/iax", row["id"])],
-        "trunk": trunk_ref,
+        "trunk": trunk_ref(call, TRUNK_COLUMN, row["id"]),
     }
 
 
 REGISTERS = Kind(
     table=TABLE,
     resource="IAXRegister",
-    key="id",
+    path="registers/iax",
     dump=_dump,
-    search=SearchConfig.of("id", default_sort="id", integers=frozenset({"id"})),
+    search=SearchConfig.of("id", default_sort="id"),
     tenant_scoped=False,
 )
 
 
 def create(call: Call) -> Response:
-    form = _load(call, call.json(), partial=False)
+    form = _load(call.json(), partial=False)
     store = call.store
     store.bump_sequence(SEQUENCE, SEEDED_GENERAL_ROWS)
     row: Record = {
@@ -151,22 +129,21 @@ def create(call: Call) -> Response:
         "var_val": register_line(form),
         "enabled": form["enabled"],
     }
-    store.table(TABLE)[row["id"]] = row
-    return created(_dump(call, row), call.href("registers/iax", row["id"]))
+    return REGISTERS.insert(call, row)
 
 
 def update(call: Call) -> Response:
     row = REGISTERS.get(call, call.params["id"])
-    form = _load(call, call.json(), partial=True)
+    form = _load(call.json(), partial=True)
     merged = {**parse_line(row["var_val"]), "enabled": row["enabled"], **form}
-    merged = _load(call, merged, partial=False)  # confd loads the merged register again
+    merged = _load(merged, partial=False)  # confd loads the merged register again
     row["var_val"], row["enabled"] = register_line(merged), merged["enabled"]
     return no_content()
 
 
 def delete(call: Call) -> Response:
     row = REGISTERS.get(call, call.params["id"])
-    trunk = _trunk_of(call.store, row["id"])
+    trunk = call.first_by("trunks", TRUNK_COLUMN, row["id"])
     if trunk is not None:
         trunk[TRUNK_COLUMN] = None
     del call.store.table(TABLE)[row["id"]]
@@ -188,28 +165,20 @@ def _associated(trunk_id: int, register_id: int) -> problems.ApiProblem:
     )
 
 
-def _protocol(trunk: Record) -> str | None:
-    if trunk.get("endpoint_sip_uuid") is not None:
-        return "sip"
-    if trunk.get("endpoint_custom_id") is not None:
-        return "custom"
-    return None
-
-
 def associate(call: Call) -> Response:
     trunk, register = _fetch(call)
     if trunk.get(TRUNK_COLUMN) == register["id"]:
         return no_content()
     if trunk.get(TRUNK_COLUMN) is not None:
         raise _associated(trunk["id"], trunk[TRUNK_COLUMN])
-    other = _trunk_of(call.store, register["id"])
+    other = call.first_by("trunks", TRUNK_COLUMN, register["id"])
     if other is not None:
         raise _associated(other["id"], register["id"])
-    protocol = _protocol(trunk)
-    if protocol is not None:
-        raise problems.resource_associated(
-            "Trunk", "Endpoint", trunk_id=trunk["id"], protocol=protocol
-        )
+    for protocol, column in (("sip", "endpoint_sip_uuid"), ("custom", "endpoint_custom_id")):
+        if trunk.get(column) is not None:
+            raise problems.resource_associated(
+                "Trunk", "Endpoint", trunk_id=trunk["id"], protocol=protocol
+            )
     trunk[TRUNK_COLUMN] = register["id"]
     return no_content()
 
@@ -225,14 +194,7 @@ _LINK = "/trunks/{trunk_id:int}/registers/iax/{iax_id:int}"
 _LINK_ACL = "confd.trunks.{trunk_id}.registers.iax.{iax_id}"
 
 ROUTES: tuple[Route, ...] = (
-    *crud_routes(
-        REGISTERS,
-        "/registers/iax",
-        "confd.registers.iax",
-        create=create,
-        update=update,
-        delete=delete,
-    ),
+    *crud_routes(REGISTERS, create=create, update=update, delete=delete),
     Route("PUT", _LINK, f"{_LINK_ACL}.update", associate),
     Route("DELETE", _LINK, f"{_LINK_ACL}.delete", dissociate),
 )

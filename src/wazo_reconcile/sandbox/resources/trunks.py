@@ -9,7 +9,6 @@ deletes its endpoint and its register, and removes it from every outcall.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID
 
 from marshmallow import fields
 from marshmallow.validate import OneOf
@@ -19,17 +18,23 @@ from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
-from wazo_reconcile.sandbox.resources.common import Kind, created, crud_routes, no_content
+from wazo_reconcile.sandbox.resources.common import (
+    Kind,
+    crud_routes,
+    no_content,
+    ref,
+    same_tenant,
+)
 from wazo_reconcile.sandbox.resources.endpoints_custom import CUSTOM
 from wazo_reconcile.sandbox.resources.endpoints_iax import IAX
 from wazo_reconcile.sandbox.resources.endpoints_sip import ENDPOINTS, delete_sip
 from wazo_reconcile.sandbox.routing import Route
-from wazo_reconcile.sandbox.store import Key, Record, Store
+from wazo_reconcile.sandbox.store import TRUNK_LINKS, Key, Record, Store
 
 SCHEMA = schema(
     {
-        "context": fields.String(allow_none=True),
-        "twilio_incoming": StrictBoolean(allow_none=True),
+        "context": fields.String(load_default=None),
+        "twilio_incoming": StrictBoolean(allow_none=True, load_default=False),
         "outgoing_caller_id_format": fields.String(
             validate=OneOf(["+E164", "E164", "national"]), load_default="+E164"
         ),
@@ -58,16 +63,12 @@ def endpoint_custom_summary(call: Call, trunk: Record) -> dict[str, object] | No
     custom = call.store.table("custom").get(trunk["endpoint_custom_id"])
     if custom is None:
         return None
-    links = [call.link("endpoint_custom", "endpoints/custom", custom["id"])]
-    return {"id": custom["id"], "interface": custom["interface"], "links": links}
+    return ref(call, "endpoint_custom", "endpoints/custom", custom, "interface")
 
 
 def _endpoint_iax_summary(call: Call, trunk: Record) -> dict[str, object] | None:
     iax = call.store.table("iax").get(trunk["endpoint_iax_id"])
-    if iax is None:
-        return None
-    links = [call.link("endpoint_iax", "endpoints/iax", iax["id"])]
-    return {"id": iax["id"], "name": iax["name"], "links": links}
+    return None if iax is None else ref(call, "endpoint_iax", "endpoints/iax", iax, "name")
 
 
 def _register_iax_summary(call: Call, trunk: Record) -> dict[str, object] | None:
@@ -104,14 +105,7 @@ def _dump(call: Call, row: Record) -> dict[str, object]:
         "endpoint_sip": endpoint_sip_summary(call, row),
         "endpoint_custom": endpoint_custom_summary(call, row),
         "endpoint_iax": _endpoint_iax_summary(call, row),
-        "outcalls": [
-            {
-                "id": o["id"],
-                "name": o["name"],
-                "links": [call.link("outcalls", "outcalls", o["id"])],
-            }
-            for o in outcalls
-        ],
+        "outcalls": [ref(call, "outcalls", "outcalls", o, "name") for o in outcalls],
         "register_iax": _register_iax_summary(call, row),
     }
 
@@ -128,7 +122,7 @@ def _derived(store: Store, trunk: Record) -> dict[str, object]:
 TRUNKS = Kind(
     table="trunks",
     resource="Trunk",
-    key="id",
+    path="trunks",
     dump=_dump,
     search=SearchConfig.of(
         "id",
@@ -138,7 +132,6 @@ TRUNKS = Kind(
         "label",
         "outgoing_caller_id_format",
         default_sort="id",
-        integers=frozenset({"id"}),
     ),
     derive=_derived,
 )
@@ -150,10 +143,7 @@ def _check_context(call: Call, tenant_uuid: str, context_name: str | None) -> No
     context = call.store.find("contexts", lambda c: c["name"] == context_name)
     if context is None:
         raise problems.param_not_found("context", "Context", context=context_name)
-    if context["tenant_uuid"] != tenant_uuid:
-        raise problems.different_tenants(
-            trunk_tenant_uuid=tenant_uuid, context_tenant_uuid=context["tenant_uuid"]
-        )
+    same_tenant(trunk=tenant_uuid, context=context["tenant_uuid"])
 
 
 def _twilio(value: object) -> bool:
@@ -167,21 +157,17 @@ def _twilio(value: object) -> bool:
 
 def create(call: Call) -> Response:
     form = call.load(SCHEMA)
-    _check_context(call, call.tenant_uuid, form.get("context"))
+    _check_context(call, call.tenant_uuid, form["context"])
     row: Record = {
         "id": call.store.next_id("trunks"),
         "tenant_uuid": call.tenant_uuid,
-        "context": form.get("context"),
-        "twilio_incoming": _twilio(form.get("twilio_incoming", False)),
-        "outgoing_caller_id_format": form["outgoing_caller_id_format"],
+        **form,
+        "twilio_incoming": _twilio(form["twilio_incoming"]),
         "description": None,
-        "endpoint_sip_uuid": None,
-        "endpoint_iax_id": None,
-        "endpoint_custom_id": None,
+        **dict.fromkeys(TRUNK_LINKS),
         "register_iax_id": None,
     }
-    call.store.table("trunks")[row["id"]] = row
-    return created(_dump(call, row), call.href("trunks", row["id"]))
+    return TRUNKS.insert(call, row)
 
 
 def update(call: Call) -> Response:
@@ -205,8 +191,7 @@ def delete(call: Call) -> Response:
         delete_sip(store, row["endpoint_sip_uuid"])
     store.table("iax").pop(row["endpoint_iax_id"], None)
     store.table("custom").pop(row["endpoint_custom_id"], None)
-    if row.get("register_iax_id") is not None:  # deleted with it
-        store.table("registers_iax").pop(row["register_iax_id"], None)
+    store.table("registers_iax").pop(row["register_iax_id"], None)  # deleted with it
     for outcall in store.rows("outcalls"):
         outcall["trunk_ids"] = [i for i in outcall["trunk_ids"] if i != row["id"]]
     store.delete_trunk(row["id"])
@@ -222,9 +207,6 @@ class Link:
     column: str  # the trunk column holding the endpoint key
     converter: str  # path converter of the endpoint key
 
-    def shown(self, key: Key) -> Key | UUID:
-        return problems.as_uuid(str(key)) if self.protocol == "sip" else key
-
     def fetch(self, call: Call) -> tuple[Record, Record]:
         trunk = TRUNKS.get(call, call.params["trunk_id"])
         endpoint = self.kind.get(call, call.params["endpoint_id"])
@@ -235,10 +217,7 @@ class Link:
         key = endpoint[self.kind.key]
         if trunk[self.column] == key:
             return no_content()
-        if trunk["tenant_uuid"] != endpoint["tenant_uuid"]:
-            raise problems.different_tenants(
-                trunk_tenant_uuid=trunk["tenant_uuid"], endpoint_tenant_uuid=endpoint["tenant_uuid"]
-            )
+        same_tenant(trunk=trunk["tenant_uuid"], endpoint=endpoint["tenant_uuid"])
         for link in LINKS:
             if trunk[link.column] is not None:
                 raise _associated(trunk["id"], link, trunk[link.column])
@@ -272,8 +251,9 @@ class Link:
 
 
 def _associated(trunk_id: int, link: Link, key: Key) -> problems.ApiProblem:
+    shown = link.kind.shown(key)
     return problems.resource_associated(
-        "Trunk", "Endpoint", trunk_id=trunk_id, endpoint=link.protocol, endpoint_id=link.shown(key)
+        "Trunk", "Endpoint", trunk_id=trunk_id, endpoint=link.protocol, endpoint_id=shown
     )
 
 
@@ -285,6 +265,6 @@ LINKS = (
 
 
 ROUTES = (
-    *crud_routes(TRUNKS, "/trunks", "confd.trunks", create=create, update=update, delete=delete),
+    *crud_routes(TRUNKS, create=create, update=update, delete=delete),
     *(route for link in LINKS for route in link.routes()),
 )

@@ -19,7 +19,8 @@ from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
-from wazo_reconcile.sandbox.resources.common import Kind, created, no_content, unique
+from wazo_reconcile.sandbox.resources.common import Kind, no_content, unique
+from wazo_reconcile.sandbox.resources.endpoints_sip import TEMPLATE_POINTERS
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.store import Key, Record, Store
 
@@ -34,6 +35,8 @@ _FLAGS = (
     "online_call_record_enabled",
     "supervision_enabled",
 )
+_STORED_FLAGS = tuple(flag for flag in _FLAGS if flag != "call_record_enabled")  # a view of 4
+_RECORD_FLAGS = _FLAGS[3:7]
 _USERNAME = r"^[a-zA-Z0-9-\._~\!\$&\'\(\)\*\+,;=%@]{2,254}$"
 _PASSWORD = r"^[a-zA-Z0-9-\._~\!\$&\'\(\)\*\+,;=%]{4,64}$"
 
@@ -82,7 +85,7 @@ _DEFAULTS: dict[str, object] = {
     "music_on_hold": None,
     "preprocess_subroutine": None,
     "userfield": None,
-    **{flag: False for flag in _FLAGS if flag != "call_record_enabled"},
+    **dict.fromkeys(_STORED_FLAGS, False),
     "supervision_enabled": True,
     "ring_seconds": 30,
     "simultaneous_calls": 5,
@@ -108,14 +111,7 @@ _PLAIN = (
     "music_on_hold",
     "preprocess_subroutine",
     "userfield",
-    "call_transfer_enabled",
-    "dtmf_hangup_enabled",
-    "call_record_outgoing_external_enabled",
-    "call_record_outgoing_internal_enabled",
-    "call_record_incoming_internal_enabled",
-    "call_record_incoming_external_enabled",
-    "online_call_record_enabled",
-    "supervision_enabled",
+    *_STORED_FLAGS,
     "ring_seconds",
     "simultaneous_calls",
     "call_permission_password",
@@ -124,7 +120,6 @@ _PLAIN = (
     "enabled",
     "tenant_uuid",
 )
-_RECORD_FLAGS = _FLAGS[3:7]
 
 
 def new_user(store: Store, tenant_uuid: str, now: float, **values: Any) -> Record:
@@ -196,7 +191,7 @@ _COLUMNS = (
 USERS = Kind(
     table="users",
     resource="User",
-    key="id",
+    path="users",
     dump=_dump,
     search=SearchConfig.of(
         *_COLUMNS,
@@ -224,13 +219,11 @@ USERS = Kind(
 
 def get_user(call: Call, key: Key) -> Record:
     """By uuid or integer id; the 404 says ``'id': <value>`` either way, like confd."""
-    tenants = call.visible_tenants()
-    table = call.store.table("users")
     if isinstance(key, int):
-        row = table.get(key)
+        row = call.store.table("users").get(key)
     else:
         row = call.store.find("users", lambda u: u["uuid"] == key)
-    if row is None or row["tenant_uuid"] not in tenants:
+    if row is None or row["tenant_uuid"] not in call.visible_tenants():
         shown = key if isinstance(key, int) else problems.as_uuid(key)
         raise problems.not_found("User", id=shown)
     return row
@@ -245,7 +238,7 @@ def create_user(call: Call) -> Response:
     form = call.load(SCHEMA)
     _check_unique(call, form, None)
     row = new_user(call.store, call.tenant_uuid, call.now, **form)
-    return created(_dump(call, row), call.href("users", row["id"]))
+    return USERS.created(call, row)
 
 
 def read_user(call: Call) -> Response:
@@ -273,14 +266,7 @@ def outgoing_callerids(call: Call) -> Response:
 
 
 def _dump_tenant(call: Call, row: Record) -> dict[str, object]:
-    keys = (
-        "uuid",
-        "sip_templates_generated",
-        "global_sip_template_uuid",
-        "webrtc_sip_template_uuid",
-        "registration_trunk_sip_template_uuid",
-        "meeting_guest_sip_template_uuid",
-    )
+    keys = ("uuid", "sip_templates_generated", *TEMPLATE_POINTERS.values())
     return {key: row.get(key) for key in keys}
 
 
@@ -288,6 +274,7 @@ TENANTS = Kind(
     table="tenants",
     resource="Tenant",
     key="uuid",
+    path="tenants",
     dump=_dump_tenant,
     search=SearchConfig.of("uuid", default_sort="uuid"),
 )
