@@ -231,8 +231,6 @@ class Sandbox:
         if isinstance(matched, Response):
             return matched, None
         route, params = matched
-        # A handler builds a tree of fresh acyclic containers (a list answer at 5,000
-        # trunks: a million); the cyclic collector rescanning them doubled its time.
         with self._lock:
             key = f"{request.method} {route.name}"
             meter = self.meter
