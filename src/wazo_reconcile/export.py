@@ -25,10 +25,10 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from wazo_reconcile.errors import UsageError
 from wazo_reconcile.export_yaml import (
@@ -56,11 +56,11 @@ from wazo_reconcile.normalise import (
     DEFAULT_IDENTIFY_BY,
     header_set_var,
     identify_by_has_header,
+    live_sections,
     normalise_live,
-    split_headers,
-    split_match_header,
 )
 from wazo_reconcile.secrets import REF_PATTERN, is_secret_key
+from wazo_reconcile.shapes import SipBody
 
 # Files in this order; each holds the documents of one kind (one per tenant).
 EXPORT_KINDS = (*KINDS, "policy")
@@ -347,7 +347,6 @@ class _Builder:
         self.left_out: list[str] = []  # default objects not written (kind/name)
         self.option_values: set[str] = set()  # non-secret option values written
         self.special_templates: dict[str, str] = {}  # default template name -> first tenant
-        self.user_refs = _UserRefs(scope.index.users)
 
     def build(self, found: Sequence[Resource], kinds: Sequence[str]) -> Entries:
         """The entries of the resources of `kinds` in scope, by kind and tenant, in export
@@ -371,18 +370,15 @@ class _Builder:
         return entries
 
     def entry(self, resource: Resource) -> Entry | None:
-        kind = resource.key.kind
-        if kind == "trunks":
-            return self.trunk(resource)
-        if kind == "outcalls":
-            return self.outcall(resource)
-        if kind == "users":
-            return self.user(resource)
-        if kind == "sip_templates":
-            return self.template(resource)
-        if kind == "transports":
-            return self.transport(resource)
-        return self.pjsip(resource)
+        builders: dict[str, Callable[[Resource], Entry | None]] = {
+            "pjsip": self.pjsip,
+            "transports": self.transport,
+            "sip_templates": self.template,
+            "trunks": self.trunk,
+            "outcalls": self.outcall,
+            "users": self.user,
+        }
+        return builders[resource.key.kind](resource)
 
     # -- instance-wide kinds
 
@@ -613,34 +609,17 @@ class _Builder:
         caller_id = resource.fields.get("outgoing_caller_id")
         if caller_id is None and not self.scope.everything:
             return None
-        ref = self.user_refs.ref(str(resource.remote["uuid"]))
+        ref = _user_ref(self.scope.index, str(resource.remote["uuid"]))
         return Entry(ref, Inline({"outgoing_caller_id": caller_id}))
 
 
-class _UserRefs:
-    """The first of email, username, uuid that finds a user back (as `find_user` searches)."""
-
-    def __init__(self, users: Sequence[Mapping[str, object]]) -> None:
-        self.users = {str(u["uuid"]): u for u in users}
-        self.by_email: dict[str, str] = {}
-        self.by_username: dict[str, str] = {}
-        for user in users:
-            if user.get("email"):
-                self.by_email.setdefault(str(user["email"]).lower(), str(user["uuid"]))
-            if user.get("username"):
-                self.by_username.setdefault(str(user["username"]), str(user["uuid"]))
-
-    def finds(self, ref: str) -> str | None:
-        if ref in self.users:
+def _user_ref(index: LiveIndex, uuid: str) -> str:
+    """The first of email, username, uuid that finds the user back (as `find_user` searches)."""
+    user = index.find_user(uuid) or {}
+    for ref in (user.get("email"), user.get("username")):
+        if ref and (index.find_user(ref) or {}).get("uuid") == uuid:
             return ref
-        return self.by_email.get(ref.lower()) or self.by_username.get(ref)
-
-    def ref(self, uuid: str) -> str:
-        user = self.users.get(uuid, {})
-        for ref in (user.get("email"), user.get("username")):
-            if ref and self.finds(str(ref)) == uuid:
-                return str(ref)
-        return uuid
+    return uuid
 
 
 class _Owner:
@@ -719,21 +698,12 @@ def _default_templates() -> dict[str, dict[str, object]]:
     )
     found: dict[str, dict[str, object]] = {}
     for template in json.loads(path.read_text("utf-8"))["templates"]:
-        sections = {
-            s: options(tuple(p) for p in template["sections"].get(s, [])) for s in SIP_SECTIONS
-        }
-        endpoint, headers = split_headers(sections["endpoint"])
-        identify, match_header = split_match_header(sections["identify"])
+        body = {f"{s}_section_options": pairs for s, pairs in template["sections"].items()}
         found[template["label"]] = {
             "label": template["label"],
             "templates": tuple(template["templates"]),
             "transport": template["transport"],
-            **sections,
-            "endpoint": endpoint,
-            "headers": headers,
-            "identify": identify,
-            "match_header": match_header,
-            "identify_by_header": identify_by_has_header(endpoint),
+            **live_sections(cast(SipBody, body)),
         }
     return found
 

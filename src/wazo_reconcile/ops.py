@@ -276,9 +276,13 @@ def _by_name(
     id_field: str,
     ref: tuple[str, ...],
     filter_key: str = "name",
+    params: Mapping[str, str] | None = None,
 ) -> Callable[[Reader, Refs], object]:
+    """Find a POSTed object again by its name (``filter_key``), or by ``params``."""
+    query = {**(params or {filter_key: name}), "recurse": "true"}
+
     def lookup(client: Reader, refs: Refs) -> object:
-        found = client.list(path, params={filter_key: name, "recurse": "true"}, tenant=tenant)
+        found = client.list(path, params=query, tenant=tenant)
         if not found:
             return None
         refs.set(found[0][id_field], *ref)
@@ -849,18 +853,7 @@ def _pattern_body(pattern: Pattern) -> Json:
 def _extension_create_op(pattern: Pattern, tenant: str) -> Operation:
     """Create the dial pattern's extension, or reuse a free one left in the context."""
     ref = ("extension", pattern.context, pattern.exten)
-
-    def lookup(client: Reader, refs: Refs) -> object:
-        found = client.list(
-            "/extensions",
-            params={"exten": pattern.exten, "context": pattern.context, "recurse": "true"},
-            tenant=tenant,
-        )
-        if not found:
-            return None
-        refs.set(found[0]["id"], *ref)
-        return found[0]
-
+    where = {"exten": pattern.exten, "context": pattern.context}
     return Operation(
         "create",
         "POST",
@@ -869,7 +862,7 @@ def _extension_create_op(pattern: Pattern, tenant: str) -> Operation:
         _const({"exten": pattern.exten, "context": pattern.context}),
         tenant,
         created=lambda refs, answer: refs.set(answer["id"], *ref),
-        lookup=lookup,
+        lookup=_by_name("/extensions", pattern.exten, tenant, "id", ref, params=where),
     )
 
 
