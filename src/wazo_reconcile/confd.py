@@ -27,7 +27,7 @@ import ipaddress
 import json
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -113,6 +113,31 @@ def _auth_hint(status: int, display: str, password_auth: bool) -> str:
 
 
 # --------------------------------------------------------------------------- the client
+
+
+def send_authenticated(
+    sender: Sender,
+    auth: Auth,
+    call: Call,
+    headers: Callable[[str], Mapping[str, str]],
+    *,
+    announce: bool = False,
+) -> tuple[httpx.Response, bool]:
+    """Send ``call`` with the token in ``headers(token)``; once more with a renewed token if
+    it is refused (401), logged with ``announce``. The response, and whether it is ambiguous."""
+    renewed = False
+    while True:
+        token = auth.token()
+        response, ambiguous = sender.send(call, headers(token))
+        if response.status_code != 401 or renewed or not auth.renew(token):
+            return response, ambiguous
+        if announce:
+            log.info(
+                "%s %s: token refused (401); renewing it and trying once more",
+                call.method,
+                call.display,
+            )
+        renewed = True  # a 401 means the request was refused: safe even for POST
 
 
 def _with_query(path: str, params: Params | None) -> str:
@@ -312,19 +337,14 @@ class ConfdClient:
             raise ValueError(f"confd paths start with '/': {path!r}")
         shown = _with_query(path, params) if prefix == CONFD_PREFIX else prefix + path
         call = Call(method, prefix + path, shown, params, body)
-        renewed = False
-        while True:
-            token = self._auth.token()
-            response, ambiguous = self._sender.send(call, self._headers(tenant, token))
-            if response.status_code == 401 and not renewed and self._auth.renew(token):
-                log.info(
-                    "%s %s: token refused (401); renewing it and trying once more",
-                    method,
-                    call.display,
-                )
-                renewed = True  # a 401 means the request was refused: safe even for POST
-                continue
-            return self._check(call, response, ambiguous=ambiguous, missing_ok=missing_ok)
+        response, ambiguous = send_authenticated(
+            self._sender,
+            self._auth,
+            call,
+            lambda token: self._headers(tenant, token),
+            announce=True,
+        )
+        return self._check(call, response, ambiguous=ambiguous, missing_ok=missing_ok)
 
     def _check(
         self, call: Call, response: httpx.Response, *, ambiguous: bool, missing_ok: bool

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from wazo_reconcile.errors import ApiError, AuthError, UsageError
@@ -249,7 +250,8 @@ def _read_sip_endpoints(
     for trunk in live.unread_trunk_endpoints:
         ref = trunk.get("endpoint_sip") or {}
         if names is None or ref.get("name") in names:
-            jobs[ref["uuid"]] = _endpoint_job(client, ref["uuid"], trunk["tenant_uuid"])
+            path = f"/endpoints/sip/{ref['uuid']}"
+            jobs[ref["uuid"]] = partial(client.get, path, tenant=trunk["tenant_uuid"])
     taken = {
         *(str((t.get("endpoint_sip") or {}).get("name")) for t in live.trunks),
         *(t["name"] for t in live.sip_templates),
@@ -257,21 +259,13 @@ def _read_sip_endpoints(
         *(e["name"] for e in live.endpoints_sip),
     }
     for name in sorted(set(names or ()) - taken - set(DEFAULT_TEMPLATES)):
-        jobs[f"?name={name}"] = _named_job(client, name)
+        # confd's exact filter: it costs what the endpoints it finds cost, never the whole list
+        params = {"name": name, "recurse": "true"}
+        jobs[f"?name={name}"] = partial(client.list, "/endpoints/sip", params=params, tenant=None)
     found: list[SipBody] = []
     for result in _run(jobs, max_workers).values():
         found += cast(list[SipBody], result if isinstance(result, list) else [result])
     return replace(live, endpoints_sip=(*live.endpoints_sip, *found))
-
-
-def _endpoint_job(client: ConfdClient, uuid: str, tenant: str) -> Callable[[], object]:
-    return lambda: client.get(f"/endpoints/sip/{uuid}", tenant=tenant)
-
-
-def _named_job(client: ConfdClient, name: str) -> Callable[[], object]:
-    # confd's exact filter: it costs what the endpoints it finds cost, never the whole list
-    params = {"name": name, "recurse": "true"}
-    return lambda: client.list("/endpoints/sip", params=params, tenant=None)
 
 
 def _jobs(client: ConfdClient) -> dict[str, Callable[[], object]]:
@@ -281,10 +275,10 @@ def _jobs(client: ConfdClient) -> dict[str, Callable[[], object]]:
     }
     for kind in LIST_KINDS:
         jobs[kind.name] = _list_job(client, kind)
-    jobs["pjsip_global"] = lambda: _pjsip_section(client, "/asterisk/pjsip/global")
-    jobs["pjsip_system"] = lambda: _pjsip_section(client, "/asterisk/pjsip/system")
-    jobs["pjsip_doc"] = lambda: _pjsip_doc(client)
-    jobs["registers_iax"] = lambda: _registers_iax(client)
+    jobs["pjsip_global"] = partial(_pjsip_section, client, "/asterisk/pjsip/global")
+    jobs["pjsip_system"] = partial(_pjsip_section, client, "/asterisk/pjsip/system")
+    jobs["pjsip_doc"] = partial(_pjsip_doc, client)
+    jobs["registers_iax"] = partial(_registers_iax, client)
     return jobs
 
 
