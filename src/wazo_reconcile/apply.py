@@ -181,8 +181,7 @@ def _run_change(run: _Run, i: int) -> None:
 
 
 def _run_operation(op: Operation, client: Client, refs: Refs) -> None:
-    path = op.path(refs)
-    body = op.body(refs) if op.body is not None else None
+    path, body = op.resolve(refs)
     if op.method == "POST":
         _post(op, client, refs, path, body)
         return

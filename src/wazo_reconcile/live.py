@@ -518,7 +518,7 @@ def _transport_users(
     return {name: tuple(found) for name, found in users.items()}
 
 
-def _trunk_endpoint(trunk: Trunk) -> tuple[str, str] | None:
+def trunk_endpoint(trunk: Trunk) -> tuple[str, str] | None:
     """The trunk's endpoint type and its name (its interface for a custom endpoint)."""
     if sip := trunk.get("endpoint_sip"):
         return "sip", str(sip["name"])
@@ -530,12 +530,12 @@ def _trunk_endpoint(trunk: Trunk) -> tuple[str, str] | None:
 
 
 def _trunk_handle(trunk: Trunk) -> str:
-    endpoint = _trunk_endpoint(trunk)
+    endpoint = trunk_endpoint(trunk)
     return endpoint[1] if endpoint else f"#{trunk['id']}"
 
 
 def _trunk_identity(trunk: Trunk) -> TrunkIdentity:
-    endpoint = _trunk_endpoint(trunk) or ("none", str(trunk["id"]))
+    endpoint = trunk_endpoint(trunk) or ("none", str(trunk["id"]))
     return trunk_identity(*endpoint)
 
 

@@ -16,10 +16,10 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from wazo_reconcile.diff import Action, Change
-from wazo_reconcile.live import LiveIndex
+from wazo_reconcile.live import LiveIndex, trunk_endpoint
 from wazo_reconcile.model import DEFAULT_TEMPLATES, SIP_SECTIONS, Options, Pattern, Resource
 from wazo_reconcile.normalise import (
     header_set_var,
@@ -27,6 +27,7 @@ from wazo_reconcile.normalise import (
     with_identify_by_header,
 )
 from wazo_reconcile.registers import live_register, register_body
+from wazo_reconcile.shapes import Trunk
 
 
 class Reader(Protocol):
@@ -132,15 +133,20 @@ class Operation:
 
     verb: str  # create | update | delete | associate | dissociate | adopt
     method: str  # POST | PUT | DELETE
-    path: Path  # refs -> path relative to /api/confd/1.1
+    path: str | Path  # relative to /api/confd/1.1, or refs -> it
     summary: str  # human-readable, secret-free: "POST /endpoints/sip acme"
-    body: Body | None = None
+    body: Json | Body | None = None  # or refs -> it
     tenant: str | None = None  # Wazo-Tenant header
     created: Callable[[Refs, Json], None] | None = None  # record ids from a POST's answer
     lookup: Callable[[Reader, Refs], object] | None = None  # find a POSTed object again
     params: Mapping[str, str] = field(default_factory=dict)
     # POSTs of one group are held shared, their lookups exclusive (see SharedExclusive).
     group: str | None = None
+
+    def resolve(self, refs: Refs) -> tuple[str, Json | None]:
+        """The path and body, the ids they need taken from ``refs``."""
+        path = self.path if isinstance(self.path, str) else self.path(refs)
+        return path, self.body(refs) if callable(self.body) else self.body
 
 
 def _const(value: T) -> Callable[[Refs], T]:
@@ -218,11 +224,7 @@ def _pjsip_ops(change: Change) -> tuple[Operation, ...]:
     body = {"options": dict(after.fields["options"])}
     return (
         Operation(
-            "update",
-            "PUT",
-            _const(f"/asterisk/pjsip/{section}"),
-            f"PUT /asterisk/pjsip/{section}",
-            _const(body),
+            "update", "PUT", f"/asterisk/pjsip/{section}", f"PUT /asterisk/pjsip/{section}", body
         ),
     )
 
@@ -243,7 +245,7 @@ def _named_ops(
     path: str,
     ref: tuple[str, ...],
     create_body: Body,
-    update_body: Body,
+    update_body: Json | Body,
     tenant: str | None,
 ) -> tuple[Operation, ...]:
     """Create/update/delete of an object confd knows by uuid and we know by name."""
@@ -253,7 +255,7 @@ def _named_ops(
             Operation(
                 "create",
                 "POST",
-                _const(path),
+                path,
                 f"POST {path} {name}",
                 lambda refs: {"name": name, **create_body(refs)},
                 tenant,
@@ -264,9 +266,9 @@ def _named_ops(
     uuid = _remote(change, "uuid")
     if change.action is Action.UPDATE:
         summary = f"PUT {what} {name}"
-        return (Operation("update", "PUT", _const(f"{path}/{uuid}"), summary, update_body, tenant),)
+        return (Operation("update", "PUT", f"{path}/{uuid}", summary, update_body, tenant),)
     summary = f"DELETE {what} {name}"
-    return (Operation("delete", "DELETE", _const(f"{path}/{uuid}"), summary, tenant=tenant),)
+    return (Operation("delete", "DELETE", f"{path}/{uuid}", summary, tenant=tenant),)
 
 
 def _by_name(
@@ -384,7 +386,7 @@ def _template_ops(change: Change) -> tuple[Operation, ...]:
         "/endpoints/sip/templates",
         ("template", "", name),
         create_body,
-        update_body or _const({}),
+        update_body or {},
         change.key.tenant,
     )
 
@@ -408,7 +410,7 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
             Operation(
                 "delete",
                 "DELETE",
-                _const(f"/trunks/{trunk_id}"),
+                f"/trunks/{trunk_id}",
                 f"DELETE trunk {handle} (and its endpoint)",
                 tenant=tenant,
             ),
@@ -439,7 +441,7 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
                 "PUT",
                 lambda refs: f"/trunks/{refs.get('trunk', handle)}",
                 f"PUT /trunks/{{{handle}}} (sync context)",
-                _const(_trunk_body(change.after, None)),
+                _trunk_body(change.after, None),
                 tenant,
             )
         )
@@ -498,7 +500,7 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
         return Operation(
             "adopt",
             "PUT",
-            _const(f"{path}/{orphan_id}"),
+            f"{path}/{orphan_id}",
             f"PUT {path}/{orphan_id} (adopt {identity})",
             adopt_body,
             tenant,
@@ -514,7 +516,7 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
     return Operation(
         "create",
         "POST",
-        _const(path),
+        path,
         f"POST {path} {identity}",
         create_body,
         tenant,
@@ -537,7 +539,7 @@ def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
         return Operation(
             "adopt",
             "PUT",
-            _const(f"/trunks/{bare_id}"),
+            f"/trunks/{bare_id}",
             f"PUT /trunks/{bare_id} (adopt bare trunk)",
             adopt_body,
             tenant,
@@ -549,12 +551,8 @@ def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
             t["id"]
             for t in trunks
             if t.get("tenant_uuid") == tenant
-            and not (
-                t.get("endpoint_sip")
-                or t.get("endpoint_iax")
-                or t.get("endpoint_custom")
-                or t.get("register_iax")
-            )
+            and trunk_endpoint(cast(Trunk, t)) is None
+            and not t.get("register_iax")
         ]
         trunk_id = refs.claim_new_trunk(bare)
         if trunk_id is None:
@@ -569,9 +567,9 @@ def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
     return Operation(
         "create",
         "POST",
-        _const("/trunks"),
+        "/trunks",
         f"POST /trunks ({handle})",
-        _const(body),
+        body,
         tenant,
         created,
         lookup,
@@ -592,7 +590,7 @@ def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
             Operation(
                 "update",
                 "PUT",
-                _const(f"{path}/{ep_id}"),
+                f"{path}/{ep_id}",
                 f"PUT {path} {handle}",
                 _endpoint_body(change, trunk_type, endpoint_changed),
                 tenant,
@@ -604,9 +602,9 @@ def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
             Operation(
                 "update",
                 "PUT",
-                _const(f"/trunks/{trunk_id}"),
+                f"/trunks/{trunk_id}",
                 f"PUT /trunks/{trunk_id} ({handle})",
-                _const(_trunk_body(change.after, changed)),
+                _trunk_body(change.after, changed),
                 tenant,
             )
         )
@@ -629,9 +627,9 @@ def _register_ops(change: Change, adopt: Mapping[str, int]) -> tuple[Operation, 
     if before:
         item = f"/registers/iax/{_remote(change, 'register_id')}"
         if not after:
-            return (Operation("delete", "DELETE", _const(item), f"DELETE {item} ({handle})"),)
-        body = _const(register_body(after))
-        return (Operation("update", "PUT", _const(item), f"PUT {item} ({handle})", body),)
+            return (Operation("delete", "DELETE", item, f"DELETE {item} ({handle})"),)
+        body = register_body(after)
+        return (Operation("update", "PUT", item, f"PUT {item} ({handle})", body),)
     if handle in adopt:  # an orphan register equal to the declared one
         orphan = adopt[handle]
         summary = f"PUT /trunks/{{{handle}}}/registers/iax/{orphan} (adopt it)"
@@ -640,9 +638,9 @@ def _register_ops(change: Change, adopt: Mapping[str, int]) -> tuple[Operation, 
     create = Operation(
         "create",
         "POST",
-        _const("/registers/iax"),
+        "/registers/iax",
         f"POST /registers/iax ({handle})",
-        _const(register_body(after)),
+        register_body(after),
         created=lambda refs, answer: refs.set(answer["id"], "register", handle),
         lookup=_register_lookup(after, handle),
     )
@@ -700,7 +698,7 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
             Operation(
                 "delete",
                 "DELETE",
-                _const(f"/outcalls/{outcall_id}"),
+                f"/outcalls/{outcall_id}",
                 f"DELETE outcall {name}",
                 tenant=tenant,
             )
@@ -710,7 +708,7 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
                 Operation(
                     "delete",
                     "DELETE",
-                    _const(f"/extensions/{ext_id}"),
+                    f"/extensions/{ext_id}",
                     f"DELETE extension {_exten}@{_context}",
                     tenant=tenant,
                 )
@@ -725,9 +723,9 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
             Operation(
                 "create",
                 "POST",
-                _const("/outcalls"),
+                "/outcalls",
                 f"POST /outcalls {name}",
-                _const(body),
+                body,
                 tenant,
                 created=lambda refs, answer: refs.set(answer["id"], "outcall", name),
                 lookup=_by_name("/outcalls", name, tenant, "id", ("outcall", name)),
@@ -743,9 +741,9 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
                 Operation(
                     "update",
                     "PUT",
-                    _const(f"/outcalls/{outcall_id}"),
+                    f"/outcalls/{outcall_id}",
                     f"PUT /outcalls {name}",
-                    _const(ops_fields),
+                    ops_fields,
                     tenant,
                 )
             )
@@ -826,7 +824,7 @@ def _pattern_ops(
                 "PUT",
                 _link_path(outcall_path, pattern.context, pattern.exten),
                 f"PUT /outcalls/{{{name}}}/extensions/{{{where}}}",
-                _const(_pattern_body(pattern)),
+                _pattern_body(pattern),
                 tenant,
             )
         )
@@ -857,9 +855,9 @@ def _extension_create_op(pattern: Pattern, tenant: str) -> Operation:
     return Operation(
         "create",
         "POST",
-        _const("/extensions"),
+        "/extensions",
         f"POST /extensions {pattern.exten}@{pattern.context}",
-        _const({"exten": pattern.exten, "context": pattern.context}),
+        {"exten": pattern.exten, "context": pattern.context},
         tenant,
         created=lambda refs, answer: refs.set(answer["id"], *ref),
         lookup=_by_name("/extensions", pattern.exten, tenant, "id", ref, params=where),
@@ -878,9 +876,9 @@ def _user_ops(change: Change) -> tuple[Operation, ...]:
         Operation(
             "update",
             "PUT",
-            _const(f"/users/{uuid}"),
+            f"/users/{uuid}",
             f"PUT /users/{uuid} ({change.key.name})",
-            _const(body),
+            body,
             change.key.tenant,
         ),
     )
