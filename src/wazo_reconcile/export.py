@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, cast
 
-from wazo_reconcile.errors import UsageError
 from wazo_reconcile.export_yaml import (
     Deferred,
     Document,
@@ -116,6 +115,17 @@ FIELD_ORDER = (
     "registration",
     "registration_outbound_auth",
 )
+# Values left out of an export (unless `everything`): confd's POST defaults, or no value.
+TRUNK_DEFAULTS = {"context": (None,), "outgoing_caller_id_format": (None, "+E164")}
+IAX_DEFAULTS = {"host": (None, "dynamic"), "peer_type": (None, "friend")}
+CUSTOM_DEFAULTS = {"interface_suffix": (None,)}
+OUTCALL_DEFAULTS = {
+    "description": (None,),
+    "internal_caller_id": (False,),
+    "enabled": (True,),
+    "ring_time": (0,),
+    "preprocess_subroutine": (None,),
+}
 SECTION_ORDER = tuple(f for f in FIELD_ORDER if f in SIP_SECTIONS)
 SECRET_KIND_WORDS = {
     "pjsip": "PJSIP",
@@ -263,11 +273,7 @@ class _Scope:
     ) -> _Scope:
         token = live.token_tenant
         if tenant is not None:
-            if tenant not in live.tenants:
-                visible = ", ".join(sorted(live.tenants)) or "none"
-                raise UsageError(
-                    f"tenant {tenant} is not visible to this token (visible: {visible})"
-                )
+            live.default_tenant(tenant)  # a UsageError if the token cannot see it
             return cls(token, (tenant,), tenant == token, index, everything, labels)
         others = sorted(t for t in live.tenants if t != token)
         return cls(token, (token, *others), True, index, everything, labels)
@@ -527,61 +533,38 @@ class _Builder:
             )
             return None
         owner = _Owner(self, resource)
+        fields = resource.fields
         if kind == "sip":
             body = self.sip_body(resource, owner)
         elif kind == "iax":
-            body = self.iax_body(resource, owner)
+            body = {"type": "iax", **self.unless_default(fields, IAX_DEFAULTS)}
+            if fields["options"]:
+                body["options"] = owner.section(fields["options"], "options", with_section=False)
+            if fields.get("register"):
+                body["register"] = owner.section(fields["register"], "register")
         else:
-            body = self.custom_body(resource)
-        body.update(self.trunk_common(resource))
+            body = {"type": "custom", "interface": fields["interface"]}
+            body.update(self.unless_default(fields, CUSTOM_DEFAULTS))
+            if fields.get("enabled") is False or self.scope.everything:
+                body["enabled"] = bool(fields.get("enabled"))
+        body.update(self.unless_default(fields, TRUNK_DEFAULTS))
         return Entry(resource.key.name, _ordered(body, FIELD_ORDER))
 
-    def trunk_common(self, resource: Resource) -> dict[str, object]:
-        fields, everything = resource.fields, self.scope.everything
-        body: dict[str, object] = {}
-        if fields.get("context") is not None or everything:
-            body["context"] = fields.get("context")
-        caller_id_format = fields.get("outgoing_caller_id_format")
-        if caller_id_format not in (None, "+E164") or everything:
-            body["outgoing_caller_id_format"] = caller_id_format
-        return body
-
-    def iax_body(self, resource: Resource, owner: _Owner) -> dict[str, object]:
-        fields, everything = resource.fields, self.scope.everything
-        body: dict[str, object] = {"type": "iax"}
-        if fields.get("host") not in (None, "dynamic") or everything:
-            body["host"] = fields.get("host")
-        if fields.get("peer_type") not in (None, "friend") or everything:
-            body["peer_type"] = fields.get("peer_type")
-        if fields["options"]:
-            body["options"] = owner.section(fields["options"], "options", with_section=False)
-        if fields.get("register"):
-            body["register"] = owner.section(fields["register"], "register")
-        return body
-
-    def custom_body(self, resource: Resource) -> dict[str, object]:
-        fields, everything = resource.fields, self.scope.everything
-        body: dict[str, object] = {"type": "custom", "interface": fields["interface"]}
-        if fields.get("interface_suffix") is not None or everything:
-            body["interface_suffix"] = fields.get("interface_suffix")
-        if fields.get("enabled") is False or everything:
-            body["enabled"] = bool(fields.get("enabled"))
-        return body
+    def unless_default(
+        self, fields: Mapping[str, object], defaults: Mapping[str, tuple[object, ...]]
+    ) -> dict[str, object]:
+        """The fields whose value is not a default (`everything`: all of them)."""
+        return {
+            name: fields.get(name)
+            for name, default in defaults.items()
+            if fields.get(name) not in default or self.scope.everything
+        }
 
     # -- outcalls and users
 
     def outcall(self, resource: Resource) -> Entry:
-        fields, everything = resource.fields, self.scope.everything
-        body: dict[str, object] = {}
-        for name, default in (
-            ("description", None),
-            ("internal_caller_id", False),
-            ("enabled", True),
-            ("ring_time", 0),
-            ("preprocess_subroutine", None),
-        ):
-            if fields.get(name) != default or everything:
-                body[name] = fields.get(name)
+        fields = resource.fields
+        body = self.unless_default(fields, OUTCALL_DEFAULTS)
         trunks = [t for t in fields["trunks"] if not t.startswith("#")]
         if len(trunks) != len(fields["trunks"]):
             self.notes.append(

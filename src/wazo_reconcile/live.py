@@ -401,11 +401,7 @@ class LiveIndex:
 
     def find_user(self, ref: str) -> User | None:
         """A user by uuid, email (case-insensitive) or username, as `find_user` finds it."""
-        by_uuid, by_email, by_username = self._users_by
-        for found in (by_uuid.get(ref), by_email.get(ref.lower()), by_username.get(ref)):
-            if found is not None:
-                return found
-        return None
+        return _find_user(self._users_by, ref)
 
     def contexts_called(
         self, tenant: str, text: str
@@ -562,13 +558,12 @@ def _contexts_by(
 
 def find_user(users: Sequence[User], ref: str) -> User | None:
     """A user by uuid, else by email (case-insensitive), else by username."""
-    for user in users:
-        if user.get("uuid") == ref:
-            return user
-    for user in users:
-        if (user.get("email") or "").lower() == ref.lower():
-            return user
-    for user in users:
-        if (user.get("username") or "") == ref:
-            return user
+    return _find_user(_users_by(users), ref)
+
+
+def _find_user(keys: tuple[Mapping[str, User], ...], ref: str) -> User | None:
+    by_uuid, by_email, by_username = keys
+    for found in (by_uuid.get(ref), by_email.get(ref.lower()), by_username.get(ref)):
+        if found is not None:
+            return found
     return None
