@@ -131,7 +131,6 @@ Body = Callable[[Refs], Json]
 class Operation:
     """One confd request of a change."""
 
-    verb: str  # create | update | delete | associate | dissociate | adopt
     method: str  # POST | PUT | DELETE
     path: str | Path  # relative to /api/confd/1.1, or refs -> it
     summary: str  # human-readable, secret-free: "POST /endpoints/sip acme"
@@ -222,11 +221,7 @@ def _pjsip_ops(change: Change) -> tuple[Operation, ...]:
     assert after is not None
     section = change.key.name
     body = {"options": dict(after.fields["options"])}
-    return (
-        Operation(
-            "update", "PUT", f"/asterisk/pjsip/{section}", f"PUT /asterisk/pjsip/{section}", body
-        ),
-    )
+    return (Operation("PUT", f"/asterisk/pjsip/{section}", f"PUT /asterisk/pjsip/{section}", body),)
 
 
 # -------------------------------------------------------------------------- transports
@@ -253,7 +248,6 @@ def _named_ops(
     if change.action is Action.CREATE:
         return (
             Operation(
-                "create",
                 "POST",
                 path,
                 f"POST {path} {name}",
@@ -266,9 +260,9 @@ def _named_ops(
     uuid = _remote(change, "uuid")
     if change.action is Action.UPDATE:
         summary = f"PUT {what} {name}"
-        return (Operation("update", "PUT", f"{path}/{uuid}", summary, update_body, tenant),)
+        return (Operation("PUT", f"{path}/{uuid}", summary, update_body, tenant),)
     summary = f"DELETE {what} {name}"
-    return (Operation("delete", "DELETE", f"{path}/{uuid}", summary, tenant=tenant),)
+    return (Operation("DELETE", f"{path}/{uuid}", summary, tenant=tenant),)
 
 
 def _by_name(
@@ -408,7 +402,6 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
         trunk_id = _remote(change, "trunk_id")
         return (
             Operation(
-                "delete",
                 "DELETE",
                 f"/trunks/{trunk_id}",
                 f"DELETE trunk {handle} (and its endpoint)",
@@ -423,7 +416,6 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
     ep_path = _ENDPOINT_PATHS[trunk_type]
     ops.append(
         Operation(
-            "associate",
             "PUT",
             lambda refs: (
                 f"/trunks/{refs.get('trunk', handle)}{ep_path}/"
@@ -437,7 +429,6 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
         # confd copies trunk.context into IAX/custom endpoints on trunk PUT, not on association.
         ops.append(
             Operation(
-                "update",
                 "PUT",
                 lambda refs: f"/trunks/{refs.get('trunk', handle)}",
                 f"PUT /trunks/{{{handle}}} (sync context)",
@@ -498,7 +489,6 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
             return body(refs)
 
         return Operation(
-            "adopt",
             "PUT",
             f"{path}/{orphan_id}",
             f"PUT {path}/{orphan_id} (adopt {identity})",
@@ -514,7 +504,6 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
 
     filter_key = "interface" if trunk_type == "custom" else "name"
     return Operation(
-        "create",
         "POST",
         path,
         f"POST {path} {identity}",
@@ -537,7 +526,6 @@ def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
             return body
 
         return Operation(
-            "adopt",
             "PUT",
             f"/trunks/{bare_id}",
             f"PUT /trunks/{bare_id} (adopt bare trunk)",
@@ -565,15 +553,7 @@ def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
         refs.claim_new_trunk([answer["id"]])
 
     return Operation(
-        "create",
-        "POST",
-        "/trunks",
-        f"POST /trunks ({handle})",
-        body,
-        tenant,
-        created,
-        lookup,
-        group="trunks",
+        "POST", "/trunks", f"POST /trunks ({handle})", body, tenant, created, lookup, group="trunks"
     )
 
 
@@ -588,7 +568,6 @@ def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
         path = _ENDPOINT_PATHS[trunk_type]
         ops.append(
             Operation(
-                "update",
                 "PUT",
                 f"{path}/{ep_id}",
                 f"PUT {path} {handle}",
@@ -600,7 +579,6 @@ def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
         trunk_id = _remote(change, "trunk_id")
         ops.append(
             Operation(
-                "update",
                 "PUT",
                 f"/trunks/{trunk_id}",
                 f"PUT /trunks/{trunk_id} ({handle})",
@@ -627,16 +605,15 @@ def _register_ops(change: Change, adopt: Mapping[str, int]) -> tuple[Operation, 
     if before:
         item = f"/registers/iax/{_remote(change, 'register_id')}"
         if not after:
-            return (Operation("delete", "DELETE", item, f"DELETE {item} ({handle})"),)
+            return (Operation("DELETE", item, f"DELETE {item} ({handle})"),)
         body = register_body(after)
-        return (Operation("update", "PUT", item, f"PUT {item} ({handle})", body),)
+        return (Operation("PUT", item, f"PUT {item} ({handle})", body),)
     if handle in adopt:  # an orphan register equal to the declared one
         orphan = adopt[handle]
         summary = f"PUT /trunks/{{{handle}}}/registers/iax/{orphan} (adopt it)"
         path = _register_link(change, lambda _refs: orphan)
-        return (Operation("adopt", "PUT", path, summary, tenant=tenant),)
+        return (Operation("PUT", path, summary, tenant=tenant),)
     create = Operation(
-        "create",
         "POST",
         "/registers/iax",
         f"POST /registers/iax ({handle})",
@@ -646,7 +623,7 @@ def _register_ops(change: Change, adopt: Mapping[str, int]) -> tuple[Operation, 
     )
     path = _register_link(change, lambda refs: refs.get("register", handle))
     summary = f"PUT /trunks/{{{handle}}}/registers/iax/{{{handle}}}"
-    return (create, Operation("associate", "PUT", path, summary, tenant=tenant))
+    return (create, Operation("PUT", path, summary, tenant=tenant))
 
 
 def _register_link(change: Change, register: Callable[[Refs], object]) -> Path:
@@ -695,18 +672,11 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
     if change.action is Action.DELETE:
         outcall_id = _remote(change, "id")
         ops = [
-            Operation(
-                "delete",
-                "DELETE",
-                f"/outcalls/{outcall_id}",
-                f"DELETE outcall {name}",
-                tenant=tenant,
-            )
+            Operation("DELETE", f"/outcalls/{outcall_id}", f"DELETE outcall {name}", tenant=tenant)
         ]
         for (_context, _exten), ext_id in sorted(_remote(change, "extension_ids").items()):
             ops.append(
                 Operation(
-                    "delete",
                     "DELETE",
                     f"/extensions/{ext_id}",
                     f"DELETE extension {_exten}@{_context}",
@@ -721,7 +691,6 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
         body = {"name": name, **{f: after.fields[f] for f in _OUTCALL_FIELDS if f in after.fields}}
         ops.append(
             Operation(
-                "create",
                 "POST",
                 "/outcalls",
                 f"POST /outcalls {name}",
@@ -739,12 +708,7 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
         if ops_fields:
             ops.append(
                 Operation(
-                    "update",
-                    "PUT",
-                    f"/outcalls/{outcall_id}",
-                    f"PUT /outcalls {name}",
-                    ops_fields,
-                    tenant,
+                    "PUT", f"/outcalls/{outcall_id}", f"PUT /outcalls {name}", ops_fields, tenant
                 )
             )
         trunks_changed = "trunks" in _changed(change)
@@ -758,7 +722,6 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
         handles = after.fields["trunks"]
         ops.append(
             Operation(
-                "associate",
                 "PUT",
                 lambda refs: f"{outcall_path(refs)}/trunks",
                 f"PUT /outcalls/{{{name}}}/trunks [{', '.join(handles)}]",
@@ -795,16 +758,11 @@ def _pattern_ops(
         link = _link_path(outcall_path, context, exten)
         ops.append(
             Operation(
-                "dissociate",
-                "DELETE",
-                link,
-                f"DELETE /outcalls/{{{name}}}/extensions/{{{where}}}",
-                tenant=tenant,
+                "DELETE", link, f"DELETE /outcalls/{{{name}}}/extensions/{{{where}}}", tenant=tenant
             )
         )
         ops.append(
             Operation(
-                "delete",
                 "DELETE",
                 _extension_path(context, exten),
                 f"DELETE extension {where}",
@@ -820,7 +778,6 @@ def _pattern_ops(
         where = f"{pattern.exten}@{pattern.context}"
         ops.append(
             Operation(
-                "associate",
                 "PUT",
                 _link_path(outcall_path, pattern.context, pattern.exten),
                 f"PUT /outcalls/{{{name}}}/extensions/{{{where}}}",
@@ -853,7 +810,6 @@ def _extension_create_op(pattern: Pattern, tenant: str) -> Operation:
     ref = ("extension", pattern.context, pattern.exten)
     where = {"exten": pattern.exten, "context": pattern.context}
     return Operation(
-        "create",
         "POST",
         "/extensions",
         f"POST /extensions {pattern.exten}@{pattern.context}",
@@ -874,7 +830,6 @@ def _user_ops(change: Change) -> tuple[Operation, ...]:
     body = {"outgoing_caller_id": change.after.fields["outgoing_caller_id"]}
     return (
         Operation(
-            "update",
             "PUT",
             f"/users/{uuid}",
             f"PUT /users/{uuid} ({change.key.name})",
