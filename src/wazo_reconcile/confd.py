@@ -363,34 +363,19 @@ class ConfdClient:
                 detail=_auth_hint(status, call.display, isinstance(self._auth, PasswordAuth)),
             )
         messages = self._messages(call, response)
+        error, detail = ApiError, ""
         if 300 <= status < 400:
-            raise ApiError(
-                call.method,
-                call.display,
-                status,
-                messages,
-                detail=(
-                    f"redirected to {response.headers.get('Location', '?')}; "
-                    "give the final address with --url"
-                ),
+            location = response.headers.get("Location", "?")
+            detail = f"redirected to {location}; give the final address with --url"
+        elif status == 404 and not _is_json(response):
+            messages = []
+            detail = (
+                f"{self._http.base_url} answers, but not as a wazo-confd: is --url the base "
+                "address of a Wazo stack (https://wazo.example.com)?"
             )
-        if status == 404 and not _is_json(response):
-            raise ApiError(
-                call.method,
-                call.display,
-                status,
-                detail=f"{self._http.base_url} answers, but not as a wazo-confd: is --url the "
-                "base address of a Wazo stack (https://wazo.example.com)?",
-            )
-        if call.method in WRITE_METHODS and status in AMBIGUOUS_STATUSES:
-            raise OutcomeUnknownError(
-                call.method,
-                call.display,
-                status,
-                messages,
-                detail="the change may or may not have been applied",
-            )
-        raise ApiError(call.method, call.display, status, messages)
+        elif call.method in WRITE_METHODS and status in AMBIGUOUS_STATUSES:
+            error, detail = OutcomeUnknownError, "the change may or may not have been applied"
+        raise error(call.method, call.display, status, messages, detail=detail)
 
     def _messages(self, call: Call, response: httpx.Response) -> Messages:
         secrets = set(self._auth.secrets())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -344,11 +345,5 @@ def _commented(text: str, prefix: str) -> list[str]:
     return [prefix + line for line in text.splitlines()]
 
 
-def _wrap(text: str, width: int = 88) -> list[str]:
-    lines: list[str] = []
-    for word in text.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return lines
+def _wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, 88, break_long_words=False, break_on_hyphens=False)

@@ -483,18 +483,9 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
     body = _endpoint_body(change, trunk_type, None)
     if identity in orphans:
         orphan_id = orphans[identity][id_field]
-
-        def adopt_body(refs: Refs) -> Json:
-            refs.set(orphan_id, "endpoint", trunk_type, handle)
-            return body(refs)
-
-        return Operation(
-            "PUT",
-            f"{path}/{orphan_id}",
-            f"PUT {path}/{orphan_id} (adopt {identity})",
-            adopt_body,
-            tenant,
-        )
+        summary = f"PUT {path}/{orphan_id} (adopt {identity})"
+        ref = ("endpoint", trunk_type, handle)
+        return _adopt(f"{path}/{orphan_id}", summary, body, tenant, orphan_id, ref)
 
     def create_body(refs: Refs) -> Json:
         named = {"interface": identity} if trunk_type == "custom" else {"name": handle}
@@ -516,22 +507,24 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
     )
 
 
+def _adopt(
+    path: str, summary: str, body: Json | Body, tenant: str, found: object, ref: tuple[str, ...]
+) -> Operation:
+    """A PUT that adopts ``found``, left by an interrupted apply, as this change's ``ref``."""
+
+    def adopt_body(refs: Refs) -> Json:
+        refs.set(found, *ref)
+        return body(refs) if callable(body) else body
+
+    return Operation("PUT", path, summary, adopt_body, tenant)
+
+
 def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
     handle, tenant = change.key.name, change.key.tenant
     body = _trunk_body(change.after, None)
     if bare_id is not None:
-
-        def adopt_body(refs: Refs) -> Json:
-            refs.set(bare_id, "trunk", handle)
-            return body
-
-        return Operation(
-            "PUT",
-            f"/trunks/{bare_id}",
-            f"PUT /trunks/{bare_id} (adopt bare trunk)",
-            adopt_body,
-            tenant,
-        )
+        summary = f"PUT /trunks/{bare_id} (adopt bare trunk)"
+        return _adopt(f"/trunks/{bare_id}", summary, body, tenant, bare_id, ("trunk", handle))
 
     def lookup(client: Reader, refs: Refs) -> object:
         trunks = client.list("/trunks", params={"recurse": "true"}, tenant=tenant)
