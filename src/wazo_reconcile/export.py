@@ -393,8 +393,7 @@ class _Builder:
         pairs: Options = resource.fields["options"]
         if not self.scope.everything and pairs == DEFAULT_PJSIP.get(section):
             return None
-        owner = _Owner(self, resource)
-        return Entry(section, owner.section(pairs, section))
+        return Entry(section, self.section(resource, pairs, section))
 
     def transport(self, resource: Resource) -> Entry | None:
         name = resource.key.name
@@ -402,25 +401,23 @@ class _Builder:
         if not self.scope.everything and DEFAULT_TRANSPORTS.get(name) == pairs:
             self.left_out.append(str(resource.key))
             return None
-        owner = _Owner(self, resource)
-        body = owner.section(pairs, "transport", with_section=False)
+        body = self.section(resource, pairs, "transport", with_section=False)
         return Entry(name, body)
 
     # -- SIP templates and trunks
 
     def template(self, resource: Resource) -> Entry | None:
         default = _default_template_fields(resource)
-        owner = _Owner(self, resource)
         if default is None:
-            return Entry(resource.key.name, self.sip_body(resource, owner))
+            return Entry(resource.key.name, self.sip_body(resource))
         if not self.scope.everything and _same_sip(resource.fields, default):
             return None
         if not self._first_declaration(resource):
             return None
         if self.scope.everything:
-            body = self.sip_body(resource, owner, keep_label=True)
+            body = self.sip_body(resource, keep_label=True)
         else:
-            body = self.sip_body(resource, owner, default=default)
+            body = self.sip_body(resource, default=default)
         comment = (
             "confd's default template: only what differs from its default content is "
             "declared, and a declared section replaces the template's whole section"
@@ -446,7 +443,6 @@ class _Builder:
     def sip_body(
         self,
         resource: Resource,
-        owner: _Owner,
         *,
         default: Mapping[str, object] | None = None,
         keep_label: bool = False,
@@ -472,11 +468,11 @@ class _Builder:
                 body["templates"] = sequence(templates)
             if _differs(fields, default, "transport"):
                 body["transport"] = transport
-        body.update(self.sip_sections(resource, owner, default))
+        body.update(self.sip_sections(resource, default))
         return _ordered(body, FIELD_ORDER)
 
     def sip_sections(
-        self, resource: Resource, owner: _Owner, default: Mapping[str, object] | None
+        self, resource: Resource, default: Mapping[str, object] | None
     ) -> dict[str, object]:
         fields = resource.fields
         wanted = {
@@ -507,7 +503,7 @@ class _Builder:
         for section in SECTION_ORDER:
             pairs = endpoint if section == "endpoint" else fields[section]
             if wanted[section] and (pairs or default is not None):
-                found[section] = owner.section(pairs, section)
+                found[section] = self.section(resource, pairs, section)
         return found
 
     def _without_shortcut_identify_by(self, resource: Resource, endpoint: Options) -> Options:
@@ -532,16 +528,17 @@ class _Builder:
                 "has no endpoint: it cannot be named in YAML and was left out"
             )
             return None
-        owner = _Owner(self, resource)
         fields = resource.fields
         if kind == "sip":
-            body = self.sip_body(resource, owner)
+            body = self.sip_body(resource)
         elif kind == "iax":
             body = {"type": "iax", **self.unless_default(fields, IAX_DEFAULTS)}
             if fields["options"]:
-                body["options"] = owner.section(fields["options"], "options", with_section=False)
+                body["options"] = self.section(
+                    resource, fields["options"], "options", with_section=False
+                )
             if fields.get("register"):
-                body["register"] = owner.section(fields["register"], "register")
+                body["register"] = self.section(resource, fields["register"], "register")
         else:
             body = {"type": "custom", "interface": fields["interface"]}
             body.update(self.unless_default(fields, CUSTOM_DEFAULTS))
@@ -595,6 +592,29 @@ class _Builder:
         ref = _user_ref(self.scope.index, str(resource.remote["uuid"]))
         return Entry(ref, Inline({"outgoing_caller_id": caller_id}))
 
+    # -- option sections
+
+    def section(
+        self, resource: Resource, pairs: Options, section: str, *, with_section: bool = True
+    ) -> dict[str, object]:
+        """An option section of ``resource``, its secret values turned into slots."""
+        grouped: dict[str, list[object]] = {}
+        for key, value in _ordered_pairs(pairs, section):
+            written = self.value(resource, key, value, section if with_section else None)
+            grouped.setdefault(key, []).append(written)
+        return {k: v[0] if len(v) == 1 else sequence(v) for k, v in grouped.items()}
+
+    def value(
+        self, resource: Resource, key: str, value: str, section: str | None
+    ) -> str | _SecretSlot:
+        if not is_secret_key(key):
+            self.option_values.add(value)
+            return option_word(value)
+        key_ = resource.key
+        slot = _SecretSlot(key_.kind, key_.name, key_.tenant, section, key, value)
+        self.slots.append(slot)
+        return slot
+
 
 def _user_ref(index: LiveIndex, uuid: str) -> str:
     """The first of email, username, uuid that finds the user back (as `find_user` searches)."""
@@ -603,33 +623,6 @@ def _user_ref(index: LiveIndex, uuid: str) -> str:
         if ref and (index.find_user(ref) or {}).get("uuid") == uuid:
             return ref
     return uuid
-
-
-class _Owner:
-    """Builds the option sections of one resource, turning secret values into slots."""
-
-    def __init__(self, builder: _Builder, resource: Resource) -> None:
-        self.builder = builder
-        self.resource = resource
-
-    def section(
-        self, pairs: Options, section: str, *, with_section: bool = True
-    ) -> dict[str, object]:
-        grouped: dict[str, list[object]] = {}
-        for key, value in _ordered_pairs(pairs, section):
-            grouped.setdefault(key, []).append(self.value(key, value, section, with_section))
-        return {k: v[0] if len(v) == 1 else sequence(v) for k, v in grouped.items()}
-
-    def value(self, key: str, value: str, section: str, with_section: bool) -> str | _SecretSlot:
-        if not is_secret_key(key):
-            self.builder.option_values.add(value)
-            return option_word(value)
-        key_ = self.resource.key
-        slot = _SecretSlot(
-            key_.kind, key_.name, key_.tenant, section if with_section else None, key, value
-        )
-        self.builder.slots.append(slot)
-        return slot
 
 
 NaturalKey = tuple[tuple[tuple[int, str], ...], str]
