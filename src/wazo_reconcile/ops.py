@@ -81,15 +81,12 @@ class Refs:
     def __init__(self, index: LiveIndex) -> None:
         self._lock = threading.Lock()
         self.groups: dict[str, SharedExclusive] = {"trunks": SharedExclusive()}
-        self.ids: dict[tuple[str, ...], object] = {}
-        for (tenant, name), uuid in index.template_uuids.items():
-            self.ids[("template", tenant, name)] = uuid
-        for name, uuid in index.transport_uuids.items():
-            self.ids[("transport", name)] = uuid
-        for handle, trunk_id in index.trunk_ids.items():
-            self.ids[("trunk", handle)] = trunk_id
-        for (context, exten), ext in index.extensions.items():
-            self.ids[("extension", context, exten)] = ext["id"]
+        self.ids: dict[tuple[str, ...], object] = {
+            **{("template", *key): uuid for key, uuid in index.template_uuids.items()},
+            **{("transport", name): uuid for name, uuid in index.transport_uuids.items()},
+            **{("trunk", handle): trunk_id for handle, trunk_id in index.trunk_ids.items()},
+            **{("extension", *key): ext["id"] for key, ext in index.extensions.items()},
+        }
         self.known_trunk_ids: set[int] = set(index.trunk_handles)
 
     def get(self, *key: str) -> object:
