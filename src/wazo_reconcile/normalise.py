@@ -368,10 +368,8 @@ def normalise_desired(declarations: Sequence[Declaration], ctx: DesiredContext) 
         if decl.kind == "trunks":
             ctx.declared_trunks.add(decl.name)
         elif decl.kind == "sip_templates":
-            name = decl.name
-            ctx.declared_templates.add(
-                (ctx.tenant_of(decl) if name in DEFAULT_TEMPLATES else "", name)
-            )
+            _, scope, name = template_identity(ctx.tenant_of(decl), decl.name)
+            ctx.declared_templates.add((scope, name))
         elif decl.kind == "transports":
             ctx.declared_transports.add(decl.name)
     builders: dict[str, Callable[[Declaration, DesiredContext], Resource | None]] = {

@@ -20,10 +20,11 @@ from typing import Any, Protocol, TypeVar, cast
 
 from wazo_reconcile.diff import Action, Change
 from wazo_reconcile.live import LiveIndex, trunk_endpoint
-from wazo_reconcile.model import DEFAULT_TEMPLATES, SIP_SECTIONS, Options, Pattern, Resource
+from wazo_reconcile.model import SIP_SECTIONS, Options, Pattern, Resource
 from wazo_reconcile.normalise import (
     header_set_var,
     identify_by_has_header,
+    template_identity,
     with_identify_by_header,
 )
 from wazo_reconcile.registers import live_register, register_body
@@ -115,7 +116,7 @@ class Refs:
         return None
 
     def template_uuid(self, tenant: str, name: str) -> str:
-        return str(self.get("template", tenant if name in DEFAULT_TEMPLATES else "", name))
+        return str(self.get(*template_identity(tenant, name)))
 
 
 T = TypeVar("T")
@@ -702,11 +703,8 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
                 )
             )
         trunks_changed = "trunks" in _changed(change)
-        before = change.before
-        assert before is not None
-        before_patterns = before.fields.get("patterns", ())
-        if "patterns" not in after.fields:
-            before_patterns = ()
+        assert change.before is not None
+        before_patterns = change.before.fields.get("patterns", ())
     outcall_path = _outcall_path(change)
     if trunks_changed:
         handles = after.fields["trunks"]
@@ -761,7 +759,7 @@ def _pattern_ops(
         )
     for ident in sorted(new):
         pattern = new[ident]
-        if ident in old and old[ident] == pattern:
+        if old.get(ident) == pattern:
             continue
         if ident not in old and ident not in index.extensions:
             ops.append(_extension_create_op(pattern, tenant))
