@@ -398,14 +398,8 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
     handle, tenant = change.key.name, change.key.tenant
     if change.action is Action.DELETE:
         trunk_id = _remote(change, "trunk_id")
-        return (
-            Operation(
-                "DELETE",
-                f"/trunks/{trunk_id}",
-                f"DELETE trunk {handle} (and its endpoint)",
-                tenant=tenant,
-            ),
-        )
+        summary = f"DELETE trunk {handle} (and its endpoint)"
+        return (Operation("DELETE", f"/trunks/{trunk_id}", summary, tenant=tenant),)
     trunk_type = change.resource.type
     if change.action is Action.UPDATE:
         return _trunk_update_ops(change, trunk_type)
@@ -557,26 +551,13 @@ def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
         key = "endpoint_uuid" if trunk_type == "sip" else "endpoint_id"
         ep_id = _remote(change, key)
         path = _ENDPOINT_PATHS[trunk_type]
-        ops.append(
-            Operation(
-                "PUT",
-                f"{path}/{ep_id}",
-                f"PUT {path} {handle}",
-                _endpoint_body(change, trunk_type, endpoint_changed),
-                tenant,
-            )
-        )
+        body = _endpoint_body(change, trunk_type, endpoint_changed)
+        ops.append(Operation("PUT", f"{path}/{ep_id}", f"PUT {path} {handle}", body, tenant))
     if changed & set(_TRUNK_FIELDS):
         trunk_id = _remote(change, "trunk_id")
-        ops.append(
-            Operation(
-                "PUT",
-                f"/trunks/{trunk_id}",
-                f"PUT /trunks/{trunk_id} ({handle})",
-                _trunk_body(change.after, changed),
-                tenant,
-            )
-        )
+        summary = f"PUT /trunks/{trunk_id} ({handle})"
+        trunk_body = _trunk_body(change.after, changed)
+        ops.append(Operation("PUT", f"/trunks/{trunk_id}", summary, trunk_body, tenant))
     return tuple(ops)
 
 
@@ -665,15 +646,9 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
         ops = [
             Operation("DELETE", f"/outcalls/{outcall_id}", f"DELETE outcall {name}", tenant=tenant)
         ]
-        for (_context, _exten), ext_id in sorted(_remote(change, "extension_ids").items()):
-            ops.append(
-                Operation(
-                    "DELETE",
-                    f"/extensions/{ext_id}",
-                    f"DELETE extension {_exten}@{_context}",
-                    tenant=tenant,
-                )
-            )
+        for (context, exten), ext_id in sorted(_remote(change, "extension_ids").items()):
+            summary = f"DELETE extension {exten}@{context}"
+            ops.append(Operation("DELETE", f"/extensions/{ext_id}", summary, tenant=tenant))
         return tuple(ops)
     after = change.after
     assert after is not None
@@ -697,11 +672,8 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
         outcall_id = _remote(change, "id")
         ops_fields = {f: after.fields[f] for f in _OUTCALL_FIELDS if f in _changed(change)}
         if ops_fields:
-            ops.append(
-                Operation(
-                    "PUT", f"/outcalls/{outcall_id}", f"PUT /outcalls {name}", ops_fields, tenant
-                )
-            )
+            summary = f"PUT /outcalls {name}"
+            ops.append(Operation("PUT", f"/outcalls/{outcall_id}", summary, ops_fields, tenant))
         trunks_changed = "trunks" in _changed(change)
         assert change.before is not None
         before_patterns = change.before.fields.get("patterns", ())
@@ -744,35 +716,20 @@ def _pattern_ops(
     for context, exten in sorted(set(old) - set(new)):
         where = f"{exten}@{context}"
         link = _link_path(outcall_path, context, exten)
-        ops.append(
-            Operation(
-                "DELETE", link, f"DELETE /outcalls/{{{name}}}/extensions/{{{where}}}", tenant=tenant
-            )
-        )
-        ops.append(
-            Operation(
-                "DELETE",
-                _extension_path(context, exten),
-                f"DELETE extension {where}",
-                tenant=tenant,
-            )
-        )
+        summary = f"DELETE /outcalls/{{{name}}}/extensions/{{{where}}}"
+        ops.append(Operation("DELETE", link, summary, tenant=tenant))
+        summary = f"DELETE extension {where}"
+        ops.append(Operation("DELETE", _extension_path(context, exten), summary, tenant=tenant))
     for ident in sorted(new):
         pattern = new[ident]
         if old.get(ident) == pattern:
             continue
         if ident not in old and ident not in index.extensions:
             ops.append(_extension_create_op(pattern, tenant))
+        link = _link_path(outcall_path, pattern.context, pattern.exten)
         where = f"{pattern.exten}@{pattern.context}"
-        ops.append(
-            Operation(
-                "PUT",
-                _link_path(outcall_path, pattern.context, pattern.exten),
-                f"PUT /outcalls/{{{name}}}/extensions/{{{where}}}",
-                _pattern_body(pattern),
-                tenant,
-            )
-        )
+        summary = f"PUT /outcalls/{{{name}}}/extensions/{{{where}}}"
+        ops.append(Operation("PUT", link, summary, _pattern_body(pattern), tenant))
     return ops
 
 
