@@ -368,14 +368,6 @@ class _Builder:
             for r in found
             if r.key.kind in kinds and self.scope.includes(r.key.kind, r.key.tenant)
         ]
-        entries: Entries = {kind: {} for kind in kinds}
-        for resource in sorted(chosen, key=order):
-            entry = self.entry(resource)
-            if entry is not None:
-                entries[resource.key.kind].setdefault(resource.key.tenant, []).append(entry)
-        return entries
-
-    def entry(self, resource: Resource) -> Entry | None:
         builders: dict[str, Callable[[Resource], Entry | None]] = {
             "pjsip": self.pjsip,
             "transports": self.transport,
@@ -384,7 +376,12 @@ class _Builder:
             "outcalls": self.outcall,
             "users": self.user,
         }
-        return builders[resource.key.kind](resource)
+        entries: Entries = {kind: {} for kind in kinds}
+        for resource in sorted(chosen, key=order):
+            entry = builders[resource.key.kind](resource)
+            if entry is not None:
+                entries[resource.key.kind].setdefault(resource.key.tenant, []).append(entry)
+        return entries
 
     # -- instance-wide kinds
 
@@ -401,8 +398,7 @@ class _Builder:
         if not self.scope.everything and DEFAULT_TRANSPORTS.get(name) == pairs:
             self.left_out.append(str(resource.key))
             return None
-        body = self.section(resource, pairs, "transport", with_section=False)
-        return Entry(name, body)
+        return Entry(name, self.section(resource, pairs, "transport", with_section=False))
 
     # -- SIP templates and trunks
 
