@@ -356,12 +356,8 @@ class ConfdClient:
             log.info("DELETE %s: already gone (404)", call.display)
             return response
         if status in (401, 403):
-            raise AuthError(
-                call.method,
-                call.display,
-                status,
-                detail=_auth_hint(status, call.display, isinstance(self._auth, PasswordAuth)),
-            )
+            hint = _auth_hint(status, call.display, isinstance(self._auth, PasswordAuth))
+            raise AuthError(call.method, call.display, status, detail=hint)
         messages = self._messages(call, response)
         error, detail = ApiError, ""
         if 300 <= status < 400:

@@ -306,12 +306,8 @@ def _list_job(client: ConfdClient, kind: ListKind) -> Callable[[], tuple[Item, .
 def _token_tenant(client: ConfdClient) -> str:
     items = client.list("/tenants", tenant=None)  # without recurse: the token's own tenant
     if len(items) != 1 or not isinstance(items[0].get("uuid"), str):
-        raise ApiError(
-            "GET",
-            "/tenants",
-            200,
-            [f"expected exactly the token's own tenant, got {len(items)} tenants"],
-        )
+        message = f"expected exactly the token's own tenant, got {len(items)} tenants"
+        raise ApiError("GET", "/tenants", 200, [message])
     uuid: str = items[0]["uuid"]
     return uuid
 

@@ -196,12 +196,8 @@ def _live_trunks(live: LiveState, index: LiveIndex) -> list[Resource]:
         tenant = trunk["tenant_uuid"]
         remote: dict[str, object] = {"trunk_id": trunk["id"]}
         fields: dict[str, object]
-        sip_ref, iax_ref, custom_ref = (
-            trunk.get("endpoint_sip"),
-            trunk.get("endpoint_iax"),
-            trunk.get("endpoint_custom"),
-        )
-        if sip_ref:
+        iax_ref, custom_ref = trunk.get("endpoint_iax"), trunk.get("endpoint_custom")
+        if sip_ref := trunk.get("endpoint_sip"):
             # not read for a trunk the stack does not declare: then only its reference
             sip_ep = sip.get(sip_ref["uuid"])
             fields = {"type": "sip", **(sip_fields(sip_ep, index) if sip_ep else {})}
