@@ -80,10 +80,6 @@ class Report:
         )
 
 
-class _Failed(Exception):
-    pass
-
-
 @dataclass
 class _Run:
     plan: Plan
@@ -167,22 +163,19 @@ def _run_change(run: _Run, i: int) -> None:
     change = run.plan.changes[i]
     started = time.monotonic()
     done: list[str] = []
+    status, error = Status.DONE, None
     try:
         for op in run.plan.operations[i]:
             _run_operation(op, run.client, run.refs)
             done.append(op.summary)
-    except (ApiError, KeyError, _Failed) as exc:
-        error = str(exc)
+    except (ApiError, KeyError) as exc:
+        status, error = Status.FAILED, str(exc)
         log.info("%s %s failed: %s", change.action.value, change.key, error)
-        outcome = Outcome(change, Status.FAILED, error, time.monotonic() - started, tuple(done))
-    else:
-        outcome = Outcome(change, Status.DONE, None, time.monotonic() - started, tuple(done))
-    _record(run, i, outcome)
+    _record(run, i, Outcome(change, status, error, time.monotonic() - started, tuple(done)))
 
 
 def _run_operation(op: Operation, client: Client, refs: Refs) -> None:
-    path = op.path(refs)
-    body = op.body(refs) if op.body is not None else None
+    path, body = op.resolve(refs)
     if op.method == "POST":
         _post(op, client, refs, path, body)
         return

@@ -19,18 +19,15 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import httpx
 
 from wazo_reconcile.auth import Auth
+from wazo_reconcile.confd import ConfdClient, send_authenticated
 from wazo_reconcile.errors import ApiError, AuthError
 from wazo_reconcile.retries import Call, RequestStats, RetryPolicy, Sender, error_messages
 from wazo_reconcile.secrets import redact
 from wazo_reconcile.settings import CALLD_PREFIX
-
-if TYPE_CHECKING:
-    from wazo_reconcile.confd import ConfdClient
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +72,13 @@ class CalldClient:
     def trunks(self, tenant: str | None = None) -> list[TrunkStatus]:
         """The trunk statuses of ``tenant`` (None: the token's own tenant)."""
         call = Call("GET", TRUNKS_PATH, TRUNKS_PATH)
-        renewed = False
-        while True:
-            token = self._auth.token()
-            headers = {"X-Auth-Token": token, **({"Wazo-Tenant": tenant} if tenant else {})}
-            response, _ = self._sender.send(call, headers)
-            if response.status_code == 401 and not renewed and self._auth.renew(token):
-                renewed = True
-                continue
-            return _statuses(self._check(response))
+        response, _ = send_authenticated(
+            self._sender,
+            self._auth,
+            call,
+            lambda token: {"X-Auth-Token": token, **({"Wazo-Tenant": tenant} if tenant else {})},
+        )
+        return _statuses(self._check(response))
 
     def _check(self, response: httpx.Response) -> object:
         status = response.status_code

@@ -27,7 +27,7 @@ import ipaddress
 import json
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -113,6 +113,31 @@ def _auth_hint(status: int, display: str, password_auth: bool) -> str:
 
 
 # --------------------------------------------------------------------------- the client
+
+
+def send_authenticated(
+    sender: Sender,
+    auth: Auth,
+    call: Call,
+    headers: Callable[[str], Mapping[str, str]],
+    *,
+    announce: bool = False,
+) -> tuple[httpx.Response, bool]:
+    """Send ``call`` with the token in ``headers(token)``; once more with a renewed token if
+    it is refused (401), logged with ``announce``. The response, and whether it is ambiguous."""
+    renewed = False
+    while True:
+        token = auth.token()
+        response, ambiguous = sender.send(call, headers(token))
+        if response.status_code != 401 or renewed or not auth.renew(token):
+            return response, ambiguous
+        if announce:
+            log.info(
+                "%s %s: token refused (401); renewing it and trying once more",
+                call.method,
+                call.display,
+            )
+        renewed = True  # a 401 means the request was refused: safe even for POST
 
 
 def _with_query(path: str, params: Params | None) -> str:
@@ -312,19 +337,14 @@ class ConfdClient:
             raise ValueError(f"confd paths start with '/': {path!r}")
         shown = _with_query(path, params) if prefix == CONFD_PREFIX else prefix + path
         call = Call(method, prefix + path, shown, params, body)
-        renewed = False
-        while True:
-            token = self._auth.token()
-            response, ambiguous = self._sender.send(call, self._headers(tenant, token))
-            if response.status_code == 401 and not renewed and self._auth.renew(token):
-                log.info(
-                    "%s %s: token refused (401); renewing it and trying once more",
-                    method,
-                    call.display,
-                )
-                renewed = True  # a 401 means the request was refused: safe even for POST
-                continue
-            return self._check(call, response, ambiguous=ambiguous, missing_ok=missing_ok)
+        response, ambiguous = send_authenticated(
+            self._sender,
+            self._auth,
+            call,
+            lambda token: self._headers(tenant, token),
+            announce=True,
+        )
+        return self._check(call, response, ambiguous=ambiguous, missing_ok=missing_ok)
 
     def _check(
         self, call: Call, response: httpx.Response, *, ambiguous: bool, missing_ok: bool
@@ -336,41 +356,22 @@ class ConfdClient:
             log.info("DELETE %s: already gone (404)", call.display)
             return response
         if status in (401, 403):
-            raise AuthError(
-                call.method,
-                call.display,
-                status,
-                detail=_auth_hint(status, call.display, isinstance(self._auth, PasswordAuth)),
-            )
+            hint = _auth_hint(status, call.display, isinstance(self._auth, PasswordAuth))
+            raise AuthError(call.method, call.display, status, detail=hint)
         messages = self._messages(call, response)
+        error, detail = ApiError, ""
         if 300 <= status < 400:
-            raise ApiError(
-                call.method,
-                call.display,
-                status,
-                messages,
-                detail=(
-                    f"redirected to {response.headers.get('Location', '?')}; "
-                    "give the final address with --url"
-                ),
+            location = response.headers.get("Location", "?")
+            detail = f"redirected to {location}; give the final address with --url"
+        elif status == 404 and not _is_json(response):
+            messages = []
+            detail = (
+                f"{self._http.base_url} answers, but not as a wazo-confd: is --url the base "
+                "address of a Wazo stack (https://wazo.example.com)?"
             )
-        if status == 404 and not _is_json(response):
-            raise ApiError(
-                call.method,
-                call.display,
-                status,
-                detail=f"{self._http.base_url} answers, but not as a wazo-confd: is --url the "
-                "base address of a Wazo stack (https://wazo.example.com)?",
-            )
-        if call.method in WRITE_METHODS and status in AMBIGUOUS_STATUSES:
-            raise OutcomeUnknownError(
-                call.method,
-                call.display,
-                status,
-                messages,
-                detail="the change may or may not have been applied",
-            )
-        raise ApiError(call.method, call.display, status, messages)
+        elif call.method in WRITE_METHODS and status in AMBIGUOUS_STATUSES:
+            error, detail = OutcomeUnknownError, "the change may or may not have been applied"
+        raise error(call.method, call.display, status, messages, detail=detail)
 
     def _messages(self, call: Call, response: httpx.Response) -> Messages:
         secrets = set(self._auth.secrets())

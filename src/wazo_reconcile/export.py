@@ -25,12 +25,11 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from wazo_reconcile.errors import UsageError
 from wazo_reconcile.export_yaml import (
     Deferred,
     Document,
@@ -56,11 +55,11 @@ from wazo_reconcile.normalise import (
     DEFAULT_IDENTIFY_BY,
     header_set_var,
     identify_by_has_header,
+    live_sections,
     normalise_live,
-    split_headers,
-    split_match_header,
 )
 from wazo_reconcile.secrets import REF_PATTERN, is_secret_key
+from wazo_reconcile.shapes import SipBody
 
 # Files in this order; each holds the documents of one kind (one per tenant).
 EXPORT_KINDS = (*KINDS, "policy")
@@ -116,6 +115,17 @@ FIELD_ORDER = (
     "registration",
     "registration_outbound_auth",
 )
+# Values left out of an export (unless `everything`): confd's POST defaults, or no value.
+TRUNK_DEFAULTS = {"context": (None,), "outgoing_caller_id_format": (None, "+E164")}
+IAX_DEFAULTS = {"host": (None, "dynamic"), "peer_type": (None, "friend")}
+CUSTOM_DEFAULTS = {"interface_suffix": (None,)}
+OUTCALL_DEFAULTS = {
+    "description": (None,),
+    "internal_caller_id": (False,),
+    "enabled": (True,),
+    "ring_time": (0,),
+    "preprocess_subroutine": (None,),
+}
 SECTION_ORDER = tuple(f for f in FIELD_ORDER if f in SIP_SECTIONS)
 SECRET_KIND_WORDS = {
     "pjsip": "PJSIP",
@@ -263,11 +273,7 @@ class _Scope:
     ) -> _Scope:
         token = live.token_tenant
         if tenant is not None:
-            if tenant not in live.tenants:
-                visible = ", ".join(sorted(live.tenants)) or "none"
-                raise UsageError(
-                    f"tenant {tenant} is not visible to this token (visible: {visible})"
-                )
+            live.default_tenant(tenant)  # a UsageError if the token cannot see it
             return cls(token, (tenant,), tenant == token, index, everything, labels)
         others = sorted(t for t in live.tenants if t != token)
         return cls(token, (token, *others), True, index, everything, labels)
@@ -347,7 +353,6 @@ class _Builder:
         self.left_out: list[str] = []  # default objects not written (kind/name)
         self.option_values: set[str] = set()  # non-secret option values written
         self.special_templates: dict[str, str] = {}  # default template name -> first tenant
-        self.user_refs = _UserRefs(scope.index.users)
 
     def build(self, found: Sequence[Resource], kinds: Sequence[str]) -> Entries:
         """The entries of the resources of `kinds` in scope, by kind and tenant, in export
@@ -363,26 +368,20 @@ class _Builder:
             for r in found
             if r.key.kind in kinds and self.scope.includes(r.key.kind, r.key.tenant)
         ]
+        builders: dict[str, Callable[[Resource], Entry | None]] = {
+            "pjsip": self.pjsip,
+            "transports": self.transport,
+            "sip_templates": self.template,
+            "trunks": self.trunk,
+            "outcalls": self.outcall,
+            "users": self.user,
+        }
         entries: Entries = {kind: {} for kind in kinds}
         for resource in sorted(chosen, key=order):
-            entry = self.entry(resource)
+            entry = builders[resource.key.kind](resource)
             if entry is not None:
                 entries[resource.key.kind].setdefault(resource.key.tenant, []).append(entry)
         return entries
-
-    def entry(self, resource: Resource) -> Entry | None:
-        kind = resource.key.kind
-        if kind == "trunks":
-            return self.trunk(resource)
-        if kind == "outcalls":
-            return self.outcall(resource)
-        if kind == "users":
-            return self.user(resource)
-        if kind == "sip_templates":
-            return self.template(resource)
-        if kind == "transports":
-            return self.transport(resource)
-        return self.pjsip(resource)
 
     # -- instance-wide kinds
 
@@ -391,8 +390,7 @@ class _Builder:
         pairs: Options = resource.fields["options"]
         if not self.scope.everything and pairs == DEFAULT_PJSIP.get(section):
             return None
-        owner = _Owner(self, resource)
-        return Entry(section, owner.section(pairs, section))
+        return Entry(section, self.section(resource, pairs, section))
 
     def transport(self, resource: Resource) -> Entry | None:
         name = resource.key.name
@@ -400,25 +398,22 @@ class _Builder:
         if not self.scope.everything and DEFAULT_TRANSPORTS.get(name) == pairs:
             self.left_out.append(str(resource.key))
             return None
-        owner = _Owner(self, resource)
-        body = owner.section(pairs, "transport", with_section=False)
-        return Entry(name, body)
+        return Entry(name, self.section(resource, pairs, "transport", with_section=False))
 
     # -- SIP templates and trunks
 
     def template(self, resource: Resource) -> Entry | None:
         default = _default_template_fields(resource)
-        owner = _Owner(self, resource)
         if default is None:
-            return Entry(resource.key.name, self.sip_body(resource, owner))
+            return Entry(resource.key.name, self.sip_body(resource))
         if not self.scope.everything and _same_sip(resource.fields, default):
             return None
         if not self._first_declaration(resource):
             return None
         if self.scope.everything:
-            body = self.sip_body(resource, owner, keep_label=True)
+            body = self.sip_body(resource, keep_label=True)
         else:
-            body = self.sip_body(resource, owner, default=default)
+            body = self.sip_body(resource, default=default)
         comment = (
             "confd's default template: only what differs from its default content is "
             "declared, and a declared section replaces the template's whole section"
@@ -444,7 +439,6 @@ class _Builder:
     def sip_body(
         self,
         resource: Resource,
-        owner: _Owner,
         *,
         default: Mapping[str, object] | None = None,
         keep_label: bool = False,
@@ -470,11 +464,11 @@ class _Builder:
                 body["templates"] = sequence(templates)
             if _differs(fields, default, "transport"):
                 body["transport"] = transport
-        body.update(self.sip_sections(resource, owner, default))
+        body.update(self.sip_sections(resource, default))
         return _ordered(body, FIELD_ORDER)
 
     def sip_sections(
-        self, resource: Resource, owner: _Owner, default: Mapping[str, object] | None
+        self, resource: Resource, default: Mapping[str, object] | None
     ) -> dict[str, object]:
         fields = resource.fields
         wanted = {
@@ -505,7 +499,7 @@ class _Builder:
         for section in SECTION_ORDER:
             pairs = endpoint if section == "endpoint" else fields[section]
             if wanted[section] and (pairs or default is not None):
-                found[section] = owner.section(pairs, section)
+                found[section] = self.section(resource, pairs, section)
         return found
 
     def _without_shortcut_identify_by(self, resource: Resource, endpoint: Options) -> Options:
@@ -530,62 +524,40 @@ class _Builder:
                 "has no endpoint: it cannot be named in YAML and was left out"
             )
             return None
-        owner = _Owner(self, resource)
+        fields = resource.fields
         if kind == "sip":
-            body = self.sip_body(resource, owner)
+            body = self.sip_body(resource)
         elif kind == "iax":
-            body = self.iax_body(resource, owner)
+            body = {"type": "iax", **self.unless_default(fields, IAX_DEFAULTS)}
+            if fields["options"]:
+                body["options"] = self.section(
+                    resource, fields["options"], "options", with_section=False
+                )
+            if fields.get("register"):
+                body["register"] = self.section(resource, fields["register"], "register")
         else:
-            body = self.custom_body(resource)
-        body.update(self.trunk_common(resource))
+            body = {"type": "custom", "interface": fields["interface"]}
+            body.update(self.unless_default(fields, CUSTOM_DEFAULTS))
+            if fields.get("enabled") is False or self.scope.everything:
+                body["enabled"] = bool(fields.get("enabled"))
+        body.update(self.unless_default(fields, TRUNK_DEFAULTS))
         return Entry(resource.key.name, _ordered(body, FIELD_ORDER))
 
-    def trunk_common(self, resource: Resource) -> dict[str, object]:
-        fields, everything = resource.fields, self.scope.everything
-        body: dict[str, object] = {}
-        if fields.get("context") is not None or everything:
-            body["context"] = fields.get("context")
-        caller_id_format = fields.get("outgoing_caller_id_format")
-        if caller_id_format not in (None, "+E164") or everything:
-            body["outgoing_caller_id_format"] = caller_id_format
-        return body
-
-    def iax_body(self, resource: Resource, owner: _Owner) -> dict[str, object]:
-        fields, everything = resource.fields, self.scope.everything
-        body: dict[str, object] = {"type": "iax"}
-        if fields.get("host") not in (None, "dynamic") or everything:
-            body["host"] = fields.get("host")
-        if fields.get("peer_type") not in (None, "friend") or everything:
-            body["peer_type"] = fields.get("peer_type")
-        if fields["options"]:
-            body["options"] = owner.section(fields["options"], "options", with_section=False)
-        if fields.get("register"):
-            body["register"] = owner.section(fields["register"], "register")
-        return body
-
-    def custom_body(self, resource: Resource) -> dict[str, object]:
-        fields, everything = resource.fields, self.scope.everything
-        body: dict[str, object] = {"type": "custom", "interface": fields["interface"]}
-        if fields.get("interface_suffix") is not None or everything:
-            body["interface_suffix"] = fields.get("interface_suffix")
-        if fields.get("enabled") is False or everything:
-            body["enabled"] = bool(fields.get("enabled"))
-        return body
+    def unless_default(
+        self, fields: Mapping[str, object], defaults: Mapping[str, tuple[object, ...]]
+    ) -> dict[str, object]:
+        """The fields whose value is not a default (`everything`: all of them)."""
+        return {
+            name: fields.get(name)
+            for name, default in defaults.items()
+            if fields.get(name) not in default or self.scope.everything
+        }
 
     # -- outcalls and users
 
     def outcall(self, resource: Resource) -> Entry:
-        fields, everything = resource.fields, self.scope.everything
-        body: dict[str, object] = {}
-        for name, default in (
-            ("description", None),
-            ("internal_caller_id", False),
-            ("enabled", True),
-            ("ring_time", 0),
-            ("preprocess_subroutine", None),
-        ):
-            if fields.get(name) != default or everything:
-                body[name] = fields.get(name)
+        fields = resource.fields
+        body = self.unless_default(fields, OUTCALL_DEFAULTS)
         trunks = [t for t in fields["trunks"] if not t.startswith("#")]
         if len(trunks) != len(fields["trunks"]):
             self.notes.append(
@@ -613,61 +585,40 @@ class _Builder:
         caller_id = resource.fields.get("outgoing_caller_id")
         if caller_id is None and not self.scope.everything:
             return None
-        ref = self.user_refs.ref(str(resource.remote["uuid"]))
+        ref = _user_ref(self.scope.index, str(resource.remote["uuid"]))
         return Entry(ref, Inline({"outgoing_caller_id": caller_id}))
 
-
-class _UserRefs:
-    """The first of email, username, uuid that finds a user back (as `find_user` searches)."""
-
-    def __init__(self, users: Sequence[Mapping[str, object]]) -> None:
-        self.users = {str(u["uuid"]): u for u in users}
-        self.by_email: dict[str, str] = {}
-        self.by_username: dict[str, str] = {}
-        for user in users:
-            if user.get("email"):
-                self.by_email.setdefault(str(user["email"]).lower(), str(user["uuid"]))
-            if user.get("username"):
-                self.by_username.setdefault(str(user["username"]), str(user["uuid"]))
-
-    def finds(self, ref: str) -> str | None:
-        if ref in self.users:
-            return ref
-        return self.by_email.get(ref.lower()) or self.by_username.get(ref)
-
-    def ref(self, uuid: str) -> str:
-        user = self.users.get(uuid, {})
-        for ref in (user.get("email"), user.get("username")):
-            if ref and self.finds(str(ref)) == uuid:
-                return str(ref)
-        return uuid
-
-
-class _Owner:
-    """Builds the option sections of one resource, turning secret values into slots."""
-
-    def __init__(self, builder: _Builder, resource: Resource) -> None:
-        self.builder = builder
-        self.resource = resource
+    # -- option sections
 
     def section(
-        self, pairs: Options, section: str, *, with_section: bool = True
+        self, resource: Resource, pairs: Options, section: str, *, with_section: bool = True
     ) -> dict[str, object]:
+        """An option section of ``resource``, its secret values turned into slots."""
         grouped: dict[str, list[object]] = {}
         for key, value in _ordered_pairs(pairs, section):
-            grouped.setdefault(key, []).append(self.value(key, value, section, with_section))
+            written = self.value(resource, key, value, section if with_section else None)
+            grouped.setdefault(key, []).append(written)
         return {k: v[0] if len(v) == 1 else sequence(v) for k, v in grouped.items()}
 
-    def value(self, key: str, value: str, section: str, with_section: bool) -> str | _SecretSlot:
+    def value(
+        self, resource: Resource, key: str, value: str, section: str | None
+    ) -> str | _SecretSlot:
         if not is_secret_key(key):
-            self.builder.option_values.add(value)
+            self.option_values.add(value)
             return option_word(value)
-        key_ = self.resource.key
-        slot = _SecretSlot(
-            key_.kind, key_.name, key_.tenant, section if with_section else None, key, value
-        )
-        self.builder.slots.append(slot)
+        key_ = resource.key
+        slot = _SecretSlot(key_.kind, key_.name, key_.tenant, section, key, value)
+        self.slots.append(slot)
         return slot
+
+
+def _user_ref(index: LiveIndex, uuid: str) -> str:
+    """The first of email, username, uuid that finds the user back (as `find_user` searches)."""
+    user = index.find_user(uuid) or {}
+    for ref in (user.get("email"), user.get("username")):
+        if ref and (index.find_user(ref) or {}).get("uuid") == uuid:
+            return ref
+    return uuid
 
 
 NaturalKey = tuple[tuple[tuple[int, str], ...], str]
@@ -719,21 +670,12 @@ def _default_templates() -> dict[str, dict[str, object]]:
     )
     found: dict[str, dict[str, object]] = {}
     for template in json.loads(path.read_text("utf-8"))["templates"]:
-        sections = {
-            s: options(tuple(p) for p in template["sections"].get(s, [])) for s in SIP_SECTIONS
-        }
-        endpoint, headers = split_headers(sections["endpoint"])
-        identify, match_header = split_match_header(sections["identify"])
+        body = {f"{s}_section_options": pairs for s, pairs in template["sections"].items()}
         found[template["label"]] = {
             "label": template["label"],
             "templates": tuple(template["templates"]),
             "transport": template["transport"],
-            **sections,
-            "endpoint": endpoint,
-            "headers": headers,
-            "identify": identify,
-            "match_header": match_header,
-            "identify_by_header": identify_by_has_header(endpoint),
+            **live_sections(cast(SipBody, body)),
         }
     return found
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -210,11 +211,13 @@ class Document:
     entries: Sequence[Entry] = ()
     variables: Sequence[str] = ()  # the environment variables its entries use, in order
 
+    def head(self) -> dict[str, object]:
+        """Its `version`, and its `tenant` if it has one."""
+        return {"version": 1} if self.tenant is None else {"version": 1, "tenant": self.tenant}
+
     def data(self) -> dict[str, object]:
         """What the document declares, as plain data."""
-        found: dict[str, object] = {"version": 1}
-        if self.tenant is not None:
-            found["tenant"] = self.tenant
+        found = self.head()
         if self.entries:
             found[self.kind] = {e.name: plain(e.body) for e in self.entries}
         return found
@@ -266,10 +269,7 @@ class _Header:
 
 def _document_text(header: _Header, document: Document) -> str:
     kind = document.kind
-    head: dict[str, object] = {"version": 1}
-    if document.tenant is not None:
-        head["tenant"] = document.tenant
-    parts = ["\n".join(header.lines(kind, document.variables)) + "\n" + to_yaml(head)]
+    parts = ["\n".join(header.lines(kind, document.variables)) + "\n" + to_yaml(document.head())]
     if not document.entries:
         note = EMPTY_NOTES.get(kind, f"Nothing to declare: no {kind} on the PBX.")
         parts.append("".join(f"# {line}\n" for line in _wrap(note)))
@@ -344,11 +344,5 @@ def _commented(text: str, prefix: str) -> list[str]:
     return [prefix + line for line in text.splitlines()]
 
 
-def _wrap(text: str, width: int = 88) -> list[str]:
-    lines: list[str] = []
-    for word in text.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return lines
+def _wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, 88, break_long_words=False, break_on_hyphens=False)

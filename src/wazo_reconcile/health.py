@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from wazo_reconcile.live import trunk_endpoint
 from wazo_reconcile.shapes import Trunk
 
 if TYPE_CHECKING:  # the type only: rendering health must not import the HTTP client
@@ -95,16 +96,13 @@ class HealthReport:
 def trunk_ref(trunk: Trunk, handles: Mapping[tuple[str, str], str] | None = None) -> TrunkRef:
     """What a confd trunk item says of the trunk; ``handles`` names custom trunks as the stack
     does (by identity)."""
-    technology, name, expects = "none", f"#{trunk['id']}", bool(trunk.get("register_iax"))
+    identity = trunk_endpoint(trunk) or ("none", f"#{trunk['id']}")
+    technology, name = identity
     if sip := trunk.get("endpoint_sip"):
         pairs = sip.get("registration_section_options") or []
-        technology, name = "sip", str(sip.get("name"))
         expects = any(pair[0] == "client_uri" for pair in pairs)
-    elif iax := trunk.get("endpoint_iax"):
-        technology, name = "iax", str(iax.get("name"))
-    elif custom := trunk.get("endpoint_custom"):
-        technology, name = "custom", str(custom.get("interface"))
-    identity = (technology, name)
+    else:
+        expects = bool(trunk.get("register_iax"))
     return TrunkRef(
         name=(handles or {}).get(identity, name),
         tenant=trunk["tenant_uuid"],
@@ -126,12 +124,11 @@ def declared_refs(
     for want, expects in declared:
         have = by_identity.get(want.identity)
         expected = expects if expects is not None else bool(have and have.expects_registration)
-        if have is None:
-            found.append(TrunkRef(want.name, want.tenant, want.technology, want.identity, expected))
-        else:
-            found.append(
-                TrunkRef(want.name, have.tenant, have.technology, have.identity, expected, have.id)
-            )
+        known = have or want
+        trunk_id = have.id if have else None
+        found.append(
+            TrunkRef(want.name, known.tenant, known.technology, known.identity, expected, trunk_id)
+        )
     return found
 
 

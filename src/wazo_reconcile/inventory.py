@@ -180,14 +180,14 @@ def _pbx(
     at = ("pbxs", name)
     stacks = [*(defaults.get("stacks") or []), *(entry.get("stacks") or [])]
     problems = []
-    for index, stack in enumerate(entry.get("stacks") or []):
-        if not (base / stack).exists():
-            missing = f"{base / stack}: no such file or directory"
-            problems.append(_problem(document, (*at, "stacks", index), missing))
-    for index, stack in enumerate(defaults.get("stacks") or []):
-        if not (base / stack).exists() and name == next(iter(document.data["pbxs"])):
-            missing = f"{base / stack}: no such file or directory"
-            problems.append(_problem(document, ("defaults", "stacks", index), missing))
+    sources: list[tuple[tuple[str, ...], dict[str, Any]]] = [(at, entry)]
+    if name == next(iter(document.data["pbxs"])):  # the defaults' problems, said once
+        sources.append((("defaults",), defaults))
+    for where, source in sources:
+        for index, stack in enumerate(source.get("stacks") or []):
+            if not (base / stack).exists():
+                missing = f"{base / stack}: no such file or directory"
+                problems.append(_problem(document, (*where, "stacks", index), missing))
     if not stacks:
         message = "no stack: give `stacks` (here or in `defaults`)"
         problems.append(_problem(document, at, message, key=True))

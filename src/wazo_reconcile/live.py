@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from wazo_reconcile.errors import ApiError, AuthError, UsageError
@@ -249,7 +250,8 @@ def _read_sip_endpoints(
     for trunk in live.unread_trunk_endpoints:
         ref = trunk.get("endpoint_sip") or {}
         if names is None or ref.get("name") in names:
-            jobs[ref["uuid"]] = _endpoint_job(client, ref["uuid"], trunk["tenant_uuid"])
+            path = f"/endpoints/sip/{ref['uuid']}"
+            jobs[ref["uuid"]] = partial(client.get, path, tenant=trunk["tenant_uuid"])
     taken = {
         *(str((t.get("endpoint_sip") or {}).get("name")) for t in live.trunks),
         *(t["name"] for t in live.sip_templates),
@@ -257,21 +259,13 @@ def _read_sip_endpoints(
         *(e["name"] for e in live.endpoints_sip),
     }
     for name in sorted(set(names or ()) - taken - set(DEFAULT_TEMPLATES)):
-        jobs[f"?name={name}"] = _named_job(client, name)
+        # confd's exact filter: it costs what the endpoints it finds cost, never the whole list
+        params = {"name": name, "recurse": "true"}
+        jobs[f"?name={name}"] = partial(client.list, "/endpoints/sip", params=params, tenant=None)
     found: list[SipBody] = []
     for result in _run(jobs, max_workers).values():
         found += cast(list[SipBody], result if isinstance(result, list) else [result])
     return replace(live, endpoints_sip=(*live.endpoints_sip, *found))
-
-
-def _endpoint_job(client: ConfdClient, uuid: str, tenant: str) -> Callable[[], object]:
-    return lambda: client.get(f"/endpoints/sip/{uuid}", tenant=tenant)
-
-
-def _named_job(client: ConfdClient, name: str) -> Callable[[], object]:
-    # confd's exact filter: it costs what the endpoints it finds cost, never the whole list
-    params = {"name": name, "recurse": "true"}
-    return lambda: client.list("/endpoints/sip", params=params, tenant=None)
 
 
 def _jobs(client: ConfdClient) -> dict[str, Callable[[], object]]:
@@ -281,10 +275,10 @@ def _jobs(client: ConfdClient) -> dict[str, Callable[[], object]]:
     }
     for kind in LIST_KINDS:
         jobs[kind.name] = _list_job(client, kind)
-    jobs["pjsip_global"] = lambda: _pjsip_section(client, "/asterisk/pjsip/global")
-    jobs["pjsip_system"] = lambda: _pjsip_section(client, "/asterisk/pjsip/system")
-    jobs["pjsip_doc"] = lambda: _pjsip_doc(client)
-    jobs["registers_iax"] = lambda: _registers_iax(client)
+    jobs["pjsip_global"] = partial(_pjsip_section, client, "/asterisk/pjsip/global")
+    jobs["pjsip_system"] = partial(_pjsip_section, client, "/asterisk/pjsip/system")
+    jobs["pjsip_doc"] = partial(_pjsip_doc, client)
+    jobs["registers_iax"] = partial(_registers_iax, client)
     return jobs
 
 
@@ -312,12 +306,8 @@ def _list_job(client: ConfdClient, kind: ListKind) -> Callable[[], tuple[Item, .
 def _token_tenant(client: ConfdClient) -> str:
     items = client.list("/tenants", tenant=None)  # without recurse: the token's own tenant
     if len(items) != 1 or not isinstance(items[0].get("uuid"), str):
-        raise ApiError(
-            "GET",
-            "/tenants",
-            200,
-            [f"expected exactly the token's own tenant, got {len(items)} tenants"],
-        )
+        message = f"expected exactly the token's own tenant, got {len(items)} tenants"
+        raise ApiError("GET", "/tenants", 200, [message])
     uuid: str = items[0]["uuid"]
     return uuid
 
@@ -407,11 +397,7 @@ class LiveIndex:
 
     def find_user(self, ref: str) -> User | None:
         """A user by uuid, email (case-insensitive) or username, as `find_user` finds it."""
-        by_uuid, by_email, by_username = self._users_by
-        for found in (by_uuid.get(ref), by_email.get(ref.lower()), by_username.get(ref)):
-            if found is not None:
-                return found
-        return None
+        return _find_user(self._users_by, ref)
 
     def contexts_called(
         self, tenant: str, text: str
@@ -524,7 +510,7 @@ def _transport_users(
     return {name: tuple(found) for name, found in users.items()}
 
 
-def _trunk_endpoint(trunk: Trunk) -> tuple[str, str] | None:
+def trunk_endpoint(trunk: Trunk) -> tuple[str, str] | None:
     """The trunk's endpoint type and its name (its interface for a custom endpoint)."""
     if sip := trunk.get("endpoint_sip"):
         return "sip", str(sip["name"])
@@ -536,12 +522,12 @@ def _trunk_endpoint(trunk: Trunk) -> tuple[str, str] | None:
 
 
 def _trunk_handle(trunk: Trunk) -> str:
-    endpoint = _trunk_endpoint(trunk)
+    endpoint = trunk_endpoint(trunk)
     return endpoint[1] if endpoint else f"#{trunk['id']}"
 
 
 def _trunk_identity(trunk: Trunk) -> TrunkIdentity:
-    endpoint = _trunk_endpoint(trunk) or ("none", str(trunk["id"]))
+    endpoint = trunk_endpoint(trunk) or ("none", str(trunk["id"]))
     return trunk_identity(*endpoint)
 
 
@@ -568,13 +554,12 @@ def _contexts_by(
 
 def find_user(users: Sequence[User], ref: str) -> User | None:
     """A user by uuid, else by email (case-insensitive), else by username."""
-    for user in users:
-        if user.get("uuid") == ref:
-            return user
-    for user in users:
-        if (user.get("email") or "").lower() == ref.lower():
-            return user
-    for user in users:
-        if (user.get("username") or "") == ref:
-            return user
+    return _find_user(_users_by(users), ref)
+
+
+def _find_user(keys: tuple[Mapping[str, User], ...], ref: str) -> User | None:
+    by_uuid, by_email, by_username = keys
+    for found in (by_uuid.get(ref), by_email.get(ref.lower()), by_username.get(ref)):
+        if found is not None:
+            return found
     return None

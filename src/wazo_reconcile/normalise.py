@@ -196,19 +196,13 @@ def _live_trunks(live: LiveState, index: LiveIndex) -> list[Resource]:
         tenant = trunk["tenant_uuid"]
         remote: dict[str, object] = {"trunk_id": trunk["id"]}
         fields: dict[str, object]
-        sip_ref, iax_ref, custom_ref = (
-            trunk.get("endpoint_sip"),
-            trunk.get("endpoint_iax"),
-            trunk.get("endpoint_custom"),
-        )
-        if sip_ref and sip_ref["uuid"] in sip:
-            sip_ep = sip[sip_ref["uuid"]]
-            fields = {"type": "sip", **sip_fields(sip_ep, index)}
-            identity, name = trunk_identity("sip", sip_ep["name"]), sip_ep["name"]
-            remote["endpoint_uuid"] = sip_ep["uuid"]
-        elif sip_ref:  # a trunk the stack does not declare: its endpoint was not read
-            fields = {"type": "sip"}
-            identity, name = trunk_identity("sip", sip_ref["name"]), sip_ref["name"]
+        iax_ref, custom_ref = trunk.get("endpoint_iax"), trunk.get("endpoint_custom")
+        if sip_ref := trunk.get("endpoint_sip"):
+            # not read for a trunk the stack does not declare: then only its reference
+            sip_ep = sip.get(sip_ref["uuid"])
+            fields = {"type": "sip", **(sip_fields(sip_ep, index) if sip_ep else {})}
+            name = (sip_ep or sip_ref)["name"]
+            identity = trunk_identity("sip", name)
             remote["endpoint_uuid"] = sip_ref["uuid"]
         elif iax_ref and iax_ref["id"] in iax:
             iax_ep = iax[iax_ref["id"]]
@@ -370,15 +364,13 @@ def normalise_desired(declarations: Sequence[Declaration], ctx: DesiredContext) 
         if decl.kind == "trunks":
             ctx.declared_trunks.add(decl.name)
         elif decl.kind == "sip_templates":
-            name = decl.name
-            ctx.declared_templates.add(
-                (ctx.tenant_of(decl) if name in DEFAULT_TEMPLATES else "", name)
-            )
+            _, scope, name = template_identity(ctx.tenant_of(decl), decl.name)
+            ctx.declared_templates.add((scope, name))
         elif decl.kind == "transports":
             ctx.declared_transports.add(decl.name)
     builders: dict[str, Callable[[Declaration, DesiredContext], Resource | None]] = {
-        "pjsip": _desired_pjsip,
-        "transports": _desired_transport,
+        "pjsip": _desired_options,
+        "transports": _desired_options,
         "sip_templates": _desired_template,
         "trunks": _desired_trunk,
         "outcalls": _desired_outcall,
@@ -456,22 +448,15 @@ def _key(decl: Declaration, ctx: DesiredContext, *, scoped: bool = True) -> Reso
     return ResourceKey(decl.kind, decl.name, ctx.tenant_of(decl) if scoped else "")
 
 
-def _desired_pjsip(decl: Declaration, ctx: DesiredContext) -> Resource:
+def _desired_options(decl: Declaration, ctx: DesiredContext) -> Resource:
+    """A PJSIP section (Wazo-owned: managed key by key) or a transport: one option list."""
+    pjsip = decl.kind == "pjsip"
     return Resource.create(
-        ResourceKey("pjsip", decl.name),
-        ("pjsip", decl.name),
+        ResourceKey(decl.kind, decl.name),
+        ("pjsip" if pjsip else "transport", decl.name),
         {"options": section_options(decl.data, ctx.texter(decl))},
         origin=decl.location,
-        merge=None if ctx.exact(decl) else {"options": removed_keys(decl.data)},
-    )
-
-
-def _desired_transport(decl: Declaration, ctx: DesiredContext) -> Resource:
-    return Resource.create(
-        ResourceKey("transports", decl.name),
-        ("transport", decl.name),
-        {"options": section_options(decl.data, ctx.texter(decl))},
-        origin=decl.location,
+        merge={"options": removed_keys(decl.data)} if pjsip and not ctx.exact(decl) else None,
     )
 
 

@@ -16,17 +16,19 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from wazo_reconcile.diff import Action, Change
-from wazo_reconcile.live import LiveIndex
-from wazo_reconcile.model import DEFAULT_TEMPLATES, SIP_SECTIONS, Options, Pattern, Resource
+from wazo_reconcile.live import LiveIndex, trunk_endpoint
+from wazo_reconcile.model import SIP_SECTIONS, Options, Pattern, Resource
 from wazo_reconcile.normalise import (
     header_set_var,
     identify_by_has_header,
+    template_identity,
     with_identify_by_header,
 )
 from wazo_reconcile.registers import live_register, register_body
+from wazo_reconcile.shapes import Trunk
 
 
 class Reader(Protocol):
@@ -80,15 +82,12 @@ class Refs:
     def __init__(self, index: LiveIndex) -> None:
         self._lock = threading.Lock()
         self.groups: dict[str, SharedExclusive] = {"trunks": SharedExclusive()}
-        self.ids: dict[tuple[str, ...], object] = {}
-        for (tenant, name), uuid in index.template_uuids.items():
-            self.ids[("template", tenant, name)] = uuid
-        for name, uuid in index.transport_uuids.items():
-            self.ids[("transport", name)] = uuid
-        for handle, trunk_id in index.trunk_ids.items():
-            self.ids[("trunk", handle)] = trunk_id
-        for (context, exten), ext in index.extensions.items():
-            self.ids[("extension", context, exten)] = ext["id"]
+        self.ids: dict[tuple[str, ...], object] = {
+            **{("template", *key): uuid for key, uuid in index.template_uuids.items()},
+            **{("transport", name): uuid for name, uuid in index.transport_uuids.items()},
+            **{("trunk", handle): trunk_id for handle, trunk_id in index.trunk_ids.items()},
+            **{("extension", *key): ext["id"] for key, ext in index.extensions.items()},
+        }
         self.known_trunk_ids: set[int] = set(index.trunk_handles)
 
     def get(self, *key: str) -> object:
@@ -117,7 +116,7 @@ class Refs:
         return None
 
     def template_uuid(self, tenant: str, name: str) -> str:
-        return str(self.get("template", tenant if name in DEFAULT_TEMPLATES else "", name))
+        return str(self.get(*template_identity(tenant, name)))
 
 
 T = TypeVar("T")
@@ -130,17 +129,21 @@ Body = Callable[[Refs], Json]
 class Operation:
     """One confd request of a change."""
 
-    verb: str  # create | update | delete | associate | dissociate | adopt
     method: str  # POST | PUT | DELETE
-    path: Path  # refs -> path relative to /api/confd/1.1
+    path: str | Path  # relative to /api/confd/1.1, or refs -> it
     summary: str  # human-readable, secret-free: "POST /endpoints/sip acme"
-    body: Body | None = None
+    body: Json | Body | None = None  # or refs -> it
     tenant: str | None = None  # Wazo-Tenant header
     created: Callable[[Refs, Json], None] | None = None  # record ids from a POST's answer
     lookup: Callable[[Reader, Refs], object] | None = None  # find a POSTed object again
     params: Mapping[str, str] = field(default_factory=dict)
     # POSTs of one group are held shared, their lookups exclusive (see SharedExclusive).
     group: str | None = None
+
+    def resolve(self, refs: Refs) -> tuple[str, Json | None]:
+        """The path and body, the ids they need taken from ``refs``."""
+        path = self.path if isinstance(self.path, str) else self.path(refs)
+        return path, self.body(refs) if callable(self.body) else self.body
 
 
 def _const(value: T) -> Callable[[Refs], T]:
@@ -216,15 +219,7 @@ def _pjsip_ops(change: Change) -> tuple[Operation, ...]:
     assert after is not None
     section = change.key.name
     body = {"options": dict(after.fields["options"])}
-    return (
-        Operation(
-            "update",
-            "PUT",
-            _const(f"/asterisk/pjsip/{section}"),
-            f"PUT /asterisk/pjsip/{section}",
-            _const(body),
-        ),
-    )
+    return (Operation("PUT", f"/asterisk/pjsip/{section}", f"PUT /asterisk/pjsip/{section}", body),)
 
 
 # -------------------------------------------------------------------------- transports
@@ -243,7 +238,7 @@ def _named_ops(
     path: str,
     ref: tuple[str, ...],
     create_body: Body,
-    update_body: Body,
+    update_body: Json | Body,
     tenant: str | None,
 ) -> tuple[Operation, ...]:
     """Create/update/delete of an object confd knows by uuid and we know by name."""
@@ -251,9 +246,8 @@ def _named_ops(
     if change.action is Action.CREATE:
         return (
             Operation(
-                "create",
                 "POST",
-                _const(path),
+                path,
                 f"POST {path} {name}",
                 lambda refs: {"name": name, **create_body(refs)},
                 tenant,
@@ -264,9 +258,9 @@ def _named_ops(
     uuid = _remote(change, "uuid")
     if change.action is Action.UPDATE:
         summary = f"PUT {what} {name}"
-        return (Operation("update", "PUT", _const(f"{path}/{uuid}"), summary, update_body, tenant),)
+        return (Operation("PUT", f"{path}/{uuid}", summary, update_body, tenant),)
     summary = f"DELETE {what} {name}"
-    return (Operation("delete", "DELETE", _const(f"{path}/{uuid}"), summary, tenant=tenant),)
+    return (Operation("DELETE", f"{path}/{uuid}", summary, tenant=tenant),)
 
 
 def _by_name(
@@ -276,9 +270,13 @@ def _by_name(
     id_field: str,
     ref: tuple[str, ...],
     filter_key: str = "name",
+    params: Mapping[str, str] | None = None,
 ) -> Callable[[Reader, Refs], object]:
+    """Find a POSTed object again by its name (``filter_key``), or by ``params``."""
+    query = {**(params or {filter_key: name}), "recurse": "true"}
+
     def lookup(client: Reader, refs: Refs) -> object:
-        found = client.list(path, params={filter_key: name, "recurse": "true"}, tenant=tenant)
+        found = client.list(path, params=query, tenant=tenant)
         if not found:
             return None
         refs.set(found[0][id_field], *ref)
@@ -380,7 +378,7 @@ def _template_ops(change: Change) -> tuple[Operation, ...]:
         "/endpoints/sip/templates",
         ("template", "", name),
         create_body,
-        update_body or _const({}),
+        update_body or {},
         change.key.tenant,
     )
 
@@ -400,15 +398,8 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
     handle, tenant = change.key.name, change.key.tenant
     if change.action is Action.DELETE:
         trunk_id = _remote(change, "trunk_id")
-        return (
-            Operation(
-                "delete",
-                "DELETE",
-                _const(f"/trunks/{trunk_id}"),
-                f"DELETE trunk {handle} (and its endpoint)",
-                tenant=tenant,
-            ),
-        )
+        summary = f"DELETE trunk {handle} (and its endpoint)"
+        return (Operation("DELETE", f"/trunks/{trunk_id}", summary, tenant=tenant),)
     trunk_type = change.resource.type
     if change.action is Action.UPDATE:
         return _trunk_update_ops(change, trunk_type)
@@ -417,7 +408,6 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
     ep_path = _ENDPOINT_PATHS[trunk_type]
     ops.append(
         Operation(
-            "associate",
             "PUT",
             lambda refs: (
                 f"/trunks/{refs.get('trunk', handle)}{ep_path}/"
@@ -431,11 +421,10 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
         # confd copies trunk.context into IAX/custom endpoints on trunk PUT, not on association.
         ops.append(
             Operation(
-                "update",
                 "PUT",
                 lambda refs: f"/trunks/{refs.get('trunk', handle)}",
                 f"PUT /trunks/{{{handle}}} (sync context)",
-                _const(_trunk_body(change.after, None)),
+                _trunk_body(change.after, None),
                 tenant,
             )
         )
@@ -486,19 +475,9 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
     body = _endpoint_body(change, trunk_type, None)
     if identity in orphans:
         orphan_id = orphans[identity][id_field]
-
-        def adopt_body(refs: Refs) -> Json:
-            refs.set(orphan_id, "endpoint", trunk_type, handle)
-            return body(refs)
-
-        return Operation(
-            "adopt",
-            "PUT",
-            _const(f"{path}/{orphan_id}"),
-            f"PUT {path}/{orphan_id} (adopt {identity})",
-            adopt_body,
-            tenant,
-        )
+        summary = f"PUT {path}/{orphan_id} (adopt {identity})"
+        ref = ("endpoint", trunk_type, handle)
+        return _adopt(f"{path}/{orphan_id}", summary, body, tenant, orphan_id, ref)
 
     def create_body(refs: Refs) -> Json:
         named = {"interface": identity} if trunk_type == "custom" else {"name": handle}
@@ -508,9 +487,8 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
 
     filter_key = "interface" if trunk_type == "custom" else "name"
     return Operation(
-        "create",
         "POST",
-        _const(path),
+        path,
         f"POST {path} {identity}",
         create_body,
         tenant,
@@ -521,23 +499,24 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
     )
 
 
+def _adopt(
+    path: str, summary: str, body: Json | Body, tenant: str, found: object, ref: tuple[str, ...]
+) -> Operation:
+    """A PUT that adopts ``found``, left by an interrupted apply, as this change's ``ref``."""
+
+    def adopt_body(refs: Refs) -> Json:
+        refs.set(found, *ref)
+        return body(refs) if callable(body) else body
+
+    return Operation("PUT", path, summary, adopt_body, tenant)
+
+
 def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
     handle, tenant = change.key.name, change.key.tenant
     body = _trunk_body(change.after, None)
     if bare_id is not None:
-
-        def adopt_body(refs: Refs) -> Json:
-            refs.set(bare_id, "trunk", handle)
-            return body
-
-        return Operation(
-            "adopt",
-            "PUT",
-            _const(f"/trunks/{bare_id}"),
-            f"PUT /trunks/{bare_id} (adopt bare trunk)",
-            adopt_body,
-            tenant,
-        )
+        summary = f"PUT /trunks/{bare_id} (adopt bare trunk)"
+        return _adopt(f"/trunks/{bare_id}", summary, body, tenant, bare_id, ("trunk", handle))
 
     def lookup(client: Reader, refs: Refs) -> object:
         trunks = client.list("/trunks", params={"recurse": "true"}, tenant=tenant)
@@ -545,12 +524,8 @@ def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
             t["id"]
             for t in trunks
             if t.get("tenant_uuid") == tenant
-            and not (
-                t.get("endpoint_sip")
-                or t.get("endpoint_iax")
-                or t.get("endpoint_custom")
-                or t.get("register_iax")
-            )
+            and trunk_endpoint(cast(Trunk, t)) is None
+            and not t.get("register_iax")
         ]
         trunk_id = refs.claim_new_trunk(bare)
         if trunk_id is None:
@@ -563,15 +538,7 @@ def _trunk_create_op(change: Change, bare_id: int | None) -> Operation:
         refs.claim_new_trunk([answer["id"]])
 
     return Operation(
-        "create",
-        "POST",
-        _const("/trunks"),
-        f"POST /trunks ({handle})",
-        _const(body),
-        tenant,
-        created,
-        lookup,
-        group="trunks",
+        "POST", "/trunks", f"POST /trunks ({handle})", body, tenant, created, lookup, group="trunks"
     )
 
 
@@ -584,28 +551,13 @@ def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
         key = "endpoint_uuid" if trunk_type == "sip" else "endpoint_id"
         ep_id = _remote(change, key)
         path = _ENDPOINT_PATHS[trunk_type]
-        ops.append(
-            Operation(
-                "update",
-                "PUT",
-                _const(f"{path}/{ep_id}"),
-                f"PUT {path} {handle}",
-                _endpoint_body(change, trunk_type, endpoint_changed),
-                tenant,
-            )
-        )
+        body = _endpoint_body(change, trunk_type, endpoint_changed)
+        ops.append(Operation("PUT", f"{path}/{ep_id}", f"PUT {path} {handle}", body, tenant))
     if changed & set(_TRUNK_FIELDS):
         trunk_id = _remote(change, "trunk_id")
-        ops.append(
-            Operation(
-                "update",
-                "PUT",
-                _const(f"/trunks/{trunk_id}"),
-                f"PUT /trunks/{trunk_id} ({handle})",
-                _const(_trunk_body(change.after, changed)),
-                tenant,
-            )
-        )
+        summary = f"PUT /trunks/{trunk_id} ({handle})"
+        trunk_body = _trunk_body(change.after, changed)
+        ops.append(Operation("PUT", f"/trunks/{trunk_id}", summary, trunk_body, tenant))
     return tuple(ops)
 
 
@@ -625,26 +577,25 @@ def _register_ops(change: Change, adopt: Mapping[str, int]) -> tuple[Operation, 
     if before:
         item = f"/registers/iax/{_remote(change, 'register_id')}"
         if not after:
-            return (Operation("delete", "DELETE", _const(item), f"DELETE {item} ({handle})"),)
-        body = _const(register_body(after))
-        return (Operation("update", "PUT", _const(item), f"PUT {item} ({handle})", body),)
+            return (Operation("DELETE", item, f"DELETE {item} ({handle})"),)
+        body = register_body(after)
+        return (Operation("PUT", item, f"PUT {item} ({handle})", body),)
     if handle in adopt:  # an orphan register equal to the declared one
         orphan = adopt[handle]
         summary = f"PUT /trunks/{{{handle}}}/registers/iax/{orphan} (adopt it)"
         path = _register_link(change, lambda _refs: orphan)
-        return (Operation("adopt", "PUT", path, summary, tenant=tenant),)
+        return (Operation("PUT", path, summary, tenant=tenant),)
     create = Operation(
-        "create",
         "POST",
-        _const("/registers/iax"),
+        "/registers/iax",
         f"POST /registers/iax ({handle})",
-        _const(register_body(after)),
+        register_body(after),
         created=lambda refs, answer: refs.set(answer["id"], "register", handle),
         lookup=_register_lookup(after, handle),
     )
     path = _register_link(change, lambda refs: refs.get("register", handle))
     summary = f"PUT /trunks/{{{handle}}}/registers/iax/{{{handle}}}"
-    return (create, Operation("associate", "PUT", path, summary, tenant=tenant))
+    return (create, Operation("PUT", path, summary, tenant=tenant))
 
 
 def _register_link(change: Change, register: Callable[[Refs], object]) -> Path:
@@ -693,24 +644,11 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
     if change.action is Action.DELETE:
         outcall_id = _remote(change, "id")
         ops = [
-            Operation(
-                "delete",
-                "DELETE",
-                _const(f"/outcalls/{outcall_id}"),
-                f"DELETE outcall {name}",
-                tenant=tenant,
-            )
+            Operation("DELETE", f"/outcalls/{outcall_id}", f"DELETE outcall {name}", tenant=tenant)
         ]
-        for (_context, _exten), ext_id in sorted(_remote(change, "extension_ids").items()):
-            ops.append(
-                Operation(
-                    "delete",
-                    "DELETE",
-                    _const(f"/extensions/{ext_id}"),
-                    f"DELETE extension {_exten}@{_context}",
-                    tenant=tenant,
-                )
-            )
+        for (context, exten), ext_id in sorted(_remote(change, "extension_ids").items()):
+            summary = f"DELETE extension {exten}@{context}"
+            ops.append(Operation("DELETE", f"/extensions/{ext_id}", summary, tenant=tenant))
         return tuple(ops)
     after = change.after
     assert after is not None
@@ -719,11 +657,10 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
         body = {"name": name, **{f: after.fields[f] for f in _OUTCALL_FIELDS if f in after.fields}}
         ops.append(
             Operation(
-                "create",
                 "POST",
-                _const("/outcalls"),
+                "/outcalls",
                 f"POST /outcalls {name}",
-                _const(body),
+                body,
                 tenant,
                 created=lambda refs, answer: refs.set(answer["id"], "outcall", name),
                 lookup=_by_name("/outcalls", name, tenant, "id", ("outcall", name)),
@@ -735,28 +672,16 @@ def _outcall_ops(change: Change, index: LiveIndex) -> tuple[Operation, ...]:
         outcall_id = _remote(change, "id")
         ops_fields = {f: after.fields[f] for f in _OUTCALL_FIELDS if f in _changed(change)}
         if ops_fields:
-            ops.append(
-                Operation(
-                    "update",
-                    "PUT",
-                    _const(f"/outcalls/{outcall_id}"),
-                    f"PUT /outcalls {name}",
-                    _const(ops_fields),
-                    tenant,
-                )
-            )
+            summary = f"PUT /outcalls {name}"
+            ops.append(Operation("PUT", f"/outcalls/{outcall_id}", summary, ops_fields, tenant))
         trunks_changed = "trunks" in _changed(change)
-        before = change.before
-        assert before is not None
-        before_patterns = before.fields.get("patterns", ())
-        if "patterns" not in after.fields:
-            before_patterns = ()
+        assert change.before is not None
+        before_patterns = change.before.fields.get("patterns", ())
     outcall_path = _outcall_path(change)
     if trunks_changed:
         handles = after.fields["trunks"]
         ops.append(
             Operation(
-                "associate",
                 "PUT",
                 lambda refs: f"{outcall_path(refs)}/trunks",
                 f"PUT /outcalls/{{{name}}}/trunks [{', '.join(handles)}]",
@@ -791,41 +716,20 @@ def _pattern_ops(
     for context, exten in sorted(set(old) - set(new)):
         where = f"{exten}@{context}"
         link = _link_path(outcall_path, context, exten)
-        ops.append(
-            Operation(
-                "dissociate",
-                "DELETE",
-                link,
-                f"DELETE /outcalls/{{{name}}}/extensions/{{{where}}}",
-                tenant=tenant,
-            )
-        )
-        ops.append(
-            Operation(
-                "delete",
-                "DELETE",
-                _extension_path(context, exten),
-                f"DELETE extension {where}",
-                tenant=tenant,
-            )
-        )
+        summary = f"DELETE /outcalls/{{{name}}}/extensions/{{{where}}}"
+        ops.append(Operation("DELETE", link, summary, tenant=tenant))
+        summary = f"DELETE extension {where}"
+        ops.append(Operation("DELETE", _extension_path(context, exten), summary, tenant=tenant))
     for ident in sorted(new):
         pattern = new[ident]
-        if ident in old and old[ident] == pattern:
+        if old.get(ident) == pattern:
             continue
         if ident not in old and ident not in index.extensions:
             ops.append(_extension_create_op(pattern, tenant))
+        link = _link_path(outcall_path, pattern.context, pattern.exten)
         where = f"{pattern.exten}@{pattern.context}"
-        ops.append(
-            Operation(
-                "associate",
-                "PUT",
-                _link_path(outcall_path, pattern.context, pattern.exten),
-                f"PUT /outcalls/{{{name}}}/extensions/{{{where}}}",
-                _const(_pattern_body(pattern)),
-                tenant,
-            )
-        )
+        summary = f"PUT /outcalls/{{{name}}}/extensions/{{{where}}}"
+        ops.append(Operation("PUT", link, summary, _pattern_body(pattern), tenant))
     return ops
 
 
@@ -849,27 +753,15 @@ def _pattern_body(pattern: Pattern) -> Json:
 def _extension_create_op(pattern: Pattern, tenant: str) -> Operation:
     """Create the dial pattern's extension, or reuse a free one left in the context."""
     ref = ("extension", pattern.context, pattern.exten)
-
-    def lookup(client: Reader, refs: Refs) -> object:
-        found = client.list(
-            "/extensions",
-            params={"exten": pattern.exten, "context": pattern.context, "recurse": "true"},
-            tenant=tenant,
-        )
-        if not found:
-            return None
-        refs.set(found[0]["id"], *ref)
-        return found[0]
-
+    where = {"exten": pattern.exten, "context": pattern.context}
     return Operation(
-        "create",
         "POST",
-        _const("/extensions"),
+        "/extensions",
         f"POST /extensions {pattern.exten}@{pattern.context}",
-        _const({"exten": pattern.exten, "context": pattern.context}),
+        {"exten": pattern.exten, "context": pattern.context},
         tenant,
         created=lambda refs, answer: refs.set(answer["id"], *ref),
-        lookup=lookup,
+        lookup=_by_name("/extensions", pattern.exten, tenant, "id", ref, params=where),
     )
 
 
@@ -883,11 +775,10 @@ def _user_ops(change: Change) -> tuple[Operation, ...]:
     body = {"outgoing_caller_id": change.after.fields["outgoing_caller_id"]}
     return (
         Operation(
-            "update",
             "PUT",
-            _const(f"/users/{uuid}"),
+            f"/users/{uuid}",
             f"PUT /users/{uuid} ({change.key.name})",
-            _const(body),
+            body,
             change.key.tenant,
         ),
     )

@@ -12,15 +12,16 @@ import heapq
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from fnmatch import fnmatchcase
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
-from wazo_reconcile.diff import Action, Change, DiffResult, Kept
+from wazo_reconcile.diff import Action, Change, DiffResult, Kept, matches
 from wazo_reconcile.live import LiveIndex
 from wazo_reconcile.model import KINDS, Resource, ResourceKey
 from wazo_reconcile.normalise import template_identity
 from wazo_reconcile.ops import Operation, operations_of
+
+T = TypeVar("T")
 
 KIND_ORDER = {kind: rank for rank, kind in enumerate(KINDS)}  # creation order
 
@@ -158,17 +159,23 @@ def _selected(
     """Targets plus what they depend on, minus excludes and what depends on them."""
     chosen = set(range(len(changes)))
     if selection.targets:
-        targets = {i for i, c in enumerate(changes) if _matches(c.key.ref, selection.targets)}
+        targets = {i for i, c in enumerate(changes) if matches(c.key.ref, selection.targets)}
         chosen = _closure(targets, edges)
+    excluded = {i for i, c in enumerate(changes) if matches(c.key.ref, selection.excludes)}
+    dropped: set[int] = _closure(excluded, _dependents(edges))
+    return sorted(chosen - dropped)
+
+
+def _dependents(edges: Mapping[int, Iterable[int]]) -> dict[int, set[int]]:
+    """The edges reversed: for each change index, the indexes that wait for it."""
     dependents: dict[int, set[int]] = defaultdict(set)
     for i, deps in edges.items():
         for d in deps:
             dependents[d].add(i)
-    excluded = {i for i, c in enumerate(changes) if _matches(c.key.ref, selection.excludes)}
-    return sorted(chosen - _closure(excluded, dependents))
+    return dependents
 
 
-def _closure(start: set[int], edges: Mapping[int, Iterable[int]]) -> set[int]:
+def _closure(start: set[T], edges: Mapping[T, Iterable[T]]) -> set[T]:
     seen, stack = set(start), list(start)
     while stack:
         for nxt in edges.get(stack.pop(), ()):
@@ -176,10 +183,6 @@ def _closure(start: set[int], edges: Mapping[int, Iterable[int]]) -> set[int]:
                 seen.add(nxt)
                 stack.append(nxt)
     return seen
-
-
-def _matches(ref: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatchcase(ref, p) for p in patterns)
 
 
 # ----------------------------------------------------------------------- references
@@ -232,14 +235,7 @@ class ReferenceGraph:
                 for ref in self.references(resource, fallback):
                     if ref[0] == "template":
                         self._children[ref].add(identity)
-        seen: set[tuple[str, ...]] = set()
-        stack = [template]
-        while stack:
-            for child in self._children.get(stack.pop(), ()):
-                if child not in seen:
-                    seen.add(child)
-                    stack.append(child)
-        return seen
+        return _closure(set(self._children.get(template, ())), self._children)
 
 
 # --------------------------------------------------------------------------- impact
@@ -380,10 +376,7 @@ def _sort_key(change: Change) -> tuple[int, int, ResourceKey]:
 
 def _topological(changes: Sequence[Change], edges: Mapping[int, Iterable[int]]) -> list[int]:
     waiting = {i: set(deps) for i, deps in edges.items()}
-    dependents: dict[int, list[int]] = defaultdict(list)
-    for i, deps in waiting.items():
-        for d in deps:
-            dependents[d].append(i)
+    dependents = _dependents(waiting)
     ready = [(_sort_key(changes[i]), i) for i, deps in waiting.items() if not deps]
     heapq.heapify(ready)
     order: list[int] = []
@@ -419,20 +412,14 @@ def _refusals(
     refusals = [
         f"{key} is protected by policy and would be updated" for key in result.protected_updates
     ]
-    live_count: dict[str, int] = defaultdict(int)
-    for resource in live:
-        if not resource.default_object:
-            live_count[resource.key.kind] += 1
+    live_count = Counter(r.key.kind for r in live if not r.default_object)
     for action, limit in (
         (Action.DELETE, guards.max_delete_percent),
         (Action.UPDATE, guards.max_update_percent),
     ):
         if limit is None:
             continue
-        count: dict[str, int] = defaultdict(int)
-        for change in changes:
-            if change.action is action:
-                count[change.key.kind] += 1
+        count = Counter(c.key.kind for c in changes if c.action is action)
         for kind in sorted(count, key=KIND_ORDER.__getitem__):
             total = max(live_count[kind], 1)
             percent = 100.0 * count[kind] / total

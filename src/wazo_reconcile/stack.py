@@ -813,12 +813,8 @@ def _merge_policies(documents: Sequence[Document]) -> tuple[Policy, list[Problem
         prune=tuple(lists["prune"]),
         protect=tuple(lists["protect"]),
         authoritative=tuple(lists["authoritative"]),
-        max_delete_percent=limits["max_delete_percent"][0]
-        if "max_delete_percent" in limits
-        else None,
-        max_update_percent=limits["max_update_percent"][0]
-        if "max_update_percent" in limits
-        else None,
+        max_delete_percent=limits.get("max_delete_percent", (None,))[0],
+        max_update_percent=limits.get("max_update_percent", (None,))[0],
         ignore=MappingProxyType({ref: tuple(fields) for ref, fields in ignore.items()}),
     )
     return merged, problems

@@ -131,9 +131,8 @@ def resolve_names(
     """The stack with every document's ``tenant:`` a UUID, and the default ``tenant`` as a
     UUID. A `ConfigError` lists every name that cannot be resolved at its place (the default
     tenant at ``tenant_at``, its place in the inventory; without a place, a `TenantNameError`)."""
-    if not names_in(stack, tenant):
-        return _canonical(stack), None if tenant is None else canonical_uuid(tenant)
-    directory = fetch_directory(client)
+    # UUIDs alone need no directory: each is only written canonically
+    directory = fetch_directory(client) if names_in(stack, tenant) else Directory(())
     problems: list[Problem] = []
     resolved_default = None
     if tenant is not None:
@@ -158,14 +157,6 @@ def resolve_names(
         labels = {resolved_default: tenant, **resolved.tenant_labels}
         resolved = replace(resolved, tenant_labels=labels)
     return resolved, resolved_default
-
-
-def _canonical(stack: Stack) -> Stack:
-    uuids = {}
-    for document in stack.documents:
-        if document.tenant is not None:
-            uuids[document.ordinal] = canonical_uuid(document.tenant) or document.tenant
-    return _with(stack, uuids)
 
 
 def _with(stack: Stack, uuids: Mapping[int, str]) -> Stack:
