@@ -16,6 +16,7 @@ node_exporter reads from ``*.prom`` files of its ``--collector.textfile.director
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -53,9 +54,9 @@ def drift_metrics(
     ]
     for sample in samples:
         if sample.ok and sample.plan is not None:
-            counts = _by_kind(sample.plan)
+            counts = Counter(change.key.kind for change in sample.plan.changes)
             for kind in KINDS:
-                lines.append(f"{CHANGES}{_labels(pbx=sample.pbx, kind=kind)} {counts.get(kind, 0)}")
+                lines.append(f"{CHANGES}{_labels(pbx=sample.pbx, kind=kind)} {counts[kind]}")
     lines += [
         f"# HELP {SUCCESS} Whether the last drift check of the PBX succeeded (1) or failed (0).",
         f"# TYPE {SUCCESS} gauge",
@@ -71,13 +72,6 @@ def drift_metrics(
             lines.append(f"{LAST_SUCCESS}{_labels(pbx=sample.pbx)} {when:.3f}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
-
-
-def _by_kind(plan: Plan) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for change in plan.changes:
-        counts[change.key.kind] = counts.get(change.key.kind, 0) + 1
-    return counts
 
 
 def _labels(**labels: str) -> str:

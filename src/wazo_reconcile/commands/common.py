@@ -349,7 +349,7 @@ def load_checked(
     )
     stack, problems = checked_stack(paths, options, output.secrets, strict=strict)
     if error_count(problems):
-        raise ConfigError(problems_to_show(problems))
+        raise ConfigError([p for p in problems if p.severity != "info"])
     for problem in sorted(problems, key=Problem.sort_key):
         if problem.severity == "warning":
             output.err(f"{problem}\n")
@@ -379,10 +379,6 @@ def plural(count: int, word: str) -> str:
 
 def error_count(problems: Sequence[Problem]) -> int:
     return sum(1 for p in problems if p.severity == "error")
-
-
-def problems_to_show(problems: list[Problem]) -> list[Problem]:
-    return [p for p in problems if p.severity != "info"]
 
 
 def protect_logs(secrets: SecretRegistry, settings: ConnectionSettings) -> None:

@@ -271,10 +271,14 @@ def call_refusals(check: CallCheck) -> tuple[str, ...]:
     return tuple(busy_refusal(busy) for busy in check.busy)
 
 
-def with_call_guard(client: ConfdClient, plan: Plan, args: argparse.Namespace) -> Plan:
+def with_call_guard(
+    client: ConfdClient, plan: Plan, args: argparse.Namespace
+) -> tuple[Plan, CallCheck | None]:
     """The plan, refused (exit 3) when it deletes trunks that carry calls or when wazo-calld
-    cannot tell (`plan`: the guard without waiting)."""
+    cannot tell; with ``--wait-idle`` (apply), the check to wait on instead of refusing."""
     check = check_calls(client, plan) if guard_applies(args) else None
     if check is None or check.clear:
-        return plan
-    return replace(plan, refusals=(*plan.refusals, *call_refusals(check)))
+        return plan, None
+    if check.error is None and getattr(args, "wait_idle", None) is not None:
+        return plan, check
+    return replace(plan, refusals=(*plan.refusals, *call_refusals(check))), None

@@ -171,7 +171,7 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
     session = open_session(args, target, output)
     selection = selection_of(args)
     with session.client() as client:
-        plan = with_call_guard(client, session.compare(client, selection), args)
+        plan, _ = with_call_guard(client, session.compare(client, selection), args)
     session.output.out(render(plan, args, session))
     if out:
         stacks = [Path(p) for p in target.paths]
