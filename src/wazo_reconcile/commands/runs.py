@@ -266,7 +266,8 @@ def _run_one(
     connect: bool,
 ) -> Run:
     """One PBX's run, written into a section of its own; failures are its result."""
-    section = Output(secrets=SecretRegistry(), stdout=io.StringIO(), stderr=io.StringIO())
+    out, err = io.StringIO(), io.StringIO()
+    section = Output(secrets=SecretRegistry(), stdout=out, stderr=err)
     token = SECTION.set(section)
     try:
         if stop.is_set():
@@ -280,12 +281,7 @@ def _run_one(
         SECTION.reset(token)
     for value in section.secrets.values():  # the program's output knows them too
         main.secrets.add(value)
-    out, err = _text(section.stdout), _text(section.stderr)
-    return Run(pbx.name, result, out, err, url=pbx.url)
-
-
-def _text(stream: Any) -> str:
-    return stream.getvalue() if isinstance(stream, io.StringIO) else ""
+    return Run(pbx.name, result, out.getvalue(), err.getvalue(), url=pbx.url)
 
 
 def _failure(exc: BaseException, section: Output) -> str:

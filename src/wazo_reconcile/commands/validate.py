@@ -114,11 +114,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
         return code
     if not args.paths:
         raise UsageError("give the stack PATHs (or, with an inventory, --pbx NAME or --all)")
-    variables = variables_of(args)
+    options = _options(args, variables_of(args))
     results = [
-        validate_path(
-            path, options=_options(args, variables), strict=args.strict, secrets=output.secrets
-        )
+        validate_path(path, options=options, strict=args.strict, secrets=output.secrets)
         for path in args.paths
     ]
     _print(results, args, output)

@@ -54,7 +54,7 @@ def _pattern(
     exten = option_text(pattern["exten"])
     if not exten:
         yield ctx.problem(decl, (*path, "exten"), "an extension pattern must not be empty")
-    elif len(exten) > 40 or not EXTEN.fullmatch(exten):
+    elif not _checkable_exten(exten):
         message = (
             f"invalid outcall extension '{exten}': at most 40 characters, an optional _ and +, "
             "then digits, * #, X Z N, [ ] . ! and -"
