@@ -91,12 +91,10 @@ class Output:
         """Write ``text`` (masked) to ``path``; ``atomic``: through a temporary file renamed
         over it, so that a reader (node_exporter) never sees half a file."""
         target = Path(path)
-        if not atomic:
-            target.write_text(self.secrets.scrub(text), encoding="utf-8")
-            return
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        temporary.write_text(self.secrets.scrub(text), encoding="utf-8")
-        os.replace(temporary, target)
+        written = target.with_name(f".{target.name}.{os.getpid()}.tmp") if atomic else target
+        written.write_text(self.secrets.scrub(text), encoding="utf-8")
+        if atomic:
+            os.replace(written, target)
 
     def json_text(self, document: Any, *, ensure_ascii: bool = True) -> str:
         # Values are masked before JSON escapes them (the escaped forms are masked too).
@@ -375,6 +373,12 @@ def checked_stack(
 def plural(count: int, word: str) -> str:
     """``count`` and ``word``, with an s unless there is one: "1 change", "3 changes"."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """``rows`` as lines of left-aligned columns, two spaces apart (a table for people)."""
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    return ["  ".join(map(str.ljust, row, widths)).rstrip() for row in rows]
 
 
 def error_count(problems: Sequence[Problem]) -> int:

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from wazo_reconcile.commands import add_command
-from wazo_reconcile.commands.common import Output
+from wazo_reconcile.commands.common import Output, columns
 from wazo_reconcile.errors import ExitCode
 from wazo_reconcile.inventory import DEFAULT_INVENTORY, Inventory, Pbx, load_inventory
 from wazo_reconcile.secrets import find_refs, scan_strings
@@ -143,8 +143,4 @@ def _table(pbxs: list[Pbx]) -> str:
     for pbx in pbxs:
         labels = ",".join(f"{k}={v}" for k, v in pbx.labels.items()) or "-"
         rows.append((pbx.name, pbx.url, " + ".join(pbx.stacks), labels))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
-    ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(columns(rows)) + "\n"

@@ -27,6 +27,7 @@ from wazo_reconcile.commands.common import (
     SECTION,
     Output,
     Target,
+    columns,
     error_count,
     plural,
     report_error,
@@ -324,10 +325,8 @@ def summary_text(runs: Sequence[Run], *, command: str, code: int, markdown: bool
         lines.append("|---|---:|---|---|---:|")
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
         return "\n".join(lines) + "\n"
-    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
     lines = [f"Summary of {title} (the most severe)"]
-    for row in (tuple(h.upper() for h in head), *rows):
-        lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    lines += ["  " + line for line in columns([tuple(h.upper() for h in head), *rows])]
     return "\n".join(lines) + "\n"
 
 
