@@ -151,12 +151,9 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
             "apply on several PBXs needs --auto-approve (review their plans first: "
             "reconcile plan with the same PBXs)"
         )
-    plan_file = (
-        None
-        if args.plan is None
-        else per_pbx(args.plan, target.pbx, several=several, flag="--plan")
-    )
-    saved = read_saved_plan(plan_file) if plan_file else None
+    saved = None
+    if args.plan:
+        saved = read_saved_plan(per_pbx(args.plan, target.pbx, several=several, flag="--plan"))
     session = open_session(args, target, output)
     selection = selection_of(args)
     if saved is not None and not selection:

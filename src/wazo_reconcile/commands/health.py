@@ -198,19 +198,15 @@ class CallCheck:
         return not self.busy and self.error is None
 
 
-def deleted_trunks(plan: Plan) -> tuple[tuple[str, int], ...]:
-    return tuple(
+def check_calls(client: ConfdClient, plan: Plan) -> CallCheck | None:
+    """The calls in progress on the trunks the plan deletes; None when it deletes none."""
+    deleted = tuple(
         (str(change.key), int(change.before.remote["trunk_id"]))
         for change in plan.changes
         if change.key.kind == "trunks"
         and change.action is Action.DELETE
         and change.before is not None
     )
-
-
-def check_calls(client: ConfdClient, plan: Plan) -> CallCheck | None:
-    """The calls in progress on the trunks the plan deletes; None when it deletes none."""
-    deleted = deleted_trunks(plan)
     if not deleted:
         return None
     tenants = sorted({c.key.tenant for c in plan.changes if str(c.key) in dict(deleted)})

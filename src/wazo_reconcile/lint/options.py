@@ -312,10 +312,9 @@ def check_iax_registers(ctx: DocumentContext) -> Iterator[Problem]:
         register = data_of(decl).get("register")
         if trunk_type(decl) != "iax" or not isinstance(register, dict):
             continue
-        values = {}
+        sent = {}
         for key, value in register.items():
-            text = option_text(value) if value is not None else ""
-            values[str(key)] = ctx.expanded(text, decl) if "${" in text else text
-        sent = {key: "reference" if text is None else text for key, text in values.items()}
+            text = ctx.expanded(option_text(value) if value is not None else "", decl)
+            sent[str(key)] = "reference" if text is None else text
         for key, message in register_problems(sent):
             yield ctx.problem(decl, ("register", key) if key else ("register",), message)
