@@ -48,30 +48,26 @@ def drift_metrics(
     """The OpenMetrics text of the checks ``samples`` at time ``now``; ``previous``: the last
     success of each PBX before (for those that failed this time)."""
     previous = previous or {}
-    lines = [
-        f"# HELP {CHANGES} Changes the drift check found on the PBX (0: in sync), by kind.",
-        f"# TYPE {CHANGES} gauge",
-    ]
+    lines = _head(CHANGES, "Changes the drift check found on the PBX (0: in sync), by kind.")
     for sample in samples:
         if sample.ok and sample.plan is not None:
             counts = Counter(change.key.kind for change in sample.plan.changes)
             for kind in KINDS:
                 lines.append(f"{CHANGES}{_labels(pbx=sample.pbx, kind=kind)} {counts[kind]}")
-    lines += [
-        f"# HELP {SUCCESS} Whether the last drift check of the PBX succeeded (1) or failed (0).",
-        f"# TYPE {SUCCESS} gauge",
-    ]
+    lines += _head(SUCCESS, "Whether the last drift check of the PBX succeeded (1) or failed (0).")
     lines += [f"{SUCCESS}{_labels(pbx=s.pbx)} {1 if s.ok else 0}" for s in samples]
-    lines += [
-        f"# HELP {LAST_SUCCESS} When a drift check of the PBX last succeeded (Unix time).",
-        f"# TYPE {LAST_SUCCESS} gauge",
-    ]
+    lines += _head(LAST_SUCCESS, "When a drift check of the PBX last succeeded (Unix time).")
     for sample in samples:
         when = now if sample.ok else previous.get(sample.pbx)
         if when is not None:
             lines.append(f"{LAST_SUCCESS}{_labels(pbx=sample.pbx)} {when:.3f}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
+
+
+def _head(name: str, text: str) -> list[str]:
+    """The metadata lines of a metric family (every one is a gauge)."""
+    return [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
 
 
 def _labels(**labels: str) -> str:
