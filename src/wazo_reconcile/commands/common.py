@@ -222,18 +222,9 @@ class Target:
     stop: threading.Event | None = None  # set when a fleet run is interrupted
 
     @property
-    def shown(self) -> str:
-        return " + ".join(self.paths)
-
-    @property
     def in_fleet(self) -> bool:
         """One of several PBXs run at once (a fleet run sets `stop`)."""
         return self.stop is not None
-
-    def connection(self) -> ConnectionSettings:
-        if self.settings is None:
-            raise ValueError("an offline target has no connection")
-        return self.settings
 
 
 def single_target(args: argparse.Namespace, path: str | None, *, connect: bool = True) -> Target:
@@ -309,7 +300,9 @@ class Session:
 
 def open_session(args: argparse.Namespace, target: Target, output: Output) -> Session:
     """Settings, and the stack checked offline (every problem at once)."""
-    settings = target.connection()
+    settings = target.settings
+    if settings is None:
+        raise ValueError("an offline target has no connection")
     protect_logs(output.secrets, settings)
     resolver = SecretResolver(os.environ, target.variables)
     strict = getattr(args, "strict", False)

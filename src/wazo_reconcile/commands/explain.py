@@ -191,7 +191,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     stacked = bool(args.path) or selects_pbxs(args)
     if args.offline and not stacked:
         raise UsageError("--offline reads the stack alone: give PATH (or --pbx) too")
-    if stacked and args.offline:
+    if args.offline:
         state = stack_state(args, output)
     elif stacked:
         state = desired_state(args, output)

@@ -129,7 +129,7 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
     result = validate_path(
         target.paths, options=options, strict=args.strict, secrets=output.secrets
     )
-    result.path = f"{target.pbx}: {target.shown}"
+    result.path = f"{target.pbx}: {' + '.join(target.paths)}"
     _print([result], args, output, pbx=target.pbx)
     errors, warnings = result.count("error"), result.count("warning")
     outcome = "valid" if result.valid else f"invalid: {plural(errors, 'error')}"
