@@ -89,7 +89,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
     if args.action == "matrix":
         if args.changed is not None:
             chosen = inventory.changed(chosen, args.changed)
-        output.out(json.dumps(matrix(chosen, args.format)) + "\n")
+        names = [pbx.name for pbx in chosen]  # GitHub's object of lists, GitLab's list of them
+        found = {"pbx": names} if args.format == "github" else [{"PBX": names}]
+        output.out(json.dumps(found) + "\n")
     elif args.action == "env":
         output.out("".join(f"{name}\n" for name in needed_variables(chosen)))
     elif args.format == "json":
@@ -97,12 +99,6 @@ def run(args: argparse.Namespace, output: Output) -> int:
     else:
         output.out(_table(chosen))
     return ExitCode.OK
-
-
-def matrix(pbxs: list[Pbx], form: str) -> Any:
-    """The CI matrix of ``pbxs``: GitHub's object of lists, or GitLab's list of them."""
-    names = [pbx.name for pbx in pbxs]
-    return {"pbx": names} if form == "github" else [{"PBX": names}]
 
 
 def needed_variables(pbxs: list[Pbx]) -> list[str]:
