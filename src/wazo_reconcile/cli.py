@@ -48,12 +48,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
-        if argv is not None and name != chosen and name in SUMMARIES:
+        if argv is not None and name != chosen:
             subparsers.add_parser(name, help=SUMMARIES[name], add_help=False)
-            continue
-        module = _command_module(name)
-        if module is not None:
-            module.register(subparsers)
+        else:
+            importlib.import_module(f"wazo_reconcile.commands.{name}").register(subparsers)
     return parser
 
 
@@ -63,15 +61,6 @@ def _chosen_command(argv: Sequence[str] | None) -> str | None:
         if not arg.startswith("-"):
             return arg if arg in COMMANDS else None
     return None
-
-
-def _command_module(name: str):  # type: ignore[no-untyped-def]
-    try:
-        return importlib.import_module(f"wazo_reconcile.commands.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"wazo_reconcile.commands.{name}":
-            return None
-        raise
 
 
 def configure_logging(verbosity: int, output: Output) -> None:

@@ -16,6 +16,7 @@ node_exporter reads from ``*.prom`` files of its ``--collector.textfile.director
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -47,24 +48,15 @@ def drift_metrics(
     """The OpenMetrics text of the checks ``samples`` at time ``now``; ``previous``: the last
     success of each PBX before (for those that failed this time)."""
     previous = previous or {}
-    lines = [
-        f"# HELP {CHANGES} Changes the drift check found on the PBX (0: in sync), by kind.",
-        f"# TYPE {CHANGES} gauge",
-    ]
+    lines = _head(CHANGES, "Changes the drift check found on the PBX (0: in sync), by kind.")
     for sample in samples:
         if sample.ok and sample.plan is not None:
-            counts = _by_kind(sample.plan)
+            counts = Counter(change.key.kind for change in sample.plan.changes)
             for kind in KINDS:
-                lines.append(f"{CHANGES}{_labels(pbx=sample.pbx, kind=kind)} {counts.get(kind, 0)}")
-    lines += [
-        f"# HELP {SUCCESS} Whether the last drift check of the PBX succeeded (1) or failed (0).",
-        f"# TYPE {SUCCESS} gauge",
-    ]
+                lines.append(f"{CHANGES}{_labels(pbx=sample.pbx, kind=kind)} {counts[kind]}")
+    lines += _head(SUCCESS, "Whether the last drift check of the PBX succeeded (1) or failed (0).")
     lines += [f"{SUCCESS}{_labels(pbx=s.pbx)} {1 if s.ok else 0}" for s in samples]
-    lines += [
-        f"# HELP {LAST_SUCCESS} When a drift check of the PBX last succeeded (Unix time).",
-        f"# TYPE {LAST_SUCCESS} gauge",
-    ]
+    lines += _head(LAST_SUCCESS, "When a drift check of the PBX last succeeded (Unix time).")
     for sample in samples:
         when = now if sample.ok else previous.get(sample.pbx)
         if when is not None:
@@ -73,11 +65,9 @@ def drift_metrics(
     return "\n".join(lines) + "\n"
 
 
-def _by_kind(plan: Plan) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for change in plan.changes:
-        counts[change.key.kind] = counts.get(change.key.kind, 0) + 1
-    return counts
+def _head(name: str, text: str) -> list[str]:
+    """The metadata lines of a metric family (every one is a gauge)."""
+    return [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
 
 
 def _labels(**labels: str) -> str:

@@ -48,15 +48,9 @@ def _pairs(values: Mapping[str, str]) -> Options:
 
 def live_register(item: Mapping[str, object]) -> Options:
     """A register item of confd's ``/registers/iax``, normalised."""
-    values: dict[str, str] = {}
-    for key in REGISTER_FIELDS:
-        value = item.get(key)
-        if value is None:
-            continue
-        if key == "enabled":
-            values[key] = "yes" if value else "no"
-        else:
-            values[key] = str(value)
+    values = {key: str(item[key]) for key in REGISTER_FIELDS if item.get(key) is not None}
+    if "enabled" in values:
+        values["enabled"] = "yes" if item["enabled"] else "no"
     return _pairs(values)
 
 

@@ -6,7 +6,6 @@ import argparse
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from wazo_reconcile.apply import Outcome, Report, Status, apply_plan
@@ -26,13 +25,12 @@ from wazo_reconcile.commands.health import (
     add_call_guard_args,
     call_refusals,
     changed_trunks,
-    check_calls,
     duration,
-    guard_applies,
     shown_duration,
     wait_healthy,
     wait_idle,
     watched_refs,
+    with_call_guard,
 )
 from wazo_reconcile.commands.plan import (
     add_plan_output_args,
@@ -153,12 +151,9 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
             "apply on several PBXs needs --auto-approve (review their plans first: "
             "reconcile plan with the same PBXs)"
         )
-    plan_file = (
-        None
-        if args.plan is None
-        else per_pbx(args.plan, target.pbx, several=several, flag="--plan")
-    )
-    saved = read_saved_plan(plan_file) if plan_file else None
+    saved = None
+    if args.plan:
+        saved = read_saved_plan(per_pbx(args.plan, target.pbx, several=several, flag="--plan"))
     session = open_session(args, target, output)
     selection = selection_of(args)
     if saved is not None and not selection:
@@ -167,7 +162,7 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
         plan = session.compare(client, selection)
         if saved is not None:
             check_fresh(saved, plan, target=target_of(session))
-        plan, calls = _call_guard(client, plan, args)
+        plan, calls = with_call_guard(client, plan, args)
         text = render(plan, args, session)
         (output.err if args.format == "json" else output.out)(text)
         if plan.refusals and not args.force:
@@ -191,16 +186,6 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
     return _finish(report, args, session, target, health)
 
 
-def _call_guard(client: Any, plan: Plan, args: argparse.Namespace) -> tuple[Plan, CallCheck | None]:
-    """The plan with the call guard's refusals; and the check to wait on (--wait-idle)."""
-    check = check_calls(client, plan) if guard_applies(args) else None
-    if check is None or check.clear:
-        return plan, None
-    if check.error is None and args.wait_idle is not None:
-        return plan, check
-    return replace(plan, refusals=(*plan.refusals, *call_refusals(check))), None
-
-
 def _wait_idle(
     client: ConfdClient, plan: Plan, check: CallCheck, args: argparse.Namespace, output: Output
 ) -> None:
@@ -216,17 +201,10 @@ def _wait_idle(
     output.err(f"No call in progress on the trunks to delete after {check.waited:.1f}s.\n")
 
 
-@dataclass(frozen=True)
-class _Health:
-    """What --wait-healthy found: the report, or why it could not be read."""
-
-    report: HealthReport | None = None
-    error: str | None = None
-
-
 def _wait_healthy(
     client: ConfdClient, plan: Plan, report: Report, args: argparse.Namespace, output: Output
-) -> _Health | None:
+) -> HealthReport | str | None:
+    """What --wait-healthy found: the report, or why it could not be read (None: no wait)."""
     if args.wait_healthy is None or report.interrupted:
         return None
     done = changed_trunks(plan, lambda i: report.outcomes[i].status is Status.DONE)
@@ -237,9 +215,9 @@ def _wait_healthy(
     output.err(f"Waiting up to {limit} for the trunks to register: {names}\n")
     try:
         refs = watched_refs(client, done)
-        return _Health(wait_healthy(client, refs, args.wait_healthy, trunk_health.CLOCK))
+        return wait_healthy(client, refs, args.wait_healthy, trunk_health.CLOCK)
     except ApiError as exc:
-        return _Health(error=str(exc))
+        return str(exc)
 
 
 def _confirm(count: int, target: str) -> None:
@@ -259,14 +237,15 @@ def _finish(
     args: argparse.Namespace,
     session: Session,
     target: Target,
-    health: _Health | None = None,
+    health: HealthReport | str | None = None,
 ) -> Result:
+    """The report, the trunks' ``health`` (`_wait_healthy`) and the result of the apply."""
     output = session.output
     document = report_dict(report, pbx=session.pbx)
-    if health is not None and health.report is not None:
-        document["health"] = health_dict(health.report)
-    elif health is not None and health.error is not None:
-        document["health_error"] = output.shown(health.error, limit=2000)
+    if isinstance(health, HealthReport):
+        document["health"] = health_dict(health)
+    elif health is not None:
+        document["health_error"] = output.shown(health, limit=2000)
     if args.report:
         path = per_pbx(args.report, target.pbx, several=target.in_fleet, flag="--report")
         output.write_file(path, output.json_text(document))
@@ -274,7 +253,7 @@ def _finish(
         output.out(output.json_text(document))
     elif report.outcomes:
         output.out(report_text(report, shown=output.shown))
-    if health is not None and args.format != "json":
+    if isinstance(health, HealthReport) and args.format != "json":
         output.out(_health_text(health, args))
     done = len(report.of(Status.DONE))
     if report.interrupted:
@@ -282,19 +261,16 @@ def _finish(
     failed = len(report.of(Status.FAILED)) + len(report.of(Status.NOT_ATTEMPTED))
     if failed:
         return Result(ExitCode.PARTIAL, f"partial: {done} done, {failed} not", done)
-    if health is not None and health.error is not None:
-        output.err(f"error: the trunks' health could not be read: {output.shown(health.error)}\n")
+    if isinstance(health, str):
+        output.err(f"error: the trunks' health could not be read: {output.shown(health)}\n")
         return Result(ExitCode.ERROR, "applied; health not read", done)
-    if health is not None and health.report is not None and not health.report.ok:
-        count = len(health.report.unhealthy)
+    if health is not None and not health.ok:
+        count = len(health.unhealthy)
         return Result(ExitCode.UNHEALTHY, f"applied; {count} trunk(s) not healthy", done)
     return Result(ExitCode.OK, "applied" if done else "nothing to do", done)
 
 
-def _health_text(health: _Health, args: argparse.Namespace) -> str:
-    if health.report is None:
-        return ""
-    found = health.report
+def _health_text(found: HealthReport, args: argparse.Namespace) -> str:
     head = (
         f"Trunk health after {found.seconds:.1f}s "
         f"(--wait-healthy {shown_duration(args.wait_healthy)}, wazo-calld):"

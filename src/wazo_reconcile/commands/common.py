@@ -91,12 +91,10 @@ class Output:
         """Write ``text`` (masked) to ``path``; ``atomic``: through a temporary file renamed
         over it, so that a reader (node_exporter) never sees half a file."""
         target = Path(path)
-        if not atomic:
-            target.write_text(self.secrets.scrub(text), encoding="utf-8")
-            return
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        temporary.write_text(self.secrets.scrub(text), encoding="utf-8")
-        os.replace(temporary, target)
+        written = target.with_name(f".{target.name}.{os.getpid()}.tmp") if atomic else target
+        written.write_text(self.secrets.scrub(text), encoding="utf-8")
+        if atomic:
+            os.replace(written, target)
 
     def json_text(self, document: Any, *, ensure_ascii: bool = True) -> str:
         # Values are masked before JSON escapes them (the escaped forms are masked too).
@@ -224,18 +222,9 @@ class Target:
     stop: threading.Event | None = None  # set when a fleet run is interrupted
 
     @property
-    def shown(self) -> str:
-        return " + ".join(self.paths)
-
-    @property
     def in_fleet(self) -> bool:
         """One of several PBXs run at once (a fleet run sets `stop`)."""
         return self.stop is not None
-
-    def connection(self) -> ConnectionSettings:
-        if self.settings is None:
-            raise ValueError("an offline target has no connection")
-        return self.settings
 
 
 def single_target(args: argparse.Namespace, path: str | None, *, connect: bool = True) -> Target:
@@ -311,7 +300,9 @@ class Session:
 
 def open_session(args: argparse.Namespace, target: Target, output: Output) -> Session:
     """Settings, and the stack checked offline (every problem at once)."""
-    settings = target.connection()
+    settings = target.settings
+    if settings is None:
+        raise ValueError("an offline target has no connection")
     protect_logs(output.secrets, settings)
     resolver = SecretResolver(os.environ, target.variables)
     strict = getattr(args, "strict", False)
@@ -349,7 +340,7 @@ def load_checked(
     )
     stack, problems = checked_stack(paths, options, output.secrets, strict=strict)
     if error_count(problems):
-        raise ConfigError(problems_to_show(problems))
+        raise ConfigError([p for p in problems if p.severity != "info"])
     for problem in sorted(problems, key=Problem.sort_key):
         if problem.severity == "warning":
             output.err(f"{problem}\n")
@@ -377,12 +368,14 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """``rows`` as lines of left-aligned columns, two spaces apart (a table for people)."""
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    return ["  ".join(map(str.ljust, row, widths)).rstrip() for row in rows]
+
+
 def error_count(problems: Sequence[Problem]) -> int:
     return sum(1 for p in problems if p.severity == "error")
-
-
-def problems_to_show(problems: list[Problem]) -> list[Problem]:
-    return [p for p in problems if p.severity != "info"]
 
 
 def protect_logs(secrets: SecretRegistry, settings: ConnectionSettings) -> None:

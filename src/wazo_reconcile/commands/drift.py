@@ -9,6 +9,7 @@ from typing import Any
 
 from wazo_reconcile.commands import add_command
 from wazo_reconcile.commands.common import Output, Target, add_stack_args, open_session, plural
+from wazo_reconcile.commands.health import read_health, stack_refs
 from wazo_reconcile.commands.plan import add_plan_output_args, render
 from wazo_reconcile.commands.runs import Result, Run, run_targets
 from wazo_reconcile.errors import ApiError, ExitCode, ReconcileError
@@ -79,8 +80,6 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
     with session.client() as client:
         plan = session.compare(client)
         if args.health:
-            from wazo_reconcile.commands.health import read_health, stack_refs
-
             try:
                 health = read_health(
                     client, stack_refs(client, session.stack, session.settings.tenant)

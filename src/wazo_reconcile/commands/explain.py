@@ -22,7 +22,6 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from wazo_reconcile.callerid import (
@@ -192,7 +191,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     stacked = bool(args.path) or selects_pbxs(args)
     if args.offline and not stacked:
         raise UsageError("--offline reads the stack alone: give PATH (or --pbx) too")
-    if stacked and args.offline:
+    if args.offline:
         state = stack_state(args, output)
     elif stacked:
         state = desired_state(args, output)
@@ -381,10 +380,10 @@ def stack_state(args: argparse.Namespace, output: Output) -> State:
         decl.name: Route(yaml_outcall(decl), decl.tenant) for decl in stack.declarations("outcalls")
     }
     where = f"{stack.shown} alone (--offline)"
-    return State("stack", where, routes, _declared_caller(stack, args.user, stack.shown))
+    return State("stack", where, routes, _declared_caller(stack, args.user))
 
 
-def _declared_caller(stack: Stack, ref: str, path: str | Path) -> Caller:
+def _declared_caller(stack: Stack, ref: str) -> Caller:
     for decl in stack.declarations("users"):
         if decl.name == ref or ("@" in ref and decl.name.lower() == ref.lower()):
             value = data_of(decl).get("outgoing_caller_id")
@@ -394,6 +393,6 @@ def _declared_caller(stack: Stack, ref: str, path: str | Path) -> Caller:
                 notes = (f"{decl.name} declares no outgoing_caller_id: read as `default`",)
             return Caller(UserView(decl.name, value), decl.tenant, notes=notes)
     raise UsageError(
-        f"user '{ref}' is not declared in {path}; --offline knows only the stack's users "
+        f"user '{ref}' is not declared in {stack.shown}; --offline knows only the stack's users "
         "(drop --offline to read the PBX)"
     )

@@ -125,6 +125,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     resources = normalise_live(live, index)
     for item in _secret_values(live):
         output.secrets.add(item)
+    source = "an in-process sandbox (--sandbox)" if settings.sandbox else str(settings.url)
     result = export_documents(
         live,
         index,
@@ -133,7 +134,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         kinds=args.kinds or EXPORT_KINDS,
         include_secrets=args.include_secrets,
         everything=args.everything,
-        provenance=Provenance(_source(settings), _date(), f"wazo-reconcile {__version__}"),
+        provenance=Provenance(source, _date(), f"wazo-reconcile {__version__}"),
         schema_ref=args.schema_ref,
         tenant_labels=label_tenants(sorted(live.tenants), directory),
     )
@@ -141,7 +142,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
         output.stdout.write(result.stream)  # unscrubbed: the YAML holds no secret value
         output.stdout.flush()
     else:
-        _write_files(target, result)
+        target.mkdir(parents=True, exist_ok=True)
+        for name, text in result.files.items():
+            (target / name).write_text(text, encoding="utf-8")
     _report(output, result, target, include_secrets=args.include_secrets)
     return ExitCode.OK
 
@@ -185,12 +188,6 @@ def _target(output: str, *, force: bool, kinds: Collection[str]) -> Path | None:
     return directory
 
 
-def _write_files(directory: Path, result: ExportResult) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in result.files.items():
-        (directory / name).write_text(text, encoding="utf-8")
-
-
 def _report(
     output: Output, result: ExportResult, target: Path | None, *, include_secrets: bool
 ) -> None:
@@ -228,10 +225,6 @@ def _secret_values(live: LiveState) -> list[str]:
     for item in [*live.endpoints_iax, *live.transports]:
         found += [str(v) for k, v in item.get("options") or [] if is_secret_key(k)]
     return found
-
-
-def _source(settings: ConnectionSettings) -> str:
-    return "an in-process sandbox (--sandbox)" if settings.sandbox else str(settings.url)
 
 
 def _date() -> str:

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from wazo_reconcile.commands import add_command
-from wazo_reconcile.commands.common import Output
+from wazo_reconcile.commands.common import Output, columns
 from wazo_reconcile.errors import ExitCode
 from wazo_reconcile.inventory import DEFAULT_INVENTORY, Inventory, Pbx, load_inventory
 from wazo_reconcile.secrets import find_refs, scan_strings
@@ -89,7 +89,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
     if args.action == "matrix":
         if args.changed is not None:
             chosen = inventory.changed(chosen, args.changed)
-        output.out(json.dumps(matrix(chosen, args.format)) + "\n")
+        names = [pbx.name for pbx in chosen]  # GitHub's object of lists, GitLab's list of them
+        found = {"pbx": names} if args.format == "github" else [{"PBX": names}]
+        output.out(json.dumps(found) + "\n")
     elif args.action == "env":
         output.out("".join(f"{name}\n" for name in needed_variables(chosen)))
     elif args.format == "json":
@@ -97,12 +99,6 @@ def run(args: argparse.Namespace, output: Output) -> int:
     else:
         output.out(_table(chosen))
     return ExitCode.OK
-
-
-def matrix(pbxs: list[Pbx], form: str) -> Any:
-    """The CI matrix of ``pbxs``: GitHub's object of lists, or GitLab's list of them."""
-    names = [pbx.name for pbx in pbxs]
-    return {"pbx": names} if form == "github" else [{"PBX": names}]
 
 
 def needed_variables(pbxs: list[Pbx]) -> list[str]:
@@ -143,8 +139,4 @@ def _table(pbxs: list[Pbx]) -> str:
     for pbx in pbxs:
         labels = ",".join(f"{k}={v}" for k, v in pbx.labels.items()) or "-"
         rows.append((pbx.name, pbx.url, " + ".join(pbx.stacks), labels))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
-    ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(columns(rows)) + "\n"

@@ -198,19 +198,15 @@ class CallCheck:
         return not self.busy and self.error is None
 
 
-def deleted_trunks(plan: Plan) -> tuple[tuple[str, int], ...]:
-    return tuple(
+def check_calls(client: ConfdClient, plan: Plan) -> CallCheck | None:
+    """The calls in progress on the trunks the plan deletes; None when it deletes none."""
+    deleted = tuple(
         (str(change.key), int(change.before.remote["trunk_id"]))
         for change in plan.changes
         if change.key.kind == "trunks"
         and change.action is Action.DELETE
         and change.before is not None
     )
-
-
-def check_calls(client: ConfdClient, plan: Plan) -> CallCheck | None:
-    """The calls in progress on the trunks the plan deletes; None when it deletes none."""
-    deleted = deleted_trunks(plan)
     if not deleted:
         return None
     tenants = sorted({c.key.tenant for c in plan.changes if str(c.key) in dict(deleted)})
@@ -271,10 +267,14 @@ def call_refusals(check: CallCheck) -> tuple[str, ...]:
     return tuple(busy_refusal(busy) for busy in check.busy)
 
 
-def with_call_guard(client: ConfdClient, plan: Plan, args: argparse.Namespace) -> Plan:
+def with_call_guard(
+    client: ConfdClient, plan: Plan, args: argparse.Namespace
+) -> tuple[Plan, CallCheck | None]:
     """The plan, refused (exit 3) when it deletes trunks that carry calls or when wazo-calld
-    cannot tell (`plan`: the guard without waiting)."""
+    cannot tell; with ``--wait-idle`` (apply), the check to wait on instead of refusing."""
     check = check_calls(client, plan) if guard_applies(args) else None
     if check is None or check.clear:
-        return plan
-    return replace(plan, refusals=(*plan.refusals, *call_refusals(check)))
+        return plan, None
+    if check.error is None and getattr(args, "wait_idle", None) is not None:
+        return plan, check
+    return replace(plan, refusals=(*plan.refusals, *call_refusals(check))), None

@@ -171,7 +171,7 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
     session = open_session(args, target, output)
     selection = selection_of(args)
     with session.client() as client:
-        plan = with_call_guard(client, session.compare(client, selection), args)
+        plan, _ = with_call_guard(client, session.compare(client, selection), args)
     session.output.out(render(plan, args, session))
     if out:
         stacks = [Path(p) for p in target.paths]
@@ -185,9 +185,8 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
         raise UnsafePlanError(refusal_message(plan.refusals))
     changes = len(plan.changes)
     outcome = "no changes" if plan.is_empty else f"{plural(changes, 'change')} pending"
-    if args.detailed_exitcode and not plan.is_empty:
-        return Result(ExitCode.CHANGES, outcome, changes, plan=plan)
-    return Result(ExitCode.OK, outcome, changes, plan=plan)
+    code = ExitCode.CHANGES if args.detailed_exitcode and not plan.is_empty else ExitCode.OK
+    return Result(code, outcome, changes, plan=plan)
 
 
 def refusal_message(refusals: tuple[str, ...]) -> str:

@@ -27,6 +27,7 @@ from wazo_reconcile.commands.common import (
     SECTION,
     Output,
     Target,
+    columns,
     error_count,
     plural,
     report_error,
@@ -266,7 +267,8 @@ def _run_one(
     connect: bool,
 ) -> Run:
     """One PBX's run, written into a section of its own; failures are its result."""
-    section = Output(secrets=SecretRegistry(), stdout=io.StringIO(), stderr=io.StringIO())
+    out, err = io.StringIO(), io.StringIO()
+    section = Output(secrets=SecretRegistry(), stdout=out, stderr=err)
     token = SECTION.set(section)
     try:
         if stop.is_set():
@@ -280,12 +282,7 @@ def _run_one(
         SECTION.reset(token)
     for value in section.secrets.values():  # the program's output knows them too
         main.secrets.add(value)
-    out, err = _text(section.stdout), _text(section.stderr)
-    return Run(pbx.name, result, out, err, url=pbx.url)
-
-
-def _text(stream: Any) -> str:
-    return stream.getvalue() if isinstance(stream, io.StringIO) else ""
+    return Run(pbx.name, result, out.getvalue(), err.getvalue(), url=pbx.url)
 
 
 def _failure(exc: BaseException, section: Output) -> str:
@@ -328,10 +325,8 @@ def summary_text(runs: Sequence[Run], *, command: str, code: int, markdown: bool
         lines.append("|---|---:|---|---|---:|")
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
         return "\n".join(lines) + "\n"
-    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
     lines = [f"Summary of {title} (the most severe)"]
-    for row in (tuple(h.upper() for h in head), *rows):
-        lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    lines += ["  " + line for line in columns([tuple(h.upper() for h in head), *rows])]
     return "\n".join(lines) + "\n"
 
 

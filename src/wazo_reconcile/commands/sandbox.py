@@ -134,10 +134,6 @@ def _faults(args: argparse.Namespace) -> FaultConfig:
     return FaultConfig(seed=args.fault_seed, latency=args.latency_ms / 1000, rules=rules)
 
 
-def _costs(args: argparse.Namespace) -> str:
-    return "none" if args.costs == "none" else f"{args.costs} at scale {args.cost_scale:g}"
-
-
 def run(args: argparse.Namespace, output: Output) -> int:
     if not (math.isfinite(args.cost_scale) and args.cost_scale >= 0):
         raise UsageError("--cost-scale must be a number >= 0")
@@ -154,6 +150,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         server = SandboxServer(sandbox, args.host, args.port)
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    costs = "none" if args.costs == "none" else f"{args.costs} at scale {args.cost_scale:g}"
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
@@ -163,7 +160,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
             output.out(server.base_url + "\n")
             output.err(
                 f"sandbox: profile {args.seed_profile}, master tenant {sandbox.master_tenant}, "
-                f"costs {_costs(args)}; stop with Ctrl-C\n"
+                f"costs {costs}; stop with Ctrl-C\n"
             )
             while not stop.wait(0.5):  # a timeout keeps the main thread responsive to signals
                 pass

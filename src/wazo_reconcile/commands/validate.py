@@ -114,11 +114,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
         return code
     if not args.paths:
         raise UsageError("give the stack PATHs (or, with an inventory, --pbx NAME or --all)")
-    variables = variables_of(args)
+    options = _options(args, variables_of(args))
     results = [
-        validate_path(
-            path, options=_options(args, variables), strict=args.strict, secrets=output.secrets
-        )
+        validate_path(path, options=options, strict=args.strict, secrets=output.secrets)
         for path in args.paths
     ]
     _print(results, args, output)
@@ -131,7 +129,7 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
     result = validate_path(
         target.paths, options=options, strict=args.strict, secrets=output.secrets
     )
-    result.path = f"{target.pbx}: {target.shown}"
+    result.path = f"{target.pbx}: {' + '.join(target.paths)}"
     _print([result], args, output, pbx=target.pbx)
     errors, warnings = result.count("error"), result.count("warning")
     outcome = "valid" if result.valid else f"invalid: {plural(errors, 'error')}"

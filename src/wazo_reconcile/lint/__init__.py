@@ -4,8 +4,7 @@ Each check is a small function ``check_*(ctx) -> Iterable[Problem]``. Two kinds:
 
 - document checks (:data:`DOCUMENT_CHECKS`, over a `DocumentContext`) look at the
   declarations of one document: option keys and values, names, patterns, caller IDs, secrets.
-  They are the bulk of the work; :func:`analyse_document` runs them (with the schema) on one
-  document;
+  They are the bulk of the work, run (after the schema) on each document;
 - stack checks (:data:`STACK_CHECKS`, over a `StackContext`) relate declarations to each
   other: references, cycles, namespaces, duplicate patterns, policy.
 
@@ -25,20 +24,14 @@ or when the policy prunes their kind (then apply would delete them): errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from wazo_reconcile.errors import Problem
 from wazo_reconcile.lint.context import (
-    ERROR,
-    INFO,
-    WARNING,
     DocumentContext,
     LintOptions,
-    Option,
     StackContext,
     data_of,
     options_of,
-    trunk_type,
 )
 from wazo_reconcile.lint.live import check_live
 from wazo_reconcile.lint.names import check_names, check_namespace
@@ -57,7 +50,6 @@ from wazo_reconcile.lint.outcalls import (
     check_outcalls,
     check_pattern_uniqueness,
     yaml_outcall,
-    yaml_pattern,
 )
 from wazo_reconcile.lint.references import (
     check_global_inheritance,
@@ -68,28 +60,10 @@ from wazo_reconcile.lint.references import (
 from wazo_reconcile.lint.secrets import check_secret_references
 from wazo_reconcile.schema import validate_document
 from wazo_reconcile.secrets import SecretRegistry
-from wazo_reconcile.stack import Document, Stack
+from wazo_reconcile.stack import Stack
 
-__all__ = [
-    "DOCUMENT_CHECKS",
-    "ERROR",
-    "INFO",
-    "STACK_CHECKS",
-    "WARNING",
-    "DocumentContext",
-    "DocumentReport",
-    "LintOptions",
-    "Option",
-    "StackContext",
-    "analyse_document",
-    "check_live",
-    "check_stack",
-    "data_of",
-    "options_of",
-    "trunk_type",
-    "yaml_outcall",
-    "yaml_pattern",
-]
+# What the rest of the program uses.
+__all__ = ["LintOptions", "check_live", "check_stack", "data_of", "options_of", "yaml_outcall"]
 
 DocumentCheck = Callable[[DocumentContext], Iterable[Problem]]
 StackCheck = Callable[[StackContext], Iterable[Problem]]
@@ -119,42 +93,29 @@ STACK_CHECKS: tuple[StackCheck, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class DocumentReport:
-    """Schema and document-check problems of one document."""
-
-    problems: tuple[Problem, ...]
-    invalid: frozenset[tuple[str, str]]  # (kind, name) of declarations with schema problems
-    secrets: tuple[str, ...]  # secret values met, for scrubbing output
-
-
-def analyse_document(document: Document, options: LintOptions | None = None) -> DocumentReport:
-    """The schema, then the document checks on the declarations that passed it."""
-    found = validate_document(document)
-    invalid = frozenset(
-        (str(path[0]), path[1]) for path, _ in found if len(path) >= 2 and isinstance(path[1], str)
-    )
-    ctx = DocumentContext(document, options, invalid)
-    problems = [problem for _, problem in found]
-    problems += [problem for check in DOCUMENT_CHECKS for problem in check(ctx)]
-    return DocumentReport(tuple(problems), invalid, tuple(ctx.secrets))
-
-
 def check_stack(
     stack: Stack, *, options: LintOptions | None = None, secrets: SecretRegistry | None = None
 ) -> list[Problem]:
     """Every schema and lint problem of a stack; secret values met go into ``secrets``.
 
-    Stack checks need every file: they are skipped when one could not be read.
+    Each document gets the schema, then the document checks on the declarations that passed
+    it. Stack checks need every file: they are skipped when one could not be read.
     """
     problems: list[Problem] = []
     invalid: set[tuple[int, str, str]] = set()
     for document in stack.documents:
-        report = analyse_document(document, options)
-        problems += report.problems
-        invalid |= {(document.ordinal, kind, name) for kind, name in report.invalid}
+        found = validate_document(document)
+        failed = frozenset(  # (kind, name) of declarations with schema problems
+            (str(path[0]), path[1])
+            for path, _ in found
+            if len(path) >= 2 and isinstance(path[1], str)
+        )
+        checked = DocumentContext(document, options, failed)
+        problems += [problem for _, problem in found]
+        problems += [problem for check in DOCUMENT_CHECKS for problem in check(checked)]
+        invalid |= {(document.ordinal, kind, name) for kind, name in failed}
         if secrets is not None:
-            for value in report.secrets:
+            for value in checked.secrets:
                 secrets.add(value)
     if stack.readable:
         ctx = StackContext(stack, options, frozenset(invalid))

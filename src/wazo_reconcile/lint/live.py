@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from wazo_reconcile.errors import Location, Problem
+from wazo_reconcile.errors import Problem
 from wazo_reconcile.lint.context import (
     LintOptions,
     StackContext,
@@ -38,6 +38,7 @@ def check_live(
     do not show (a phone line's endpoint) and what holds them. ``env``: for the secret
     references of option values."""
     origins = {d.location: d for d in stack.all_declarations()}
+    declared = [(want, origins[want.origin]) for want in desired if want.origin in origins]
     by_identity = {r.identity: r for r in live_resources}
     sip_names = dict(names_taken or {})
     sip_names |= {
@@ -46,15 +47,12 @@ def check_live(
         if _sip_named(r) and r.key.name not in DEFAULT_TEMPLATES
     }
     problems: list[Problem] = []
-    for want in desired:
-        decl = origins.get(want.origin) if want.origin else None
-        if decl is None:
-            continue
+    for want, decl in declared:
         have = by_identity.get(want.identity)
         message = _live_problem(want, have, pjsip_readable, sip_names, stack.tenant_shown)
         if message:
             problems.append(Problem(decl.location, format_path(decl.path), message))
-    problems += _one_declaration_each(desired, origins)
+    problems += _one_declaration_each(declared)
     if pjsip_doc:
         options = LintOptions(pjsip_doc=PjsipDoc.from_confd(pjsip_doc), env=env)
         problems += _against_this_pbx(StackContext(stack, options))
@@ -91,18 +89,13 @@ def _sip_named(resource: Resource) -> bool:
     return kind in ("transports", "sip_templates") or (kind == "trunks" and resource.type == "sip")
 
 
-def _one_declaration_each(
-    desired: Sequence[Resource], origins: Mapping[Location, Declaration]
-) -> list[Problem]:
+def _one_declaration_each(declared: Sequence[tuple[Resource, Declaration]]) -> list[Problem]:
     """Two declarations of one PBX object (a user by username and by email, a default
     template by its name and by its live name…) would each enforce their own values: the
     object would flip at every apply and never converge."""
     first: dict[tuple[str, ...], Declaration] = {}
     problems = []
-    for want in desired:
-        decl = origins.get(want.origin) if want.origin else None
-        if decl is None:
-            continue
+    for want, decl in declared:
         other = first.setdefault(want.identity, decl)
         if other is not decl:
             message = (

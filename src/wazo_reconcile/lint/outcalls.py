@@ -44,7 +44,16 @@ def check_pattern_uniqueness(ctx: StackContext) -> Iterator[Problem]:
     used: dict[tuple[str | None, str, str], tuple[Declaration, int]] = {}
     for decl in ctx.declarations("outcalls"):
         for index, pattern in enumerate(data_of(decl).get("patterns") or []):
-            yield from _pattern_unique(ctx, decl, index, pattern, used)
+            context = pattern.get("context")
+            key = (decl.tenant, str(context or ""), option_text(pattern["exten"]))
+            other, other_index = used.setdefault(key, (decl, index))
+            if (other, other_index) != (decl, index):
+                where = f"context '{context}'" if context else "the tenant's outcall context"
+                message = (
+                    f"extension '{key[2]}' in {where} is already a pattern of outcall "
+                    f"'{other.name}' at {other.locate('patterns', other_index)}; confd allows one"
+                )
+                yield ctx.problem(decl, ("patterns", index, "exten"), message)
 
 
 def _pattern(
@@ -54,7 +63,7 @@ def _pattern(
     exten = option_text(pattern["exten"])
     if not exten:
         yield ctx.problem(decl, (*path, "exten"), "an extension pattern must not be empty")
-    elif len(exten) > 40 or not EXTEN.fullmatch(exten):
+    elif not _checkable_exten(exten):
         message = (
             f"invalid outcall extension '{exten}': at most 40 characters, an optional _ and +, "
             "then digits, * #, X Z N, [ ] . ! and -"
@@ -77,26 +86,6 @@ def _prefix(
             "or only digits, # and *"
         )
         yield ctx.problem(decl, path, message)
-
-
-def _pattern_unique(
-    ctx: StackContext,
-    decl: Declaration,
-    index: int,
-    pattern: dict[str, Any],
-    used: dict[tuple[str | None, str, str], tuple[Declaration, int]],
-) -> Iterator[Problem]:
-    context = pattern.get("context")
-    key = (decl.tenant, str(context or ""), option_text(pattern["exten"]))
-    first = used.setdefault(key, (decl, index))
-    if first != (decl, index):
-        other, other_index = first
-        where = f"context '{context}'" if context else "the tenant's outcall context"
-        message = (
-            f"extension '{key[2]}' in {where} is already a pattern of outcall '{other.name}' "
-            f"at {other.locate('patterns', other_index)}; confd allows one"
-        )
-        yield ctx.problem(decl, ("patterns", index, "exten"), message)
 
 
 # ------------------------------------------------------------------------------ caller IDs

@@ -121,7 +121,10 @@ def _same_tenant(a: str | None, b: str | None) -> bool:
 
 def check_template_cycles(ctx: StackContext) -> Iterator[Problem]:
     """Template inheritance must not loop (confd refuses it)."""
-    graph = _template_graph(ctx)
+    graph = {
+        _node(d.name, d.tenant): [_node(n, d.tenant) for n in data_of(d).get("templates") or []]
+        for d in ctx.declarations("sip_templates")
+    }
     reported: set[frozenset[str]] = set()
     for decl in ctx.declarations("sip_templates"):
         cycle = _cycle_from(graph, _node(decl.name, decl.tenant))
@@ -137,13 +140,6 @@ def check_template_cycles(ctx: StackContext) -> Iterator[Problem]:
 
 def _node(name: str, tenant: str | None) -> str:
     return f"global@{tenant or ''}" if name == "global" else name
-
-
-def _template_graph(ctx: StackContext) -> dict[str, list[str]]:
-    return {
-        _node(d.name, d.tenant): [_node(n, d.tenant) for n in data_of(d).get("templates") or []]
-        for d in ctx.declarations("sip_templates")
-    }
 
 
 def _cycle_from(graph: Mapping[str, list[str]], start: str) -> list[str]:
