@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from operator import methodcaller
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import Schema, ValidationError, fields
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
@@ -46,6 +46,7 @@ class Kind:
     where: Callable[[Record], bool] = field(default=_everything)
     # extra columns computed from other tables, for search/filter/order (not stored)
     derive: Callable[[Store, Record], dict[str, object]] | None = None
+    unique: tuple[str, ...] = ()  # columns unique instance-wide (id-keyed kinds only)
 
     def find(self, call: Call, value: Key, tenants: list[str] | None = None) -> Record | None:
         row = call.store.table(self.table).get(value)
@@ -99,6 +100,25 @@ class Kind:
         """confd's answer to a creation: 201, the row, its URL in ``Location``."""
         location = call.href(self.path, row[self.key])
         return Response.json(201, self.dump(call, row), {"Location": location})
+
+    def load(self, call: Call, schema: Schema, row: Record | None = None) -> dict[str, Any]:
+        """The body of a creation (``row`` None) or of ``row``'s partial update, loaded, then
+        each ``unique`` column checked as confd's ``UniqueField``/``UniqueFieldChanged`` do:
+        400 ``<resource> already exists``."""
+        form = call.load(schema, partial=row is not None)
+        for column in self.unique:
+            self._check_unique(call, column, form.get(column), None if row is None else row["id"])
+        return form
+
+    def _check_unique(self, call: Call, column: str, value: object, exclude: Key | None) -> None:
+        if value is None:
+            return
+        rows = call.store.table(self.table).values()
+        if value not in map(methodcaller("get", column), rows):  # in C, before the details
+            return
+        for row in rows:
+            if row.get(column) == value and row["id"] != exclude:
+                raise problems.resource_exists(self.resource, **{column: value})
 
     def insert(self, call: Call, row: Record) -> Response:
         """Store a new row and answer its creation."""
@@ -212,24 +232,3 @@ def same_tenant(**tenants: str) -> None:
         raise problems.different_tenants(
             **{f"{name}_tenant_uuid": uuid for name, uuid in tenants.items()}
         )
-
-
-def unique(
-    call: Call,
-    table: str,
-    resource: str,
-    field_name: str,
-    value: object,
-    *,
-    exclude: Key | None = None,
-) -> None:
-    """confd's ``UniqueField``/``UniqueFieldChanged`` on an id-keyed table (``exclude``: the id
-    being edited): 400 ``<resource> already exists``."""
-    if value is None:
-        return
-    rows = call.store.table(table).values()
-    if value not in map(methodcaller("get", field_name), rows):  # in C, before the details
-        return
-    for row in rows:
-        if row.get(field_name) == value and row["id"] != exclude:
-            raise problems.resource_exists(resource, **{field_name: value})

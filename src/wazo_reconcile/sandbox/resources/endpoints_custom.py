@@ -17,7 +17,6 @@ from wazo_reconcile.sandbox.resources.common import (
     delete_endpoint,
     no_content,
     trunk_ref,
-    unique,
 )
 from wazo_reconcile.sandbox.resources.endpoints_iax import sync_trunk_context
 from wazo_reconcile.sandbox.store import Record
@@ -50,12 +49,12 @@ CUSTOM = Kind(
     path="endpoints/custom",
     dump=_dump,
     search=SearchConfig.of("id", "interface", "context", default_sort="interface"),
+    unique=("interface",),
 )
 
 
 def create(call: Call) -> Response:
-    form = call.load(SCHEMA)
-    unique(call, "custom", "CustomEndpoint", "interface", form["interface"])
+    form = CUSTOM.load(call, SCHEMA)
     row = {
         "id": call.store.next_id("custom"),
         "tenant_uuid": call.tenant_uuid,
@@ -68,8 +67,7 @@ def create(call: Call) -> Response:
 
 def update(call: Call) -> Response:
     row = CUSTOM.get(call, call.params["id"])
-    form = call.load(SCHEMA, partial=True)
-    unique(call, "custom", "CustomEndpoint", "interface", form.get("interface"), exclude=row["id"])
+    form = CUSTOM.load(call, SCHEMA, row)
     if "interface_suffix" in form:
         form["interface_suffix"] = form["interface_suffix"] or ""
     row.update(form)

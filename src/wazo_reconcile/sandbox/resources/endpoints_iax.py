@@ -23,7 +23,6 @@ from wazo_reconcile.sandbox.resources.common import (
     delete_endpoint,
     no_content,
     trunk_ref,
-    unique,
 )
 from wazo_reconcile.sandbox.store import Record
 
@@ -190,12 +189,12 @@ IAX = Kind(
     path="endpoints/iax",
     dump=_dump,
     search=SearchConfig.of("name", "type", "host", default_sort="name"),
+    unique=("name",),
 )
 
 
 def create(call: Call) -> Response:
-    form = call.load(SCHEMA)
-    unique(call, "iax", "IAXEndpoint", "name", form.get("name"))
+    form = IAX.load(call, SCHEMA)
     row: Record = {
         "id": 0,
         "tenant_uuid": call.tenant_uuid,
@@ -212,8 +211,7 @@ def create(call: Call) -> Response:
 
 def update(call: Call) -> Response:
     row = IAX.get(call, call.params["id"])
-    form = call.load(SCHEMA, partial=True)
-    unique(call, "iax", "IAXEndpoint", "name", form.get("name"), exclude=row["id"])
+    form = IAX.load(call, SCHEMA, row)
     if "options" in form:
         _set_options(row, form.pop("options"))
     row.update(form)

@@ -22,7 +22,6 @@ from wazo_reconcile.sandbox.resources.common import (
     crud_routes,
     no_content,
     same_tenant,
-    unique,
 )
 from wazo_reconcile.sandbox.resources.contexts import EXTENSIONS, bound_elsewhere
 from wazo_reconcile.sandbox.resources.trunks import (
@@ -112,12 +111,12 @@ OUTCALLS = Kind(
         "preprocess_subroutine",
         default_sort="id",
     ),
+    unique=("name",),
 )
 
 
 def create(call: Call) -> Response:
-    form = call.load(SCHEMA)
-    unique(call, "outcalls", "Outcall", "name", form["name"])
+    form = OUTCALLS.load(call, SCHEMA)
     row: Record = {
         "id": call.store.next_id("outcalls"),
         "tenant_uuid": call.tenant_uuid,
@@ -131,8 +130,7 @@ def create(call: Call) -> Response:
 
 def update(call: Call) -> Response:
     row = OUTCALLS.get(call, call.params["id"])
-    form = call.load(SCHEMA, partial=True)
-    unique(call, "outcalls", "Outcall", "name", form.get("name"), exclude=row["id"])
+    form = OUTCALLS.load(call, SCHEMA, row)
     if "ring_time" in form:
         form["ring_time"] = form["ring_time"] or 0
     row.update(form)

@@ -7,7 +7,6 @@ groups, ...) are always empty in the sandbox.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +18,7 @@ from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
-from wazo_reconcile.sandbox.resources.common import Kind, no_content, unique
+from wazo_reconcile.sandbox.resources.common import Kind, no_content
 from wazo_reconcile.sandbox.resources.endpoints_sip import TEMPLATE_POINTERS
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.store import Key, Record, Store
@@ -214,6 +213,7 @@ USERS = Kind(
         integers=frozenset({"id", "subscription_type"}),
     ),
     derive=_derived,
+    unique=("email", "username"),
 )
 
 
@@ -229,14 +229,8 @@ def get_user(call: Call, key: Key) -> Record:
     return row
 
 
-def _check_unique(call: Call, form: Mapping[str, object], own_id: int | None) -> None:
-    for field in ("email", "username"):
-        unique(call, "users", "User", field, form.get(field), exclude=own_id)
-
-
 def create_user(call: Call) -> Response:
-    form = call.load(SCHEMA)
-    _check_unique(call, form, None)
+    form = USERS.load(call, SCHEMA)
     row = new_user(call.store, call.tenant_uuid, call.now, **form)
     return USERS.created(call, row)
 
@@ -247,8 +241,7 @@ def read_user(call: Call) -> Response:
 
 def update_user(call: Call) -> Response:
     row = get_user(call, call.params["user_id"])
-    form = call.load(SCHEMA, partial=True)
-    _check_unique(call, form, row["id"])
+    form = USERS.load(call, SCHEMA, row)
     _deprecated_record_flag(form)
     row.update(form)
     return no_content()
