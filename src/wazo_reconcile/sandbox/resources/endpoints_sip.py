@@ -9,6 +9,7 @@ template and the tenant's pointer to it is nulled.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -87,9 +88,6 @@ def new_sip_record(store: Store, tenant_uuid: str, *, template: bool, **values: 
     return row
 
 
-_SEARCH = SearchConfig.of("name", "label", "asterisk_id", default_sort="label")
-
-
 def _dump(call: Call, row: Record, *, merged: bool = False) -> dict[str, object]:
     table = call.store.table("sip")
     out: dict[str, object] = {
@@ -135,16 +133,13 @@ ENDPOINTS = Kind(
     key="uuid",
     path="endpoints/sip",
     dump=_dump,
-    search=_SEARCH,
+    search=SearchConfig.of("name", "label", "asterisk_id", default_sort="label"),
     where=lambda r: not r["template"],
 )
-TEMPLATES = Kind(
-    table="sip",
+TEMPLATES = replace(
+    ENDPOINTS,
     resource="SIPEndpointTemplate",
-    key="uuid",
     path="endpoints/sip/templates",
-    dump=_dump,
-    search=_SEARCH,
     where=lambda r: bool(r["template"]),
 )
 
@@ -159,7 +154,9 @@ def _resolve_templates(call: Call, refs: list[dict[str, UUID]], tenants: list[st
     return uuids
 
 
-def _resolve_transport(call: Call, ref: dict[str, UUID]) -> str:
+def _resolve_transport(call: Call, ref: dict[str, UUID] | None) -> str | None:
+    if not ref:
+        return None
     if str(ref["uuid"]) not in call.store.table("transports"):
         raise problems.param_not_found("transport", "SIPTransport", uuid=ref["uuid"])
     return str(ref["uuid"])
@@ -202,8 +199,7 @@ def _check_cycles(call: Call, row: Record, templates: list[str]) -> None:
 def _create(kind: Kind, call: Call) -> Response:
     form = call.load(SIP_SCHEMA)
     form["templates"] = _resolve_templates(call, form["templates"], [call.tenant_uuid])
-    if form.get("transport"):
-        form["transport_uuid"] = _resolve_transport(call, form["transport"])
+    form["transport_uuid"] = _resolve_transport(call, form.get("transport"))
     check_name_free(call, form.get("name"), None, _NAME_CHECKS)
     _check_options(form)
     row = new_sip_record(call.store, call.tenant_uuid, template=kind is TEMPLATES, **form)
@@ -216,10 +212,8 @@ def _update(kind: Kind, call: Call) -> Response:
     form = call.load(SIP_SCHEMA, partial=True)
     if form.get("templates"):
         form["templates"] = _resolve_templates(call, form["templates"], call.visible_tenants())
-    if form.get("transport"):
+    if "transport" in form:
         form["transport_uuid"] = _resolve_transport(call, form["transport"])
-    elif "transport" in form:
-        form["transport_uuid"] = None
     _check_cycles(call, row, current(form, row, "templates"))
     check_name_free(call, current(form, row, "name"), row["uuid"], _NAME_CHECKS)
     _check_options(form)
