@@ -40,7 +40,7 @@ _DIGITS = (Predicate("isdigit"), Length(max=16))
 
 class _RangeSchema(BaseSchema):
     start = fields.String(validate=_DIGITS, required=True)
-    end = fields.String(validate=_DIGITS)
+    end = fields.String(validate=_DIGITS, load_default=None, allow_none=False)
 
     @validates_schema
     def check_range(self, data: dict[str, str], **kwargs: object) -> None:
@@ -53,7 +53,7 @@ class _RangeSchema(BaseSchema):
 
 
 class _IncallRangeSchema(_RangeSchema):
-    did_length = fields.Integer(validate=Range(min=0))
+    did_length = fields.Integer(validate=Range(min=0), load_default=0)
 
 
 class _ContextSchema(BaseSchema):
@@ -92,7 +92,7 @@ def new_context(store: Store, tenant_uuid: str, **values: Any) -> Record:
         "name": values.get("name") or f"ctx-{slug}-{kind}-{uuid}",
         "label": values["label"],
         "type": kind,
-        **{k: _ranges(values.get(k) or [], k) for k in (*RANGE_KINDS, "incall_ranges")},
+        **{k: [dict(r) for r in values.get(k) or []] for k in (*RANGE_KINDS, "incall_ranges")},
         "description": values.get("description"),
         "tenant_uuid": tenant_uuid,
         "enabled": values.get("enabled", True),
@@ -101,16 +101,6 @@ def new_context(store: Store, tenant_uuid: str, **values: Any) -> Record:
     store.bump_sequence("contexts", row["id"])
     store.table("contexts")[row["id"]] = row
     return row
-
-
-def _ranges(items: list[dict[str, object]], kind: str) -> list[dict[str, object]]:
-    out = []
-    for item in items:
-        entry = {"start": item["start"], "end": item.get("end")}
-        if kind == "incall_ranges":
-            entry["did_length"] = item.get("did_length") or 0
-        out.append(entry)
-    return out
 
 
 def _dump_context(call: Call, row: Record) -> dict[str, object]:
@@ -148,11 +138,7 @@ def create_context(call: Call) -> Response:
 
 def update_context(call: Call) -> Response:
     row = CONTEXTS.get(call, call.params["id"])
-    form = call.load(CONTEXT_SCHEMA, partial=True)
-    for key in (*RANGE_KINDS, "incall_ranges"):
-        if key in form:
-            form[key] = _ranges(form[key] or [], key)
-    row.update(form)
+    row.update(call.load(CONTEXT_SCHEMA, partial=True))
     return no_content()
 
 
