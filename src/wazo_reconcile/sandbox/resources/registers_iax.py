@@ -18,14 +18,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import fields
+from marshmallow import ValidationError, fields, validates_schema
 from marshmallow.validate import Range, Regexp
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
-from wazo_reconcile.sandbox.mallow import StrictBoolean, load, schema
+from wazo_reconcile.sandbox.mallow import BaseSchema, StrictBoolean, load, schema
 from wazo_reconcile.sandbox.resources.common import Kind, crud_routes, no_content, trunk_ref
 from wazo_reconcile.sandbox.resources.trunks import TRUNKS
 from wazo_reconcile.sandbox.routing import Route
@@ -38,18 +38,6 @@ SEEDED_GENERAL_ROWS = 51
 TRUNK_COLUMN = "register_iax_id"  # the trunk's link to its register
 MAX_LINE = 255
 
-
-SCHEMA = schema(
-    {
-        "auth_username": fields.String(validate=Regexp(r"^[^:/ ]*$"), allow_none=True),
-        "auth_password": fields.String(validate=Regexp(r"^[^:/ ]*$"), allow_none=True),
-        "remote_host": fields.String(validate=Regexp(r"^[^:/? ]*$"), required=True),
-        "remote_port": fields.Integer(validate=Range(min=0, max=65535), allow_none=True),
-        "callback_extension": fields.String(validate=Regexp(r"^[^? ]*$"), allow_none=True),
-        "callback_context": fields.String(allow_none=True),
-        "enabled": StrictBoolean(load_default=True),
-    }
-)
 
 # The line's grammar, as confd parses it back: every part but the host is optional.
 _LINE = re.compile(
@@ -78,26 +66,36 @@ def parse_line(line: str) -> dict[str, Any]:
     return parts
 
 
-def _cross_checks(form: dict[str, Any]) -> None:
-    """confd's schema-level rules, each reported under its field (the length under
-    ``_schema``); they apply to the request body as sent, and only once its fields are valid."""
-    errors: dict[str, list[str]] = {}
-    for field, needed in (
-        ("auth_username", "auth_password"),
-        ("callback_context", "callback_extension"),
-    ):
-        if form.get(field) and not form.get(needed):
-            errors[field] = [f'Cannot set field "{field}" if the field "{needed}" is not set']
-    if len(register_line(form)) > MAX_LINE:
-        errors["_schema"] = [f"The sum of all fields is longer than maximum length {MAX_LINE}"]
-    if errors:
-        raise problems.schema_errors(errors)
+class _RegisterSchema(BaseSchema):
+    @validates_schema
+    def cross_checks(self, form: dict[str, Any], **kwargs: object) -> None:
+        """confd's schema-level rules, each reported under its field (the length under
+        ``_schema``); they apply to the body as sent, and only once its fields are valid."""
+        errors: dict[str, list[str]] = {}
+        for field, needed in (
+            ("auth_username", "auth_password"),
+            ("callback_context", "callback_extension"),
+        ):
+            if form.get(field) and not form.get(needed):
+                errors[field] = [f'Cannot set field "{field}" if the field "{needed}" is not set']
+        if len(register_line(form)) > MAX_LINE:
+            errors["_schema"] = [f"The sum of all fields is longer than maximum length {MAX_LINE}"]
+        if errors:
+            raise ValidationError(errors)
 
 
-def _load(data: Any, *, partial: bool) -> dict[str, Any]:
-    form = load(SCHEMA, data, partial=partial)
-    _cross_checks(form)
-    return form
+SCHEMA = schema(
+    {
+        "auth_username": fields.String(validate=Regexp(r"^[^:/ ]*$"), allow_none=True),
+        "auth_password": fields.String(validate=Regexp(r"^[^:/ ]*$"), allow_none=True),
+        "remote_host": fields.String(validate=Regexp(r"^[^:/? ]*$"), required=True),
+        "remote_port": fields.Integer(validate=Range(min=0, max=65535), allow_none=True),
+        "callback_extension": fields.String(validate=Regexp(r"^[^? ]*$"), allow_none=True),
+        "callback_context": fields.String(allow_none=True),
+        "enabled": StrictBoolean(load_default=True),
+    },
+    base=_RegisterSchema,
+)
 
 
 def _dump(call: Call, row: Record) -> dict[str, Any]:
@@ -121,7 +119,7 @@ REGISTERS = Kind(
 
 
 def create(call: Call) -> Response:
-    form = _load(call.json(), partial=False)
+    form = call.load(SCHEMA)
     store = call.store
     store.bump_sequence(SEQUENCE, SEEDED_GENERAL_ROWS)
     row: Record = {
@@ -134,9 +132,9 @@ def create(call: Call) -> Response:
 
 def update(call: Call) -> Response:
     row = REGISTERS.get(call, call.params["id"])
-    form = _load(call.json(), partial=True)
+    form = call.load(SCHEMA, partial=True)
     merged = {**parse_line(row["var_val"]), "enabled": row["enabled"], **form}
-    merged = _load(merged, partial=False)  # confd loads the merged register again
+    merged = load(SCHEMA, merged)  # confd loads the merged register again
     row["var_val"], row["enabled"] = register_line(merged), merged["enabled"]
     return no_content()
 
