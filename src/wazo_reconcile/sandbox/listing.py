@@ -15,7 +15,6 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 
 from wazo_reconcile.sandbox import problems
 from wazo_reconcile.sandbox.mallow import (
@@ -38,7 +37,7 @@ LIST_SCHEMA = schema(
 )
 
 
-SortKey = tuple[int, int, str]  # numbers (and booleans) before text, as each sorts
+SortKey = tuple[int, int, str]
 
 
 @dataclass(frozen=True)
@@ -150,10 +149,10 @@ def _matches_search(row: Record, config: SearchConfig, term: str) -> bool:
 
 
 def _matches_filters(row: Record, config: SearchConfig, filters: Mapping[str, str]) -> bool:
-    for name, wanted in filters.items():
-        if not _equals(config.value(row, name), wanted, integer=name in config.integers):
-            return False
-    return True
+    return all(
+        _equals(config.value(row, name), wanted, integer=name in config.integers)
+        for name, wanted in filters.items()
+    )
 
 
 def _equals(value: object, wanted: str, *, integer: bool) -> bool:
@@ -172,21 +171,15 @@ def _sorted(rows: list[Record], config: SearchConfig, params: ListParams) -> lis
     if order not in config.columns:
         raise problems.input_error(f"order: column '{order}' was not found")
     column = config.columns[order]
-    present: list[tuple[SortKey, Record]] = []
-    nulls: list[Record] = []
-    for row in rows:
-        value = row.get(column)
-        if value is None:
-            nulls.append(row)
-        else:
-            present.append((_sort_key(value), row))
     reverse = params.direction == "desc"
-    present.sort(key=itemgetter(0), reverse=reverse)
-    ordered = [row for _key, row in present]
-    return nulls + ordered if reverse else ordered + nulls
+    return sorted(rows, key=lambda row: _sort_key(row.get(column)), reverse=reverse)
 
 
 def _sort_key(value: object) -> SortKey:
+    """Numbers (and booleans) before text, then NULLs: last when ascending and first when
+    descending, as PostgreSQL sorts them (a stable sort keeps equal rows in table order)."""
+    if value is None:
+        return (2, 0, "")
     if isinstance(value, bool | int):
         return (0, int(value), "")
     return (1, 0, str(value))
