@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from wazo_reconcile.sandbox import problems
@@ -201,35 +202,34 @@ class Sandbox:
             return Outcome(None)
         return Outcome(response, delay=fault.delay)
 
-    def _match(self, request: Request) -> tuple[Route, dict[str, Any]] | Response | None:
-        """The confd route and its parameters; a Response when routing answers by itself
-        (404, 405, OPTIONS); None for wazo-auth's routes (tokens, tenants)."""
-        if _under(request.path, TOKEN_PATH) or _under(request.path, TENANTS_PATH):
-            return None
-        if request.path.startswith(CALLD_PREFIX + "/"):
-            return None  # wazo-calld: answered by the calld emulation
-        if not request.path.startswith(API_PREFIX + "/"):
-            return Response.html_not_found()
+    def _match(self, request: Request) -> tuple[Route, dict[str, Any]] | Callable[[], Response]:
+        """The confd route and its parameters, else what answers the request: wazo-auth's
+        routes (tokens, tenants), wazo-calld's, or routing itself (404, 405, OPTIONS)."""
+        path = request.path
+        if _under(path, TOKEN_PATH):
+            return partial(self.tokens.handle, request)
+        if _under(path, TENANTS_PATH):
+            return partial(self.auth_tenants.handle, request)
+        if path.startswith(CALLD_PREFIX + "/"):
+            return lambda: self.calld.handle(request, self.store, self.tokens, self.clock())
+        if not path.startswith(API_PREFIX + "/"):
+            return Response.html_not_found
         try:
-            return self.router.match(request.method, request.path[len(API_PREFIX) :])
+            return self.router.match(request.method, path[len(API_PREFIX) :])
         except NoRoute as miss:
-            return miss.response
+            answer = miss.response
+        return lambda: answer
 
     def _process(
         self,
         request: Request,
-        matched: tuple[Route, dict[str, Any]] | Response | None,
+        matched: tuple[Route, dict[str, Any]] | Callable[[], Response],
         arrived: float,
     ) -> tuple[Response, float | None]:
         """The response, and when the cost profile's worker is done with it (None: free)."""
-        if matched is None and request.path.startswith(CALLD_PREFIX + "/"):
-            with self._lock:
-                answer = self.calld.handle(request, self.store, self.tokens, self.clock())
-            return answer, None
-        if matched is None:
-            return self._auth(request), None
-        if isinstance(matched, Response):
-            return matched, None
+        if not isinstance(matched, tuple):
+            with self._lock:  # wazo-auth's tenants and wazo-calld read the store
+                return matched(), None
         route, params = matched
         with self._lock:
             key = f"{request.method} {route.name}"
@@ -240,13 +240,6 @@ class Sandbox:
                 return response, None
             listed = call.listed if call is not None else None
             return response, meter.charge(key, quoted, response.status, listed, arrived)
-
-    def _auth(self, request: Request) -> Response:
-        """wazo-auth's answer: its tenants are read under the store lock."""
-        if _under(request.path, TENANTS_PATH):
-            with self._lock:
-                return self.auth_tenants.handle(request)
-        return self.tokens.handle(request)
 
     def _respond(
         self, request: Request, route: Route, params: dict[str, Any]
