@@ -200,29 +200,34 @@ def load_value(field_: fields.Field, name: str, value: str | None) -> object:
         raise problems.schema_errors({name: exc.messages}) from None
 
 
-# Owners of the instance-wide name namespace: the table and the rows of each.
+# Owners of the instance-wide name namespace, as confd's messages name them: the table and the
+# rows of each.
 NAME_OWNERS: dict[str, tuple[str, Callable[[Record], bool]]] = {
-    "transport": ("transports", _everything),
-    "endpoint": ("sip", lambda row: not row["template"]),
-    "template": ("sip", lambda row: bool(row["template"])),
+    "Transport": ("transports", _everything),
+    "SIPEndpoint": ("sip", lambda row: not row["template"]),
+    "SIPEndpointTemplate": ("sip", lambda row: bool(row["template"])),
 }
 
 
 def check_name_free(
-    call: Call, name: str | None, own_uuid: str | None, checks: Sequence[tuple[str, str]]
+    call: Call,
+    name: str | None,
+    own_uuid: str | None,
+    owners: Sequence[str],
+    resource: str | None = None,
 ) -> None:
-    """SIP transports, endpoints and templates share one namespace, instance-wide. ``checks``
-    lists ``(owner, resource)`` in confd's validator order; the first owner already using
-    ``name`` gives ``<resource> already exists``."""
+    """SIP transports, endpoints and templates share one namespace, instance-wide. ``owners``
+    are checked in confd's validator order; the first already using ``name`` gives ``<owner>
+    already exists`` (``<resource> already exists`` when given)."""
     if name is None:
         return
     # The rows called `name` come from the store's index (a POST at 5,000 endpoints scanned
     # them twice through two lambdas per row: 6 ms a request).
     holders = [(t, row) for t, row in call.store.named(name) if row["uuid"] != own_uuid]
-    for owner, resource in checks:
+    for owner in owners:
         table, where = NAME_OWNERS[owner]
         if any(t == table and where(row) for t, row in holders):
-            raise problems.resource_exists(resource, name=name)
+            raise problems.resource_exists(resource or owner, name=name)
 
 
 def same_tenant(**tenants: str) -> None:

@@ -162,11 +162,7 @@ def _resolve_transport(call: Call, ref: dict[str, UUID] | None) -> str | None:
     return str(ref["uuid"])
 
 
-_NAME_CHECKS = (
-    ("endpoint", "SIPEndpoint"),
-    ("template", "SIPEndpointTemplate"),
-    ("transport", "Transport"),
-)
+_NAME_OWNERS = ("SIPEndpoint", "SIPEndpointTemplate", "Transport")
 
 
 def _check_options(form: dict[str, Any]) -> None:
@@ -200,7 +196,7 @@ def _create(kind: Kind, call: Call) -> Response:
     form = call.load(SIP_SCHEMA)
     form["templates"] = _resolve_templates(call, form["templates"], [call.tenant_uuid])
     form["transport_uuid"] = _resolve_transport(call, form.get("transport"))
-    check_name_free(call, form.get("name"), None, _NAME_CHECKS)
+    check_name_free(call, form.get("name"), None, _NAME_OWNERS)
     _check_options(form)
     row = new_sip_record(call.store, call.tenant_uuid, template=kind is TEMPLATES, **form)
     # confd answers a template creation with the endpoint URL in Location
@@ -215,7 +211,7 @@ def _update(kind: Kind, call: Call) -> Response:
     if "transport" in form:
         form["transport_uuid"] = _resolve_transport(call, form["transport"])
     _check_cycles(call, row, current(form, row, "templates"))
-    check_name_free(call, current(form, row, "name"), row["uuid"], _NAME_CHECKS)
+    check_name_free(call, current(form, row, "name"), row["uuid"], _NAME_OWNERS)
     _check_options(form)
     _apply(call.store, row, form)
     return no_content()

@@ -78,17 +78,12 @@ TRANSPORTS = Kind(
 
 
 # confd's transport validators: on create every clash says "name", on edit the owner's kind
-_CREATE_NAME_CHECKS = (("transport", "name"), ("endpoint", "name"), ("template", "name"))
-_EDIT_NAME_CHECKS = (
-    ("transport", "Transport"),
-    ("endpoint", "SIPEndpoint"),
-    ("template", "SIPEndpointTemplate"),
-)
+_NAME_OWNERS = ("Transport", "SIPEndpoint", "SIPEndpointTemplate")
 
 
 def create_transport(call: Call) -> Response:
     form = call.load(TRANSPORT_SCHEMA)
-    check_name_free(call, form["name"], None, _CREATE_NAME_CHECKS)
+    check_name_free(call, form["name"], None, _NAME_OWNERS, "name")
     doc.check_keys("options", "transport", [key for key, _ in form["options"]])
     row = {"uuid": call.store.new_uuid(), "name": form["name"], "options": form["options"]}
     call.store.put_named("transports", row)
@@ -98,7 +93,7 @@ def create_transport(call: Call) -> Response:
 def update_transport(call: Call) -> Response:
     row = TRANSPORTS.get(call, call.params["uuid"])
     form = call.load(TRANSPORT_SCHEMA, partial=True)
-    check_name_free(call, current(form, row, "name"), row["uuid"], _EDIT_NAME_CHECKS)
+    check_name_free(call, current(form, row, "name"), row["uuid"], _NAME_OWNERS)
     if "options" in form:
         doc.check_keys("options", "transport", [key for key, _ in form["options"]])
     if "name" in form:
