@@ -158,7 +158,7 @@ def delete_endpoint(kind: Kind, column: str, call: Call) -> Response:
     row = kind.get(call, call.params["id"])
     del call.store.table(kind.table)[row["id"]]
     unlink_trunks(call.store, column, row["id"])
-    return no_content()
+    return Response.empty(204)
 
 
 def crud_routes(
@@ -186,10 +186,6 @@ def crud_routes(
         Route("PUT", item, f"{acl}.{{{key}}}.update", update, master),
         Route("DELETE", item, f"{acl}.{{{key}}}.delete", delete, master),
     )
-
-
-def no_content() -> Response:
-    return Response.empty(204)
 
 
 def load_value(field_: fields.Field, name: str, value: str | None) -> object:

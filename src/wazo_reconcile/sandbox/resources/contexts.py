@@ -23,7 +23,6 @@ from wazo_reconcile.sandbox.resources.common import (
     Kind,
     crud_routes,
     current,
-    no_content,
     ref,
     same_tenant,
 )
@@ -139,7 +138,7 @@ def create_context(call: Call) -> Response:
 def update_context(call: Call) -> Response:
     row = CONTEXTS.get(call, call.params["id"])
     row.update(call.load(CONTEXT_SCHEMA, partial=True))
-    return no_content()
+    return Response.empty(204)
 
 
 def delete_context(call: Call) -> Response:
@@ -154,7 +153,7 @@ def delete_context(call: Call) -> Response:
     del call.store.table("contexts")[row["id"]]
     for other in call.store.rows("contexts"):
         other["includes"] = [i for i in other["includes"] if i != row["id"]]
-    return no_content()
+    return Response.empty(204)
 
 
 def update_includes(call: Call) -> Response:
@@ -172,7 +171,7 @@ def update_includes(call: Call) -> Response:
     if context_id in ids:
         raise problems.not_permitted("Cannot include context inside itself")
     table[context_id]["includes"] = ids
-    return no_content()
+    return Response.empty(204)
 
 
 EXTENSION_SCHEMA = schema(
@@ -290,7 +289,7 @@ def update_extension(call: Call) -> Response:
     if old is not None:
         same_tenant(current=old["tenant_uuid"], context=context["tenant_uuid"])
     row.update(exten=exten, context=context["name"], enabled=_enabled(form, row["enabled"]))
-    return no_content()
+    return Response.empty(204)
 
 
 def bound_elsewhere(row: Record) -> problems.ApiProblem:
@@ -305,7 +304,7 @@ def delete_extension(call: Call) -> Response:
     if row["type"] != "user" and row["typeval"] != "0":
         raise bound_elsewhere(row)
     del call.store.table("extensions")[row["id"]]
-    return no_content()
+    return Response.empty(204)
 
 
 ROUTES = (

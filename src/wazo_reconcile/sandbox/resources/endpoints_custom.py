@@ -15,7 +15,6 @@ from wazo_reconcile.sandbox.resources.common import (
     Kind,
     crud_routes,
     delete_endpoint,
-    no_content,
     trunk_ref,
 )
 from wazo_reconcile.sandbox.resources.endpoints_iax import sync_trunk_context
@@ -72,7 +71,7 @@ def update(call: Call) -> Response:
         form["interface_suffix"] = form["interface_suffix"] or ""
     row.update(form)
     sync_trunk_context(call, row, "endpoint_custom_id")
-    return no_content()
+    return Response.empty(204)
 
 
 ROUTES = crud_routes(

@@ -21,7 +21,6 @@ from wazo_reconcile.sandbox.resources.common import (
     Kind,
     crud_routes,
     delete_endpoint,
-    no_content,
     trunk_ref,
 )
 from wazo_reconcile.sandbox.store import Record
@@ -216,7 +215,7 @@ def update(call: Call) -> Response:
         _set_options(row, form.pop("options"))
     row.update(form)
     sync_trunk_context(call, row, "endpoint_iax_id")
-    return no_content()
+    return Response.empty(204)
 
 
 def sync_trunk_context(call: Call, endpoint: Record, link: str) -> None:

@@ -28,7 +28,6 @@ from wazo_reconcile.sandbox.resources.common import (
     crud_routes,
     current,
     load_value,
-    no_content,
     trunk_ref,
     unlink_trunks,
 )
@@ -214,7 +213,7 @@ def _update(kind: Kind, call: Call) -> Response:
     check_name_free(call, current(form, row, "name"), row["uuid"], _NAME_OWNERS)
     _check_options(form)
     _apply(call.store, row, form)
-    return no_content()
+    return Response.empty(204)
 
 
 def _apply(store: Store, row: Record, form: dict[str, Any]) -> None:
@@ -238,7 +237,7 @@ def _read_endpoint(call: Call) -> Response:
 def _delete(kind: Kind, call: Call) -> Response:
     row = kind.get(call, call.params["uuid"])
     delete_sip(call.store, row["uuid"])
-    return no_content()
+    return Response.empty(204)
 
 
 def delete_sip(store: Store, uuid: str) -> None:

@@ -20,7 +20,6 @@ from wazo_reconcile.sandbox.resources.common import (
     ID_REF,
     Kind,
     crud_routes,
-    no_content,
     same_tenant,
 )
 from wazo_reconcile.sandbox.resources.contexts import EXTENSIONS, bound_elsewhere
@@ -134,7 +133,7 @@ def update(call: Call) -> Response:
     if "ring_time" in form:
         form["ring_time"] = form["ring_time"] or 0
     row.update(form)
-    return no_content()
+    return Response.empty(204)
 
 
 def delete(call: Call) -> Response:
@@ -142,7 +141,7 @@ def delete(call: Call) -> Response:
     for pattern in row["patterns"]:
         _release(call, pattern["extension_id"])
     del call.store.table("outcalls")[row["id"]]
-    return no_content()
+    return Response.empty(204)
 
 
 def _release(call: Call, extension_id: int) -> None:
@@ -165,7 +164,7 @@ def set_trunks(call: Call) -> Response:
     if len(ids) != len(set(ids)):
         raise problems.not_permitted("Cannot associate same trunk more than once")
     row["trunk_ids"] = ids
-    return no_content()
+    return Response.empty(204)
 
 
 def associate_extension(call: Call) -> Response:
@@ -175,12 +174,12 @@ def associate_extension(call: Call) -> Response:
     current = next((p for p in row["patterns"] if p["extension_id"] == extension["id"]), None)
     if current is not None:  # already bound: merge the keys sent, nothing else
         current.update(form)
-        return no_content()
+        return Response.empty(204)
     _check_bindable(call, row, extension)
     pattern = {key: form.get(key) for key in PATTERN_KEYS}
     row["patterns"].append({"extension_id": extension["id"], **pattern})
     extension.update(type="outcall", typeval=str(row["id"]))
-    return no_content()
+    return Response.empty(204)
 
 
 def _check_bindable(call: Call, outcall: Record, extension: Record) -> None:
@@ -201,7 +200,7 @@ def dissociate_extension(call: Call) -> Response:
     if any(p["extension_id"] == extension["id"] for p in row["patterns"]):
         row["patterns"] = [p for p in row["patterns"] if p["extension_id"] != extension["id"]]
         _release(call, extension["id"])
-    return no_content()
+    return Response.empty(204)
 
 
 _O = "/outcalls/{outcall_id:int}"

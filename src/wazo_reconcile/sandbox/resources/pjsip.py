@@ -23,7 +23,6 @@ from wazo_reconcile.sandbox.resources.common import (
     crud_routes,
     current,
     load_value,
-    no_content,
 )
 from wazo_reconcile.sandbox.routing import Handler, Route
 from wazo_reconcile.sandbox.store import Record
@@ -99,7 +98,7 @@ def update_transport(call: Call) -> Response:
     if "name" in form:
         call.store.rename("transports", row, form["name"])
     row.update(form)
-    return no_content()
+    return Response.empty(204)
 
 
 def delete_transport(call: Call) -> Response:
@@ -119,7 +118,7 @@ def delete_transport(call: Call) -> Response:
     for sip in users:
         sip["transport_uuid"] = fallback["uuid"] if fallback else None
     call.store.delete_named("transports", row["uuid"])
-    return no_content()
+    return Response.empty(204)
 
 
 _OPTION = BaseSchema.from_dict(
@@ -153,7 +152,7 @@ def update_section(section: str, call: Call) -> Response:
     items = call.load(SECTION_SCHEMA)["options"]
     doc.check_keys("options", section, [item["key"] for item in items])
     call.store.pjsip[section] = {item["key"]: item["value"] for item in items}
-    return no_content()
+    return Response.empty(204)
 
 
 def read_doc(call: Call) -> Response:
@@ -169,7 +168,7 @@ def read_live_reload(call: Call) -> Response:
 
 def update_live_reload(call: Call) -> Response:
     call.store.live_reload = call.load(LIVE_RELOAD_SCHEMA)["enabled"]
-    return no_content()
+    return Response.empty(204)
 
 
 def _singleton(path: str, read: Handler, update: Handler) -> tuple[Route, ...]:

@@ -26,7 +26,7 @@ from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import BaseSchema, StrictBoolean, load, schema
-from wazo_reconcile.sandbox.resources.common import Kind, crud_routes, no_content, trunk_ref
+from wazo_reconcile.sandbox.resources.common import Kind, crud_routes, trunk_ref
 from wazo_reconcile.sandbox.resources.trunks import TRUNKS
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.store import Record
@@ -136,7 +136,7 @@ def update(call: Call) -> Response:
     merged = {**parse_line(row["var_val"]), "enabled": row["enabled"], **form}
     merged = load(SCHEMA, merged)  # confd loads the merged register again
     row["var_val"], row["enabled"] = register_line(merged), merged["enabled"]
-    return no_content()
+    return Response.empty(204)
 
 
 def delete(call: Call) -> Response:
@@ -145,7 +145,7 @@ def delete(call: Call) -> Response:
     if trunk is not None:
         trunk[TRUNK_COLUMN] = None
     del call.store.table(TABLE)[row["id"]]
-    return no_content()
+    return Response.empty(204)
 
 
 # ------------------------------------------------------------------------- trunk link
@@ -166,7 +166,7 @@ def _associated(trunk_id: int, register_id: int) -> problems.ApiProblem:
 def associate(call: Call) -> Response:
     trunk, register = _fetch(call)
     if trunk.get(TRUNK_COLUMN) == register["id"]:
-        return no_content()
+        return Response.empty(204)
     if trunk.get(TRUNK_COLUMN) is not None:
         raise _associated(trunk["id"], trunk[TRUNK_COLUMN])
     other = call.first_by("trunks", TRUNK_COLUMN, register["id"])
@@ -178,14 +178,14 @@ def associate(call: Call) -> Response:
                 "Trunk", "Endpoint", trunk_id=trunk["id"], protocol=protocol
             )
     trunk[TRUNK_COLUMN] = register["id"]
-    return no_content()
+    return Response.empty(204)
 
 
 def dissociate(call: Call) -> Response:
     trunk, register = _fetch(call)
     if trunk.get(TRUNK_COLUMN) == register["id"]:
         trunk[TRUNK_COLUMN] = None
-    return no_content()
+    return Response.empty(204)
 
 
 _LINK = "/trunks/{trunk_id:int}/registers/iax/{iax_id:int}"

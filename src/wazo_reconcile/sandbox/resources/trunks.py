@@ -21,7 +21,6 @@ from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
 from wazo_reconcile.sandbox.resources.common import (
     Kind,
     crud_routes,
-    no_content,
     ref,
     same_tenant,
 )
@@ -181,7 +180,7 @@ def update(call: Call) -> Response:
         endpoint = call.store.table(table).get(row[link])
         if endpoint is not None:
             endpoint["context"] = row["context"]
-    return no_content()
+    return Response.empty(204)
 
 
 def delete(call: Call) -> Response:
@@ -195,7 +194,7 @@ def delete(call: Call) -> Response:
     for outcall in store.rows("outcalls"):
         outcall["trunk_ids"] = [i for i in outcall["trunk_ids"] if i != row["id"]]
     store.delete_trunk(row["id"])
-    return no_content()
+    return Response.empty(204)
 
 
 @dataclass(frozen=True)
@@ -216,7 +215,7 @@ class Link:
         trunk, endpoint = self.fetch(call)
         key = endpoint[self.kind.key]
         if trunk[self.column] == key:
-            return no_content()
+            return Response.empty(204)
         same_tenant(trunk=trunk["tenant_uuid"], endpoint=endpoint["tenant_uuid"])
         for link in LINKS:
             if trunk[link.column] is not None:
@@ -231,13 +230,13 @@ class Link:
                 "Trunk", "IAXRegister", trunk_id=trunk["id"], **{name: trunk["register_iax_id"]}
             )
         call.store.link_trunk(trunk, self.column, key)
-        return no_content()
+        return Response.empty(204)
 
     def dissociate(self, call: Call) -> Response:
         trunk, endpoint = self.fetch(call)
         if trunk[self.column] == endpoint[self.kind.key]:
             call.store.link_trunk(trunk, self.column, None)
-        return no_content()
+        return Response.empty(204)
 
     def routes(self) -> tuple[Route, ...]:
         path = (

@@ -18,7 +18,7 @@ from wazo_reconcile.sandbox.call import Call
 from wazo_reconcile.sandbox.http import Response
 from wazo_reconcile.sandbox.listing import SearchConfig
 from wazo_reconcile.sandbox.mallow import StrictBoolean, schema
-from wazo_reconcile.sandbox.resources.common import Kind, no_content
+from wazo_reconcile.sandbox.resources.common import Kind
 from wazo_reconcile.sandbox.resources.endpoints_sip import TEMPLATE_POINTERS
 from wazo_reconcile.sandbox.routing import Route
 from wazo_reconcile.sandbox.store import Key, Record, Store
@@ -244,13 +244,13 @@ def update_user(call: Call) -> Response:
     form = USERS.load(call, SCHEMA, row)
     _deprecated_record_flag(form)
     row.update(form)
-    return no_content()
+    return Response.empty(204)
 
 
 def delete_user(call: Call) -> Response:
     row = get_user(call, call.params["user_id"])
     del call.store.table("users")[row["id"]]
-    return no_content()
+    return Response.empty(204)
 
 
 def outgoing_callerids(call: Call) -> Response:
