@@ -40,7 +40,7 @@ from wazo_reconcile.sandbox.costs import CostProfile, meter_for
 from wazo_reconcile.sandbox.faults import FaultConfig, FaultInjector
 from wazo_reconcile.sandbox.http import Request, Response
 from wazo_reconcile.sandbox.resources import ROUTES
-from wazo_reconcile.sandbox.routing import NoRoute, Route, Router
+from wazo_reconcile.sandbox.routing import Route, Router
 from wazo_reconcile.sandbox.seed import seed as seed_profile
 from wazo_reconcile.sandbox.store import Store
 
@@ -214,11 +214,8 @@ class Sandbox:
             return lambda: self.calld.handle(request, self.store, self.tokens, self.clock())
         if not path.startswith(API_PREFIX + "/"):
             return Response.html_not_found
-        try:
-            return self.router.match(request.method, path[len(API_PREFIX) :])
-        except NoRoute as miss:
-            answer = miss.response
-        return lambda: answer
+        found = self.router.match(request.method, path[len(API_PREFIX) :])
+        return found if isinstance(found, tuple) else lambda: found
 
     def _process(
         self,

@@ -61,18 +61,13 @@ class Route:
         return self.acl.format(**{k: str(v).replace(".", "_") for k, v in params.items()})
 
 
-class NoRoute(Exception):
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
 class Router:
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes = tuple(routes)
 
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]]:
-        """The route for ``method`` (HEAD is served as GET, OPTIONS answered here, as Flask)."""
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]] | Response:
+        """The route for ``method`` and its parameters, else routing's own answer (404, 405;
+        HEAD is served as GET, OPTIONS answered here, as Flask)."""
         wanted = "GET" if method == "HEAD" else method
         allowed: set[str] = set()
         for route in self.routes:
@@ -83,12 +78,10 @@ class Router:
                 return route, params
             allowed.add(route.method)
         if not allowed:
-            raise NoRoute(Response.html_not_found())
+            return Response.html_not_found()
         allowed |= {"OPTIONS"} | ({"HEAD"} if "GET" in allowed else set())
         header = {"Allow": ", ".join(sorted(allowed))}
         if method == "OPTIONS":
-            raise NoRoute(
-                Response(200, b"", {"Content-Type": "text/html; charset=utf-8", **header})
-            )
+            return Response(200, b"", {"Content-Type": "text/html; charset=utf-8", **header})
         message = {"message": "The method is not allowed for the requested URL."}
-        raise NoRoute(Response.json(405, message, header))
+        return Response.json(405, message, header)
