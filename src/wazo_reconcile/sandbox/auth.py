@@ -226,29 +226,38 @@ class TenantsApi:
                 "reason": "not_found_or_expired",
                 "required_access": TENANTS_ACL if not rest else f"auth.tenants.{rest[1:]}.read",
             }
-            return _api_error(401, "Unauthorized", "unauthorized", details, now=self.now())
+            return self._error(401, "Unauthorized", "unauthorized", details)
         rows = {row["uuid"]: row for row in self.rows()}
         header = request.headers.get("wazo-tenant") or None
         scope = subtree(rows.values(), token.tenant_uuid)
         if header is not None:
             if header not in scope:
                 details = {"tenant_uuid": header}
-                return _api_error(
-                    401, "Unauthorized tenant", "unauthorized-tenant", details, now=self.now()
-                )
+                return self._error(401, "Unauthorized tenant", "unauthorized-tenant", details)
             scope = subtree(rows.values(), header)
         if rest:
             return self._one(rest[1:].lower(), rows, scope)
         return self._list(request, [rows[uuid] for uuid in scope if uuid in rows])
 
-    def now(self) -> float:
-        return self.tokens.clock()
+    def _error(
+        self,
+        status: int,
+        message: str,
+        error_id: str,
+        details: dict[str, Any],
+        resource: str | None = None,
+    ) -> Response:
+        """wazo-auth's error body; one about a resource also names it and the time."""
+        body: dict[str, Any] = {"message": message, "error_id": error_id, "details": details}
+        if resource is not None:
+            body |= {"resource": resource, "timestamp": self.tokens.clock()}
+        return Response.json(status, body)
 
     def _one(self, uuid: str, rows: dict[str, dict[str, Any]], scope: list[str]) -> Response:
         if uuid not in scope or uuid not in rows:
             message = f'No such tenant: "{uuid}"'
             details = {"uuid": uuid}
-            return _api_error(404, message, "unknown-tenant", details, "tenants", now=self.now())
+            return self._error(404, message, "unknown-tenant", details, "tenants")
         return Response.json(200, tenant_body(rows[uuid]))
 
     def _list(self, request: Request, rows: list[dict[str, Any]]) -> Response:
@@ -256,7 +265,7 @@ class TenantsApi:
         params, problems = _list_params(query)
         if problems:
             message = next(iter(problems.values()))["message"]
-            return _api_error(400, message, "invalid-list-param", problems, "users", now=self.now())
+            return self._error(400, message, "invalid-list-param", problems, "users")
         bodies = [tenant_body(row) for row in rows]
         found = [b for b in bodies if _matches(b, query, request.query_list("uuids"))]
         key = params["order"]
@@ -336,18 +345,3 @@ def _words_in_order(search: str, text: str) -> bool:
     """wazo-auth's search: case-insensitive, the words of ``search`` in that order."""
     pattern = ".*".join(re.escape(word) for word in search.lower().split())
     return re.search(pattern, text.lower()) is not None
-
-
-def _api_error(
-    status: int,
-    message: str,
-    error_id: str,
-    details: dict[str, Any],
-    resource: str | None = None,
-    *,
-    now: float,
-) -> Response:
-    body: dict[str, Any] = {"message": message, "error_id": error_id, "details": details}
-    if resource is not None:
-        body |= {"resource": resource, "timestamp": now}
-    return Response.json(status, body)

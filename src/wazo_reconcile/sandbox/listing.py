@@ -64,9 +64,6 @@ class SearchConfig:
     def value(self, row: Record, column: str) -> object:
         return row.get(self.columns[column])
 
-    def searched(self) -> list[str]:
-        return list(self.columns if self.search is None else self.search)
-
 
 @dataclass(frozen=True)
 class ListParams:
@@ -144,7 +141,7 @@ def _matches_search(row: Record, config: SearchConfig, term: str) -> bool:
     return any(
         (text := as_text(config.value(row, column))) is not None
         and pattern.search(_fold(text)) is not None
-        for column in config.searched()
+        for column in (config.columns if config.search is None else config.search)
     )
 
 
