@@ -34,13 +34,14 @@ _INTERNAL_RANGES = {
     "conference_room_ranges": [{"start": "4000", "end": "4999"}],
 }
 _INCALL_RANGES = {"incall_ranges": [{"start": "1000", "end": "9999", "did_length": 0}]}
+# the users of the master and of the sub-tenant, by their e-mail domain
 _FRESH_USERS = {
-    FRESH_MASTER: [
+    "example.com": [
         ("Alice", "Anderson", "alice"),
         ("Bob", "Brown", "bob"),
         ("Carol", "Clark", "carol"),
     ],
-    FRESH_SUB: [("Dave", "Davis", "dave")],
+    "sub.example.com": [("Dave", "Davis", "dave")],
 }
 
 
@@ -123,17 +124,11 @@ def _fresh(store: Store, now: float, master: str = FRESH_MASTER, sub: str = FRES
         add_default_templates(store, tenant)
     _fresh_contexts(store, master, names=("default", "from-extern", "to-extern"))
     _fresh_contexts(store, sub, names=(None, None, None))
-    for tenant, people in _FRESH_USERS.items():
-        domain = "example.com" if tenant == FRESH_MASTER else "sub.example.com"
+    for tenant, (domain, people) in zip((master, sub), _FRESH_USERS.items(), strict=True):
         for first, last, username in people:
+            email = f"{username}@{domain}"
             new_user(
-                store,
-                master if tenant == FRESH_MASTER else sub,
-                now,
-                firstname=first,
-                lastname=last,
-                username=username,
-                email=f"{username}@{domain}",
+                store, tenant, now, firstname=first, lastname=last, username=username, email=email
             )
     store.pjsip = {"global": dict(PJSIP_GLOBAL), "system": {}}
     return master
