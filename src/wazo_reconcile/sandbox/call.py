@@ -87,12 +87,9 @@ class Call:
         defaulted, as on a confd PUT)."""
         return mallow.load(schema, self.json(), partial=partial)
 
-    def visible_tenants(self, tenant_uuid: str | None = None) -> list[str]:
-        """A tenant and all its sub-tenants (what wazo-auth calls its visible tenants)."""
-        return visible_tenants(self.store, tenant_uuid or self.tenant_uuid)
-
-    def list_tenants(self, recurse: bool) -> list[str]:
-        return self.visible_tenants() if recurse else [self.tenant_uuid]
+    def visible_tenants(self) -> list[str]:
+        """The selected tenant and all its sub-tenants (wazo-auth's visible tenants)."""
+        return visible_tenants(self.store, self.tenant_uuid)
 
 
 def _index(store: Store, table: str, column: str) -> dict[Key, Record]:

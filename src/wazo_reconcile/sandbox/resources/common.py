@@ -81,7 +81,9 @@ class Kind:
     def list(self, call: Call, *, uuid_list: bool = False) -> Response:
         """A collection GET; ``uuid_list`` accepts ``uuid=<u1>,<u2>`` (a comma-separated set)."""
         params = parse_params(call.request.query)
-        tenants = call.list_tenants(params.recurse) if self.tenant_scoped else None
+        tenants = None
+        if self.tenant_scoped:
+            tenants = call.visible_tenants() if params.recurse else [call.tenant_uuid]
         rows = self.rows(call, tenants)
         if uuid_list and "uuid" in params.filters:
             wanted = set(params.filters["uuid"].split(","))
