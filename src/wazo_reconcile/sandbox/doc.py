@@ -15,26 +15,24 @@ from wazo_reconcile.pjsip import load_pjsip_doc
 from wazo_reconcile.sandbox import problems
 
 # confd hard-codes these two sections (wazo_confd/helpers/asterisk.py::PJSIPDoc).
-HARD_CODED = {
-    "identify": ("match", "endpoint", "srv_lookups", "match_header"),
-    "registration": (
-        "auth_rejection_permanent",
-        "client_uri",
-        "contact_user",
-        "contact_header_params",
-        "expiration",
-        "max_retries",
-        "outbound_proxy",
-        "retry_interval",
-        "server_uri",
-        "forbidden_retry_interval",
-        "fatal_retry_interval",
-        "line",
-        "transport",
-        "support_path",
-        "support_outbound",
-    ),
-}
+IDENTIFY_KEYS = ("match", "endpoint", "srv_lookups", "match_header")
+REGISTRATION_KEYS = (
+    "auth_rejection_permanent",
+    "client_uri",
+    "contact_user",
+    "contact_header_params",
+    "expiration",
+    "max_retries",
+    "outbound_proxy",
+    "retry_interval",
+    "server_uri",
+    "forbidden_retry_interval",
+    "fatal_retry_interval",
+    "line",
+    "transport",
+    "support_path",
+    "support_outbound",
+)
 
 
 @cache
@@ -47,8 +45,10 @@ def _order() -> dict[str, list[str]]:
 @cache
 def section_keys(section: str) -> tuple[str, ...]:
     """Allowed keys of a doc section, in the doc's order (``type`` is never allowed)."""
-    if section in HARD_CODED:
-        return HARD_CODED[section]
+    if section == "identify":
+        return IDENTIFY_KEYS
+    if section == "registration":
+        return REGISTRATION_KEYS
     known = load_pjsip_doc().sections.get(section, {})
     ordered = [key for key in _order().get(section, []) if key in known]
     extra = sorted(set(known) - set(ordered))
