@@ -151,14 +151,17 @@ class CalldEmulator:
         found = []
         with self._lock:
             for trunk in store.rows("trunks"):
-                if trunk["tenant_uuid"] != tenant_uuid:
-                    continue
-                endpoint = _endpoint(store, trunk)
-                if endpoint is not None:
+                endpoint = store.trunk_endpoint(trunk)
+                if trunk["tenant_uuid"] == tenant_uuid and endpoint is not None:
                     found.append(self._status(trunk, *endpoint))
         return found
 
-    def _status(self, trunk: Record, technology: str, name: str, registers: bool) -> Status:
+    def _status(self, trunk: Record, technology: str, endpoint: Record) -> Status:
+        if technology == "sip":  # it registers: its own registration section has a client_uri
+            registers = any(key == "client_uri" for key, _ in endpoint["sections"]["registration"])
+        else:  # an IAX trunk registers with a register
+            registers = technology == "iax" and trunk.get("register_iax_id") is not None
+        name = endpoint["interface" if technology == "custom" else "name"]
         status: Status = {
             "id": trunk["id"],
             "name": name,
@@ -174,21 +177,6 @@ class CalldEmulator:
                 if override["for_reads"] <= 0:
                     del self._overrides[name]
         return status
-
-
-def _endpoint(store: Store, trunk: Record) -> tuple[str, str, bool] | None:
-    """(technology, name, whether it registers) of a trunk's endpoint; None without one."""
-    sip = store.table("sip").get(trunk["endpoint_sip_uuid"])
-    if sip is not None:
-        registers = any(key == "client_uri" for key, _ in sip["sections"]["registration"])
-        return "sip", sip["name"], registers
-    iax = store.table("iax").get(trunk["endpoint_iax_id"])
-    if iax is not None:
-        return "iax", iax["name"], trunk.get("register_iax_id") is not None
-    custom = store.table("custom").get(trunk["endpoint_custom_id"])
-    if custom is not None:
-        return "custom", custom["interface"], False
-    return None
 
 
 def _error(

@@ -39,6 +39,7 @@ _NAME_ALPHABET = string.ascii_lowercase + string.digits
 # columns only through the Store methods below, which keep the indexes.
 NAMED_TABLES = ("sip", "transports")
 TRUNK_LINKS = ("endpoint_sip_uuid", "endpoint_iax_id", "endpoint_custom_id")
+ENDPOINT_TABLES = ("sip", "iax", "custom")  # the tables of TRUNK_LINKS
 
 
 class Store:
@@ -138,6 +139,13 @@ class Store:
             if trunk is not None and trunk[column] == key:
                 return trunk
             self._trunk_links = None  # a trunk changed behind the index's back: rebuild it
+        return None
+
+    def trunk_endpoint(self, trunk: Record) -> tuple[str, Record] | None:
+        """A trunk's endpoint and its table (one of ``ENDPOINT_TABLES``); None without one."""
+        for table, column in zip(ENDPOINT_TABLES, TRUNK_LINKS, strict=True):
+            if (endpoint := self.tables[table].get(trunk[column])) is not None:
+                return table, endpoint
         return None
 
     def link_trunk(self, trunk: Record, column: str, key: Key | None) -> None:

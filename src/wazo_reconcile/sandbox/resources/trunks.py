@@ -111,11 +111,9 @@ def _dump(call: Call, row: Record) -> dict[str, object]:
 
 def _derived(store: Store, trunk: Record) -> dict[str, object]:
     """The trunk's name and label: those of its endpoint (search/filter/order columns)."""
-    sip = store.table("sip").get(trunk["endpoint_sip_uuid"])
-    iax = store.table("iax").get(trunk["endpoint_iax_id"])
-    custom = store.table("custom").get(trunk["endpoint_custom_id"])
-    name = sip["name"] if sip else iax["name"] if iax else custom["interface"] if custom else None
-    return {"name": name, "label": sip["label"] if sip else None}
+    table, endpoint = store.trunk_endpoint(trunk) or ("", {})
+    name = endpoint.get("interface" if table == "custom" else "name")
+    return {"name": name, "label": endpoint.get("label")}  # only SIP endpoints have a label
 
 
 TRUNKS = Kind(
