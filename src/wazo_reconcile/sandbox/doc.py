@@ -60,16 +60,13 @@ def _allowed(section: str) -> frozenset[str]:
     return frozenset(section_keys(section))
 
 
-def is_valid(section: str, key: str) -> bool:
-    if section in ("aor", "endpoint") and key.startswith("@"):
-        return True
-    return key in _allowed(section)  # a set built once (each key checked rebuilt the list)
-
-
 def check_keys(field: str, section: str, keys: list[str]) -> None:
-    """Raise confd's ``invalid_choice`` error for the first key the section does not accept."""
+    """Raise confd's ``invalid_choice`` error for the first key the section does not accept
+    (``aor`` and ``endpoint`` also accept ``@`` variables)."""
+    allowed = _allowed(section)  # a set built once (each key checked rebuilt the list)
+    variables = section in ("aor", "endpoint")
     for key in keys:
-        if not is_valid(section, key):
+        if key not in allowed and not (variables and key.startswith("@")):
             raise problems.invalid_choice(
                 f"{field}: invalid variable ({key})", section_keys(section)
             )
