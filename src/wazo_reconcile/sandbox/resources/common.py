@@ -70,21 +70,15 @@ class Kind:
     def not_found(self, value: Key) -> problems.ApiProblem:
         return problems.not_found(self.resource, **{self.key: self.shown(value)})
 
-    def rows(self, call: Call, tenants: list[str] | None) -> list[Record]:
-        rows = [row for row in call.store.rows(self.table) if self.where(row)]
-        if tenants is not None:
-            rows = [row for row in rows if row.get("tenant_uuid") in tenants]
-        if self.derive is not None:
-            rows = [{**row, **self.derive(call.store, row)} for row in rows]
-        return rows
-
     def list(self, call: Call, *, uuid_list: bool = False) -> Response:
         """A collection GET; ``uuid_list`` accepts ``uuid=<u1>,<u2>`` (a comma-separated set)."""
         params = parse_params(call.request.query)
-        tenants = None
+        rows = [row for row in call.store.rows(self.table) if self.where(row)]
         if self.tenant_scoped:
             tenants = call.visible_tenants() if params.recurse else [call.tenant_uuid]
-        rows = self.rows(call, tenants)
+            rows = [row for row in rows if row.get("tenant_uuid") in tenants]
+        if self.derive is not None:
+            rows = [{**row, **self.derive(call.store, row)} for row in rows]
         if uuid_list and "uuid" in params.filters:
             wanted = set(params.filters["uuid"].split(","))
             rows = [row for row in rows if row["uuid"] in wanted]
