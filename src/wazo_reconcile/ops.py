@@ -392,6 +392,11 @@ def _without_label(body: Json) -> Json:
 
 _TRUNK_FIELDS = ("context", "outgoing_caller_id_format")
 _ENDPOINT_PATHS = {"sip": "/endpoints/sip", "iax": "/endpoints/iax", "custom": "/endpoints/custom"}
+# Our field -> confd's, in the body of an IAX or custom endpoint.
+_ENDPOINT_FIELDS = {
+    "iax": {"host": "host", "peer_type": "type", "options": "options"},
+    "custom": {f: f for f in ("interface", "interface_suffix", "enabled")},
+}
 
 
 def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tuple[Operation, ...]:
@@ -447,15 +452,7 @@ def _endpoint_body(change: Change, trunk_type: str, changed: set[str] | None) ->
         return sip_body(change, changed)
     fields = after.fields
     body: Json = {}
-    if trunk_type == "iax":
-        names = {"host": "host", "peer_type": "type", "options": "options"}
-    else:
-        names = {
-            "interface": "interface",
-            "interface_suffix": "interface_suffix",
-            "enabled": "enabled",
-        }
-    for ours, theirs in names.items():
+    for ours, theirs in _ENDPOINT_FIELDS[trunk_type].items():
         if ours in fields and (changed is None or ours in changed):
             value = fields[ours]
             body[theirs] = [list(p) for p in value] if ours == "options" else value
