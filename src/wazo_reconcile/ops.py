@@ -390,7 +390,7 @@ def _without_label(body: Json) -> Json:
 # ------------------------------------------------------------------------------ trunks
 
 
-_TRUNK_FIELDS = ("context", "outgoing_caller_id_format")
+TRUNK_FIELDS = ("context", "outgoing_caller_id_format")
 _ENDPOINT_PATHS = {"sip": "/endpoints/sip", "iax": "/endpoints/iax", "custom": "/endpoints/custom"}
 # Our field -> confd's, in the body of an IAX or custom endpoint.
 _ENDPOINT_FIELDS = {
@@ -440,7 +440,7 @@ def _trunk_body(resource: Resource | None, only: set[str] | None) -> Json:
     assert resource is not None
     return {
         f: resource.fields[f]
-        for f in _TRUNK_FIELDS
+        for f in TRUNK_FIELDS
         if f in resource.fields and (only is None or f in only)
     }
 
@@ -543,14 +543,14 @@ def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
     handle, tenant = change.key.name, change.key.tenant
     changed = _changed(change)
     ops = []
-    endpoint_changed = changed - set(_TRUNK_FIELDS) - {"register"}
+    endpoint_changed = changed - set(TRUNK_FIELDS) - {"register"}
     if endpoint_changed:
         key = "endpoint_uuid" if trunk_type == "sip" else "endpoint_id"
         ep_id = _remote(change, key)
         path = _ENDPOINT_PATHS[trunk_type]
         body = _endpoint_body(change, trunk_type, endpoint_changed)
         ops.append(Operation("PUT", f"{path}/{ep_id}", f"PUT {path} {handle}", body, tenant))
-    if changed & set(_TRUNK_FIELDS):
+    if changed & set(TRUNK_FIELDS):
         trunk_id = _remote(change, "trunk_id")
         summary = f"PUT /trunks/{trunk_id} ({handle})"
         trunk_body = _trunk_body(change.after, changed)
