@@ -463,7 +463,9 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
     handle, tenant = change.key.name, change.key.tenant
     path = _ENDPOINT_PATHS[trunk_type]
     id_field = "uuid" if trunk_type == "sip" else "id"
+    name_field = "interface" if trunk_type == "custom" else "name"  # how confd finds it
     identity = change.resource.fields.get("interface", handle) if trunk_type == "custom" else handle
+    ref = ("endpoint", trunk_type, handle)
     orphans: Mapping[str, Mapping[str, object]] = {
         "sip": index.orphan_sip,
         "iax": index.orphan_iax,
@@ -473,26 +475,22 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
     if identity in orphans:
         orphan_id = orphans[identity][id_field]
         summary = f"PUT {path}/{orphan_id} (adopt {identity})"
-        ref = ("endpoint", trunk_type, handle)
         return _adopt(f"{path}/{orphan_id}", summary, body, tenant, orphan_id, ref)
 
     def create_body(refs: Refs) -> Json:
-        named = {"interface": identity} if trunk_type == "custom" else {"name": handle}
+        named = {name_field: identity}
         if trunk_type == "sip" and change.after is not None and "label" not in change.after.fields:
             named["label"] = handle
         return {**named, **body(refs)}
 
-    filter_key = "interface" if trunk_type == "custom" else "name"
     return Operation(
         "POST",
         path,
         f"POST {path} {identity}",
         create_body,
         tenant,
-        created=lambda refs, answer: refs.set(answer[id_field], "endpoint", trunk_type, handle),
-        lookup=_by_name(
-            path, str(identity), tenant, id_field, ("endpoint", trunk_type, handle), filter_key
-        ),
+        created=lambda refs, answer: refs.set(answer[id_field], *ref),
+        lookup=_by_name(path, str(identity), tenant, id_field, ref, name_field),
     )
 
 
@@ -755,7 +753,7 @@ def _extension_create_op(pattern: Pattern, tenant: str) -> Operation:
         "POST",
         "/extensions",
         f"POST /extensions {pattern.exten}@{pattern.context}",
-        {"exten": pattern.exten, "context": pattern.context},
+        where,
         tenant,
         created=lambda refs, answer: refs.set(answer["id"], *ref),
         lookup=_by_name("/extensions", pattern.exten, tenant, "id", ref, params=where),
