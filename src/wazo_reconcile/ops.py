@@ -391,7 +391,6 @@ def _without_label(body: Json) -> Json:
 
 
 TRUNK_FIELDS = ("context", "outgoing_caller_id_format")
-_ENDPOINT_PATHS = {"sip": "/endpoints/sip", "iax": "/endpoints/iax", "custom": "/endpoints/custom"}
 # Our field -> confd's, in the body of an IAX or custom endpoint.
 _ENDPOINT_FIELDS = {
     "iax": {"host": "host", "peer_type": "type", "options": "options"},
@@ -410,7 +409,7 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
         return _trunk_update_ops(change, trunk_type)
     ops = [_endpoint_create_op(change, trunk_type, index)]
     ops.append(_trunk_create_op(change, adopt.get(handle)))
-    ep_path = _ENDPOINT_PATHS[trunk_type]
+    ep_path = f"/endpoints/{trunk_type}"
     ops.append(
         Operation(
             "PUT",
@@ -461,7 +460,7 @@ def _endpoint_body(change: Change, trunk_type: str, changed: set[str] | None) ->
 
 def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Operation:
     handle, tenant = change.key.name, change.key.tenant
-    path = _ENDPOINT_PATHS[trunk_type]
+    path = f"/endpoints/{trunk_type}"
     id_field = "uuid" if trunk_type == "sip" else "id"
     name_field = "interface" if trunk_type == "custom" else "name"  # how confd finds it
     identity = change.resource.fields.get("interface", handle) if trunk_type == "custom" else handle
@@ -545,7 +544,7 @@ def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
     if endpoint_changed:
         key = "endpoint_uuid" if trunk_type == "sip" else "endpoint_id"
         ep_id = _remote(change, key)
-        path = _ENDPOINT_PATHS[trunk_type]
+        path = f"/endpoints/{trunk_type}"
         body = _endpoint_body(change, trunk_type, endpoint_changed)
         ops.append(Operation("PUT", f"{path}/{ep_id}", f"PUT {path} {handle}", body, tenant))
     if changed & set(TRUNK_FIELDS):
