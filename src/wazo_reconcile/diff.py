@@ -152,9 +152,7 @@ def _keep_used_transports(
     the desired state.
     """
     going = {c.key.name for c in changes if c.action is Action.DELETE}
-    users: dict[str, set[str]] = {}
-    for transport, found in live.items():
-        users[transport] = {shown for name, shown in found if name not in going}
+    users = {t: {shown for name, shown in found if name not in going} for t, found in live.items()}
     for resource in desired:
         if resource.fields.get("transport"):
             users.setdefault(str(resource.fields["transport"]), set()).add(str(resource.key))

@@ -651,8 +651,8 @@ def _unique_keys(pairs: Options) -> bool:
     return len({k for k, _ in pairs}) == len(pairs)
 
 
-def _differs(fields: Mapping[str, object], default: Mapping[str, object] | None, name: str) -> bool:
-    return default is not None and fields.get(name) != default.get(name)
+def _differs(fields: Mapping[str, object], default: Mapping[str, object], name: str) -> bool:
+    return fields.get(name) != default.get(name)
 
 
 def _same_sip(fields: Mapping[str, object], default: Mapping[str, object]) -> bool:

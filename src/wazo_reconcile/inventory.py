@@ -144,15 +144,12 @@ def single_selection(
 def load_inventory(path: str | Path) -> Inventory:
     """The inventory at ``path``; a ConfigError with every problem (YAML, schema, stack
     paths that do not exist), each at its place."""
-    document = _read_one(Path(path), "inventory")
-    problems = [problem for _, problem in validate_document(document, "inventory")]
-    if problems:
-        raise ConfigError(problems)
+    document = _read_one(Path(path), "inventory", "inventory")
     base = Path(path).parent
     defaults = document.data.get("defaults") or {}
     if not document.data["pbxs"]:
         raise ConfigError([_problem(document, ("pbxs",), "no PBX: name at least one")])
-    pbxs = []
+    pbxs, problems = [], []
     for name, entry in document.data["pbxs"].items():
         pbx, found = _pbx(document, base, str(name), entry, defaults)
         pbxs.append(pbx)
@@ -162,7 +159,8 @@ def load_inventory(path: str | Path) -> Inventory:
     return Inventory(Path(path), tuple(pbxs))
 
 
-def _read_one(path: Path, what: str) -> Document:
+def _read_one(path: Path, what: str, schema: str) -> Document:
+    """The one document of the file at ``path`` (the ``what``), valid against ``schema``."""
     if not path.exists():
         raise UsageError(f"{path}: no such file (the {what})")
     documents, problems = read_file(path)
@@ -171,6 +169,9 @@ def _read_one(path: Path, what: str) -> Document:
     if len(documents) != 1:
         where = Location(str(path), 1, 1)
         raise ConfigError([Problem(where, "$", f"the {what} is one YAML mapping (one document)")])
+    problems = [problem for _, problem in validate_document(documents[0], schema)]
+    if problems:
+        raise ConfigError(problems)
     return documents[0]
 
 
@@ -244,8 +245,5 @@ def _problem(
 def read_variables(path: str | Path) -> dict[str, str]:
     """The variables of a ``--vars`` file (a YAML mapping NAME: value); a ConfigError with
     every problem, located."""
-    document = _read_one(Path(path), "variables file")
-    problems = [problem for _, problem in validate_document(document, "variables")]
-    if problems:
-        raise ConfigError(problems)
+    document = _read_one(Path(path), "variables file", "variables")
     return {str(k): option_text(v) for k, v in document.data.items()}

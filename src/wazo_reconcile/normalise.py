@@ -26,7 +26,7 @@ from wazo_reconcile.model import (
     options,
 )
 from wazo_reconcile.registers import desired_register, live_register
-from wazo_reconcile.shapes import OptionList, Outcall, RegisterIax, SipBody, Transport, User
+from wazo_reconcile.shapes import OptionList, Outcall, SipBody, Transport, User
 from wazo_reconcile.stack import Declaration, format_path, option_text
 from wazo_reconcile.suggest import suggestions
 
@@ -216,7 +216,9 @@ def _live_trunks(live: LiveState, index: LiveIndex) -> list[Resource]:
             remote["endpoint_id"] = iax_ep["id"]
             if live.registers_readable:
                 register = registers.get((trunk.get("register_iax") or {}).get("id", -1))
-                fields["register"] = _live_register(register, remote)
+                fields["register"] = live_register(register) if register is not None else ()
+                if register is not None:
+                    remote["register_id"] = register["id"]
         elif custom_ref and custom_ref["id"] in custom:
             custom_ep = custom[custom_ref["id"]]
             fields = {
@@ -237,13 +239,6 @@ def _live_trunks(live: LiveState, index: LiveIndex) -> list[Resource]:
             Resource.create(ResourceKey("trunks", name, tenant), identity, fields, remote=remote)
         )
     return found
-
-
-def _live_register(register: RegisterIax | None, remote: dict[str, object]) -> Options:
-    if register is None:
-        return ()
-    remote["register_id"] = register["id"]
-    return live_register(register)
 
 
 def _live_outcall(outcall: Outcall, index: LiveIndex) -> Resource:
@@ -444,8 +439,8 @@ def sip_sections(data: Mapping[str, Any], text: Text) -> dict[str, object]:
     return fields
 
 
-def _key(decl: Declaration, ctx: DesiredContext, *, scoped: bool = True) -> ResourceKey:
-    return ResourceKey(decl.kind, decl.name, ctx.tenant_of(decl) if scoped else "")
+def _key(decl: Declaration, ctx: DesiredContext) -> ResourceKey:
+    return ResourceKey(decl.kind, decl.name, ctx.tenant_of(decl))
 
 
 def _desired_options(decl: Declaration, ctx: DesiredContext) -> Resource:
@@ -473,8 +468,7 @@ def _desired_sip_fields(
             _check_template_ref(decl, ("templates", i), tenant, name, ctx)
         fields["templates"] = names
     if "transport" in data:
-        transport = data["transport"]
-        transport = _maybe(text, transport)
+        transport = _maybe(text, data["transport"])
         if transport is not None:
             _check_transport_ref(decl, ("transport",), transport, ctx)
         fields["transport"] = transport

@@ -390,8 +390,12 @@ def _without_label(body: Json) -> Json:
 # ------------------------------------------------------------------------------ trunks
 
 
-_TRUNK_FIELDS = ("context", "outgoing_caller_id_format")
-_ENDPOINT_PATHS = {"sip": "/endpoints/sip", "iax": "/endpoints/iax", "custom": "/endpoints/custom"}
+TRUNK_FIELDS = ("context", "outgoing_caller_id_format")
+# Our field -> confd's, in the body of an IAX or custom endpoint.
+_ENDPOINT_FIELDS = {
+    "iax": {"host": "host", "peer_type": "type", "options": "options"},
+    "custom": {f: f for f in ("interface", "interface_suffix", "enabled")},
+}
 
 
 def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tuple[Operation, ...]:
@@ -405,7 +409,7 @@ def _trunk_ops(change: Change, index: LiveIndex, adopt: Mapping[str, int]) -> tu
         return _trunk_update_ops(change, trunk_type)
     ops = [_endpoint_create_op(change, trunk_type, index)]
     ops.append(_trunk_create_op(change, adopt.get(handle)))
-    ep_path = _ENDPOINT_PATHS[trunk_type]
+    ep_path = f"/endpoints/{trunk_type}"
     ops.append(
         Operation(
             "PUT",
@@ -435,7 +439,7 @@ def _trunk_body(resource: Resource | None, only: set[str] | None) -> Json:
     assert resource is not None
     return {
         f: resource.fields[f]
-        for f in _TRUNK_FIELDS
+        for f in TRUNK_FIELDS
         if f in resource.fields and (only is None or f in only)
     }
 
@@ -447,15 +451,7 @@ def _endpoint_body(change: Change, trunk_type: str, changed: set[str] | None) ->
         return sip_body(change, changed)
     fields = after.fields
     body: Json = {}
-    if trunk_type == "iax":
-        names = {"host": "host", "peer_type": "type", "options": "options"}
-    else:
-        names = {
-            "interface": "interface",
-            "interface_suffix": "interface_suffix",
-            "enabled": "enabled",
-        }
-    for ours, theirs in names.items():
+    for ours, theirs in _ENDPOINT_FIELDS[trunk_type].items():
         if ours in fields and (changed is None or ours in changed):
             value = fields[ours]
             body[theirs] = [list(p) for p in value] if ours == "options" else value
@@ -464,9 +460,11 @@ def _endpoint_body(change: Change, trunk_type: str, changed: set[str] | None) ->
 
 def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Operation:
     handle, tenant = change.key.name, change.key.tenant
-    path = _ENDPOINT_PATHS[trunk_type]
+    path = f"/endpoints/{trunk_type}"
     id_field = "uuid" if trunk_type == "sip" else "id"
+    name_field = "interface" if trunk_type == "custom" else "name"  # how confd finds it
     identity = change.resource.fields.get("interface", handle) if trunk_type == "custom" else handle
+    ref = ("endpoint", trunk_type, handle)
     orphans: Mapping[str, Mapping[str, object]] = {
         "sip": index.orphan_sip,
         "iax": index.orphan_iax,
@@ -476,26 +474,22 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
     if identity in orphans:
         orphan_id = orphans[identity][id_field]
         summary = f"PUT {path}/{orphan_id} (adopt {identity})"
-        ref = ("endpoint", trunk_type, handle)
         return _adopt(f"{path}/{orphan_id}", summary, body, tenant, orphan_id, ref)
 
     def create_body(refs: Refs) -> Json:
-        named = {"interface": identity} if trunk_type == "custom" else {"name": handle}
+        named = {name_field: identity}
         if trunk_type == "sip" and change.after is not None and "label" not in change.after.fields:
             named["label"] = handle
         return {**named, **body(refs)}
 
-    filter_key = "interface" if trunk_type == "custom" else "name"
     return Operation(
         "POST",
         path,
         f"POST {path} {identity}",
         create_body,
         tenant,
-        created=lambda refs, answer: refs.set(answer[id_field], "endpoint", trunk_type, handle),
-        lookup=_by_name(
-            path, str(identity), tenant, id_field, ("endpoint", trunk_type, handle), filter_key
-        ),
+        created=lambda refs, answer: refs.set(answer[id_field], *ref),
+        lookup=_by_name(path, str(identity), tenant, id_field, ref, name_field),
     )
 
 
@@ -546,14 +540,14 @@ def _trunk_update_ops(change: Change, trunk_type: str) -> tuple[Operation, ...]:
     handle, tenant = change.key.name, change.key.tenant
     changed = _changed(change)
     ops = []
-    endpoint_changed = changed - set(_TRUNK_FIELDS) - {"register"}
+    endpoint_changed = changed - set(TRUNK_FIELDS) - {"register"}
     if endpoint_changed:
         key = "endpoint_uuid" if trunk_type == "sip" else "endpoint_id"
         ep_id = _remote(change, key)
-        path = _ENDPOINT_PATHS[trunk_type]
+        path = f"/endpoints/{trunk_type}"
         body = _endpoint_body(change, trunk_type, endpoint_changed)
         ops.append(Operation("PUT", f"{path}/{ep_id}", f"PUT {path} {handle}", body, tenant))
-    if changed & set(_TRUNK_FIELDS):
+    if changed & set(TRUNK_FIELDS):
         trunk_id = _remote(change, "trunk_id")
         summary = f"PUT /trunks/{trunk_id} ({handle})"
         trunk_body = _trunk_body(change.after, changed)
@@ -758,7 +752,7 @@ def _extension_create_op(pattern: Pattern, tenant: str) -> Operation:
         "POST",
         "/extensions",
         f"POST /extensions {pattern.exten}@{pattern.context}",
-        {"exten": pattern.exten, "context": pattern.context},
+        where,
         tenant,
         created=lambda refs, answer: refs.set(answer["id"], *ref),
         lookup=_by_name("/extensions", pattern.exten, tenant, "id", ref, params=where),

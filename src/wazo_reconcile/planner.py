@@ -19,7 +19,7 @@ from wazo_reconcile.diff import Action, Change, DiffResult, Kept, matches
 from wazo_reconcile.live import LiveIndex
 from wazo_reconcile.model import KINDS, Resource, ResourceKey
 from wazo_reconcile.normalise import template_identity
-from wazo_reconcile.ops import Operation, operations_of
+from wazo_reconcile.ops import TRUNK_FIELDS, Operation, operations_of
 
 T = TypeVar("T")
 
@@ -28,7 +28,6 @@ KIND_ORDER = {kind: rank for rank, kind in enumerate(KINDS)}  # creation order
 # From least to most disruptive; a change's `impact[0]` is its most disruptive class.
 IMPACT_RANK = ("none", "reload:dialplan", "reload:iax2", "reload:pjsip", "restart")
 
-_TRUNK_FIELDS = frozenset({"context", "outgoing_caller_id_format"})
 RESTART_NOTE = "a transport change needs an Asterisk restart; confd only reloads res_pjsip"
 PATTERN_NOTE = "dial patterns whose exten or context changes are dissociated and recreated"
 # Phone lines' SIP endpoints are never read (live.py): a line using the transport is unknown.
@@ -336,9 +335,7 @@ def _trunk_impact(trunk_type: str, action: Action, changed: set[str]) -> set[str
         return {"reload:iax2"}
     if trunk_type != "sip":
         return set()
-    if action is Action.UPDATE and changed <= _TRUNK_FIELDS:
-        return {"reload:pjsip"}
-    if action is Action.CREATE:
+    if action is Action.CREATE or (action is Action.UPDATE and changed.issubset(TRUNK_FIELDS)):
         return {"reload:pjsip"}
     return {"reload:pjsip", "reload:dialplan"}
 
