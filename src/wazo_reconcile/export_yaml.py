@@ -27,8 +27,8 @@ MAX_LISTED_VARIABLES = 20  # a header lists the variables its document uses, up 
 
 KIND_TITLES = {
     "pjsip": (
-        "PJSIP global and system settings (instance-wide). A declared section is replaced "
-        "as a whole."
+        "PJSIP global and system settings (instance-wide). A section manages only the keys "
+        "it declares; a key set to null is removed (docs/ownership.md)."
     ),
     "transports": (
         "SIP transports (instance-wide). Any transport change needs an Asterisk restart."
