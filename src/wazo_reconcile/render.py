@@ -24,7 +24,7 @@ from wazo_reconcile.callerid import (
 from wazo_reconcile.diff import Action, Change, FieldChange
 from wazo_reconcile.errors import printable
 from wazo_reconcile.health import HealthReport, TrunkHealth
-from wazo_reconcile.model import Pattern, Resource
+from wazo_reconcile.model import Pattern, Resource, ResourceKey
 from wazo_reconcile.planner import Plan
 from wazo_reconcile.secrets import MASK, is_secret_key
 
@@ -328,11 +328,8 @@ def json_value(value: Any) -> Any:
 def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, object]:
     data: dict[str, object] = {
         "action": change.action.value,
-        "kind": change.key.kind,
-        "name": change.key.name,
-        "tenant": change.key.tenant or None,
-        "impact": change.impact[0] if change.impact else "none",
-        "impacts": list(change.impact),
+        **_key_dict(change.key),
+        **_impacts(change),
         "fields": [],
         "notes": list(change.notes),
         "warnings": list(change.warnings),
@@ -390,18 +387,19 @@ def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str,
         "refusals": list(plan.refusals),
         "warnings": list(plan.warnings),
         "changes": [change_dict(c, plan.summaries(i)) for i, c in enumerate(plan.changes)],
-        "unmanaged": [_key_dict(r) for r in plan.unmanaged],
-        "kept": [{**_key_dict(k.resource), "reason": k.reason} for k in plan.kept],
+        "unmanaged": [_key_dict(r.key) for r in plan.unmanaged],
+        "kept": [{**_key_dict(k.resource.key), "reason": k.reason} for k in plan.kept],
         "caller_id": [entry.to_dict() for entry in plan_caller_id_changes(plan.changes)],
     }
 
 
-def _key_dict(resource: Resource) -> dict[str, object]:
-    return {
-        "kind": resource.key.kind,
-        "name": resource.key.name,
-        "tenant": resource.key.tenant or None,
-    }
+def _key_dict(key: ResourceKey) -> dict[str, object]:
+    return {"kind": key.kind, "name": key.name, "tenant": key.tenant or None}
+
+
+def _impacts(change: Change) -> dict[str, object]:
+    """A change's main impact (`impact`) and all of them (`impacts`)."""
+    return {"impact": change.impact[0] if change.impact else "none", "impacts": list(change.impact)}
 
 
 def render_json(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
@@ -500,13 +498,10 @@ def report_dict(report: Report, pbx: str | None = None) -> dict[str, Any]:
         "outcomes": [
             {
                 "action": o.change.action.value,
-                "kind": o.change.key.kind,
-                "name": o.change.key.name,
-                "tenant": o.change.key.tenant or None,
+                **_key_dict(o.change.key),
                 "status": o.status.value,
                 "error": o.error,
-                "impact": o.change.impact[0] if o.change.impact else "none",
-                "impacts": list(o.change.impact),
+                **_impacts(o.change),
                 "seconds": round(o.seconds, 3),
                 "requests": list(o.requests),
                 "blocked_by": list(o.blocked_by),
