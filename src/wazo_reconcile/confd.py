@@ -50,7 +50,13 @@ from wazo_reconcile.retries import (
     text_excerpt,
 )
 from wazo_reconcile.secrets import redact, secret_values
-from wazo_reconcile.settings import AUTH_PREFIX, CONFD_PREFIX, ConnectionSettings
+from wazo_reconcile.settings import (
+    AUTH_PREFIX,
+    CONFD_PREFIX,
+    NO_CREDENTIALS,
+    NO_URL,
+    ConnectionSettings,
+)
 
 __all__ = [
     "CLIENT_HEADERS",
@@ -440,7 +446,7 @@ def connect(
     if settings.sandbox:
         raise ValueError("--sandbox has its own client: wazo_reconcile.sandbox.client")
     if not settings.url:
-        raise UsageError("no PBX to talk to: give --url (or set WAZO_URL), or use --sandbox")
+        raise UsageError(NO_URL)
     policy = retry or RetryPolicy(attempts=settings.retries + 1)
     host = urlsplit(settings.url).hostname
     if settings.url.startswith("http://") and not _is_loopback(host):
@@ -472,7 +478,4 @@ def _auth(
         return TokenAuth(settings.token)
     if settings.username and settings.password:
         return PasswordAuth(http, settings.username, settings.password, retry=policy, stats=stats)
-    raise UsageError(
-        "no credentials: set WAZO_TOKEN (or --token), or WAZO_USERNAME and "
-        "WAZO_PASSWORD (or --username/--password)"
-    )
+    raise UsageError(NO_CREDENTIALS)
