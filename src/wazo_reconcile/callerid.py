@@ -258,9 +258,6 @@ class ChainStep:
     gives: str | None
     note: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
@@ -292,7 +289,7 @@ class Explanation:
             "pattern": self.pattern,
             "dialed": self.dialed,
             "trunks": list(self.trunks),
-            "chain": [step.to_dict() for step in self.chain],
+            "chain": [asdict(step) for step in self.chain],
             "notes": list(self.notes),
         }
 
@@ -540,9 +537,6 @@ class CallerIdChange:
     after: str | None  # None: the pattern is removed
     note: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class UserCallerIdChange:
@@ -553,9 +547,6 @@ class UserCallerIdChange:
     before: str
     after: str
     note: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def caller_id_changes(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal, TypeVar
 
@@ -250,9 +250,6 @@ class Finding:
     context: str | None = None
     field: str | None = None
     related: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def pattern_problems(patterns: Iterable[Pattern]) -> list[Finding]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from wazo_reconcile import __version__
@@ -389,7 +389,7 @@ def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str,
         "changes": [change_dict(c, plan.summaries(i)) for i, c in enumerate(plan.changes)],
         "unmanaged": [_key_dict(r.key) for r in plan.unmanaged],
         "kept": [{**_key_dict(k.resource.key), "reason": k.reason} for k in plan.kept],
-        "caller_id": [entry.to_dict() for entry in plan_caller_id_changes(plan.changes)],
+        "caller_id": [asdict(entry) for entry in plan_caller_id_changes(plan.changes)],
     }
 
 
