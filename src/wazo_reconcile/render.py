@@ -539,16 +539,17 @@ def health_lines(report: HealthReport) -> list[str]:
     if not report.trunks:
         return [health_verdict(report)]
     tenants = _several_tenants(report)
-    head = _health_head(tenants)
-    rows = [[*head, "calls"]] + [_health_row(t, tenants) for t in report.trunks]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head) + 1)]
-    lines = []
-    for row, trunk in zip(rows, (None, *report.trunks), strict=True):
-        text = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        if trunk is not None and not trunk.healthy:
-            text += f"  ! {_problem(trunk)}"
-        lines.append(f"  {text}".rstrip())
-    return [*lines, health_verdict(report)]
+    rows = [[*_health_head(tenants), "calls", ""]]
+    rows += [
+        [*_health_row(t, tenants), "" if t.healthy else f"! {_problem(t)}"] for t in report.trunks
+    ]
+    return [*(f"  {line}" for line in columns(rows)), health_verdict(report)]
+
+
+def columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """``rows`` as lines of left-aligned columns, two spaces apart (a table for people)."""
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    return ["  ".join(map(str.ljust, row, widths)).rstrip() for row in rows]
 
 
 def _problem(trunk: TrunkHealth) -> str:
