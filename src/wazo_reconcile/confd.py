@@ -150,10 +150,6 @@ def _with_query(path: str, params: Params | None) -> str:
     return f"{path}?{urlencode(params, doseq=True)}" if params else path
 
 
-def _identity(item: Mapping[str, object]) -> object:
-    return item.get("uuid", item.get("id"))
-
-
 class ConfdClient:
     """wazo-confd REST client; thread-safe (one instance is shared by a thread pool).
 
@@ -289,7 +285,7 @@ class ConfdClient:
             totals.append(total)
             offset += len(batch)
             for item in batch:
-                key = _identity(item)
+                key = item.get("uuid", item.get("id"))
                 if key is None or key not in seen:
                     seen.add(key)
                     items.append(item)

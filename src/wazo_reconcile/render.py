@@ -459,10 +459,9 @@ def outcome_line(outcome: Outcome, *, shown: Callable[[str], str] = printable) -
     """One line per outcome; ``shown`` turns a server's error message into what is shown
     (the CLI's masks secrets before it shortens the message)."""
     change = outcome.change
-    verbs = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}
-    if outcome.status is Status.DONE:
+    if outcome.status is Status.DONE:  # "created", "updated", "deleted"
         return (
-            f"{SYMBOL[change.action]} {change.key}: {verbs[change.action]} ({outcome.seconds:.2f}s)"
+            f"{SYMBOL[change.action]} {change.key}: {change.action.value}d ({outcome.seconds:.2f}s)"
         )
     if outcome.status is Status.FAILED:
         return f"! {change.key}: {change.action.value} failed: {shown(str(outcome.error))}"
