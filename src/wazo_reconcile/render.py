@@ -326,15 +326,6 @@ def json_value(value: Any) -> Any:
 
 
 def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, object]:
-    data: dict[str, object] = {
-        "action": change.action.value,
-        **_key_dict(change.key),
-        **_impacts(change),
-        "fields": [],
-        "notes": list(change.notes),
-        "warnings": list(change.warnings),
-        "affects": list(change.affects),
-    }
     fields: list[dict[str, object]] = []
     if change.action is Action.UPDATE:
         for delta in change.fields:
@@ -354,10 +345,16 @@ def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, obj
             {"field": name, "before": None, "after": None, side: json_value(value)}
             for name, value in sorted(change.resource.fields.items())
         ]
-    data["fields"] = fields
-    if operations:
-        data["operations"] = list(operations)
-    return data
+    return {
+        "action": change.action.value,
+        **_key_dict(change.key),
+        **_impacts(change),
+        "fields": fields,
+        "notes": list(change.notes),
+        "warnings": list(change.warnings),
+        "affects": list(change.affects),
+        **({"operations": list(operations)} if operations else {}),
+    }
 
 
 def _json_item(value: Any) -> Any:
