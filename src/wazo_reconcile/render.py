@@ -297,7 +297,7 @@ def caller_id_markdown(plan: Plan) -> list[str]:
 
 def _md_code(text: str) -> str:
     """`text` as a code span in a table cell (`|` escaped; double backticks around a backtick)."""
-    text = printable(text).replace("|", "\\|")
+    text = _md_text(text)
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
