@@ -55,12 +55,11 @@ class CalldClient:
         *,
         auth: Auth,
         retry: RetryPolicy | None = None,
-        stats: RequestStats | None = None,
     ) -> None:
         self._http = http
         self._auth = auth
         # Its own counters: until calld has answered once, a refused connection is not retried.
-        self.stats = stats or RequestStats()
+        self.stats = RequestStats()
         self._sender = Sender(http, retry or RetryPolicy(), self.stats)
 
     @classmethod

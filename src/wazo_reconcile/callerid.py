@@ -258,9 +258,6 @@ class ChainStep:
     gives: str | None
     note: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
@@ -292,7 +289,7 @@ class Explanation:
             "pattern": self.pattern,
             "dialed": self.dialed,
             "trunks": list(self.trunks),
-            "chain": [step.to_dict() for step in self.chain],
+            "chain": [asdict(step) for step in self.chain],
             "notes": list(self.notes),
         }
 
@@ -436,13 +433,9 @@ def _user_step(user: UserView | None, own: str | None) -> ChainStep:
     cid = parse_caller_id(value)
     if cid.kind == "default":
         return ChainStep("user", False, value, None, "`default`: falls through to the pattern")
-    return ChainStep("user", True, value, cid.presented(own), _user_note(cid))
-
-
-def _user_note(cid: CallerId) -> str:
-    if cid.kind == "anonymous":
-        return "the user withholds the caller ID"
-    return _value_note(cid, "the user's outgoing_caller_id")
+    return ChainStep(
+        "user", True, value, cid.presented(own), _value_note(cid, "the user's outgoing_caller_id")
+    )
 
 
 def _pattern_step(pattern: Pattern, own: str | None) -> ChainStep:
@@ -455,6 +448,8 @@ def _pattern_step(pattern: Pattern, own: str | None) -> ChainStep:
 
 
 def _value_note(cid: CallerId, what: str) -> str:
+    if cid.kind == "anonymous":  # a user's value only
+        return "the user withholds the caller ID"
     if cid.kind == "name_only":
         return f"{what} has no number part: the dialplan's number (the caller's own) is kept"
     if not cid.is_valid:
@@ -507,11 +502,10 @@ def presented_by_route(
 ) -> dict[str, str]:
     """Per pattern (`exten@context`), the caller ID the route presents when the user has no
     override (`default`): forwarded, the pattern's caller ID, or the default."""
-    presented: dict[str, str] = {}
-    for p in outcall.patterns:
-        decided = _decided(_chain(None, outcall, p, default_caller_id))
-        presented[route_name(p)] = decided.gives or CALLERS_OWN
-    return presented
+    return {
+        route_name(p): _decided(_chain(None, outcall, p, default_caller_id)).gives or CALLERS_OWN
+        for p in outcall.patterns
+    }
 
 
 INTERNAL_ON_NOTE = (
@@ -540,9 +534,6 @@ class CallerIdChange:
     after: str | None  # None: the pattern is removed
     note: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
 class UserCallerIdChange:
@@ -553,9 +544,6 @@ class UserCallerIdChange:
     before: str
     after: str
     note: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def caller_id_changes(

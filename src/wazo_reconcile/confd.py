@@ -50,7 +50,13 @@ from wazo_reconcile.retries import (
     text_excerpt,
 )
 from wazo_reconcile.secrets import redact, secret_values
-from wazo_reconcile.settings import AUTH_PREFIX, CONFD_PREFIX, ConnectionSettings
+from wazo_reconcile.settings import (
+    AUTH_PREFIX,
+    CONFD_PREFIX,
+    NO_CREDENTIALS,
+    NO_URL,
+    ConnectionSettings,
+)
 
 __all__ = [
     "CLIENT_HEADERS",
@@ -144,10 +150,6 @@ def _with_query(path: str, params: Params | None) -> str:
     return f"{path}?{urlencode(params, doseq=True)}" if params else path
 
 
-def _identity(item: Mapping[str, object]) -> object:
-    return item.get("uuid", item.get("id"))
-
-
 class ConfdClient:
     """wazo-confd REST client; thread-safe (one instance is shared by a thread pool).
 
@@ -165,18 +167,21 @@ class ConfdClient:
         page_size: int = DEFAULT_PAGE_SIZE,
         stats: RequestStats | None = None,
     ) -> None:
-        self._http = http
-        self._auth = auth
+        # What another client of the same Wazo stack shares (calld.py): the HTTP connection
+        # (base URL, TLS settings, timeouts, transport), the token and how it is renewed, the
+        # retry policy.
+        self.http = http
+        self.auth = auth
+        self.retry = retry or RetryPolicy()
         self.tenant = tenant
         self.page_size = page_size
         # token requests are counted with the client's requests (under "auth")
         shared = auth.stats if isinstance(auth, PasswordAuth) else None
         self.stats = stats or shared or RequestStats()
-        self._retry = retry or RetryPolicy()
-        self._sender = Sender(http, self._retry, self.stats)
+        self._sender = Sender(http, self.retry, self.stats)
 
     def __repr__(self) -> str:
-        return f"ConfdClient(base_url={str(self._http.base_url)!r}, tenant={self.tenant!r})"
+        return f"ConfdClient(base_url={str(self.http.base_url)!r}, tenant={self.tenant!r})"
 
     def __enter__(self) -> ConfdClient:
         return self
@@ -185,23 +190,7 @@ class ConfdClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
-
-    # -- what another client of the same Wazo stack shares (calld.py)
-
-    @property
-    def http(self) -> httpx.Client:
-        """The HTTP connection: base URL, TLS settings, timeouts, transport."""
-        return self._http
-
-    @property
-    def auth(self) -> Auth:
-        """The token, and how it is renewed."""
-        return self._auth
-
-    @property
-    def retry(self) -> RetryPolicy:
-        return self._retry
+        self.http.close()
 
     # -- public methods
 
@@ -296,7 +285,7 @@ class ConfdClient:
             totals.append(total)
             offset += len(batch)
             for item in batch:
-                key = _identity(item)
+                key = item.get("uuid", item.get("id"))
                 if key is None or key not in seen:
                     seen.add(key)
                     items.append(item)
@@ -339,7 +328,7 @@ class ConfdClient:
         call = Call(method, prefix + path, shown, params, body)
         response, ambiguous = send_authenticated(
             self._sender,
-            self._auth,
+            self.auth,
             call,
             lambda token: self._headers(tenant, token),
             announce=True,
@@ -356,7 +345,7 @@ class ConfdClient:
             log.info("DELETE %s: already gone (404)", call.display)
             return response
         if status in (401, 403):
-            hint = _auth_hint(status, call.display, isinstance(self._auth, PasswordAuth))
+            hint = _auth_hint(status, call.display, isinstance(self.auth, PasswordAuth))
             raise AuthError(call.method, call.display, status, detail=hint)
         messages = self._messages(call, response)
         error, detail = ApiError, ""
@@ -366,7 +355,7 @@ class ConfdClient:
         elif status == 404 and not _is_json(response):
             messages = []
             detail = (
-                f"{self._http.base_url} answers, but not as a wazo-confd: is --url the base "
+                f"{self.http.base_url} answers, but not as a wazo-confd: is --url the base "
                 "address of a Wazo stack (https://wazo.example.com)?"
             )
         elif call.method in WRITE_METHODS and status in AMBIGUOUS_STATUSES:
@@ -374,7 +363,7 @@ class ConfdClient:
         raise error(call.method, call.display, status, messages, detail=detail)
 
     def _messages(self, call: Call, response: httpx.Response) -> Messages:
-        secrets = set(self._auth.secrets())
+        secrets = set(self.auth.secrets())
         if call.body is not NO_BODY:
             secrets |= secret_values(call.body)
         return [redact(message, secrets) for message in error_messages(response)]
@@ -453,7 +442,7 @@ def connect(
     if settings.sandbox:
         raise ValueError("--sandbox has its own client: wazo_reconcile.sandbox.client")
     if not settings.url:
-        raise UsageError("no PBX to talk to: give --url (or set WAZO_URL), or use --sandbox")
+        raise UsageError(NO_URL)
     policy = retry or RetryPolicy(attempts=settings.retries + 1)
     host = urlsplit(settings.url).hostname
     if settings.url.startswith("http://") and not _is_loopback(host):
@@ -485,7 +474,4 @@ def _auth(
         return TokenAuth(settings.token)
     if settings.username and settings.password:
         return PasswordAuth(http, settings.username, settings.password, retry=policy, stats=stats)
-    raise UsageError(
-        "no credentials: set WAZO_TOKEN (or --token), or WAZO_USERNAME and "
-        "WAZO_PASSWORD (or --username/--password)"
-    )
+    raise UsageError(NO_CREDENTIALS)

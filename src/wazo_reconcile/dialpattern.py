@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal, TypeVar
 
@@ -251,9 +251,6 @@ class Finding:
     field: str | None = None
     related: str | None = None
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 def pattern_problems(patterns: Iterable[Pattern]) -> list[Finding]:
     """Lint the dial patterns of one outcall (or of every outcall sharing a context).
@@ -270,15 +267,10 @@ def pattern_problems(patterns: Iterable[Pattern]) -> list[Finding]:
 def context_problems(patterns: Iterable[Pattern]) -> list[Finding]:
     """The pair findings of `pattern_problems`: per context, each pattern that is the same
     extension as one tried before it (`duplicate`) or gets none of its numbers (`shadowed`)."""
-    groups = _by_context(dict.fromkeys(patterns)).values()
-    return [finding for group in groups for finding in _pair_findings(group)]
-
-
-def _by_context(patterns: Iterable[Pattern]) -> dict[str, list[Pattern]]:
     groups: dict[str, list[Pattern]] = {}
-    for p in patterns:
+    for p in dict.fromkeys(patterns):
         groups.setdefault(p.context, []).append(p)
-    return groups
+    return [finding for group in groups.values() for finding in _pair_findings(group)]
 
 
 def finding(
@@ -444,10 +436,8 @@ def _pairfinding(earlier: Pattern, later: Pattern) -> Finding | None:
 
 
 def _lengths(c: CompiledPattern) -> tuple[int, float]:
-    n = len(c.positions)
-    if c.tail == "end":
-        return n, n
-    return (n + 1 if c.tail == "one_or_more" else n), float("inf")
+    """The shortest and longest numbers `c` matches."""
+    return c.min_length, c.min_length if c.tail == "end" else float("inf")
 
 
 def _covers(wide: CompiledPattern, narrow: CompiledPattern) -> bool:

@@ -71,9 +71,8 @@ class Problem:
         prefix = "" if self.severity == "error" else f"{self.severity}: "
         return printable(f"{self.location}: {self.path}: {prefix}{self.message}")
 
-    def sort_key(self) -> tuple[str, int, int, str, str]:
-        loc = self.location
-        return (loc.file, loc.line, loc.col, self.path, self.message)
+    def sort_key(self) -> tuple[Location, str, str]:
+        return (self.location, self.path, self.message)
 
 
 class ReconcileError(Exception):

@@ -234,10 +234,10 @@ class PjsipDoc:
         """Keys accepted in a confd option section (``type`` is never accepted; memoised)."""
         keys = self._allowed.get(section)
         if keys is None:
-            if section in ("identify", "registration"):  # confd's fixed lists
+            doc_section = ENDPOINT_SECTIONS.get(section, section)
+            if doc_section is None:  # identify, registration: confd's fixed lists
                 keys = getattr(self, section)
             else:
-                doc_section = ENDPOINT_SECTIONS.get(section, section) or section
                 keys = frozenset(k for k in self.sections.get(doc_section, {}) if k != "type")
             self._allowed[section] = keys
         return keys

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from wazo_reconcile import __version__
@@ -24,7 +24,7 @@ from wazo_reconcile.callerid import (
 from wazo_reconcile.diff import Action, Change, FieldChange
 from wazo_reconcile.errors import printable
 from wazo_reconcile.health import HealthReport, TrunkHealth
-from wazo_reconcile.model import Pattern, Resource
+from wazo_reconcile.model import Pattern, Resource, ResourceKey
 from wazo_reconcile.planner import Plan
 from wazo_reconcile.secrets import MASK, is_secret_key
 
@@ -297,7 +297,7 @@ def caller_id_markdown(plan: Plan) -> list[str]:
 
 def _md_code(text: str) -> str:
     """`text` as a code span in a table cell (`|` escaped; double backticks around a backtick)."""
-    text = printable(text).replace("|", "\\|")
+    text = _md_text(text)
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
@@ -326,18 +326,6 @@ def json_value(value: Any) -> Any:
 
 
 def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, object]:
-    data: dict[str, object] = {
-        "action": change.action.value,
-        "kind": change.key.kind,
-        "name": change.key.name,
-        "tenant": change.key.tenant or None,
-        "impact": change.impact[0] if change.impact else "none",
-        "impacts": list(change.impact),
-        "fields": [],
-        "notes": list(change.notes),
-        "warnings": list(change.warnings),
-        "affects": list(change.affects),
-    }
     fields: list[dict[str, object]] = []
     if change.action is Action.UPDATE:
         for delta in change.fields:
@@ -357,10 +345,16 @@ def change_dict(change: Change, operations: Sequence[str] = ()) -> dict[str, obj
             {"field": name, "before": None, "after": None, side: json_value(value)}
             for name, value in sorted(change.resource.fields.items())
         ]
-    data["fields"] = fields
-    if operations:
-        data["operations"] = list(operations)
-    return data
+    return {
+        "action": change.action.value,
+        **_key_dict(change.key),
+        **_impacts(change),
+        "fields": fields,
+        "notes": list(change.notes),
+        "warnings": list(change.warnings),
+        "affects": list(change.affects),
+        **({"operations": list(operations)} if operations else {}),
+    }
 
 
 def _json_item(value: Any) -> Any:
@@ -390,18 +384,19 @@ def plan_dict(plan: Plan, options: RenderOptions = RenderOptions()) -> dict[str,
         "refusals": list(plan.refusals),
         "warnings": list(plan.warnings),
         "changes": [change_dict(c, plan.summaries(i)) for i, c in enumerate(plan.changes)],
-        "unmanaged": [_key_dict(r) for r in plan.unmanaged],
-        "kept": [{**_key_dict(k.resource), "reason": k.reason} for k in plan.kept],
-        "caller_id": [entry.to_dict() for entry in plan_caller_id_changes(plan.changes)],
+        "unmanaged": [_key_dict(r.key) for r in plan.unmanaged],
+        "kept": [{**_key_dict(k.resource.key), "reason": k.reason} for k in plan.kept],
+        "caller_id": [asdict(entry) for entry in plan_caller_id_changes(plan.changes)],
     }
 
 
-def _key_dict(resource: Resource) -> dict[str, object]:
-    return {
-        "kind": resource.key.kind,
-        "name": resource.key.name,
-        "tenant": resource.key.tenant or None,
-    }
+def _key_dict(key: ResourceKey) -> dict[str, object]:
+    return {"kind": key.kind, "name": key.name, "tenant": key.tenant or None}
+
+
+def _impacts(change: Change) -> dict[str, object]:
+    """A change's main impact (`impact`) and all of them (`impacts`)."""
+    return {"impact": change.impact[0] if change.impact else "none", "impacts": list(change.impact)}
 
 
 def render_json(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
@@ -461,10 +456,9 @@ def outcome_line(outcome: Outcome, *, shown: Callable[[str], str] = printable) -
     """One line per outcome; ``shown`` turns a server's error message into what is shown
     (the CLI's masks secrets before it shortens the message)."""
     change = outcome.change
-    verbs = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}
-    if outcome.status is Status.DONE:
+    if outcome.status is Status.DONE:  # "created", "updated", "deleted"
         return (
-            f"{SYMBOL[change.action]} {change.key}: {verbs[change.action]} ({outcome.seconds:.2f}s)"
+            f"{SYMBOL[change.action]} {change.key}: {change.action.value}d ({outcome.seconds:.2f}s)"
         )
     if outcome.status is Status.FAILED:
         return f"! {change.key}: {change.action.value} failed: {shown(str(outcome.error))}"
@@ -500,13 +494,10 @@ def report_dict(report: Report, pbx: str | None = None) -> dict[str, Any]:
         "outcomes": [
             {
                 "action": o.change.action.value,
-                "kind": o.change.key.kind,
-                "name": o.change.key.name,
-                "tenant": o.change.key.tenant or None,
+                **_key_dict(o.change.key),
                 "status": o.status.value,
                 "error": o.error,
-                "impact": o.change.impact[0] if o.change.impact else "none",
-                "impacts": list(o.change.impact),
+                **_impacts(o.change),
                 "seconds": round(o.seconds, 3),
                 "requests": list(o.requests),
                 "blocked_by": list(o.blocked_by),
@@ -544,16 +535,17 @@ def health_lines(report: HealthReport) -> list[str]:
     if not report.trunks:
         return [health_verdict(report)]
     tenants = _several_tenants(report)
-    head = _health_head(tenants)
-    rows = [[*head, "calls"]] + [_health_row(t, tenants) for t in report.trunks]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head) + 1)]
-    lines = []
-    for row, trunk in zip(rows, (None, *report.trunks), strict=True):
-        text = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        if trunk is not None and not trunk.healthy:
-            text += f"  ! {_problem(trunk)}"
-        lines.append(f"  {text}".rstrip())
-    return [*lines, health_verdict(report)]
+    rows = [[*_health_head(tenants), "calls", ""]]
+    rows += [
+        [*_health_row(t, tenants), "" if t.healthy else f"! {_problem(t)}"] for t in report.trunks
+    ]
+    return [*(f"  {line}" for line in columns(rows)), health_verdict(report)]
+
+
+def columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """``rows`` as lines of left-aligned columns, two spaces apart (a table for people)."""
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    return ["  ".join(map(str.ljust, row, widths)).rstrip() for row in rows]
 
 
 def _problem(trunk: TrunkHealth) -> str:

@@ -260,11 +260,6 @@ class Sender:
         applied by the server although no success came back (``ambiguous``)."""
         idempotent = call.method in IDEMPOTENT_METHODS or retry_post
         progress = _Progress()
-
-        def attempt() -> httpx.Response:
-            progress.attempts += 1
-            return self._attempt(call, headers, progress)
-
         retrying = Retrying(
             stop=stop_after_attempt(max(1, self._policy.attempts)),
             wait=partial(_wait, self._policy),
@@ -281,7 +276,7 @@ class Sender:
                 json.dumps(mask(call.body), sort_keys=True, default=str),
             )
         try:
-            response: httpx.Response = retrying(attempt)
+            response: httpx.Response = retrying(self._attempt, call, headers, progress)
         except httpx.TransportError as exc:
             error = _transport_error(call, exc, ambiguous=progress.ambiguous)
             never_answered = isinstance(exc, httpx.ConnectError) and not self._stats.answered
@@ -293,6 +288,7 @@ class Sender:
     def _attempt(
         self, call: Call, headers: Mapping[str, str], progress: _Progress
     ) -> httpx.Response:
+        progress.attempts += 1
         self._stats.add(call.stat_key or call.method)
         if progress.attempts > 1:
             self._stats.add("retries")

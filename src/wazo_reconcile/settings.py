@@ -35,6 +35,12 @@ ENV_VARS = {
     "ca_bundle": "WAZO_CA_BUNDLE",
 }
 _CREDENTIALS = ("token", "username", "password")
+# Also said by `confd.connect`, given settings made another way (the inventory of a fleet).
+NO_URL = "no PBX to talk to: give --url (or set WAZO_URL), or use --sandbox"
+NO_CREDENTIALS = (
+    "no credentials: set WAZO_TOKEN (or --token), or WAZO_USERNAME and WAZO_PASSWORD "
+    "(or --username/--password)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,11 +174,11 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
         raise UsageError("--sandbox and --url cannot be used together")
     url = None if sandbox else _normalise_url(_pick(args, environ, "url"))
     if url is None and not sandbox:
-        raise UsageError("no PBX to talk to: give --url (or set WAZO_URL), or use --sandbox")
+        raise UsageError(NO_URL)
     insecure, ca_bundle = _tls(args, environ)
-    token, username, password = _credentials(args, environ)
+    (token, username, password), ignored = _credentials(args, environ)
     if not sandbox:
-        _check_credentials(token, username, password, _ignored(args, environ))
+        _check_credentials(token, username, password, ignored)
     return ConnectionSettings(
         url=url,
         token=token,
@@ -208,21 +214,15 @@ def _tls(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[bool, st
 
 def _credentials(
     args: argparse.Namespace, environ: Mapping[str, str]
-) -> tuple[str | None, str | None, str | None]:
+) -> tuple[list[str | None], list[str]]:
+    """The token, username and password, from the flags if any is given, else from the
+    variables; and the credential variables set but ignored (flags and variables are never
+    mixed)."""
     flags = [getattr(args, name, None) or None for name in _CREDENTIALS]
+    variables = [environ.get(ENV_VARS[name]) or None for name in _CREDENTIALS]
     if any(flags):
-        token, username, password = flags
-    else:
-        token, username, password = (environ.get(ENV_VARS[n]) or None for n in _CREDENTIALS)
-    return token, username, password
-
-
-def _ignored(args: argparse.Namespace, environ: Mapping[str, str]) -> list[str]:
-    """The credential variables set in the environment but ignored: credentials came from
-    flags, and flags and variables are never mixed."""
-    if not any(getattr(args, name, None) for name in _CREDENTIALS):
-        return []
-    return [ENV_VARS[n] for n in _CREDENTIALS if environ.get(ENV_VARS[n])]
+        return flags, [ENV_VARS[n] for n, v in zip(_CREDENTIALS, variables, strict=True) if v]
+    return variables, []
 
 
 def _check_credentials(
@@ -246,10 +246,7 @@ def _check_credentials(
                 f"{flag} too, or drop the flags and use the variables alone"
             )
         raise UsageError(message)
-    raise UsageError(
-        "no credentials: set WAZO_TOKEN (or --token), or WAZO_USERNAME and WAZO_PASSWORD "
-        "(or --username/--password)"
-    )
+    raise UsageError(NO_CREDENTIALS)
 
 
 def _normalise_url(url: str | None) -> str | None:
