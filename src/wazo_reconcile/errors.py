@@ -36,6 +36,11 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: repr(m[0])[1:-1], text)
 
 
+def plural(count: int, word: str) -> str:
+    """``count`` and ``word``, with an s unless there is one: "1 change", "3 changes"."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 class ExitCode(IntEnum):
     OK = 0
     ERROR = 1

@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from wazo_reconcile.diff import Action, Change, DiffResult, Kept, matches
+from wazo_reconcile.errors import plural
 from wazo_reconcile.live import LiveIndex
 from wazo_reconcile.model import KINDS, Resource, ResourceKey
 from wazo_reconcile.normalise import template_identity
@@ -259,7 +260,7 @@ def annotate(change: Change, graph: ReferenceGraph) -> Change:
             notes.append("confd unlinks it silently: inheriting endpoints lose its options")
         removed = _options_removed(change)
         if removed and affects:
-            warnings.append(f"removes {_count(removed, 'option')} inherited by {_heirs(affects)}")
+            warnings.append(f"removes {plural(removed, 'option')} inherited by {_heirs(affects)}")
     if kind == "outcalls" and change.action is Action.UPDATE:
         notes += _pattern_notes(change)
     return replace(
@@ -284,14 +285,10 @@ def _is_options(value: object) -> bool:
     )
 
 
-def _count(number: int, word: str) -> str:
-    return f"{number} {word}" if number == 1 else f"{number} {word}s"
-
-
 def _heirs(affects: Sequence[str]) -> str:
     kinds = Counter(ref.split("/", 1)[0] for ref in affects)
     words = {"trunks": "trunk", "sip_templates": "template"}
-    return " and ".join(_count(n, words.get(kind, kind)) for kind, n in sorted(kinds.items()))
+    return " and ".join(plural(n, words.get(kind, kind)) for kind, n in sorted(kinds.items()))
 
 
 def _pattern_notes(change: Change) -> list[str]:

@@ -38,6 +38,7 @@ from wazo_reconcile.errors import (
     Problem,
     ReconcileError,
     UsageError,
+    plural,
     printable,
 )
 from wazo_reconcile.secrets import SecretRegistry, SecretResolver
@@ -361,17 +362,6 @@ def checked_stack(
             replace(p, severity="error") if p.severity == "warning" else p for p in problems
         ]
     return stack, problems
-
-
-def plural(count: int, word: str) -> str:
-    """``count`` and ``word``, with an s unless there is one: "1 change", "3 changes"."""
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def columns(rows: Sequence[Sequence[str]]) -> list[str]:
-    """``rows`` as lines of left-aligned columns, two spaces apart (a table for people)."""
-    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
-    return ["  ".join(map(str.ljust, row, widths)).rstrip() for row in rows]
 
 
 def error_count(problems: Sequence[Problem]) -> int:

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from wazo_reconcile.commands import add_command
-from wazo_reconcile.commands.common import Output, Target, add_stack_args, open_session, plural
+from wazo_reconcile.commands.common import Output, Target, add_stack_args, open_session
 from wazo_reconcile.commands.health import read_health, stack_refs
 from wazo_reconcile.commands.plan import add_plan_output_args, render
 from wazo_reconcile.commands.runs import Result, Run, run_targets
-from wazo_reconcile.errors import ApiError, ExitCode, ReconcileError
+from wazo_reconcile.errors import ApiError, ExitCode, ReconcileError, plural
 from wazo_reconcile.health import HealthReport
 from wazo_reconcile.metrics import DriftSample, drift_metrics, last_successes
 

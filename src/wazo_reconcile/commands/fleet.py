@@ -16,9 +16,10 @@ import json
 from typing import Any
 
 from wazo_reconcile.commands import add_command
-from wazo_reconcile.commands.common import Output, columns
+from wazo_reconcile.commands.common import Output
 from wazo_reconcile.errors import ExitCode
 from wazo_reconcile.inventory import DEFAULT_INVENTORY, Inventory, Pbx, load_inventory
+from wazo_reconcile.render import columns
 from wazo_reconcile.secrets import find_refs, scan_strings
 from wazo_reconcile.stack import read_stack
 

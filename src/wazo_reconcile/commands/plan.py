@@ -16,12 +16,11 @@ from wazo_reconcile.commands.common import (
     add_selection_args,
     add_stack_args,
     open_session,
-    plural,
     selection_of,
 )
 from wazo_reconcile.commands.health import add_call_guard_args, with_call_guard
 from wazo_reconcile.commands.runs import Result, run_targets
-from wazo_reconcile.errors import ExitCode, UnsafePlanError, UsageError
+from wazo_reconcile.errors import ExitCode, UnsafePlanError, UsageError, plural
 from wazo_reconcile.health import HealthReport
 from wazo_reconcile.planner import Plan
 from wazo_reconcile.render import (

@@ -27,14 +27,12 @@ from wazo_reconcile.commands.common import (
     SECTION,
     Output,
     Target,
-    columns,
     error_count,
-    plural,
     report_error,
     single_target,
     variables_of,
 )
-from wazo_reconcile.errors import ConfigError, ExitCode, ReconcileError, UsageError
+from wazo_reconcile.errors import ConfigError, ExitCode, ReconcileError, UsageError, plural
 from wazo_reconcile.inventory import (
     DEFAULT_INVENTORY,
     Inventory,
@@ -42,6 +40,7 @@ from wazo_reconcile.inventory import (
     load_inventory,
     single_selection,
 )
+from wazo_reconcile.render import columns
 from wazo_reconcile.secrets import SecretRegistry
 from wazo_reconcile.settings import ConnectionSettings, settings_from_args
 

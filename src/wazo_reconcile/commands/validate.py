@@ -20,11 +20,10 @@ from wazo_reconcile.commands.common import (
     Target,
     add_inventory_args,
     checked_stack,
-    plural,
     variables_of,
 )
 from wazo_reconcile.commands.runs import Result, run_targets, selects_pbxs
-from wazo_reconcile.errors import ExitCode, Problem, UsageError
+from wazo_reconcile.errors import ExitCode, Problem, UsageError, plural
 from wazo_reconcile.lint import LintOptions
 from wazo_reconcile.pjsip import PjsipDoc
 from wazo_reconcile.secrets import SecretRegistry
