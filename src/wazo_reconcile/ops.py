@@ -146,10 +146,6 @@ class Operation:
         return path, self.body(refs) if callable(self.body) else self.body
 
 
-def _const(value: T) -> Callable[[Refs], T]:
-    return lambda _refs: value
-
-
 def operations(
     change: Change,
     index: LiveIndex,
@@ -444,7 +440,7 @@ def _trunk_body(resource: Resource | None, only: set[str] | None) -> Json:
     }
 
 
-def _endpoint_body(change: Change, trunk_type: str, changed: set[str] | None) -> Body:
+def _endpoint_body(change: Change, trunk_type: str, changed: set[str] | None) -> Json | Body:
     after = change.after
     assert after is not None
     if trunk_type == "sip":
@@ -455,7 +451,7 @@ def _endpoint_body(change: Change, trunk_type: str, changed: set[str] | None) ->
         if ours in fields and (changed is None or ours in changed):
             value = fields[ours]
             body[theirs] = [list(p) for p in value] if ours == "options" else value
-    return _const(body)
+    return body
 
 
 def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Operation:
@@ -480,7 +476,7 @@ def _endpoint_create_op(change: Change, trunk_type: str, index: LiveIndex) -> Op
         named = {name_field: identity}
         if trunk_type == "sip" and change.after is not None and "label" not in change.after.fields:
             named["label"] = handle
-        return {**named, **body(refs)}
+        return {**named, **(body(refs) if callable(body) else body)}
 
     return Operation(
         "POST",
