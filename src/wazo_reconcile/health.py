@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from wazo_reconcile.errors import plural
 from wazo_reconcile.live import trunk_endpoint
 from wazo_reconcile.shapes import Trunk
 
@@ -198,9 +199,8 @@ def busy_trunks(
 
 
 def busy_refusal(busy: Busy) -> str:
-    plural = "s" if busy.calls != 1 else ""
     return (
-        f"{busy.ref} would be deleted with {busy.calls} call{plural} in progress; "
+        f"{busy.ref} would be deleted with {plural(busy.calls, 'call')} in progress; "
         "--wait-idle DURATION waits for them to end"
     )
 

@@ -164,13 +164,6 @@ def _retryable_error(exc: BaseException | None, idempotent: bool, answered: bool
     return _never_sent(exc) or idempotent
 
 
-def _retryable_status(status: int, idempotent: bool, safe: bool) -> bool:
-    # 429 is refused before any work is done, so even a POST may be retried
-    if safe:
-        return status == 429 or status in READ_RETRY_STATUSES
-    return status == 429 or (idempotent and status in RETRY_STATUSES)
-
-
 def _should_retry(
     idempotent: bool, safe: bool, stats: RequestStats, retry_state: RetryCallState
 ) -> bool:
@@ -179,8 +172,11 @@ def _should_retry(
         return False
     if outcome.failed:
         return _retryable_error(outcome.exception(), idempotent, stats.answered)
-    response: httpx.Response = outcome.result()
-    return _retryable_status(response.status_code, idempotent, safe)
+    status = outcome.result().status_code
+    # 429 is refused before any work is done, so even a POST may be retried
+    if safe:
+        return status == 429 or status in READ_RETRY_STATUSES
+    return status == 429 or (idempotent and status in RETRY_STATUSES)
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
