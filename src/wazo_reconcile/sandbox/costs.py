@@ -68,10 +68,7 @@ class CostProfile:
 def joined_rows(row: Record) -> int:
     """R of a stored SIP endpoint: the rows confd's list query joins for it, the product over
     the 7 sections of max(1, its own options in the section) × max(1, its templates)."""
-    rows = max(1, len(row["templates"]))
-    for options in row["sections"].values():
-        rows *= max(1, len(options))
-    return rows
+    return math.prod(max(1, len(each)) for each in [row["templates"], *row["sections"].values()])
 
 
 CONFD = CostProfile(
