@@ -78,8 +78,6 @@ REF_SCHEMES: dict[str, Scheme] = {
 REF_PATTERN = re.compile(r"\$\{(" + "|".join(REF_SCHEMES) + r"):([^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VAR_NAME = ENV_NAME  # the name of a ${var:…} variable
-# References whose values are secrets wherever they are used; ${var:…} values are not.
-SECRET_SCHEMES = frozenset(name for name, scheme in REF_SCHEMES.items() if scheme.secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +92,7 @@ class SecretRef:
     @property
     def secret(self) -> bool:
         """Whether the value is a secret wherever it is used (``env``, ``file``)."""
-        return self.scheme in SECRET_SCHEMES
+        return REF_SCHEMES[self.scheme].secret
 
     def __str__(self) -> str:
         return f"${{{self.scheme}:{self.target}}}"
