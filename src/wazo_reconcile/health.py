@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from wazo_reconcile.errors import plural
@@ -124,12 +124,10 @@ def declared_refs(
     found = []
     for want, expects in declared:
         have = by_identity.get(want.identity)
-        expected = expects if expects is not None else bool(have and have.expects_registration)
-        known = have or want
-        trunk_id = have.id if have else None
-        found.append(
-            TrunkRef(want.name, known.tenant, known.technology, known.identity, expected, trunk_id)
-        )
+        if expects is None:
+            expects = bool(have and have.expects_registration)
+        # the live trunk (its id, tenant, technology), else the declared one (no id)
+        found.append(replace(have or want, name=want.name, expects_registration=expects))
     return found
 
 

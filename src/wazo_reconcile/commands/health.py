@@ -230,7 +230,7 @@ def wait_idle(
         clock=clock.now,
         sleep=clock.sleep,
     )
-    return CallCheck(result.deleted, result.busy, result.error, waited)
+    return replace(result, waited=waited)
 
 
 def add_call_guard_args(parser: argparse.ArgumentParser, *, wait: bool) -> None:
