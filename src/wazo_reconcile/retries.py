@@ -199,19 +199,16 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
     return max(0.0, when.timestamp() - current)
 
 
-def backoff_seconds(policy: RetryPolicy, attempt: int) -> float:
-    """Exponential backoff with jitter after failed attempt number ``attempt`` (1-based)."""
-    delay = policy.initial * 2.0 ** (attempt - 1) + random.uniform(0, policy.jitter)
-    return min(policy.maximum, delay)
-
-
 def _wait(policy: RetryPolicy, retry_state: RetryCallState) -> float:
+    """The server's ``Retry-After`` (capped), else exponential backoff with jitter after
+    failed attempt number ``attempt_number`` (1-based)."""
     outcome = retry_state.outcome
     if outcome is not None and not outcome.failed:
         delay = retry_after_seconds(outcome.result())
         if delay is not None:
             return min(delay, policy.retry_after_cap)
-    return backoff_seconds(policy, retry_state.attempt_number)
+    backoff = policy.initial * 2.0 ** (retry_state.attempt_number - 1)
+    return min(policy.maximum, backoff + random.uniform(0, policy.jitter))
 
 
 def _last_outcome(retry_state: RetryCallState) -> httpx.Response:
