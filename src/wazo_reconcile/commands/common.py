@@ -187,20 +187,14 @@ def add_inventory_args(parser: argparse.ArgumentParser, *, fleet: bool = True) -
 
 
 def add_selection_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--target",
-        action="append",
-        default=[],
-        metavar="KIND/NAME",
-        help="only this resource and what it needs (repeatable, wildcards allowed: trunks/*)",
-    )
-    parser.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="KIND/NAME",
-        help="leave this resource and what depends on it alone (repeatable)",
-    )
+    for flag, text in (
+        (
+            "--target",
+            "only this resource and what it needs (repeatable, wildcards allowed: trunks/*)",
+        ),
+        ("--exclude", "leave this resource and what depends on it alone (repeatable)"),
+    ):
+        parser.add_argument(flag, action="append", default=[], metavar="KIND/NAME", help=text)
 
 
 def selection_of(args: argparse.Namespace) -> Selection:
