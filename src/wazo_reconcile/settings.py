@@ -133,18 +133,13 @@ def add_connection_args(parser: argparse.ArgumentParser, *, verbose: bool = True
         default=None,
         help="do not verify the TLS certificate (warns; use --ca-bundle instead)",
     )
-    group.add_argument(
-        "--timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help=f"read timeout per request (default {DEFAULT_TIMEOUT:g})",
-    )
-    group.add_argument(
-        "--connect-timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help=f"connect timeout (default {DEFAULT_CONNECT_TIMEOUT:g})",
-    )
+    for flag, what, default in (
+        ("--timeout", "read timeout per request", DEFAULT_TIMEOUT),
+        ("--connect-timeout", "connect timeout", DEFAULT_CONNECT_TIMEOUT),
+    ):
+        group.add_argument(
+            flag, type=_positive_float, metavar="SECONDS", help=f"{what} (default {default:g})"
+        )
     group.add_argument(
         "--retries",
         type=whole_number(0, 20),
