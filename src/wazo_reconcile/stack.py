@@ -751,7 +751,7 @@ def collect_declarations(
     first: dict[tuple[str, str, str | None], Declaration] = {}
     problems: list[Problem] = []
     for document in documents:
-        for decl in document_declarations(document):
+        for decl in document.declarations:
             identity = (decl.kind, decl.name, _scope(decl))
             previous = first.get(identity)
             if previous is None:
@@ -772,11 +772,6 @@ def _scope(decl: Declaration) -> str | None:
     if decl.kind == "sip_templates" and decl.name in DEFAULT_TEMPLATES:
         return decl.tenant or ""
     return None
-
-
-def document_declarations(document: Document) -> Iterator[Declaration]:
-    """The declarations written in one document, in order (before any merge)."""
-    return iter(document.declarations)
 
 
 def _declarations(document: Document) -> Iterator[Declaration]:
