@@ -122,7 +122,10 @@ def diff(
         if not deltas:
             in_sync += 1
             continue
-        changes.append(Change(Action.UPDATE, want.key, have, _with_remote(want, have), deltas))
+        after = Resource.create(
+            want.key, want.identity, want.fields, remote=have.remote, origin=want.origin
+        )
+        changes.append(Change(Action.UPDATE, want.key, have, after, deltas))
         if matches(want.key.ref, policy.protect):
             protected_updates.append(want.key)
     unmanaged, kept = [], []
@@ -205,12 +208,6 @@ def _merged(want: Resource, have: Resource) -> Resource:
     )
 
 
-def _with_remote(want: Resource, have: Resource) -> Resource:
-    return Resource.create(
-        want.key, want.identity, want.fields, remote=have.remote, origin=want.origin
-    )
-
-
 def _with_ignored(want: Resource, have: Resource, paths: tuple[str, ...]) -> Resource:
     """The desired resource with ignored fields/options taken from the live one."""
     if not paths:
@@ -223,10 +220,7 @@ def _with_ignored(want: Resource, have: Resource, paths: tuple[str, ...]) -> Res
         if not option:
             del fields[name]
         elif isinstance(fields[name], tuple):
-            fields[name] = _merge_option(fields[name], have.fields.get(name) or (), option)
+            mine = [p for p in fields[name] if p[0] != option]
+            theirs = [p for p in have.fields.get(name) or () if p[0] == option]
+            fields[name] = tuple(sorted(mine + theirs))
     return Resource.create(want.key, want.identity, fields, remote=want.remote, origin=want.origin)
-
-
-def _merge_option(mine: Options, theirs: Options, option: str) -> Options:
-    kept = [p for p in mine if p[0] != option] + [p for p in theirs if p[0] == option]
-    return tuple(sorted(kept))

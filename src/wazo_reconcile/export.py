@@ -484,7 +484,7 @@ class _Builder:
         wanted["match_header"] = match_header is not None and (
             wanted["match_header"] or wanted["identify"]
         )
-        if headers and not _unique_keys(headers):
+        if len({k for k, _ in headers}) < len(headers):
             # The same header twice cannot be a mapping: keep the set_var form.
             endpoint = options([*endpoint, *(header_set_var(k, v) for k, v in headers)])
             wanted["endpoint"] = wanted["endpoint"] or wanted["headers"]
@@ -512,9 +512,7 @@ class _Builder:
             )
             return endpoint
         shortcut = ("identify_by", f"header,{DEFAULT_IDENTIFY_BY}")
-        if shortcut in endpoint:
-            return tuple(p for p in endpoint if p != shortcut)
-        return endpoint
+        return tuple(p for p in endpoint if p != shortcut)
 
     def trunk(self, resource: Resource) -> Entry | None:
         kind = resource.type
@@ -636,8 +634,6 @@ def _natural(name: str) -> NaturalKey:
 def _ordered_pairs(pairs: Options, section: str) -> Sequence[tuple[str, str]]:
     # `pairs` is sorted (model.options): only the leading keys move to the front.
     leading = LEADING_OPTIONS.get(section, ())
-    if not leading:
-        return pairs
     first = [p for key in leading for p in pairs if p[0] == key]
     return [*first, *(p for p in pairs if p[0] not in leading)] if first else pairs
 
@@ -645,10 +641,6 @@ def _ordered_pairs(pairs: Options, section: str) -> Sequence[tuple[str, str]]:
 def _ordered(body: dict[str, object], order: Sequence[str]) -> dict[str, object]:
     rank = {key: i for i, key in enumerate(order)}
     return {k: body[k] for k in sorted(body, key=lambda k: rank.get(k, len(order)))}
-
-
-def _unique_keys(pairs: Options) -> bool:
-    return len({k for k, _ in pairs}) == len(pairs)
 
 
 def _differs(fields: Mapping[str, object], default: Mapping[str, object], name: str) -> bool:

@@ -307,7 +307,13 @@ def _policy_text(header: _Header, documents: Sequence[Document], left_out: Seque
         if any(d.kind == k and d.entries for d in documents)
     ]
     prune = [k for k in ("trunks", "outcalls") if k in exported] or ["trunks", "outcalls"]
-    protect = list(left_out) or [_first_ref(documents) or "trunks/emergency"]
+    first = (
+        f"{kind}/{d.entries[0].name}"
+        for kind in ("trunks", "outcalls")
+        for d in documents
+        if d.kind == kind and d.entries
+    )
+    protect = list(left_out) or [next(first, "trunks/emergency")]
     lines = header.lines("policy") + [to_yaml({"version": 1}).rstrip("\n"), ""]
     lines += [
         "# policy:",
@@ -330,14 +336,6 @@ def _policy_text(header: _Header, documents: Sequence[Document], left_out: Seque
         *_commented(to_yaml({"max_delete_percent": 30}), "#   "),
     ]
     return "\n".join(lines) + "\n"
-
-
-def _first_ref(documents: Sequence[Document]) -> str | None:
-    for kind in ("trunks", "outcalls"):
-        for document in documents:
-            if document.kind == kind and document.entries:
-                return f"{kind}/{document.entries[0].name}"
-    return None
 
 
 def _commented(text: str, prefix: str) -> list[str]:

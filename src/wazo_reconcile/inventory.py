@@ -114,13 +114,11 @@ class Inventory:
         changed = [Path(p).resolve() for p in paths]
         if self.path.resolve() in changed:
             return list(pbxs)
-        return [pbx for pbx in pbxs if any(_under(c, pbx.stacks) for c in changed)]
-
-
-def _under(path: Path, roots: Sequence[str]) -> bool:
-    return any(
-        path == Path(root).resolve() or path.is_relative_to(Path(root).resolve()) for root in roots
-    )
+        return [
+            pbx
+            for pbx in pbxs
+            if any(c.is_relative_to(Path(root).resolve()) for root in pbx.stacks for c in changed)
+        ]
 
 
 def _selector(text: str) -> tuple[str, str]:

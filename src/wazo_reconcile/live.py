@@ -416,12 +416,8 @@ class LiveIndex:
 
 def _tenant_template_names(tenant: Tenant) -> dict[str, str]:
     pointers = cast(Mapping[str, object], tenant)
-    found = {}
-    for name in TENANT_TEMPLATES:
-        uuid = pointers.get(f"{name}_sip_template_uuid")
-        if uuid:
-            found[str(uuid)] = name
-    return found
+    uuids = {name: pointers.get(f"{name}_sip_template_uuid") for name in TENANT_TEMPLATES}
+    return {str(uuid): name for name, uuid in uuids.items() if uuid}
 
 
 def index_live(live: LiveState, handles: Mapping[TrunkIdentity, str] | None = None) -> LiveIndex:
@@ -559,7 +555,5 @@ def find_user(users: Sequence[User], ref: str) -> User | None:
 
 def _find_user(keys: tuple[Mapping[str, User], ...], ref: str) -> User | None:
     by_uuid, by_email, by_username = keys
-    for found in (by_uuid.get(ref), by_email.get(ref.lower()), by_username.get(ref)):
-        if found is not None:
-            return found
-    return None
+    found = (by_uuid.get(ref), by_email.get(ref.lower()), by_username.get(ref))
+    return next((user for user in found if user is not None), None)

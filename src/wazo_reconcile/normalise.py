@@ -118,17 +118,13 @@ def normalise_live(live: LiveState, index: LiveIndex) -> list[Resource]:
 
 
 def _live_pjsip(live: LiveState) -> list[Resource]:
-    found = []
-    for section, values in (("global", live.pjsip_global), ("system", live.pjsip_system)):
-        if values is not None:
-            found.append(
-                Resource.create(
-                    ResourceKey("pjsip", section),
-                    ("pjsip", section),
-                    {"options": options(values.items())},
-                )
-            )
-    return found
+    return [
+        Resource.create(
+            ResourceKey("pjsip", section), ("pjsip", section), {"options": options(values.items())}
+        )
+        for section, values in (("global", live.pjsip_global), ("system", live.pjsip_system))
+        if values is not None
+    ]
 
 
 def _live_transport(transport: Transport) -> Resource:
@@ -169,8 +165,9 @@ def live_sections(body: SipBody) -> dict[str, object]:
 
 def _live_template(template: SipBody, index: LiveIndex) -> Resource:
     tenant, name = index.template_names[template["uuid"]]
-    is_default = template["uuid"] in index.tenant_template_names(tenant) or _is_default_label(
-        template
+    # twilio_trunk has no pointer on the tenant; confd creates it with that label.
+    is_default = template["uuid"] in index.tenant_template_names(tenant) or (
+        template.get("label") == TWILIO_TEMPLATE and template.get("name") != TWILIO_TEMPLATE
     )
     return Resource.create(
         ResourceKey("sip_templates", name, tenant),
@@ -179,11 +176,6 @@ def _live_template(template: SipBody, index: LiveIndex) -> Resource:
         remote={"uuid": template["uuid"]},
         default_object=is_default,
     )
-
-
-def _is_default_label(template: SipBody) -> bool:
-    # twilio_trunk has no pointer on the tenant; confd creates it with that label.
-    return template.get("label") == TWILIO_TEMPLATE and template.get("name") != TWILIO_TEMPLATE
 
 
 def _live_trunks(live: LiveState, index: LiveIndex) -> list[Resource]:
@@ -371,12 +363,8 @@ def normalise_desired(declarations: Sequence[Declaration], ctx: DesiredContext) 
         "outcalls": _desired_outcall,
         "users": _desired_user,
     }
-    resources = []
-    for decl in declarations:
-        resource = builders[decl.kind](decl, ctx)
-        if resource is not None:
-            resources.append(resource)
-    return resources
+    resources = (builders[decl.kind](decl, ctx) for decl in declarations)
+    return [resource for resource in resources if resource is not None]
 
 
 def section_options(value: Any, text: Text) -> Options:
@@ -469,8 +457,10 @@ def _desired_sip_fields(
         fields["templates"] = names
     if "transport" in data:
         transport = _maybe(text, data["transport"])
-        if transport is not None:
-            _check_transport_ref(decl, ("transport",), transport, ctx)
+        known = (ctx.declared_transports, ctx.index.transport_uuids)
+        if transport is not None and all(transport not in names for names in known):
+            message = f"unknown transport '{transport}': not declared and not on the PBX"
+            ctx.problem(decl, ("transport",), message + nearest(transport, *known))
         fields["transport"] = transport
     fields.update(sip_sections(data, text))
     return fields
@@ -500,13 +490,6 @@ def _check_template_ref(
     live = (n for scope, n in ctx.index.template_uuids if scope in ("", tenant))
     message = f"unknown SIP template '{name}': not declared and not on the PBX"
     ctx.problem(decl, path, message + nearest(name, declared, live))
-
-
-def _check_transport_ref(decl: Declaration, path: YamlPath, name: str, ctx: DesiredContext) -> None:
-    if name not in ctx.declared_transports and name not in ctx.index.transport_uuids:
-        message = f"unknown transport '{name}': not declared and not on the PBX"
-        near = nearest(name, ctx.declared_transports, ctx.index.transport_uuids)
-        ctx.problem(decl, path, message + near)
 
 
 def nearest(name: str, declared: Iterable[str], live: Iterable[str]) -> str:

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from wazo_reconcile.diff import Action, Change, DiffResult, Kept, matches
 from wazo_reconcile.errors import plural
@@ -89,10 +89,8 @@ class Plan:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = {action.value: 0 for action in Action}
-        for change in self.changes:
-            counts[change.action.value] += 1
-        return counts
+        counts = Counter(change.action for change in self.changes)
+        return {action.value: counts[action] for action in Action}
 
     @property
     def restart_reasons(self) -> tuple[str, ...]:
@@ -194,10 +192,9 @@ class ReferenceGraph:
     def __init__(self, desired: Sequence[Resource], live: Sequence[Resource]) -> None:
         self.desired = {r.identity: r for r in desired}
         self.live = {r.identity: r for r in live}
-        self.trunk_by_handle: dict[str, tuple[str, ...]] = {}
-        for resource in [*live, *desired]:  # desired last: it wins
-            if resource.key.kind == "trunks":
-                self.trunk_by_handle[resource.key.name] = resource.identity
+        self.trunk_by_handle = {  # desired last: it wins
+            r.key.name: r.identity for r in [*live, *desired] if r.key.kind == "trunks"
+        }
         self._children: dict[tuple[str, ...], set[tuple[str, ...]]] | None = None
 
     def references(
@@ -206,10 +203,7 @@ class ReferenceGraph:
         """Identities a resource points to (declared fields, else the live ones)."""
         if resource is None:
             return set()
-        fields: dict[str, Any] = {}
-        if fallback is not None:
-            fields.update(fallback.fields)
-        fields.update(resource.fields)
+        fields = {**(fallback.fields if fallback is not None else {}), **resource.fields}
         refs: set[tuple[str, ...]] = set()
         tenant = resource.key.tenant
         for name in fields.get("templates") or ():
@@ -349,7 +343,7 @@ def dependencies(changes: Sequence[Change], graph: ReferenceGraph) -> dict[int, 
     names = {(c.key.name): i for i, c in enumerate(changes) if c.action is Action.DELETE}
     edges: dict[int, set[int]] = {i: set() for i in range(len(changes))}
     for i, change in enumerate(changes):
-        after = graph.references(change.after, change.before) if change.after else set()
+        after = graph.references(change.after, change.before)
         before = graph.references(change.before)
         for ref in after:
             if ref in writes and writes[ref] != i:
@@ -388,11 +382,10 @@ def _topological(changes: Sequence[Change], edges: Mapping[int, Iterable[int]]) 
 
 def _levels(count: int, depends_on: Mapping[int, tuple[int, ...]]) -> tuple[tuple[int, ...], ...]:
     level: dict[int, int] = {}
+    grouped: dict[int, list[int]] = defaultdict(list)
     for i in range(count):  # changes are in topological order
         level[i] = 1 + max((level[d] for d in depends_on.get(i, ()) if d < i), default=-1)
-    grouped: dict[int, list[int]] = defaultdict(list)
-    for i, lvl in level.items():
-        grouped[lvl].append(i)
+        grouped[level[i]].append(i)
     return tuple(tuple(grouped[lvl]) for lvl in sorted(grouped))
 
 

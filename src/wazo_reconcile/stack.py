@@ -354,12 +354,14 @@ def stack_files(root: Path) -> list[Path]:
     """The YAML files of a stack: the file itself, or a directory's, recursively and sorted."""
     if not root.is_dir():
         return [root]
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
-                found.append(Path(dirpath, name))
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):  # in any order: sorted below
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found += [
+            Path(dirpath, n)
+            for n in filenames
+            if n.endswith(YAML_SUFFIXES) and not n.startswith(".")
+        ]
     return sorted(found, key=lambda p: p.relative_to(root).parts)
 
 
@@ -751,7 +753,7 @@ def collect_declarations(
     first: dict[tuple[str, str, str | None], Declaration] = {}
     problems: list[Problem] = []
     for document in documents:
-        for decl in document_declarations(document):
+        for decl in document.declarations:
             identity = (decl.kind, decl.name, _scope(decl))
             previous = first.get(identity)
             if previous is None:
@@ -772,11 +774,6 @@ def _scope(decl: Declaration) -> str | None:
     if decl.kind == "sip_templates" and decl.name in DEFAULT_TEMPLATES:
         return decl.tenant or ""
     return None
-
-
-def document_declarations(document: Document) -> Iterator[Declaration]:
-    """The declarations written in one document, in order (before any merge)."""
-    return iter(document.declarations)
 
 
 def _declarations(document: Document) -> Iterator[Declaration]:

@@ -319,7 +319,10 @@ def _pbx_state(
     found = find_user(users, args.user)
     if found is None:
         raise UsageError(f"user '{args.user}' not found in {where} (by email, username or uuid)")
-    value = _user_value(resources, str(found["uuid"]))
+    identity = ("user", str(found["uuid"]))
+    value: str | None = next(
+        (r.fields.get("outgoing_caller_id") for r in resources if r.identity == identity), None
+    )
     handle = str(found.get("email") or found.get("username") or found["uuid"])
     caller = Caller(
         UserView(handle, value or "default"),
@@ -328,14 +331,6 @@ def _pbx_state(
         notes=() if value else (f"{handle} has no outgoing_caller_id set: read as `default`",),
     )
     return State(name, where, routes, caller)
-
-
-def _user_value(resources: Sequence[Resource], uuid: str) -> str | None:
-    for resource in resources:
-        if resource.identity == ("user", uuid):
-            value = resource.fields.get("outgoing_caller_id")
-            return None if value is None else str(value)
-    return None
 
 
 def own_caller_id(value: Any) -> str | None:

@@ -19,7 +19,6 @@ from wazo_reconcile.stack import (
     Declaration,
     Document,
     Stack,
-    document_declarations,
     format_path,
 )
 
@@ -100,8 +99,7 @@ class DocumentContext(Context):
         invalid: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         self.document = document
-        declarations = document_declarations(document)
-        super().__init__((d for d in declarations if d.path not in invalid), options)
+        super().__init__((d for d in document.declarations if d.path not in invalid), options)
 
 
 class StackContext(Context):

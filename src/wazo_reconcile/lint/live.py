@@ -122,10 +122,9 @@ def _against_this_pbx(ctx: StackContext) -> Iterator[Problem]:
         data = data_of(decl)
         for section in SIP_SECTIONS:
             yield from _section(ctx, decl, section, data.get(section), (section,))
-    for decl in ctx.declarations("transports"):
-        yield from _section(ctx, decl, "transport", decl.data, ())
-    for decl in ctx.declarations("pjsip"):
-        yield from _section(ctx, decl, decl.name, decl.data, ())
+    for decl in [*ctx.declarations("transports"), *ctx.declarations("pjsip")]:
+        section = "transport" if decl.kind == "transports" else decl.name
+        yield from _section(ctx, decl, section, decl.data, ())
 
 
 def _section(
