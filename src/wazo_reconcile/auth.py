@@ -20,7 +20,6 @@ import httpx
 
 from wazo_reconcile.errors import ApiError, AuthError
 from wazo_reconcile.retries import Call, RequestStats, RetryPolicy, Sender, error_messages
-from wazo_reconcile.secrets import redact
 from wazo_reconcile.settings import AUTH_PREFIX
 
 # The client's log: `-v` shows each request and token under this name (docs/connection.md).
@@ -180,7 +179,7 @@ class PasswordAuth:
             self._refused = status
             raise self._refusal(status)
         if status != 200:
-            messages = [redact(m, self.secrets()) for m in error_messages(response)]
+            messages = error_messages(response, self.secrets())
             raise ApiError("POST", TOKEN_PATH, status, messages)
         try:
             data = response.json()["data"]

@@ -26,7 +26,6 @@ from wazo_reconcile.auth import Auth
 from wazo_reconcile.confd import ConfdClient, send_authenticated
 from wazo_reconcile.errors import ApiError, AuthError
 from wazo_reconcile.retries import Call, RequestStats, RetryPolicy, Sender, error_messages
-from wazo_reconcile.secrets import redact
 from wazo_reconcile.settings import CALLD_PREFIX
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ class CalldClient:
                 return json.loads(response.content)
             except ValueError:
                 pass
-        messages = [redact(m, self._auth.secrets()) for m in error_messages(response)]
+        messages = error_messages(response, self._auth.secrets())
         base = str(self._http.base_url).rstrip("/")
         if status == 404:
             detail = f"no wazo-calld answers at {base}{CALLD_PREFIX}: does the PBX run it?"

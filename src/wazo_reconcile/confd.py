@@ -49,7 +49,7 @@ from wazo_reconcile.retries import (
     error_messages,
     text_excerpt,
 )
-from wazo_reconcile.secrets import redact, secret_values
+from wazo_reconcile.secrets import secret_values
 from wazo_reconcile.settings import (
     AUTH_PREFIX,
     CONFD_PREFIX,
@@ -366,7 +366,7 @@ class ConfdClient:
         secrets = set(self.auth.secrets())
         if call.body is not NO_BODY:
             secrets |= secret_values(call.body)
-        return [redact(message, secrets) for message in error_messages(response)]
+        return error_messages(response, secrets)
 
     def _json(self, response: httpx.Response, path: str) -> Any:
         if not response.content:

@@ -25,7 +25,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from functools import partial
@@ -35,7 +35,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, stop_after_attempt
 
 from wazo_reconcile.errors import ApiError, OutcomeUnknownError
-from wazo_reconcile.secrets import mask
+from wazo_reconcile.secrets import SecretRegistry, mask
 
 # The client's log: `-v` shows each request and token under this name (docs/connection.md).
 log = logging.getLogger("wazo_reconcile.confd")
@@ -400,8 +400,14 @@ def text_excerpt(response: httpx.Response) -> str:
     return f"non-JSON answer: {text}" if text else "empty non-JSON answer"
 
 
-def error_messages(response: httpx.Response) -> list[str]:
-    """confd's error list (strings, sometimes dicts) as strings; other bodies summarised."""
+def error_messages(response: httpx.Response, secrets: Iterable[str] = ()) -> list[str]:
+    """confd's error list (strings, sometimes dicts) as strings, other bodies summarised; each
+    of ``secrets`` masked in them (one `SecretRegistry` for them all)."""
+    registry = SecretRegistry(secrets)
+    return [registry.scrub(message) for message in _messages(response)]
+
+
+def _messages(response: httpx.Response) -> list[str]:
     if not response.content:
         return []
     try:
