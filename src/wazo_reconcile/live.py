@@ -270,7 +270,7 @@ def _read_sip_endpoints(
 
 def _jobs(client: ConfdClient) -> dict[str, Callable[[], object]]:
     jobs: dict[str, Callable[[], object]] = {
-        "token_tenant": lambda: _token_tenant(client),
+        "token_tenant": lambda: token_tenant(client),
         "tenants": lambda: _tenants(client),
     }
     for kind in LIST_KINDS:
@@ -303,7 +303,8 @@ def _list_job(client: ConfdClient, kind: ListKind) -> Callable[[], tuple[Item, .
     return lambda: tuple(client.list(kind.path, params=dict(kind.params), tenant=None))
 
 
-def _token_tenant(client: ConfdClient) -> str:
+def token_tenant(client: ConfdClient) -> str:
+    """The UUID of the token's own tenant (one request)."""
     items = client.list("/tenants", tenant=None)  # without recurse: the token's own tenant
     if len(items) != 1 or not isinstance(items[0].get("uuid"), str):
         message = f"expected exactly the token's own tenant, got {len(items)} tenants"

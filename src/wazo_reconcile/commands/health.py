@@ -106,15 +106,15 @@ def read_health(client: ConfdClient, refs: Sequence[TrunkRef]) -> HealthReport:
 
 def stack_refs(client: ConfdClient, stack: Stack, tenant: str | None) -> list[TrunkRef]:
     """The trunks the stack declares, matched with the PBX's (``tenant``: --tenant)."""
+    from wazo_reconcile.lint import data_of
+    from wazo_reconcile.live import token_tenant
     from wazo_reconcile.normalise import texter
 
     live = live_refs(client)
-    default = tenant or _token_tenant(client)
+    default = tenant or token_tenant(client)
     declared: list[tuple[TrunkRef, bool | None]] = []
-    for decl in stack.all_declarations():
-        if decl.kind != "trunks":
-            continue
-        data = decl.data if isinstance(decl.data, dict) else {}
+    for decl in stack.declarations("trunks"):
+        data = data_of(decl)
         kind = str(data.get("type", "sip"))
         name = decl.name
         if kind == "custom":  # identified by its interface, without resolving secrets
@@ -136,13 +136,6 @@ def _declared_registration(kind: str, data: dict[str, Any]) -> bool | None:
         return isinstance(value, dict)
     pairs = value.items() if isinstance(value, dict) else value or []
     return any(str(key) == "client_uri" and uri is not None for key, uri in pairs)
-
-
-def _token_tenant(client: ConfdClient) -> str:
-    own = client.list("/tenants", tenant=None)
-    if len(own) != 1:
-        raise ApiError("GET", "/tenants", 200, ["expected exactly the token's own tenant"])
-    return str(own[0]["uuid"])
 
 
 # ------------------------------------------------------------------------ wait-healthy
