@@ -27,7 +27,7 @@ from wazo_reconcile.model import (
 )
 from wazo_reconcile.registers import desired_register, live_register
 from wazo_reconcile.shapes import OptionList, Outcall, SipBody, Transport, User
-from wazo_reconcile.stack import Declaration, format_path, option_text
+from wazo_reconcile.stack import Declaration, data_of, format_path, option_text
 from wazo_reconcile.suggest import suggestions
 
 YamlPath = tuple[str | int, ...]  # a place inside a declaration
@@ -338,7 +338,7 @@ def declared_handles(
     names the trunks as the stack does."""
     handles = {}
     for decl in declarations:
-        data = decl.data if isinstance(decl.data, dict) else {}
+        data = data_of(decl)
         if decl.kind == "trunks" and data.get("type") == "custom":
             interface = texter(expand, decl)(data.get("interface", ""))
             handles[trunk_identity("custom", interface)] = decl.name

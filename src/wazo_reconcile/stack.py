@@ -218,6 +218,11 @@ class Declaration:
         return self.document.locate((self.kind, self.name, *path), key=key)
 
 
+def data_of(decl: Declaration) -> dict[str, Any]:
+    """A declaration's mapping; {} for a value of another type (the schema reports it)."""
+    return decl.data if isinstance(decl.data, dict) else {}
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """The merged `policy` blocks of a stack."""

@@ -106,9 +106,9 @@ def read_health(client: ConfdClient, refs: Sequence[TrunkRef]) -> HealthReport:
 
 def stack_refs(client: ConfdClient, stack: Stack, tenant: str | None) -> list[TrunkRef]:
     """The trunks the stack declares, matched with the PBX's (``tenant``: --tenant)."""
-    from wazo_reconcile.lint import data_of
     from wazo_reconcile.live import token_tenant
     from wazo_reconcile.normalise import texter
+    from wazo_reconcile.stack import data_of
 
     live = live_refs(client)
     default = tenant or token_tenant(client)

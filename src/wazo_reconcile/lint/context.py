@@ -21,6 +21,7 @@ from wazo_reconcile.stack import (
     Stack,
     format_path,
 )
+from wazo_reconcile.stack import data_of as data_of  # re-exported: checks read it here
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
@@ -126,10 +127,6 @@ class StackContext(Context):
         """Would apply delete an undeclared live object of this kind and name?"""
         policy = self.stack.policy
         return kind in policy.prune and not matches(f"{kind}/{name}", policy.protect)
-
-
-def data_of(decl: Declaration) -> dict[str, Any]:
-    return decl.data if isinstance(decl.data, dict) else {}
 
 
 def trunk_type(decl: Declaration) -> str:
