@@ -66,6 +66,11 @@ class ConnectionSettings:
     retries: int = DEFAULT_RETRIES
 
     @property
+    def where(self) -> str:
+        """The PBX as messages name it: its URL, or the in-process sandbox."""
+        return "in-process sandbox" if self.sandbox else str(self.url)
+
+    @property
     def uses_password(self) -> bool:
         return self.token is None and self.username is not None
 

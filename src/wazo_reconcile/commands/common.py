@@ -288,9 +288,8 @@ class Session:
 
     @property
     def target(self) -> str:
-        where = "in-process sandbox" if self.settings.sandbox else str(self.settings.url)
         named = f"{self.pbx}: " if self.pbx else ""
-        return f"{named}{self.stack.shown} → {where}"
+        return f"{named}{self.stack.shown} → {self.settings.where}"
 
 
 def open_session(args: argparse.Namespace, target: Target, output: Output) -> Session:

@@ -71,8 +71,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
             stack, tenant = resolve_names(stack, settings.tenant, client)
             refs = stack_refs(client, stack, tenant)
         report = read_health(client, refs)
-    where = "in-process sandbox" if settings.sandbox else str(settings.url)
-    source = f"{args.path} → {where}" if args.path else where
+    source = f"{args.path} → {settings.where}" if args.path else settings.where
     output.out(_render(report, args.format, source, output))
     return ExitCode.OK if report.ok else ExitCode.CHANGES
 
