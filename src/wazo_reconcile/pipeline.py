@@ -50,7 +50,21 @@ def fetch_and_compare(
     selection: Selection | None = None,
 ) -> Plan:
     """Resolve the tenants written by name, fetch the live state the stack needs, then
-    compare `stack` with it.
+    compare `stack` with it (`compare_with_live`)."""
+    return compare_with_live(stack, client, tenant=tenant, resolver=resolver, selection=selection)[
+        0
+    ]
+
+
+def compare_with_live(
+    stack: Stack,
+    client: ConfdClient,
+    *,
+    tenant: str | None = None,
+    resolver: SecretResolver | None = None,
+    selection: Selection | None = None,
+) -> tuple[Plan, LiveState]:
+    """`fetch_and_compare`, and the live state read (for what else the command reads of it).
 
     A plan that changes a template shows what inherits it: then every trunk's SIP endpoint
     is read, not only the declared trunks'.
@@ -63,7 +77,7 @@ def fetch_and_compare(
     ):
         live = read_trunk_endpoints(client, live)
         plan = compare(stack, live, tenant=tenant, resolver=resolver, selection=selection)
-    return plan
+    return plan, live
 
 
 def _unknown_tenants(stack: Stack, live: LiveState) -> list[Problem]:

@@ -53,6 +53,7 @@ from wazo_reconcile.stack import Stack, read_stack
 if TYPE_CHECKING:  # imported where used: `export` needs neither the planner nor the linter
     from wazo_reconcile.confd import ConfdClient
     from wazo_reconcile.lint import LintOptions
+    from wazo_reconcile.live import LiveState
     from wazo_reconcile.planner import Plan, Selection
 
 log = logging.getLogger(__name__)
@@ -254,6 +255,7 @@ class Session:
     pbx: str | None = None
     tenant_at: Location | None = None  # where the inventory gives the default tenant
     stop: threading.Event | None = None
+    live: LiveState | None = None  # what `compare` read
 
     def client(self) -> ConfdClient:
         from wazo_reconcile.commands.connection import open_client
@@ -273,18 +275,20 @@ class Session:
         client.tenant = tenant
 
     def compare(self, client: ConfdClient, selection: Selection | None = None) -> Plan:
-        """Resolve tenant names, fetch the live state and compare the stack with it."""
-        from wazo_reconcile.pipeline import fetch_and_compare
+        """Resolve tenant names, fetch the live state (kept in `live`) and compare the stack
+        with it."""
+        from wazo_reconcile.pipeline import compare_with_live
         from wazo_reconcile.planner import Selection
 
         self.resolve_tenants(client)
-        return fetch_and_compare(
+        plan, self.live = compare_with_live(
             self.stack,
             client,
             tenant=self.settings.tenant,
             resolver=self.resolver,
             selection=selection or Selection(),
         )
+        return plan
 
     @property
     def target(self) -> str:

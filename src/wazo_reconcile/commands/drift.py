@@ -80,10 +80,11 @@ def execute(args: argparse.Namespace, output: Output, target: Target) -> Result:
     with session.client() as client:
         plan = session.compare(client)
         if args.health:
+            live = session.live  # the trunks and the token's tenant, as the plan read them
+            assert live is not None
+            default = session.settings.tenant or live.token_tenant
             try:
-                health = read_health(
-                    client, stack_refs(client, session.stack, session.settings.tenant)
-                )
+                health = read_health(client, stack_refs(session.stack, live.trunks, default))
             except ApiError:
                 session.output.out(render(plan, args, session, title="drift"))
                 raise  # the drift report stands; the health could not be read (exit 1)

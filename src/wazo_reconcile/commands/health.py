@@ -79,10 +79,14 @@ class Clock:
 # ------------------------------------------------------------------------------- reading
 
 
+def live_trunks(client: ConfdClient) -> list[Trunk]:
+    """Every trunk visible to the token (one list request, as `live.fetch_live` reads them)."""
+    return cast(list[Trunk], client.list("/trunks", params={"recurse": "true"}, tenant=None))
+
+
 def live_refs(client: ConfdClient) -> list[TrunkRef]:
-    """Every trunk visible to the token (one list request)."""
-    trunks = cast(list[Trunk], client.list("/trunks", params={"recurse": "true"}, tenant=None))
-    return [trunk_ref(trunk) for trunk in trunks]
+    """Every trunk visible to the token."""
+    return [trunk_ref(trunk) for trunk in live_trunks(client)]
 
 
 def statuses(calld: CalldClient, tenants: Iterable[str]) -> dict[int, TrunkStatus]:
@@ -104,14 +108,13 @@ def read_health(client: ConfdClient, refs: Sequence[TrunkRef]) -> HealthReport:
     return judge(refs, statuses(calld_beside(client), tenants_of(refs)))
 
 
-def stack_refs(client: ConfdClient, stack: Stack, tenant: str | None) -> list[TrunkRef]:
-    """The trunks the stack declares, matched with the PBX's (``tenant``: --tenant)."""
-    from wazo_reconcile.live import token_tenant
+def stack_refs(stack: Stack, trunks: Sequence[Trunk], default: str) -> list[TrunkRef]:
+    """The trunks the stack declares, matched with the PBX's ``trunks``; a document without
+    `tenant:` is of the ``default`` tenant (--tenant, else the token's)."""
     from wazo_reconcile.normalise import texter
     from wazo_reconcile.stack import data_of
 
-    live = live_refs(client)
-    default = tenant or token_tenant(client)
+    live = [trunk_ref(trunk) for trunk in trunks]
     declared: list[tuple[TrunkRef, bool | None]] = []
     for decl in stack.declarations("trunks"):
         data = data_of(decl)

@@ -9,7 +9,7 @@ from typing import Any
 from wazo_reconcile import __version__
 from wazo_reconcile.commands import add_command
 from wazo_reconcile.commands.common import FORMATS, Output, load_checked, protect_logs
-from wazo_reconcile.commands.health import live_refs, read_health, stack_refs
+from wazo_reconcile.commands.health import live_refs, live_trunks, read_health, stack_refs
 from wazo_reconcile.errors import ExitCode
 from wazo_reconcile.health import HealthReport
 from wazo_reconcile.render import FORMAT_VERSION, health_dict, health_lines, health_markdown
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
             args.path, output, SecretResolver(os.environ), strict=False, resolve_secrets=False
         )
     from wazo_reconcile.commands.connection import open_client
+    from wazo_reconcile.live import token_tenant
     from wazo_reconcile.tenants import resolve_names
 
     with open_client(settings) as client:
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
             refs = live_refs(client)
         else:  # tenants named by slug or name become UUIDs, as for a plan
             stack, tenant = resolve_names(stack, settings.tenant, client)
-            refs = stack_refs(client, stack, tenant)
+            refs = stack_refs(stack, live_trunks(client), tenant or token_tenant(client))
         report = read_health(client, refs)
     source = f"{args.path} → {settings.where}" if args.path else settings.where
     output.out(_render(report, args.format, source, output))
